@@ -1,0 +1,226 @@
+//! What the kernel side (`wl-ebpf`) and the loader (`wl-user`) must agree on: map names,
+//! the layout of every map key and value, the load-time settings and the ABI numbering.
+//!
+//! Every type here is `#[repr(C)]`, has no `bool` and no implicit padding, so both sides
+//! see the same bytes.
+#![no_std]
+
+/// Syscall numbers per ABI that get their own statistics slot. x86_64 and i386 both end
+/// below 470 on Linux 6.18; a number at or above this is counted in
+/// [`Lost::NrOutOfRange`] instead of being dropped silently.
+pub const NR_PER_ABI: u32 = 512;
+
+/// The system-call ABIs a task can enter the kernel through.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Abi {
+    /// The machine's own ABI (x86_64's `syscall` instruction, aarch64's `svc`).
+    Native = 0,
+    /// The 32-bit compat ABI of a 64-bit kernel (i386 on x86_64).
+    Compat = 1,
+}
+
+impl Abi {
+    pub const COUNT: u32 = 2;
+
+    pub const fn from_index(i: u32) -> Option<Abi> {
+        match i {
+            0 => Some(Abi::Native),
+            1 => Some(Abi::Compat),
+            _ => None,
+        }
+    }
+}
+
+/// Entries of the [`STATS_MAP`] per-CPU array: one per (ABI, syscall number).
+pub const STATS_ENTRIES: u32 = NR_PER_ABI * Abi::COUNT;
+
+/// The index of a syscall's slot in [`STATS_MAP`].
+#[inline(always)]
+pub const fn stats_slot(abi: Abi, nr: u32) -> u32 {
+    abi as u32 * NR_PER_ABI + nr
+}
+
+/// The inverse of [`stats_slot`].
+pub const fn slot_syscall(slot: u32) -> (u32, u32) {
+    (slot / NR_PER_ABI, slot % NR_PER_ABI)
+}
+
+/// Buckets of the per-syscall latency histogram. Bucket `b` counts calls that took
+/// `[2^(b-1), 2^b)` ns (bucket 0: under 1 ns); the last one also takes everything longer.
+pub const LATENCY_BUCKETS: usize = 32;
+
+/// Per-CPU statistics of one syscall of one ABI.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SyscallStats {
+    pub calls: u64,
+    /// Calls that returned a negative error number.
+    pub errors: u64,
+    pub total_ns: u64,
+    /// Meaningful only when `calls` counts a timed call; see `timed`.
+    pub min_ns: u64,
+    pub max_ns: u64,
+    /// Calls whose duration was measured: every call but the ones that never return
+    /// (`exit`, `exit_group`), which are counted at entry.
+    pub timed: u64,
+    pub latency_log2: [u64; LATENCY_BUCKETS],
+}
+
+impl SyscallStats {
+    pub const ZERO: SyscallStats = SyscallStats {
+        calls: 0,
+        errors: 0,
+        total_ns: 0,
+        min_ns: 0,
+        max_ns: 0,
+        timed: 0,
+        latency_log2: [0; LATENCY_BUCKETS],
+    };
+}
+
+/// Key of [`ERRNO_MAP`]: which syscall failed, and how.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ErrnoKey {
+    /// The syscall's [`stats_slot`].
+    pub slot: u32,
+    /// The positive error number (`ENOENT` = 2).
+    pub errno: u32,
+}
+
+/// Entries of the per-CPU [`ERRNO_MAP`] hash; one per distinct (syscall, errno) pair.
+pub const ERRNO_ENTRIES: u32 = 4096;
+
+/// What the kernel side could not record, counted per CPU in [`LOST_MAP`] so the report
+/// can say so.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// A traced syscall entry for which no per-task slot could be created: its
+    /// exit cannot be timed or counted.
+    NoTaskSlot = 0,
+    /// A failed call whose (syscall, errno) pair did not fit in [`ERRNO_MAP`]; the
+    /// call and its error are still counted, only the errno breakdown misses it.
+    ErrnoMapFull = 1,
+    /// A syscall number outside the table (at or above [`NR_PER_ABI`], or negative).
+    NrOutOfRange = 2,
+    /// A new process of a traced tree that did not fit in [`TRACED_TGIDS`].
+    PidMapFull = 3,
+}
+
+impl Lost {
+    pub const COUNT: u32 = 4;
+    pub const ALL: [Lost; Lost::COUNT as usize] = [
+        Lost::NoTaskSlot,
+        Lost::ErrnoMapFull,
+        Lost::NrOutOfRange,
+        Lost::PidMapFull,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Lost::NoTaskSlot => "no_task_slot",
+            Lost::ErrnoMapFull => "errno_map_full",
+            Lost::NrOutOfRange => "nr_out_of_range",
+            Lost::PidMapFull => "pid_map_full",
+        }
+    }
+}
+
+/// Capacity of [`TRACED_TGIDS`]: processes a pid-tree trace can follow at once.
+pub const TRACED_TGIDS_ENTRIES: u32 = 65536;
+
+/// The syscall a task is in, kept per task between `sys_enter` and `sys_exit`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct InFlight {
+    pub start_ns: u64,
+    /// The syscall's [`stats_slot`], or [`InFlight::IDLE`] outside a traced call.
+    pub slot: u32,
+    pub _pad: u32,
+}
+
+impl InFlight {
+    pub const IDLE: u32 = u32::MAX;
+}
+
+/// Where a kernel structure field sits, found in the running kernel's BTF at load time.
+/// The kernel side reads `task_struct` fields through these offsets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    /// `task_struct.tgid`
+    pub task_tgid: u32,
+    /// `task_struct.signal`
+    pub task_signal: u32,
+    /// `signal_struct.live` (an `atomic_t`)
+    pub signal_live: u32,
+    /// `task_struct.thread_info.status` (x86 only; 0 elsewhere)
+    pub task_thread_status: u32,
+}
+
+/// x86's `TS_COMPAT` in `thread_info.status`: the task is in a 32-bit syscall.
+pub const X86_TS_COMPAT: u32 = 0x0002;
+
+/// Filter modes, set at load time in [`names::FILTER_MODE`].
+pub mod filter {
+    /// Trace the tasks of one cgroup v2 and its descendants.
+    pub const CGROUP: u32 = 1;
+    /// Trace the processes whose tgid is in [`super::TRACED_TGIDS`].
+    pub const PIDS: u32 = 2;
+}
+
+/// Names of the kernel side's maps and load-time globals, as the loader looks them up.
+pub mod names {
+    pub const STATS_MAP: &str = "SYSCALL_STATS";
+    pub const ERRNO_MAP: &str = "SYSCALL_ERRNOS";
+    pub const LOST_MAP: &str = "LOST";
+    pub const TRACED_TGIDS: &str = "TRACED_TGIDS";
+
+    pub const FILTER_MODE: &str = "FILTER_MODE";
+    pub const FILTER_CGROUP_ID: &str = "FILTER_CGROUP_ID";
+    pub const FILTER_CGROUP_LEVEL: &str = "FILTER_CGROUP_LEVEL";
+    pub const FOLLOW_CHILDREN: &str = "FOLLOW_CHILDREN";
+    pub const OFFSETS: &str = "OFFSETS";
+    /// Benchmark-only: when 1 the tracepoint programs return at once (the cost floor).
+    pub const NOOP: &str = "NOOP";
+
+    pub const PROG_SYS_ENTER: &str = "sys_enter";
+    pub const PROG_SYS_EXIT: &str = "sys_exit";
+    pub const PROG_FORK: &str = "sched_process_fork";
+    pub const PROG_EXIT: &str = "sched_process_exit";
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are `#[repr(C)]` plain integers without padding, valid for any
+    // bit pattern.
+    unsafe impl aya::Pod for super::SyscallStats {}
+    unsafe impl aya::Pod for super::ErrnoKey {}
+    unsafe impl aya::Pod for super::KernelOffsets {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_round_trip() {
+        for abi in [Abi::Native, Abi::Compat] {
+            for nr in [0, 1, 231, NR_PER_ABI - 1] {
+                assert_eq!(slot_syscall(stats_slot(abi, nr)), (abi as u32, nr));
+            }
+        }
+        assert_eq!(stats_slot(Abi::Compat, NR_PER_ABI - 1), STATS_ENTRIES - 1);
+    }
+
+    #[test]
+    fn shared_types_have_no_padding() {
+        use core::mem::size_of;
+        assert_eq!(size_of::<SyscallStats>(), 8 * (6 + LATENCY_BUCKETS));
+        assert_eq!(size_of::<ErrnoKey>(), 8);
+        assert_eq!(size_of::<InFlight>(), 16);
+        assert_eq!(size_of::<KernelOffsets>(), 16);
+    }
+}

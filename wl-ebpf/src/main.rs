@@ -1,0 +1,348 @@
+//! wl's kernel side. Four BTF-enabled raw tracepoints:
+//!
+//! - `sys_enter` / `sys_exit` (`raw_syscalls`): per-syscall calls, errors, latency and a
+//!   log2 latency histogram, aggregated in per-CPU maps, for the traced tasks only.
+//! - `sched_process_fork` / `sched_process_exit`: grow and shrink the set of traced
+//!   processes when tracing a process tree instead of a cgroup.
+//!
+//! Both syscall programs run on every syscall of the machine while attached, so an
+//! untraced task must leave after as little work as possible: one global compare and one
+//! helper call (a cgroup ancestor id or a hash lookup) at entry, one task storage lookup
+//! that finds nothing at exit.
+#![no_std]
+#![no_main]
+
+mod task_storage;
+
+use aya_ebpf::{
+    bindings::task_struct,
+    btf_maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    helpers::{
+        bpf_get_current_pid_tgid,
+        generated::{
+            bpf_get_current_ancestor_cgroup_id, bpf_get_current_task_btf, bpf_ktime_get_ns,
+        },
+    },
+    macros::{btf_map, btf_tracepoint},
+    programs::BtfTracePointContext,
+};
+use task_storage::TaskStorage;
+use wl_common::{
+    Abi, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets, LATENCY_BUCKETS, Lost, NR_PER_ABI,
+    STATS_ENTRIES, SyscallStats, TRACED_TGIDS_ENTRIES, filter, stats_slot,
+};
+
+// Load-time settings: read-only data the loader fills in before loading, so the verifier
+// sees constants and drops the branches that do not apply.
+
+/// `filter::CGROUP` or `filter::PIDS`; 0 traces nothing.
+#[unsafe(no_mangle)]
+static FILTER_MODE: u32 = 0;
+/// cgroup v2 id of the traced cgroup, compared with the current task's ancestor at
+/// `FILTER_CGROUP_LEVEL`, so tasks in its descendants are traced too.
+#[unsafe(no_mangle)]
+static FILTER_CGROUP_ID: u64 = 0;
+#[unsafe(no_mangle)]
+static FILTER_CGROUP_LEVEL: u32 = 0;
+/// In `filter::PIDS` mode: 1 to add every new process a traced process forks.
+#[unsafe(no_mangle)]
+static FOLLOW_CHILDREN: u32 = 1;
+/// Field offsets of the running kernel, read from its BTF by the loader.
+#[unsafe(no_mangle)]
+static OFFSETS: KernelOffsets = KernelOffsets {
+    task_tgid: 0,
+    task_signal: 0,
+    signal_live: 0,
+    task_thread_status: 0,
+};
+/// Benchmark switch: 1 makes every program return at once, to measure the floor cost of
+/// having programs on the syscall tracepoints at all.
+#[unsafe(no_mangle)]
+static NOOP: u32 = 0;
+
+#[inline(always)]
+fn setting<T: Copy>(v: &'static T) -> T {
+    // SAFETY: a plain read of a global; volatile so the compiler does not fold the
+    // compile-time initialiser into the code before the loader's value is in place.
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+/// Per-CPU statistics, indexed by `stats_slot(abi, nr)`.
+#[btf_map]
+static SYSCALL_STATS: PerCpuArray<SyscallStats, { STATS_ENTRIES as usize }> = PerCpuArray::new();
+
+/// Per-CPU count of failures per (syscall, errno); only the error path touches it.
+#[btf_map]
+static SYSCALL_ERRNOS: PerCpuHashMap<ErrnoKey, u64, { ERRNO_ENTRIES as usize }> =
+    PerCpuHashMap::new();
+
+/// Per-CPU counters of what could not be recorded, indexed by `Lost`.
+#[btf_map]
+static LOST: PerCpuArray<u64, { Lost::COUNT as usize }> = PerCpuArray::new();
+
+/// tgids of the traced processes in `filter::PIDS` mode (value unused).
+#[btf_map]
+static TRACED_TGIDS: HashMap<u32, u32, { TRACED_TGIDS_ENTRIES as usize }> = HashMap::new();
+
+/// The syscall each traced task is in.
+#[btf_map]
+static IN_FLIGHT: TaskStorage<InFlight> = TaskStorage::new();
+
+#[inline(always)]
+fn lost(what: Lost) {
+    if let Some(n) = LOST.get_ptr_mut(what as u32) {
+        // SAFETY: a per-CPU slot, and BPF programs on syscall tracepoints run with
+        // preemption disabled, so nothing else on this CPU writes it meanwhile.
+        unsafe { *n += 1 };
+    }
+}
+
+#[inline(always)]
+fn current_tgid() -> u32 {
+    (bpf_get_current_pid_tgid() >> 32) as u32
+}
+
+/// The cheap filter every syscall on the machine goes through.
+#[inline(always)]
+fn current_is_traced() -> bool {
+    match setting(&FILTER_MODE) {
+        filter::CGROUP => {
+            let level = setting(&FILTER_CGROUP_LEVEL) as i32;
+            // SAFETY: a helper without pointer arguments.
+            unsafe { bpf_get_current_ancestor_cgroup_id(level) == setting(&FILTER_CGROUP_ID) }
+        }
+        filter::PIDS => TRACED_TGIDS.get_ptr(current_tgid()).is_some(),
+        _ => false,
+    }
+}
+
+/// Reads a `u32` field `offset` bytes into a BTF-typed kernel object.
+///
+/// # Safety
+/// `base` must be a BTF pointer (from a tracepoint argument or `bpf_get_current_task_btf`);
+/// the verifier checks that `offset` names a scalar field of its type.
+#[inline(always)]
+unsafe fn read_u32(base: *const u8, offset: u32) -> u32 {
+    unsafe { core::ptr::read_volatile(base.add(offset as usize).cast::<u32>()) }
+}
+
+#[inline(always)]
+fn syscall_abi(task: *mut task_struct) -> Abi {
+    #[cfg(bpf_target_arch = "x86_64")]
+    {
+        // In a 32-bit syscall x86 sets TS_COMPAT in thread_info.status; that, not the
+        // process's ELF class, decides which table the number belongs to
+        // (arch/x86/include/asm/thread_info.h, in_ia32_syscall()).
+        // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
+        let status = unsafe { read_u32(task.cast(), setting(&OFFSETS).task_thread_status) };
+        if status & wl_common::X86_TS_COMPAT != 0 {
+            return Abi::Compat;
+        }
+    }
+    let _ = task;
+    Abi::Native
+}
+
+/// Syscalls that never return: counted at entry, since no `sys_exit` follows.
+#[inline(always)]
+fn never_returns(abi: Abi, nr: u32) -> bool {
+    #[cfg(bpf_target_arch = "x86_64")]
+    {
+        // arch/x86/entry/syscalls/syscall_64.tbl: 60 exit, 231 exit_group;
+        // syscall_32.tbl: 1 exit, 252 exit_group.
+        match abi {
+            Abi::Native => nr == 60 || nr == 231,
+            Abi::Compat => nr == 1 || nr == 252,
+        }
+    }
+    #[cfg(bpf_target_arch = "aarch64")]
+    {
+        // include/uapi/asm-generic/unistd.h: 93 exit, 94 exit_group.
+        let _ = abi;
+        nr == 93 || nr == 94
+    }
+    #[cfg(not(any(bpf_target_arch = "x86_64", bpf_target_arch = "aarch64")))]
+    {
+        let _ = (abi, nr);
+        false
+    }
+}
+
+// Raw sys_enter args are `struct pt_regs *regs, long id`; sys_exit's are
+// `struct pt_regs *regs, long ret` (include/trace/events/syscalls.h).
+
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
+    if setting(&NOOP) != 0 || !current_is_traced() {
+        return 0;
+    }
+    let id: i64 = ctx.arg(1);
+    // SAFETY: a helper without arguments; tracing programs may call it.
+    let task = unsafe { bpf_get_current_task_btf() };
+    let abi = syscall_abi(task);
+    if !(0..NR_PER_ABI as i64).contains(&id) {
+        lost(Lost::NrOutOfRange);
+        return 0;
+    }
+    let nr = id as u32;
+    let slot = stats_slot(abi, nr);
+    if never_returns(abi, nr) {
+        if let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) {
+            // SAFETY: per-CPU slot, preemption disabled (see `lost`).
+            unsafe { (*stats).calls += 1 };
+        }
+        return 0;
+    }
+    match IN_FLIGHT.lookup_or_create(task) {
+        Some(in_flight) => {
+            in_flight.slot = slot;
+            // SAFETY: a helper without arguments.
+            in_flight.start_ns = unsafe { bpf_ktime_get_ns() };
+        }
+        None => lost(Lost::NoTaskSlot),
+    }
+    0
+}
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
+    if setting(&NOOP) != 0 {
+        return 0;
+    }
+    // The entry decided whether this call is traced: a task has an in-flight slot only
+    // if its entry passed the filter, so no filter runs here. An exit without a traced
+    // entry (a call already in progress when tracing began) is skipped.
+    // SAFETY: a helper without arguments.
+    let task = unsafe { bpf_get_current_task_btf() };
+    let Some(in_flight) = IN_FLIGHT.lookup(task) else {
+        return 0;
+    };
+    let slot = in_flight.slot;
+    if slot == InFlight::IDLE {
+        return 0;
+    }
+    in_flight.slot = InFlight::IDLE;
+    // SAFETY: a helper without arguments.
+    let took = unsafe { bpf_ktime_get_ns() }.wrapping_sub(in_flight.start_ns);
+    let ret: i64 = ctx.arg(1);
+    record_exit(slot, took, ret);
+    0
+}
+
+#[inline(always)]
+fn record_exit(slot: u32, took: u64, ret: i64) {
+    let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) else {
+        return;
+    };
+    // SAFETY: per-CPU slot, preemption disabled (see `lost`).
+    let stats = unsafe { &mut *stats };
+    if stats.timed == 0 || took < stats.min_ns {
+        stats.min_ns = took;
+    }
+    if took > stats.max_ns {
+        stats.max_ns = took;
+    }
+    stats.calls += 1;
+    stats.timed += 1;
+    stats.total_ns += took;
+    if let Some(b) = stats.latency_log2.get_mut(latency_bucket(took)) {
+        *b += 1;
+    }
+    // Error returns are -1..-4095 (include/linux/err.h, MAX_ERRNO).
+    if (-4095..0).contains(&ret) {
+        stats.errors += 1;
+        count_errno(ErrnoKey {
+            slot,
+            errno: (-ret) as u32,
+        });
+    }
+}
+
+/// The log2 bucket of a duration: the number of significant bits, capped at the last
+/// bucket. Written as comparisons rather than `leading_zeros`, which BPF lacks: LLVM's
+/// expansion of it hides the result's bounds from the verifier.
+#[inline(always)]
+fn latency_bucket(ns: u64) -> usize {
+    const LAST: usize = LATENCY_BUCKETS - 1;
+    if ns >> LAST != 0 {
+        return LAST;
+    }
+    let (mut v, mut bits) = (ns, 0);
+    for shift in [16, 8, 4, 2, 1] {
+        if v >> shift != 0 {
+            v >>= shift;
+            bits += shift;
+        }
+    }
+    bits + v as usize
+}
+
+#[inline(always)]
+fn count_errno(key: ErrnoKey) {
+    if let Some(n) = SYSCALL_ERRNOS.get_ptr_mut(&key) {
+        // SAFETY: per-CPU value, preemption disabled (see `lost`).
+        unsafe { *n += 1 };
+    } else if SYSCALL_ERRNOS.insert(&key, &1, 0).is_err() {
+        lost(Lost::ErrnoMapFull);
+    }
+}
+
+// sched_process_fork: `struct task_struct *parent, struct task_struct *child`;
+// sched_process_exit: `struct task_struct *p, ...` (include/trace/events/sched.h).
+
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
+    if setting(&FILTER_MODE) != filter::PIDS || setting(&FOLLOW_CHILDREN) == 0 {
+        return 0;
+    }
+    let parent_tgid = current_tgid();
+    if TRACED_TGIDS.get_ptr(parent_tgid).is_none() {
+        return 0;
+    }
+    let child: *const u8 = ctx.arg(1);
+    // SAFETY: `child` is the tracepoint's BTF task pointer; the offset comes from BTF.
+    let child_tgid = unsafe { read_u32(child, setting(&OFFSETS).task_tgid) };
+    // A new thread shares its parent's tgid and is traced already.
+    if child_tgid != parent_tgid && TRACED_TGIDS.insert(&child_tgid, &0, 0).is_err() {
+        lost(Lost::PidMapFull);
+    }
+    0
+}
+
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
+    if setting(&FILTER_MODE) != filter::PIDS {
+        return 0;
+    }
+    let tgid = current_tgid();
+    if TRACED_TGIDS.get_ptr(tgid).is_none() {
+        return 0;
+    }
+    // do_exit() decrements signal->live before this tracepoint: zero means this was the
+    // group's last thread, and the process is gone.
+    let task: *const u8 = ctx.arg(0);
+    let offsets = setting(&OFFSETS);
+    // SAFETY: `task` is the tracepoint's BTF task pointer, and `signal` a BTF pointer
+    // loaded from it; offsets come from BTF.
+    let live = unsafe {
+        let signal: *const u8 =
+            core::ptr::read_volatile(task.add(offsets.task_signal as usize).cast());
+        read_u32(signal, offsets.signal_live)
+    };
+    if live == 0 {
+        let _ = TRACED_TGIDS.remove(&tgid);
+    }
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // SAFETY: the verifier rejects programs with unbounded loops, and nothing above can
+    // panic; this only satisfies `no_std`.
+    unsafe { core::hint::unreachable_unchecked() }
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,127 @@
+//! cgroup v2: finding the hierarchy, making a cgroup for a workload, and telling when
+//! it has emptied. wl only ever touches cgroup v2; v1 hierarchies belong to the machine.
+
+use std::{
+    fs,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result, bail};
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// Where cgroup v2 is mounted, from `/proc/self/mounts` (`/sys/fs/cgroup` on most
+/// systems, `/sys/fs/cgroup/unified` on hybrid ones).
+pub fn mount_point() -> Option<PathBuf> {
+    let mounts = fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (_dev, dir, fstype) = (f.next()?, f.next()?, f.next()?);
+        (fstype == "cgroup2").then(|| PathBuf::from(dir.replace("\\040", " ")))
+    })
+}
+
+/// A cgroup v2 directory as the kernel side filters on it.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    pub path: PathBuf,
+    /// The kernfs id `bpf_get_current_cgroup_id()` reports: the directory's inode.
+    pub id: u64,
+    /// Depth below the hierarchy's root (the root is 0).
+    pub level: u32,
+}
+
+impl Cgroup {
+    /// Checks that `path` is a cgroup v2 directory and describes it.
+    pub fn open(path: &Path) -> Result<Cgroup> {
+        let meta = fs::metadata(path)
+            .with_context(|| format!("--cgroup {}: no such directory", path.display()))?;
+        let fs = nix::sys::statfs::statfs(path)
+            .with_context(|| format!("--cgroup {}: cannot statfs", path.display()))?;
+        if !meta.is_dir() || fs.filesystem_type().0 as i64 != CGROUP2_SUPER_MAGIC {
+            bail!(
+                "--cgroup {}: not a cgroup v2 directory (cgroup v2 is mounted at {})",
+                path.display(),
+                mount_point().map_or_else(
+                    || "no place on this machine".into(),
+                    |p| p.display().to_string()
+                )
+            );
+        }
+        let path = path.canonicalize()?;
+        let root = mount_point().context("cgroup v2 is not mounted")?;
+        let rel = path
+            .strip_prefix(&root)
+            .with_context(|| format!("{} is not below {}", path.display(), root.display()))?;
+        Ok(Cgroup {
+            id: meta.ino(),
+            level: rel.components().count() as u32,
+            path,
+        })
+    }
+
+    /// Whether any process is in this cgroup or below it (`cgroup.events`).
+    pub fn populated(&self) -> Result<bool> {
+        let events = fs::read_to_string(self.path.join("cgroup.events"))
+            .with_context(|| format!("cannot read {}/cgroup.events", self.path.display()))?;
+        Ok(events.lines().any(|l| l == "populated 1"))
+    }
+
+    /// Moves process `pid` into this cgroup.
+    pub fn add(&self, pid: i32) -> Result<()> {
+        let procs = self.path.join("cgroup.procs");
+        fs::write(&procs, pid.to_string())
+            .with_context(|| format!("cannot move pid {pid} into {}", procs.display()))
+    }
+}
+
+/// A cgroup wl made for one workload; removed when dropped.
+pub struct OwnCgroup(pub Cgroup);
+
+impl OwnCgroup {
+    /// Makes a fresh cgroup next to the one wl-user runs in (so the workload stays in the
+    /// same slice), or below the root if that is not allowed.
+    pub fn create() -> Result<OwnCgroup> {
+        let root = mount_point().context("cgroup v2 is not mounted")?;
+        let own = fs::read_to_string("/proc/self/cgroup")
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix("0::")
+                        .map(|p| p.trim_start_matches('/').to_owned())
+                })
+            })
+            .unwrap_or_default();
+        let name = format!("wl-{}", std::process::id());
+        let mut last_err = None;
+        for parent in [root.join(&own), root.clone()] {
+            let dir = parent.join(&name);
+            match fs::create_dir(&dir) {
+                Ok(()) => return Ok(OwnCgroup(Cgroup::open(&dir)?)),
+                Err(e) => last_err = Some((dir, e)),
+            }
+        }
+        let (dir, e) = last_err.expect("tried at least once");
+        Err(e).with_context(|| format!("cannot create cgroup {}", dir.display()))
+    }
+}
+
+impl Drop for OwnCgroup {
+    fn drop(&mut self) {
+        // The last reaped process may still be leaving the cgroup for a moment.
+        for _ in 0..50 {
+            match fs::remove_dir(&self.0.path) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => return,
+            }
+        }
+        eprintln!(
+            "wl: warning: could not remove cgroup {}",
+            self.0.path.display()
+        );
+    }
+}

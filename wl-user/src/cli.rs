@@ -1,0 +1,93 @@
+//! Command-line interface.
+
+use std::{ffi::OsString, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::Format;
+
+#[derive(Parser)]
+#[command(
+    name = "wl-user",
+    version,
+    about = "Which kernel subsystems a workload uses: counts every system call of a workload with eBPF",
+    long_about = "Counts every system call a workload makes, and every error and the time spent in \
+each, with eBPF programs on the raw_syscalls tracepoints, filtered in the kernel to the workload's \
+cgroup or process tree. Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.",
+    after_help = "Examples:\n  sudo wl-user run -- perf bench syscall basic\n  sudo wl-user attach --pid 1234 --duration 10\n  sudo wl-user attach --cgroup /sys/fs/cgroup/system.slice/nginx.service --format json -o nginx.json"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a command and count the syscalls of it and of every process it starts.
+    ///
+    /// The report is printed when the command and all its descendants (even ones that
+    /// detached with setsid) have exited. wl-user then exits with the command's status
+    /// (128+N if a signal N killed it). SIGINT and SIGTERM are passed on to the command.
+    Run(RunArgs),
+    /// Count the syscalls of processes or a cgroup that already run.
+    ///
+    /// Tracing ends on Ctrl-C, after --duration, or when every traced process has exited
+    /// (for --cgroup: when the cgroup is empty); the report is printed in every case.
+    Attach(AttachArgs),
+}
+
+#[derive(Args)]
+pub struct OutputArgs {
+    /// Report format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report to FILE instead ('-' for standard output). The file is created
+    /// before tracing starts, so a bad path fails at once.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Follow the process tree instead of putting the command into a new cgroup v2.
+    /// (Used anyway where cgroup v2 is not available.)
+    #[arg(long)]
+    pub no_cgroup: bool,
+    /// Benchmarks only: attach programs that return at once and count nothing.
+    #[arg(long, hide = true)]
+    pub noop: bool,
+    /// The command and its arguments. The report goes to standard error unless
+    /// --output says otherwise, so the command's own output stays apart.
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Args)]
+#[group(id = "target", required = true, multiple = false, args = ["pid", "cgroup"])]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// A process to trace, with its threads; repeat for more. Its descendants are traced
+    /// too, those that exist now and those it starts, unless --no-children.
+    #[arg(long, short = 'p', value_name = "PID")]
+    pub pid: Vec<u32>,
+    /// A cgroup v2 directory to trace, with every cgroup below it.
+    #[arg(long, short = 'c', value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+    /// Trace only the given processes, not their children.
+    #[arg(long, requires = "pid")]
+    pub no_children: bool,
+    /// Stop after SECONDS (fractions allowed).
+    #[arg(long, short = 'd', value_name = "SECONDS", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("'{s}' is not a positive number of seconds"))
+}

@@ -1,0 +1,257 @@
+//! Loads wl's eBPF programs into the kernel, attaches them, and reads what they
+//! gathered. This is the only module that talks to aya.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result, bail};
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    programs::BtfTracePoint,
+};
+use wl_common::{
+    Abi, ErrnoKey, KernelOffsets, LATENCY_BUCKETS, Lost, STATS_ENTRIES, SyscallStats, filter,
+    names, slot_syscall,
+};
+
+use crate::btf;
+
+/// The compiled kernel side, built by build.rs.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/wl"));
+
+/// Which tasks the kernel side counts.
+#[derive(Debug, Clone, Copy)]
+pub enum Filter {
+    /// Tasks in the cgroup v2 with this id and its descendants; `level` is its depth below
+    /// the hierarchy's root.
+    Cgroup { id: u64, level: u32 },
+    /// Processes in the traced-pid set, which the loader fills; with `follow_children`
+    /// the kernel adds every process they fork.
+    Pids { follow_children: bool },
+}
+
+/// Everything gathered for one syscall of one ABI, summed over CPUs.
+#[derive(Debug, Clone)]
+pub struct SyscallCounts {
+    pub abi: Abi,
+    pub nr: u32,
+    pub calls: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    /// Calls whose duration was measured (all but exit/exit_group).
+    pub timed: u64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+    pub latency_log2: [u64; LATENCY_BUCKETS],
+    /// errno → failures.
+    pub errnos: BTreeMap<u32, u64>,
+}
+
+/// What the kernel side has gathered so far.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Only syscalls with at least one call, in (ABI, number) order.
+    pub syscalls: Vec<SyscallCounts>,
+    pub lost: BTreeMap<&'static str, u64>,
+}
+
+pub struct Collector {
+    ebpf: Ebpf,
+}
+
+/// Fails early, in one line, when this process cannot load BPF tracing programs.
+pub fn check_privileges() -> Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    // CapEff bits: CAP_SYS_ADMIN 21, CAP_PERFMON 38, CAP_BPF 39.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |bit: u32| eff & (1 << bit) != 0;
+    if has(21) || (has(38) && has(39)) {
+        return Ok(());
+    }
+    bail!(
+        "tracing syscalls needs root, or the CAP_BPF and CAP_PERFMON capabilities: run wl-user with sudo"
+    )
+}
+
+fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
+    let arch_status = if cfg!(target_arch = "x86_64") {
+        // thread_info is embedded in task_struct on x86 (CONFIG_THREAD_INFO_IN_TASK).
+        btf.field_offset("task_struct", "thread_info")?
+            + btf.field_offset("thread_info", "status")?
+    } else {
+        0
+    };
+    Ok(KernelOffsets {
+        task_tgid: btf.field_offset("task_struct", "tgid")?,
+        task_signal: btf.field_offset("task_struct", "signal")?,
+        signal_live: btf.field_offset("signal_struct", "live")?,
+        task_thread_status: arch_status,
+    })
+}
+
+fn map<'a, T: TryFrom<&'a aya::maps::Map>>(ebpf: &'a Ebpf, name: &str) -> Result<T>
+where
+    T::Error: std::error::Error + Send + Sync + 'static,
+{
+    let m = ebpf
+        .map(name)
+        .with_context(|| format!("the eBPF object has no map {name}"))?;
+    T::try_from(m).with_context(|| format!("map {name} has an unexpected type"))
+}
+
+impl Collector {
+    /// Loads the programs with `filter` and attaches them; counting starts on return.
+    /// `noop` loads programs that return at once (benchmarks measure the floor with it).
+    pub fn start(filter: Filter, noop: bool) -> Result<Collector> {
+        check_privileges()?;
+        let offsets = kernel_offsets(&btf::Btf::from_sys_fs()?)?;
+        // Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; newer ones ignore it.
+        let _ = nix::sys::resource::setrlimit(
+            nix::sys::resource::Resource::RLIMIT_MEMLOCK,
+            nix::sys::resource::RLIM_INFINITY,
+            nix::sys::resource::RLIM_INFINITY,
+        );
+        let (mode, cgroup_id, cgroup_level, follow) = match filter {
+            Filter::Cgroup { id, level } => (filter::CGROUP, id, level, 0u32),
+            Filter::Pids { follow_children } => (filter::PIDS, 0, 0, u32::from(follow_children)),
+        };
+        let vmlinux = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
+        let noop = u32::from(noop);
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&vmlinux))
+            // aya has no user-space type for task storage; only the kernel side uses it.
+            .allow_unsupported_maps()
+            .override_global(names::FILTER_MODE, &mode, true)
+            .override_global(names::FILTER_CGROUP_ID, &cgroup_id, true)
+            .override_global(names::FILTER_CGROUP_LEVEL, &cgroup_level, true)
+            .override_global(names::FOLLOW_CHILDREN, &follow, true)
+            .override_global(names::OFFSETS, &offsets, true)
+            .override_global(names::NOOP, &noop, true)
+            .load(EBPF_OBJECT)
+            .context("cannot load wl's eBPF object into the kernel")?;
+        // Load every program before attaching any, so a verifier failure leaves nothing
+        // half attached.
+        let progs = [
+            (names::PROG_SYS_ENTER, "sys_enter"),
+            (names::PROG_SYS_EXIT, "sys_exit"),
+            (names::PROG_FORK, "sched_process_fork"),
+            (names::PROG_EXIT, "sched_process_exit"),
+        ];
+        for (prog, tracepoint) in progs {
+            let p: &mut BtfTracePoint = ebpf
+                .program_mut(prog)
+                .with_context(|| format!("the eBPF object has no program {prog}"))?
+                .try_into()?;
+            p.load(tracepoint, &vmlinux)
+                .with_context(|| format!("the kernel rejected the {prog} program"))?;
+        }
+        // Process tracking first, so no fork is missed once syscalls are counted.
+        for (prog, tracepoint) in progs.iter().rev() {
+            let p: &mut BtfTracePoint = ebpf.program_mut(prog).expect("loaded above").try_into()?;
+            p.attach()
+                .with_context(|| format!("cannot attach to the {tracepoint} tracepoint"))?;
+        }
+        Ok(Collector { ebpf })
+    }
+
+    fn traced_tgids(&mut self) -> Result<HashMap<&mut MapData, u32, u32>> {
+        let m = self
+            .ebpf
+            .map_mut(names::TRACED_TGIDS)
+            .context("no traced-pid map")?;
+        Ok(HashMap::try_from(m)?)
+    }
+
+    /// Adds a process to the traced set (pid-tree filter).
+    pub fn trace_tgid(&mut self, tgid: u32) -> Result<()> {
+        self.traced_tgids()?
+            .insert(tgid, 0, 0)
+            .with_context(|| format!("cannot add pid {tgid} to the traced set"))
+    }
+
+    /// The processes in the traced set (pid-tree filter); the kernel side removes each
+    /// when its last thread exits.
+    pub fn traced(&mut self) -> Result<Vec<u32>> {
+        let m = self.traced_tgids()?;
+        Ok(m.keys().filter_map(Result::ok).collect())
+    }
+
+    /// Forgets a process that is gone, should its exit have been missed.
+    pub fn untrace_tgid(&mut self, tgid: u32) -> Result<()> {
+        let mut m = self.traced_tgids()?;
+        let _ = m.remove(&tgid);
+        Ok(())
+    }
+
+    /// Reads and sums the per-CPU maps.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let stats: PerCpuArray<&MapData, SyscallStats> = map(&self.ebpf, names::STATS_MAP)?;
+        let errnos: PerCpuHashMap<&MapData, ErrnoKey, u64> = map(&self.ebpf, names::ERRNO_MAP)?;
+        let lost: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::LOST_MAP)?;
+
+        let mut by_slot: BTreeMap<u32, BTreeMap<u32, u64>> = BTreeMap::new();
+        for entry in errnos.iter() {
+            let (key, per_cpu) = entry.context("cannot read the errno map")?;
+            *by_slot
+                .entry(key.slot)
+                .or_default()
+                .entry(key.errno)
+                .or_default() += per_cpu.iter().sum::<u64>();
+        }
+
+        let mut snapshot = Snapshot::default();
+        for slot in 0..STATS_ENTRIES {
+            let per_cpu = stats
+                .get(&slot, 0)
+                .context("cannot read the statistics map")?;
+            let mut sum = SyscallCounts {
+                abi: Abi::Native,
+                nr: 0,
+                calls: 0,
+                errors: 0,
+                total_ns: 0,
+                timed: 0,
+                min_ns: u64::MAX,
+                max_ns: 0,
+                latency_log2: [0; LATENCY_BUCKETS],
+                errnos: BTreeMap::new(),
+            };
+            for s in per_cpu.iter() {
+                sum.calls += s.calls;
+                sum.errors += s.errors;
+                sum.total_ns += s.total_ns;
+                if s.timed > 0 {
+                    sum.min_ns = sum.min_ns.min(s.min_ns);
+                    sum.max_ns = sum.max_ns.max(s.max_ns);
+                }
+                sum.timed += s.timed;
+                for (a, b) in sum.latency_log2.iter_mut().zip(s.latency_log2) {
+                    *a += b;
+                }
+            }
+            if sum.calls == 0 {
+                continue;
+            }
+            if sum.timed == 0 {
+                sum.min_ns = 0;
+            }
+            let (abi, nr) = slot_syscall(slot);
+            sum.abi = Abi::from_index(abi).expect("slot within the table");
+            sum.nr = nr;
+            sum.errnos = by_slot.remove(&slot).unwrap_or_default();
+            snapshot.syscalls.push(sum);
+        }
+        for kind in Lost::ALL {
+            let n: u64 = lost.get(&(kind as u32), 0)?.iter().sum();
+            snapshot.lost.insert(kind.name(), n);
+        }
+        Ok(snapshot)
+    }
+}

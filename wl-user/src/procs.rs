@@ -1,0 +1,91 @@
+//! Reading `/proc`: a pid's process, and the processes below it.
+
+use std::{collections::BTreeMap, fs};
+
+use anyhow::{Context as _, Result};
+
+/// The tgid (process id) of thread or process `pid`, or an error naming the pid when
+/// there is no such process.
+pub fn tgid_of(pid: u32) -> Result<u32> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("--pid {pid}: no such process"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("--pid {pid}: cannot read its tgid"))
+}
+
+/// Whether process `tgid` still exists (a zombie counts until it is reaped).
+pub fn exists(tgid: u32) -> bool {
+    fs::metadata(format!("/proc/{tgid}")).is_ok()
+}
+
+/// Every process whose ancestry leads to one of `roots`, not counting the roots.
+pub fn descendants(roots: &[u32]) -> Vec<u32> {
+    let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(ppid) = parent_of(pid) {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo: Vec<u32> = roots.to_vec();
+    while let Some(p) = todo.pop() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
+            if !out.contains(&c) && !roots.contains(&c) {
+                out.push(c);
+                todo.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process() {
+        let me = std::process::id();
+        assert_eq!(tgid_of(me).unwrap(), me);
+        assert!(exists(me));
+        assert_eq!(parent_of(me), Some(nix::unistd::getppid().as_raw() as u32));
+        assert!(
+            tgid_of(u32::MAX)
+                .unwrap_err()
+                .to_string()
+                .contains("no such process")
+        );
+    }
+
+    #[test]
+    fn finds_a_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let found = descendants(&[std::process::id()]);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(found.contains(&child.id()), "{found:?}");
+    }
+}

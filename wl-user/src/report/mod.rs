@@ -1,0 +1,216 @@
+//! The report: what a run or an attach gathered, named with the syscall tables, and
+//! written as a table or JSON.
+
+mod json;
+mod table;
+
+use std::{collections::BTreeMap, io::Write};
+
+use anyhow::Result;
+use serde::Serialize;
+use wl_common::LATENCY_BUCKETS;
+
+use crate::{
+    collector::Snapshot,
+    syscalls::{self, AbiName},
+};
+
+/// Report formats, as `--format` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns like `strace -c`, sorted by time spent.
+    Table,
+    /// One JSON object (fields described in README.md).
+    Json,
+}
+
+/// What was traced.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// `run`: the command line started.
+    Command(Vec<String>),
+    /// `attach --pid`: the pids given.
+    Pids(Vec<u32>),
+    /// `attach --cgroup`: the cgroup directory.
+    Cgroup(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Kernel {
+    pub release: String,
+    pub arch: String,
+}
+
+impl Kernel {
+    pub fn running() -> Kernel {
+        let u = nix::sys::utsname::uname().ok();
+        let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
+            u.as_ref()
+                .map(|u| f(u).to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        Kernel {
+            release: field(|u| u.release()),
+            arch: field(|u| u.machine()),
+        }
+    }
+}
+
+/// One syscall's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyscallRow {
+    pub name: String,
+    pub nr: u32,
+    pub abi: AbiName,
+    pub calls: u64,
+    pub errors: u64,
+    /// errno name → failures with it.
+    pub errno: BTreeMap<String, u64>,
+    pub total_ns: u64,
+    pub avg_ns: u64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+    /// Calls per log2 latency bucket: entry `b` counts calls of `[2^(b-1), 2^b)` ns.
+    pub latency_log2: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub target: Target,
+    pub kernel: Kernel,
+    pub duration_ns: u64,
+    /// `run` only: the workload's exit status (128+N when killed by signal N).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_status: Option<i32>,
+    /// What the kernel side could not record, by reason.
+    pub lost: BTreeMap<&'static str, u64>,
+    /// Sorted by time spent, then calls, then name.
+    pub syscalls: Vec<SyscallRow>,
+}
+
+impl Report {
+    pub fn new(
+        target: Target,
+        duration_ns: u64,
+        exit_status: Option<i32>,
+        snap: Snapshot,
+    ) -> Report {
+        let mut syscalls: Vec<SyscallRow> = snap
+            .syscalls
+            .into_iter()
+            .map(|s| {
+                let abi = AbiName::of(s.abi);
+                let mut hist = s.latency_log2.to_vec();
+                while hist.last() == Some(&0) {
+                    hist.pop();
+                }
+                debug_assert!(hist.len() <= LATENCY_BUCKETS);
+                SyscallRow {
+                    name: syscalls::name_of(abi, s.nr),
+                    nr: s.nr,
+                    abi,
+                    calls: s.calls,
+                    errors: s.errors,
+                    errno: s
+                        .errnos
+                        .iter()
+                        .map(|(&e, &n)| (syscalls::errno_name(e), n))
+                        .collect(),
+                    total_ns: s.total_ns,
+                    avg_ns: s.total_ns.checked_div(s.timed).unwrap_or(0),
+                    min_ns: s.min_ns,
+                    max_ns: s.max_ns,
+                    latency_log2: hist,
+                }
+            })
+            .collect();
+        syscalls.sort_by(|a, b| {
+            b.total_ns
+                .cmp(&a.total_ns)
+                .then(b.calls.cmp(&a.calls))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Report {
+            target,
+            kernel: Kernel::running(),
+            duration_ns,
+            exit_status,
+            lost: snap.lost,
+            syscalls,
+        }
+    }
+
+    pub fn write(&self, format: Format, out: &mut dyn Write) -> Result<()> {
+        match format {
+            Format::Table => table::write(self, out),
+            Format::Json => json::write(self, out),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use wl_common::Abi;
+
+    use super::*;
+    use crate::collector::SyscallCounts;
+
+    pub fn counts(abi: Abi, nr: u32, calls: u64, errors: u64, total_ns: u64) -> SyscallCounts {
+        SyscallCounts {
+            abi,
+            nr,
+            calls,
+            errors,
+            total_ns,
+            timed: calls,
+            min_ns: 1,
+            max_ns: total_ns,
+            latency_log2: [0; LATENCY_BUCKETS],
+            errnos: if errors > 0 {
+                [(2, errors)].into()
+            } else {
+                BTreeMap::new()
+            },
+        }
+    }
+
+    pub fn sample() -> Report {
+        let snap = Snapshot {
+            syscalls: vec![
+                counts(Abi::Native, 110, 1000, 0, 50_000),
+                counts(Abi::Native, 257, 10, 3, 90_000),
+                counts(Abi::Compat, 64, 5, 0, 500),
+                counts(Abi::Native, 500, 1, 0, 10),
+            ],
+            lost: [("no_task_slot", 0)].into(),
+        };
+        Report::new(
+            Target::Command(vec!["true".into()]),
+            1_000_000,
+            Some(0),
+            snap,
+        )
+    }
+
+    #[test]
+    fn rows_are_named_and_sorted_by_time() {
+        let r = sample();
+        let names: Vec<_> = r
+            .syscalls
+            .iter()
+            .map(|s| (s.name.as_str(), s.abi))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("openat", AbiName::X86_64),
+                ("getppid", AbiName::X86_64),
+                ("getppid", AbiName::I386),
+                ("syscall_500", AbiName::X86_64)
+            ]
+        );
+        assert_eq!(r.syscalls[0].errno.get("ENOENT"), Some(&3));
+        assert_eq!(r.syscalls[1].avg_ns, 50);
+    }
+}

@@ -1,0 +1,96 @@
+//! `--format table`: columns in the manner of `strace -c`, with min and max added.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::Report;
+use crate::syscalls::AbiName;
+
+const RULE: &str =
+    "------ ----------- ----------- ----------- ----------- --------- --------- ----------------";
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1_000.0
+}
+
+pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
+    let total_ns: u64 = report.syscalls.iter().map(|s| s.total_ns).sum();
+    let total_calls: u64 = report.syscalls.iter().map(|s| s.calls).sum();
+    let total_errors: u64 = report.syscalls.iter().map(|s| s.errors).sum();
+    writeln!(
+        out,
+        "{:>6} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} syscall",
+        "% time", "seconds", "usecs/call", "min usecs", "max usecs", "calls", "errors"
+    )?;
+    writeln!(out, "{RULE}")?;
+    for s in &report.syscalls {
+        let share = if total_ns > 0 {
+            100.0 * s.total_ns as f64 / total_ns as f64
+        } else {
+            0.0
+        };
+        let errors = if s.errors > 0 {
+            s.errors.to_string()
+        } else {
+            String::new()
+        };
+        let name = match s.abi {
+            AbiName::X86_64 => s.name.clone(),
+            abi => format!("{} [{}]", s.name, abi.as_str()),
+        };
+        writeln!(
+            out,
+            "{share:>6.2} {:>11.6} {:>11.3} {:>11.3} {:>11.3} {:>9} {errors:>9} {name}",
+            s.total_ns as f64 / 1e9,
+            us(s.avg_ns),
+            us(s.min_ns),
+            us(s.max_ns),
+            s.calls,
+        )?;
+    }
+    writeln!(out, "{RULE}")?;
+    let errors = if total_errors > 0 {
+        total_errors.to_string()
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "{:>6.2} {:>11.6} {:>11.3} {:>11} {:>11} {total_calls:>9} {errors:>9} total",
+        100.0,
+        total_ns as f64 / 1e9,
+        us(total_ns.checked_div(total_calls).unwrap_or(0)),
+        "",
+        "",
+    )?;
+    let lost: Vec<String> = report
+        .lost
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if !lost.is_empty() {
+        writeln!(out, "wl: not recorded: {}", lost.join(", "))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_row_per_syscall_and_a_total() {
+        let mut buf = Vec::new();
+        write(&super::super::tests::sample(), &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 + 4 + 2, "{text}");
+        assert!(lines[2].ends_with(" openat"), "{text}");
+        assert!(lines[2].contains(" 10         3 openat"), "{text}");
+        assert!(lines[4].ends_with("getppid [i386]"), "{text}");
+        assert!(lines[7].contains(" 1016         3 total"), "{text}");
+        assert!(!text.contains("not recorded"));
+    }
+}

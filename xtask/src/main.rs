@@ -1,0 +1,131 @@
+//! Developer tasks for wl. `cargo xtask --help` lists them.
+
+mod gen_syscalls;
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Build, run and test wl; regenerate its tables")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build wl-user (and the eBPF programs it embeds) in release mode.
+    Build,
+    /// Build, then run wl-user with these arguments, as root (through sudo if needed).
+    ///
+    /// Example: cargo xtask run -- run -- perf bench syscall basic
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Run every test: unit tests, and integration tests that load the eBPF programs into
+    /// the running kernel (as root, through sudo if needed).
+    Test {
+        /// Extra arguments for the test binaries (a test name filter, --nocapture, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Regenerate wl-user/src/syscalls/generated.rs from a Linux source tree.
+    GenSyscalls {
+        /// The top of an unpacked Linux source tree.
+        #[arg(long, value_name = "DIR")]
+        kernel_src: PathBuf,
+    },
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    // Tracing needs root; cargo still builds as the user and only runs binaries via sudo.
+    if !is_root() {
+        cmd.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
+        cmd.env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
+    }
+    cmd
+}
+
+fn status(mut cmd: Command) -> Result<()> {
+    let st = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} failed: {st}");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.task {
+        Task::Build => {
+            let mut c = cargo();
+            c.args(["build", "--release", "--package", "wl-user"]);
+            status(c)
+        }
+        Task::Run { args } => {
+            let mut c = cargo();
+            c.args(["run", "--quiet", "--release", "--package", "wl-user", "--"])
+                .args(args);
+            // The workload's exit status is wl-user's; pass it through.
+            let st = c.status().context("cannot start cargo")?;
+            std::process::exit(st.code().unwrap_or(1));
+        }
+        Task::Test { args } => {
+            // One release build serves wl-user, the test workload and the tests.
+            let mut b = cargo();
+            b.args([
+                "build",
+                "--release",
+                "--package",
+                "wl-user",
+                "--package",
+                "wl-tests",
+                "--bins",
+            ]);
+            status(b)?;
+            let mut t = cargo();
+            t.args(["test", "--release", "--workspace", "--"])
+                .args(args);
+            status(t)
+        }
+        Task::GenSyscalls { kernel_src } => {
+            let out = workspace_root().join("wl-user/src/syscalls/generated.rs");
+            gen_syscalls::run(&kernel_src, &out)
+        }
+    }
+}
