@@ -196,7 +196,11 @@ mod tests {
             127
         );
         assert_eq!(resolve(&"/no/such/file".into()).unwrap_err().exit_code, 127);
-        assert_eq!(resolve(&"/etc/hostname".into()).unwrap_err().exit_code, 126);
+        let file = std::env::temp_dir().join(format!("wl-spawn-test-{}", std::process::id()));
+        std::fs::write(&file, "").unwrap();
+        let err = resolve(&file.clone().into_os_string()).unwrap_err();
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(err.exit_code, 126);
         assert_eq!(resolve(&"/".into()).unwrap_err().exit_code, 126);
     }
 }

@@ -164,8 +164,6 @@ pub fn run(kernel_src: &Path, out_path: &Path) -> Result<()> {
     )
     .unwrap();
     writeln!(out, "use super::Syscall;\n").unwrap();
-    writeln!(out, "/// The Linux release the tables were generated from.").unwrap();
-    writeln!(out, "pub const SOURCE_RELEASE: &str = {version:?};\n").unwrap();
     write_table(
         &mut out,
         "X86_64",

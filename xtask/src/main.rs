@@ -22,9 +22,9 @@ struct Cli {
 enum Task {
     /// Build wl-user (and the eBPF programs it embeds) in release mode.
     Build,
-    /// Build, then run wl-user with these arguments, as root (through sudo if needed).
+    /// Build, then trace a command: `wl-user run ARGS`, as root (through sudo if needed).
     ///
-    /// Example: cargo xtask run -- run -- perf bench syscall basic
+    /// Example: cargo xtask run -- perf bench syscall basic
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
@@ -119,7 +119,8 @@ fn run(cli: Cli) -> Result<()> {
             ]);
             status(b)?;
             let mut t = cargo();
-            t.args(["test", "--release", "--workspace", "--"])
+            // The default members: every crate but the BPF-only one.
+            t.args(["test", "--release", "--"])
                 .args(args);
             status(t)
         }

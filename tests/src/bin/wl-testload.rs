@@ -1,1 +1,120 @@
-fn main() {}
+//! A workload whose syscalls are known: see the constants in `wl_tests`.
+//!
+//! Usage: wl-testload [--scale K] [--wait-stdin]
+//!   --wait-stdin  block until a byte arrives on standard input before starting, so a
+//!                 tracer can attach to a process that is already running.
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    thread,
+    time::Duration,
+};
+
+use wl_tests::*;
+
+fn raw(nr: libc::c_long, arg: libc::c_long) -> libc::c_long {
+    // SAFETY: only numbers and pointers to valid NUL-terminated strings are passed.
+    unsafe { libc::syscall(nr, arg) }
+}
+
+fn repeat(n: u64, nr: libc::c_long, arg: libc::c_long) {
+    for _ in 0..n {
+        raw(nr, arg);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let scale: u64 = args
+        .iter()
+        .position(|a| a == "--scale")
+        .and_then(|i| args.get(i + 1))
+        .map_or(1, |s| s.parse().expect("--scale takes a number"));
+    if args.iter().any(|a| a == "--exec-child") {
+        repeat(EXEC_GETPGRP * scale, libc::SYS_getpgrp, 0);
+        std::process::exit(0);
+    }
+    if args.iter().any(|a| a == "--wait-stdin") {
+        let mut b = [0u8; 1];
+        // SAFETY: reading into a local buffer.
+        unsafe { libc::read(0, b.as_mut_ptr().cast(), 1) };
+    }
+
+    repeat(MAIN_GETPPID * scale, libc::SYS_getppid, 0);
+
+    // Threads: each reports when its work is done; the main thread waits for that and a
+    // little more before joining, so that joining never has to block on a futex and the
+    // syscall counts stay the same from run to run.
+    let done = std::sync::Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let done = done.clone();
+            thread::spawn(move || {
+                repeat(THREAD_GETPGID * scale, libc::SYS_getpgid, 0);
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    while done.load(Ordering::SeqCst) < THREADS {
+        std::hint::spin_loop();
+    }
+    thread::sleep(Duration::from_millis(20));
+    for t in threads {
+        t.join().unwrap();
+    }
+
+    let self_exe = std::ffi::CString::new("/proc/self/exe").unwrap();
+    let missing = c"/nonexistent/wl-testload";
+    let root = c"/";
+    // SAFETY: fork in a process whose other threads have all exited; the children only
+    // make raw syscalls and leave through _exit.
+    unsafe {
+        // A child.
+        let pid = libc::fork();
+        if pid == 0 {
+            repeat(CHILD_GETSID * scale, libc::SYS_getsid, 0);
+            libc::_exit(0);
+        }
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+
+        // A grandchild that detaches (setsid) and outlives its parent.
+        let pid = libc::fork();
+        if pid == 0 {
+            if libc::fork() == 0 {
+                libc::setsid();
+                let ts = libc::timespec { tv_sec: 0, tv_nsec: (ORPHAN_DELAY_MS * 1_000_000) as i64 };
+                libc::nanosleep(&ts, std::ptr::null_mut());
+                repeat(ORPHAN_UMASK * scale, libc::SYS_umask, 0o022);
+                libc::_exit(0);
+            }
+            libc::_exit(0);
+        }
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+
+        // A child that execs.
+        let pid = libc::fork();
+        if pid == 0 {
+            let scale_s = std::ffi::CString::new(scale.to_string()).unwrap();
+            let argv = [c"wl-testload".as_ptr(), c"--exec-child".as_ptr(), c"--scale".as_ptr(), scale_s.as_ptr(), std::ptr::null()];
+            let envp = [std::ptr::null()];
+            libc::execve(self_exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+
+        // Failures with known error numbers.
+        repeat(DUP_EBADF, libc::SYS_dup, -1);
+        repeat(RMDIR_ENOENT, libc::SYS_rmdir, missing.as_ptr() as libc::c_long);
+        repeat(CHDIR_OK, libc::SYS_chdir, root.as_ptr() as libc::c_long);
+        repeat(CHDIR_ENOENT, libc::SYS_chdir, missing.as_ptr() as libc::c_long);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    for _ in 0..I386_GETPPID {
+        // SAFETY: getppid through the i386 entry (number 64); it takes no arguments and
+        // clobbers only eax.
+        unsafe { std::arch::asm!("int 0x80", inout("eax") 64 => _) };
+    }
+
+    std::process::exit(EXIT_STATUS);
+}

@@ -5,9 +5,6 @@
 
 use super::Syscall;
 
-/// The Linux release the tables were generated from.
-pub const SOURCE_RELEASE: &str = "6.12.117";
-
 /// x86_64's own ABI (syscall_64.tbl, 'common' and '64' rows).
 pub static X86_64: &[Syscall] = &[
     Syscall { nr: 0, name: "read", entry: "sys_read", hand_added: false },

@@ -76,9 +76,6 @@ pub fn errno_name(errno: u32) -> String {
         )
 }
 
-/// The release of the Linux tree the tables come from.
-pub const SOURCE_RELEASE: &str = generated::SOURCE_RELEASE;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,132 @@
+//! `wl-user attach`: processes and cgroups that already run, their threads and children.
+
+mod common;
+
+use std::{
+    io::Write,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use common::*;
+
+/// Starts the test workload blocked on its stdin.
+fn paused_workload(scale: u64) -> Child {
+    let mut cmd = Command::new(testload());
+    workload_env(&mut cmd)
+        .args(["--wait-stdin", "--scale", &scale.to_string()])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn attach_and_release(mut workload: Child, wl_args: &[&str]) -> serde_json::Value {
+    let mut wl = Command::new(wl_user())
+        .args(wl_args)
+        .args(["--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = wait_until_tracing(&mut wl);
+    workload.stdin.take().unwrap().write_all(b"g").unwrap();
+    let st = wait_with_timeout(&mut workload, Duration::from_secs(60));
+    assert_eq!(st.code(), Some(wl_tests::EXIT_STATUS));
+    let out = output_with_timeout(wl, Duration::from_secs(60));
+    assert!(out.status.success(), "wl-user: {}", stderr.join().unwrap());
+    parse_json(&out.stdout)
+}
+
+#[test]
+fn attach_to_a_running_process_counts_it_and_its_new_children() {
+    require_root();
+    let w = paused_workload(2);
+    let pid = w.id().to_string();
+    let report = attach_and_release(w, &["attach", "--pid", &pid]);
+    assert_workload_counts(&report, 2, true);
+    assert_eq!(report["target"]["pids"][0], w_id(&pid));
+}
+
+fn w_id(pid: &str) -> u64 {
+    pid.parse().unwrap()
+}
+
+#[test]
+fn attach_no_children_counts_only_the_given_process() {
+    require_root();
+    let w = paused_workload(1);
+    let pid = w.id().to_string();
+    let report = attach_and_release(w, &["attach", "--no-children", "--pid", &pid]);
+    assert_workload_counts(&report, 1, false);
+}
+
+#[test]
+fn attach_includes_descendants_that_already_exist() {
+    require_root();
+    // A shell whose child is the paused workload: attaching to the shell must count it.
+    let mut sh = workload_env(&mut Command::new("sh"))
+        .arg("-c")
+        .arg(format!("{} --wait-stdin; exit 0", testload().display()))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the shell to have started the workload.
+    let sh_pid = sh.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{sh_pid}/task/{sh_pid}/children")).is_ok_and(|c| !c.trim().is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "the shell did not start the workload");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut wl = Command::new(wl_user())
+        .args(["attach", "--format", "json", "--pid", &sh_pid.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = wait_until_tracing(&mut wl);
+    sh.stdin.take().unwrap().write_all(b"g").unwrap();
+    wait_with_timeout(&mut sh, Duration::from_secs(60));
+    let out = output_with_timeout(wl, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr.join().unwrap());
+    assert_workload_counts(&parse_json(&out.stdout), 1, true);
+}
+
+#[test]
+fn attach_to_a_cgroup_counts_everything_in_it() {
+    require_root();
+    let Some(root) = cgroup2_mount() else {
+        eprintln!("skipped: cgroup v2 is not mounted");
+        return;
+    };
+    let cg = root.join(format!("wl-test-{}", std::process::id()));
+    std::fs::create_dir(&cg).unwrap();
+    let w = paused_workload(1);
+    std::fs::write(cg.join("cgroup.procs"), w.id().to_string()).unwrap();
+    let report = attach_and_release(w, &["attach", "--cgroup", cg.to_str().unwrap()]);
+    // The workload's orphan ends a little after it; wl-user waited for the cgroup to empty.
+    let _ = std::fs::remove_dir(&cg);
+    assert_workload_counts(&report, 1, true);
+    assert_eq!(report["target"]["cgroup"], cg.to_str().unwrap());
+}
+
+#[test]
+fn attach_stops_after_duration_and_reports() {
+    require_root();
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    let out = wl(&["attach", "--pid", &pid, "--duration", "0.3", "--format", "json"]);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = parse_json(&out.stdout);
+    assert!(report["syscalls"].as_array().unwrap().is_empty(), "a sleeping process makes no calls");
+    let d = report["duration_ns"].as_u64().unwrap();
+    assert!((300_000_000..30_000_000_000).contains(&d), "duration {d}");
+}
+
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    std::fs::read_to_string("/proc/self/mounts").ok()?.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(2) == Some(&"cgroup2")).then(|| f[1].into())
+    })
+}

@@ -1,0 +1,179 @@
+//! Helpers shared by the integration tests: where the binaries are, running wl-user,
+//! reading its JSON report.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// target/<profile>/, where cargo put the test binary's neighbours.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>").to_path_buf()
+}
+
+/// The wl-user binary under test (`WL_USER_BIN` overrides). `cargo xtask test` builds it.
+pub fn wl_user() -> PathBuf {
+    let p = std::env::var_os("WL_USER_BIN").map_or_else(|| bin_dir().join("wl-user"), PathBuf::from);
+    assert!(p.exists(), "{} is missing: run the tests with `cargo xtask test`", p.display());
+    p
+}
+
+pub fn testload() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_wl-testload"))
+}
+
+/// The integration tests load eBPF programs: they need root.
+pub fn require_root() {
+    assert!(
+        nix_is_root(),
+        "the integration tests load eBPF programs and need root: run `cargo xtask test`"
+    );
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A command for the workload with a deterministic allocator: one malloc arena, so
+/// that thread start-up does not map and unmap a varying number of regions.
+pub fn workload_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("MALLOC_ARENA_MAX", "1")
+}
+
+/// Waits for `child` at most `limit`, killing it and failing the test past that.
+pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process {} did not finish within {limit:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `wl-user ARGS` to completion (at most two minutes).
+pub fn wl(args: &[&str]) -> Output {
+    let mut cmd = Command::new(wl_user());
+    workload_env(&mut cmd);
+    let child = cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start wl-user");
+    output_with_timeout(child, Duration::from_secs(120))
+}
+
+pub fn output_with_timeout(mut child: Child, limit: Duration) -> Output {
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let read = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = read(stdout.map(|s| Box::new(s) as _));
+    let err = read(stderr.map(|s| Box::new(s) as _));
+    let status = wait_with_timeout(&mut child, limit);
+    Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
+}
+
+/// Waits until the attached wl-user says it is tracing; returns the rest of its stderr
+/// as a thread that collects it.
+pub fn wait_until_tracing(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let mut reader = BufReader::new(stderr);
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).expect("read wl-user stderr");
+        assert!(n > 0, "wl-user ended before tracing: {seen}");
+        seen.push_str(&line);
+        if line.starts_with("wl: tracing") {
+            break;
+        }
+    }
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+        seen + &rest
+    })
+}
+
+/// One syscall's numbers in a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub calls: u64,
+    pub errors: u64,
+    pub errno: BTreeMap<String, u64>,
+}
+
+/// `(abi, name)` → numbers, from a JSON report.
+pub fn rows(report: &Value) -> BTreeMap<(String, String), Row> {
+    report["syscalls"]
+        .as_array()
+        .expect("syscalls array")
+        .iter()
+        .map(|s| {
+            let errno = s["errno"]
+                .as_object()
+                .expect("errno object")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+                .collect();
+            (
+                (s["abi"].as_str().unwrap().to_owned(), s["name"].as_str().unwrap().to_owned()),
+                Row { calls: s["calls"].as_u64().unwrap(), errors: s["errors"].as_u64().unwrap(), errno },
+            )
+        })
+        .collect()
+}
+
+pub fn calls(rows: &BTreeMap<(String, String), Row>, name: &str) -> u64 {
+    rows.get(&("x86_64".to_owned(), name.to_owned())).map_or(0, |r| r.calls)
+}
+
+pub fn parse_json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not a JSON report ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+/// Checks every number the test workload promises, at `scale`, with or without the
+/// processes below the main one.
+pub fn assert_workload_counts(report: &Value, scale: u64, children: bool) {
+    use wl_tests::*;
+    let r = rows(report);
+    let kids = u64::from(children);
+    assert_eq!(calls(&r, "getppid"), MAIN_GETPPID * scale, "getppid: {r:#?}");
+    assert_eq!(calls(&r, "getpgid"), THREADS * THREAD_GETPGID * scale, "getpgid (threads)");
+    assert_eq!(calls(&r, "getsid"), kids * CHILD_GETSID * scale, "getsid (child)");
+    assert_eq!(calls(&r, "umask"), kids * ORPHAN_UMASK * scale, "umask (setsid orphan)");
+    assert_eq!(calls(&r, "setsid"), kids, "setsid (orphan)");
+    assert_eq!(calls(&r, "getpgrp"), kids * EXEC_GETPGRP * scale, "getpgrp (exec'd child)");
+    let dup = &r[&("x86_64".into(), "dup".into())];
+    assert_eq!((dup.calls, dup.errors), (DUP_EBADF, DUP_EBADF));
+    assert_eq!(dup.errno, [("EBADF".to_owned(), DUP_EBADF)].into());
+    let rmdir = &r[&("x86_64".into(), "rmdir".into())];
+    assert_eq!((rmdir.calls, rmdir.errors), (RMDIR_ENOENT, RMDIR_ENOENT));
+    assert_eq!(rmdir.errno, [("ENOENT".to_owned(), RMDIR_ENOENT)].into());
+    let chdir = &r[&("x86_64".into(), "chdir".into())];
+    assert_eq!((chdir.calls, chdir.errors), (CHDIR_OK + CHDIR_ENOENT, CHDIR_ENOENT));
+    assert_eq!(chdir.errno, [("ENOENT".to_owned(), CHDIR_ENOENT)].into());
+    if cfg!(target_arch = "x86_64") {
+        let i386 = &r[&("i386".into(), "getppid".into())];
+        assert_eq!(i386.calls, I386_GETPPID, "getppid through int 0x80");
+    }
+    assert!(report["lost"].as_object().unwrap().values().all(|v| v == 0), "lost: {}", report["lost"]);
+}

@@ -1,0 +1,126 @@
+//! `wl-user run`: exact counts for a workload whose syscalls are known, across threads,
+//! forks, a detached orphan and an exec; the exit status; agreement with strace.
+
+mod common;
+
+use std::{collections::BTreeMap, process::Command};
+
+use common::*;
+
+fn run_json(extra: &[&str], scale: u64) -> (serde_json::Value, std::process::Output) {
+    let load = testload();
+    let scale = scale.to_string();
+    let mut args = vec!["run", "--format", "json", "--output", "-"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", load.to_str().unwrap(), "--scale", &scale]);
+    let out = wl(&args);
+    (parse_json(&out.stdout), out)
+}
+
+#[test]
+fn run_counts_every_process_of_the_workload_exactly() {
+    require_root();
+    let (report, out) = run_json(&[], 1);
+    assert_eq!(out.status.code(), Some(wl_tests::EXIT_STATUS), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report["exit_status"], wl_tests::EXIT_STATUS);
+    assert_workload_counts(&report, 1, true);
+    // The workload's own execve and the exec'd child's; none of wl-user's set-up.
+    assert_eq!(calls(&rows(&report), "execve"), 2);
+    assert!(report["target"]["command"][0].as_str().unwrap().ends_with("wl-testload"));
+    assert!(report["duration_ns"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn run_follows_the_process_tree_without_cgroups() {
+    require_root();
+    let (report, out) = run_json(&["--no-cgroup"], 2);
+    assert_eq!(out.status.code(), Some(wl_tests::EXIT_STATUS));
+    assert_workload_counts(&report, 2, true);
+    assert_eq!(calls(&rows(&report), "execve"), 2);
+}
+
+#[test]
+fn concurrent_runs_do_not_mix_counts() {
+    require_root();
+    let a = std::thread::spawn(|| run_json(&[], 3).0);
+    let b = std::thread::spawn(|| run_json(&["--no-cgroup"], 5).0);
+    let c = run_json(&[], 1).0;
+    assert_workload_counts(&a.join().unwrap(), 3, true);
+    assert_workload_counts(&b.join().unwrap(), 5, true);
+    assert_workload_counts(&c, 1, true);
+}
+
+/// strace -c's table (all ABIs), as (abi, name) → (calls, errors).
+fn strace_counts(text: &str) -> BTreeMap<(String, String), (u64, u64)> {
+    let mut out = BTreeMap::new();
+    let mut abi = "x86_64";
+    for line in text.lines() {
+        if line.contains("32 bit mode") {
+            abi = "i386";
+        }
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // % time, seconds, usecs/call, calls, [errors], syscall
+        if cols.len() < 5 || cols[0].parse::<f64>().is_err() || cols.last() == Some(&"total") {
+            continue;
+        }
+        let calls = cols[3].parse().unwrap();
+        let errors = if cols.len() == 6 { cols[4].parse().unwrap() } else { 0 };
+        out.insert((abi.to_owned(), cols.last().unwrap().to_string()), (calls, errors));
+    }
+    out
+}
+
+#[test]
+fn run_agrees_with_strace_on_every_syscall() {
+    require_root();
+    let dir = std::env::temp_dir().join(format!("wl-strace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = dir.join("strace.txt");
+    let mut strace = Command::new("strace");
+    workload_env(&mut strace).args(["-f", "-c", "-o"]).arg(&table).arg(testload());
+    let st = strace.status().expect("strace is installed (./setup)");
+    assert_eq!(st.code(), Some(wl_tests::EXIT_STATUS));
+    let expected = strace_counts(&std::fs::read_to_string(&table).unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let (report, _) = run_json(&[], 1);
+    let got: BTreeMap<_, _> = rows(&report)
+        .into_iter()
+        // strace -c counts a call when it returns; exit and exit_group never do.
+        .filter(|((_, name), _)| name != "exit" && name != "exit_group")
+        .map(|(k, r)| (k, (r.calls, r.errors)))
+        .collect();
+    assert!(expected.len() > 30, "strace table not parsed: {expected:?}");
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn run_exits_with_the_workload_status_and_128_plus_signal() {
+    require_root();
+    let out = wl(&["run", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    let out = wl(&["run", "--", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(out.status.code(), Some(128 + 15));
+    // The report is still printed (to stderr by default).
+    assert!(String::from_utf8_lossy(&out.stderr).contains(" kill"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn run_forwards_sigint_and_still_reports() {
+    require_root();
+    let mut child = Command::new(wl_user())
+        .args(["run", "--format", "json", "--", "sleep", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let pid = child.id();
+    let out = output_with_timeout(child, std::time::Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(128 + 2), "wl-user {pid}");
+    let report = parse_json(&out.stderr);
+    assert_eq!(calls(&rows(&report), "clock_nanosleep"), 1);
+    assert_eq!(report["exit_status"], 130);
+}
