@@ -73,8 +73,13 @@ fn attach_includes_descendants_that_already_exist() {
     // Wait for the shell to have started the workload.
     let sh_pid = sh.id();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(format!("/proc/{sh_pid}/task/{sh_pid}/children")).is_ok_and(|c| !c.trim().is_empty()) {
-        assert!(std::time::Instant::now() < deadline, "the shell did not start the workload");
+    while !std::fs::read_to_string(format!("/proc/{sh_pid}/task/{sh_pid}/children"))
+        .is_ok_and(|c| !c.trim().is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shell did not start the workload"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let mut wl = Command::new(wl_user())
@@ -114,19 +119,37 @@ fn attach_stops_after_duration_and_reports() {
     require_root();
     let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
     let pid = sleeper.id().to_string();
-    let out = wl(&["attach", "--pid", &pid, "--duration", "0.3", "--format", "json"]);
+    let out = wl(&[
+        "attach",
+        "--pid",
+        &pid,
+        "--duration",
+        "0.3",
+        "--format",
+        "json",
+    ]);
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = parse_json(&out.stdout);
-    assert!(report["syscalls"].as_array().unwrap().is_empty(), "a sleeping process makes no calls");
+    assert!(
+        report["syscalls"].as_array().unwrap().is_empty(),
+        "a sleeping process makes no calls"
+    );
     let d = report["duration_ns"].as_u64().unwrap();
     assert!((300_000_000..30_000_000_000).contains(&d), "duration {d}");
 }
 
 fn cgroup2_mount() -> Option<std::path::PathBuf> {
-    std::fs::read_to_string("/proc/self/mounts").ok()?.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.get(2) == Some(&"cgroup2")).then(|| f[1].into())
-    })
+    std::fs::read_to_string("/proc/self/mounts")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| f[1].into())
+        })
 }

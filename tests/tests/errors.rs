@@ -64,16 +64,29 @@ fn cgroup_that_is_not_cgroup_v2() {
 #[test]
 fn unwritable_output_fails_before_the_workload_starts() {
     let marker = std::env::temp_dir().join(format!("wl-marker-{}", std::process::id()));
-    let (_, err) = fails(&["run", "--output", "/no/such/dir/report.txt", "--", "touch", marker.to_str().unwrap()]);
+    let (_, err) = fails(&[
+        "run",
+        "--output",
+        "/no/such/dir/report.txt",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
     one_line_error(&err, "cannot open --output file /no/such/dir/report.txt");
-    assert!(!marker.exists(), "the workload ran although the report could not be written");
+    assert!(
+        !marker.exists(),
+        "the workload ran although the report could not be written"
+    );
 }
 
 #[test]
 fn unknown_flags_and_missing_targets_are_usage_errors() {
     let (code, err) = fails(&["run", "--bogus", "--", "true"]);
     assert_eq!(code, 2);
-    assert!(err.starts_with("error: unexpected argument '--bogus'"), "{err}");
+    assert!(
+        err.starts_with("error: unexpected argument '--bogus'"),
+        "{err}"
+    );
     let (code, err) = fails(&["attach"]);
     assert_eq!(code, 2);
     assert!(err.contains("--pid") && err.contains("--cgroup"), "{err}");
@@ -89,11 +102,19 @@ fn without_privileges_says_what_is_needed() {
         return;
     }
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(wl_user())
         .args(["run", "--", "true"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    one_line_error(&String::from_utf8_lossy(&out.stderr), "needs root, or the CAP_BPF and CAP_PERFMON capabilities");
+    one_line_error(
+        &String::from_utf8_lossy(&out.stderr),
+        "needs root, or the CAP_BPF and CAP_PERFMON capabilities",
+    );
 }

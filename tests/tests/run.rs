@@ -21,12 +21,22 @@ fn run_json(extra: &[&str], scale: u64) -> (serde_json::Value, std::process::Out
 fn run_counts_every_process_of_the_workload_exactly() {
     require_root();
     let (report, out) = run_json(&[], 1);
-    assert_eq!(out.status.code(), Some(wl_tests::EXIT_STATUS), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(wl_tests::EXIT_STATUS),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(report["exit_status"], wl_tests::EXIT_STATUS);
     assert_workload_counts(&report, 1, true);
     // The workload's own execve and the exec'd child's; none of wl-user's set-up.
     assert_eq!(calls(&rows(&report), "execve"), 2);
-    assert!(report["target"]["command"][0].as_str().unwrap().ends_with("wl-testload"));
+    assert!(
+        report["target"]["command"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("wl-testload")
+    );
     assert!(report["duration_ns"].as_u64().unwrap() > 0);
 }
 
@@ -64,8 +74,15 @@ fn strace_counts(text: &str) -> BTreeMap<(String, String), (u64, u64)> {
             continue;
         }
         let calls = cols[3].parse().unwrap();
-        let errors = if cols.len() == 6 { cols[4].parse().unwrap() } else { 0 };
-        out.insert((abi.to_owned(), cols.last().unwrap().to_string()), (calls, errors));
+        let errors = if cols.len() == 6 {
+            cols[4].parse().unwrap()
+        } else {
+            0
+        };
+        out.insert(
+            (abi.to_owned(), cols.last().unwrap().to_string()),
+            (calls, errors),
+        );
     }
     out
 }
@@ -77,7 +94,10 @@ fn run_agrees_with_strace_on_every_syscall() {
     std::fs::create_dir_all(&dir).unwrap();
     let table = dir.join("strace.txt");
     let mut strace = Command::new("strace");
-    workload_env(&mut strace).args(["-f", "-c", "-o"]).arg(&table).arg(testload());
+    workload_env(&mut strace)
+        .args(["-f", "-c", "-o"])
+        .arg(&table)
+        .arg(testload());
     let st = strace.status().expect("strace is installed (./setup)");
     assert_eq!(st.code(), Some(wl_tests::EXIT_STATUS));
     let expected = strace_counts(&std::fs::read_to_string(&table).unwrap());
@@ -102,7 +122,11 @@ fn run_exits_with_the_workload_status_and_128_plus_signal() {
     let out = wl(&["run", "--", "sh", "-c", "kill -TERM $$"]);
     assert_eq!(out.status.code(), Some(128 + 15));
     // The report is still printed (to stderr by default).
-    assert!(String::from_utf8_lossy(&out.stderr).contains(" kill"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(" kill"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

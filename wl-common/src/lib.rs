@@ -158,7 +158,26 @@ pub struct KernelOffsets {
     pub signal_live: u32,
     /// `task_struct.thread_info.status` (x86 only; 0 elsewhere)
     pub task_thread_status: u32,
+    /// `task_struct.bpf_storage`: null while a task has no local storage at all.
+    pub task_bpf_storage: u32,
+    /// `task_struct.cgroups` (a `css_set *`)
+    pub task_cgroups: u32,
+    /// `css_set.dfl_cgrp`: the task's cgroup v2
+    pub css_set_dfl_cgrp: u32,
+    /// `cgroup.level`
+    pub cgroup_level: u32,
+    /// `cgroup.kn`: the cgroup's directory in kernfs
+    pub cgroup_kn: u32,
+    /// `kernfs_node.id`: the cgroup id user space sees as the directory's inode
+    pub kernfs_node_id: u32,
+    /// `kernfs_node.__parent` (`parent` before Linux 6.15): the parent cgroup's directory
+    pub kernfs_node_parent: u32,
+    pub _pad: u32,
 }
+
+/// How many levels below the traced cgroup the kernel side follows kernfs parents by
+/// itself; deeper tasks are checked with the `bpf_get_current_ancestor_cgroup_id` helper.
+pub const CGROUP_WALK_MAX: u32 = 16;
 
 /// x86's `TS_COMPAT` in `thread_info.status`: the task is in a 32-bit syscall.
 pub const X86_TS_COMPAT: u32 = 0x0002;
@@ -221,6 +240,6 @@ mod tests {
         assert_eq!(size_of::<SyscallStats>(), 8 * (6 + LATENCY_BUCKETS));
         assert_eq!(size_of::<ErrnoKey>(), 8);
         assert_eq!(size_of::<InFlight>(), 16);
-        assert_eq!(size_of::<KernelOffsets>(), 16);
+        assert_eq!(size_of::<KernelOffsets>(), 48);
     }
 }

@@ -6,9 +6,9 @@
 //!   processes when tracing a process tree instead of a cgroup.
 //!
 //! Both syscall programs run on every syscall of the machine while attached, so an
-//! untraced task must leave after as little work as possible: one global compare and one
-//! helper call (a cgroup ancestor id or a hash lookup) at entry, one task storage lookup
-//! that finds nothing at exit.
+//! untraced task must leave after as little work as possible: at entry, a few loads
+//! through BTF pointers to its cgroup (or one hash lookup when tracing a process tree);
+//! at exit, one load that finds it has no task storage.
 #![no_std]
 #![no_main]
 
@@ -28,8 +28,8 @@ use aya_ebpf::{
 };
 use task_storage::TaskStorage;
 use wl_common::{
-    Abi, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets, LATENCY_BUCKETS, Lost, NR_PER_ABI,
-    STATS_ENTRIES, SyscallStats, TRACED_TGIDS_ENTRIES, filter, stats_slot,
+    Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets, LATENCY_BUCKETS, Lost,
+    NR_PER_ABI, STATS_ENTRIES, SyscallStats, TRACED_TGIDS_ENTRIES, filter, stats_slot,
 };
 
 // Load-time settings: read-only data the loader fills in before loading, so the verifier
@@ -54,6 +54,14 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     task_signal: 0,
     signal_live: 0,
     task_thread_status: 0,
+    task_bpf_storage: 0,
+    task_cgroups: 0,
+    css_set_dfl_cgrp: 0,
+    cgroup_level: 0,
+    cgroup_kn: 0,
+    kernfs_node_id: 0,
+    kernfs_node_parent: 0,
+    _pad: 0,
 };
 /// Benchmark switch: 1 makes every program return at once, to measure the floor cost of
 /// having programs on the syscall tracepoints at all.
@@ -104,16 +112,59 @@ fn current_tgid() -> u32 {
 
 /// The cheap filter every syscall on the machine goes through.
 #[inline(always)]
-fn current_is_traced() -> bool {
+fn is_traced(task: *const u8) -> bool {
     match setting(&FILTER_MODE) {
-        filter::CGROUP => {
-            let level = setting(&FILTER_CGROUP_LEVEL) as i32;
-            // SAFETY: a helper without pointer arguments.
-            unsafe { bpf_get_current_ancestor_cgroup_id(level) == setting(&FILTER_CGROUP_ID) }
-        }
+        filter::CGROUP => in_traced_cgroup(task),
         filter::PIDS => TRACED_TGIDS.get_ptr(current_tgid()).is_some(),
         _ => false,
     }
+}
+
+/// Whether `task`'s cgroup v2 is the traced one or below it, as
+/// `bpf_get_current_ancestor_cgroup_id(level) == id` would say, but read through BTF
+/// pointers rather than a helper call, since this runs on every syscall of the machine.
+/// A cgroup's directory in kernfs has its parent cgroup's directory as parent, so the
+/// ancestor at the traced level is `task level - traced level` kernfs parents up
+/// (include/linux/cgroup-defs.h, include/linux/kernfs.h).
+#[inline(always)]
+fn in_traced_cgroup(task: *const u8) -> bool {
+    let o = setting(&OFFSETS);
+    let level = setting(&FILTER_CGROUP_LEVEL);
+    // SAFETY: `task` is the current task's BTF pointer and every pointer below is loaded
+    // from a BTF-typed field; the verifier checks each offset against the kernel's types
+    // and makes the loads fault-tolerant. Tracing programs run under RCU, which keeps the
+    // css_set, the cgroup and its kernfs nodes alive.
+    unsafe {
+        let css_set = read_ptr(task, o.task_cgroups);
+        let cgroup = read_ptr(css_set, o.css_set_dfl_cgrp);
+        let task_level = read_u32(cgroup, o.cgroup_level);
+        if task_level < level {
+            return false;
+        }
+        let mut up = task_level - level;
+        if up > CGROUP_WALK_MAX {
+            return bpf_get_current_ancestor_cgroup_id(level as i32) == setting(&FILTER_CGROUP_ID);
+        }
+        let mut kn = read_ptr(cgroup, o.cgroup_kn);
+        for _ in 0..CGROUP_WALK_MAX {
+            if up == 0 {
+                break;
+            }
+            kn = read_ptr(kn, o.kernfs_node_parent);
+            up -= 1;
+        }
+        core::ptr::read_volatile(kn.add(o.kernfs_node_id as usize).cast::<u64>())
+            == setting(&FILTER_CGROUP_ID)
+    }
+}
+
+/// Reads a pointer field `offset` bytes into a BTF-typed kernel object.
+///
+/// # Safety
+/// As for [`read_u32`].
+#[inline(always)]
+unsafe fn read_ptr(base: *const u8, offset: u32) -> *const u8 {
+    unsafe { core::ptr::read_volatile(base.add(offset as usize).cast::<*const u8>()) }
 }
 
 /// Reads a `u32` field `offset` bytes into a BTF-typed kernel object.
@@ -173,12 +224,15 @@ fn never_returns(abi: Abi, nr: u32) -> bool {
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
-    if setting(&NOOP) != 0 || !current_is_traced() {
+    if setting(&NOOP) != 0 {
+        return 0;
+    }
+    // SAFETY: a helper without arguments; tracing programs may call it.
+    let task = unsafe { bpf_get_current_task_btf() };
+    if !is_traced(task.cast()) {
         return 0;
     }
     let id: i64 = ctx.arg(1);
-    // SAFETY: a helper without arguments; tracing programs may call it.
-    let task = unsafe { bpf_get_current_task_btf() };
     let abi = syscall_abi(task);
     if !(0..NR_PER_ABI as i64).contains(&id) {
         lost(Lost::NrOutOfRange);
@@ -214,6 +268,12 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     // entry (a call already in progress when tracing began) is skipped.
     // SAFETY: a helper without arguments.
     let task = unsafe { bpf_get_current_task_btf() };
+    // Most tasks have no local storage at all: one load tells, where the storage
+    // helper would cost a call and a lock.
+    // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
+    if unsafe { read_ptr(task.cast(), setting(&OFFSETS).task_bpf_storage) }.is_null() {
+        return 0;
+    }
     let Some(in_flight) = IN_FLIGHT.lookup(task) else {
         return 0;
     };

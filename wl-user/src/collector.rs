@@ -93,6 +93,16 @@ fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         task_signal: btf.field_offset("task_struct", "signal")?,
         signal_live: btf.field_offset("signal_struct", "live")?,
         task_thread_status: arch_status,
+        task_bpf_storage: btf.field_offset("task_struct", "bpf_storage")?,
+        task_cgroups: btf.field_offset("task_struct", "cgroups")?,
+        css_set_dfl_cgrp: btf.field_offset("css_set", "dfl_cgrp")?,
+        cgroup_level: btf.field_offset("cgroup", "level")?,
+        cgroup_kn: btf.field_offset("cgroup", "kn")?,
+        kernfs_node_id: btf.field_offset("kernfs_node", "id")?,
+        kernfs_node_parent: btf
+            .field_offset("kernfs_node", "__parent")
+            .or_else(|_| btf.field_offset("kernfs_node", "parent"))?,
+        _pad: 0,
     })
 }
 

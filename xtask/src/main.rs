@@ -1,5 +1,6 @@
 //! Developer tasks for wl. `cargo xtask --help` lists them.
 
+mod bench;
 mod gen_syscalls;
 
 use std::{
@@ -35,6 +36,20 @@ enum Task {
         /// Extra arguments for the test binaries (a test name filter, --nocapture, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Measure the cost of tracing `perf bench syscall basic` with wl, strace, perf trace
+    /// and bpftrace, side by side, and write docs/benchmarks.md (as root).
+    Bench {
+        /// getppid calls per run (strace and perf trace run a twentieth).
+        #[arg(long, default_value_t = 10_000_000)]
+        loops: u64,
+        /// Runs of each variant, alternating.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// A quick check that every variant runs and wl's counts are exact: small loops,
+        /// one round, no document written.
+        #[arg(long)]
+        smoke: bool,
     },
     /// Regenerate wl-user/src/syscalls/generated.rs from a Linux source tree.
     GenSyscalls {
@@ -120,9 +135,28 @@ fn run(cli: Cli) -> Result<()> {
             status(b)?;
             let mut t = cargo();
             // The default members: every crate but the BPF-only one.
-            t.args(["test", "--release", "--"])
-                .args(args);
+            t.args(["test", "--release", "--"]).args(args);
             status(t)
+        }
+        Task::Bench {
+            loops,
+            rounds,
+            smoke,
+        } => {
+            let mut b = cargo();
+            b.args(["build", "--release", "--package", "wl-user"]);
+            status(b)?;
+            if !is_root() {
+                bail!("the benchmark loads eBPF programs: run it as root");
+            }
+            let root = workspace_root();
+            bench::run(bench::Options {
+                loops: if smoke { 20_000 } else { loops },
+                rounds: if smoke { 1 } else { rounds },
+                smoke,
+                wl_user: root.join("target/release/wl-user"),
+                doc: (!smoke).then(|| root.join("docs/benchmarks.md")),
+            })
         }
         Task::GenSyscalls { kernel_src } => {
             let out = workspace_root().join("wl-user/src/syscalls/generated.rs");

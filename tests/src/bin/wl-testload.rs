@@ -82,7 +82,10 @@ fn main() {
         if pid == 0 {
             if libc::fork() == 0 {
                 libc::setsid();
-                let ts = libc::timespec { tv_sec: 0, tv_nsec: (ORPHAN_DELAY_MS * 1_000_000) as i64 };
+                let ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: (ORPHAN_DELAY_MS * 1_000_000) as i64,
+                };
                 libc::nanosleep(&ts, std::ptr::null_mut());
                 repeat(ORPHAN_UMASK * scale, libc::SYS_umask, 0o022);
                 libc::_exit(0);
@@ -95,7 +98,13 @@ fn main() {
         let pid = libc::fork();
         if pid == 0 {
             let scale_s = std::ffi::CString::new(scale.to_string()).unwrap();
-            let argv = [c"wl-testload".as_ptr(), c"--exec-child".as_ptr(), c"--scale".as_ptr(), scale_s.as_ptr(), std::ptr::null()];
+            let argv = [
+                c"wl-testload".as_ptr(),
+                c"--exec-child".as_ptr(),
+                c"--scale".as_ptr(),
+                scale_s.as_ptr(),
+                std::ptr::null(),
+            ];
             let envp = [std::ptr::null()];
             libc::execve(self_exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
             libc::_exit(127);
@@ -104,9 +113,17 @@ fn main() {
 
         // Failures with known error numbers.
         repeat(DUP_EBADF, libc::SYS_dup, -1);
-        repeat(RMDIR_ENOENT, libc::SYS_rmdir, missing.as_ptr() as libc::c_long);
+        repeat(
+            RMDIR_ENOENT,
+            libc::SYS_rmdir,
+            missing.as_ptr() as libc::c_long,
+        );
         repeat(CHDIR_OK, libc::SYS_chdir, root.as_ptr() as libc::c_long);
-        repeat(CHDIR_ENOENT, libc::SYS_chdir, missing.as_ptr() as libc::c_long);
+        repeat(
+            CHDIR_ENOENT,
+            libc::SYS_chdir,
+            missing.as_ptr() as libc::c_long,
+        );
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -15,13 +15,21 @@ use serde_json::Value;
 /// target/<profile>/, where cargo put the test binary's neighbours.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>").to_path_buf()
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
 }
 
 /// The wl-user binary under test (`WL_USER_BIN` overrides). `cargo xtask test` builds it.
 pub fn wl_user() -> PathBuf {
-    let p = std::env::var_os("WL_USER_BIN").map_or_else(|| bin_dir().join("wl-user"), PathBuf::from);
-    assert!(p.exists(), "{} is missing: run the tests with `cargo xtask test`", p.display());
+    let p =
+        std::env::var_os("WL_USER_BIN").map_or_else(|| bin_dir().join("wl-user"), PathBuf::from);
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests with `cargo xtask test`",
+        p.display()
+    );
     p
 }
 
@@ -68,7 +76,12 @@ pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
 pub fn wl(args: &[&str]) -> Output {
     let mut cmd = Command::new(wl_user());
     workload_env(&mut cmd);
-    let child = cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start wl-user");
+    let child = cmd
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wl-user");
     output_with_timeout(child, Duration::from_secs(120))
 }
 
@@ -87,7 +100,11 @@ pub fn output_with_timeout(mut child: Child, limit: Duration) -> Output {
     let out = read(stdout.map(|s| Box::new(s) as _));
     let err = read(stderr.map(|s| Box::new(s) as _));
     let status = wait_with_timeout(&mut child, limit);
-    Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
 
 /// Waits until the attached wl-user says it is tracing; returns the rest of its stderr
@@ -134,20 +151,32 @@ pub fn rows(report: &Value) -> BTreeMap<(String, String), Row> {
                 .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
                 .collect();
             (
-                (s["abi"].as_str().unwrap().to_owned(), s["name"].as_str().unwrap().to_owned()),
-                Row { calls: s["calls"].as_u64().unwrap(), errors: s["errors"].as_u64().unwrap(), errno },
+                (
+                    s["abi"].as_str().unwrap().to_owned(),
+                    s["name"].as_str().unwrap().to_owned(),
+                ),
+                Row {
+                    calls: s["calls"].as_u64().unwrap(),
+                    errors: s["errors"].as_u64().unwrap(),
+                    errno,
+                },
             )
         })
         .collect()
 }
 
 pub fn calls(rows: &BTreeMap<(String, String), Row>, name: &str) -> u64 {
-    rows.get(&("x86_64".to_owned(), name.to_owned())).map_or(0, |r| r.calls)
+    rows.get(&("x86_64".to_owned(), name.to_owned()))
+        .map_or(0, |r| r.calls)
 }
 
 pub fn parse_json(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("not a JSON report ({e}): {}", String::from_utf8_lossy(bytes)))
+    serde_json::from_slice(bytes).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON report ({e}): {}",
+            String::from_utf8_lossy(bytes)
+        )
+    })
 }
 
 /// Checks every number the test workload promises, at `scale`, with or without the
@@ -156,12 +185,32 @@ pub fn assert_workload_counts(report: &Value, scale: u64, children: bool) {
     use wl_tests::*;
     let r = rows(report);
     let kids = u64::from(children);
-    assert_eq!(calls(&r, "getppid"), MAIN_GETPPID * scale, "getppid: {r:#?}");
-    assert_eq!(calls(&r, "getpgid"), THREADS * THREAD_GETPGID * scale, "getpgid (threads)");
-    assert_eq!(calls(&r, "getsid"), kids * CHILD_GETSID * scale, "getsid (child)");
-    assert_eq!(calls(&r, "umask"), kids * ORPHAN_UMASK * scale, "umask (setsid orphan)");
+    assert_eq!(
+        calls(&r, "getppid"),
+        MAIN_GETPPID * scale,
+        "getppid: {r:#?}"
+    );
+    assert_eq!(
+        calls(&r, "getpgid"),
+        THREADS * THREAD_GETPGID * scale,
+        "getpgid (threads)"
+    );
+    assert_eq!(
+        calls(&r, "getsid"),
+        kids * CHILD_GETSID * scale,
+        "getsid (child)"
+    );
+    assert_eq!(
+        calls(&r, "umask"),
+        kids * ORPHAN_UMASK * scale,
+        "umask (setsid orphan)"
+    );
     assert_eq!(calls(&r, "setsid"), kids, "setsid (orphan)");
-    assert_eq!(calls(&r, "getpgrp"), kids * EXEC_GETPGRP * scale, "getpgrp (exec'd child)");
+    assert_eq!(
+        calls(&r, "getpgrp"),
+        kids * EXEC_GETPGRP * scale,
+        "getpgrp (exec'd child)"
+    );
     let dup = &r[&("x86_64".into(), "dup".into())];
     assert_eq!((dup.calls, dup.errors), (DUP_EBADF, DUP_EBADF));
     assert_eq!(dup.errno, [("EBADF".to_owned(), DUP_EBADF)].into());
@@ -169,11 +218,18 @@ pub fn assert_workload_counts(report: &Value, scale: u64, children: bool) {
     assert_eq!((rmdir.calls, rmdir.errors), (RMDIR_ENOENT, RMDIR_ENOENT));
     assert_eq!(rmdir.errno, [("ENOENT".to_owned(), RMDIR_ENOENT)].into());
     let chdir = &r[&("x86_64".into(), "chdir".into())];
-    assert_eq!((chdir.calls, chdir.errors), (CHDIR_OK + CHDIR_ENOENT, CHDIR_ENOENT));
+    assert_eq!(
+        (chdir.calls, chdir.errors),
+        (CHDIR_OK + CHDIR_ENOENT, CHDIR_ENOENT)
+    );
     assert_eq!(chdir.errno, [("ENOENT".to_owned(), CHDIR_ENOENT)].into());
     if cfg!(target_arch = "x86_64") {
         let i386 = &r[&("i386".into(), "getppid".into())];
         assert_eq!(i386.calls, I386_GETPPID, "getppid through int 0x80");
     }
-    assert!(report["lost"].as_object().unwrap().values().all(|v| v == 0), "lost: {}", report["lost"]);
+    assert!(
+        report["lost"].as_object().unwrap().values().all(|v| v == 0),
+        "lost: {}",
+        report["lost"]
+    );
 }

@@ -58,6 +58,11 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     // waiting for every child means waiting for the whole tree.
     nix::sys::prctl::set_child_subreaper(true).context("cannot become a child subreaper")?;
     let mut collector = Collector::start(filter, args.noop)?;
+    // Catch SIGINT and SIGTERM before the workload exists: one that arrives while it is
+    // being set up is passed on to it once it runs, instead of killing wl-user and
+    // leaving it stopped.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
 
     let stopped = spawn::fork_stopped(&path, &args.command)?;
     let enrolled = match &cgroup {
@@ -80,8 +85,6 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         return Err(e);
     }
 
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     let mut reaper = reaper;
     let status = loop {
         let forward = tokio::select! {

@@ -1,0 +1,591 @@
+//! `cargo xtask bench`: the cost of tracing `perf bench syscall basic` (getppid in a
+//! loop) with wl and with the tools people use today, measured side by side in one run.
+//!
+//! Every variant runs once per round and rounds alternate, so that drifts of a shared
+//! machine spread over all of them; medians and ranges are reported. The benchmark
+//! itself reports µs per call, so tools that are too slow for the full loop count run a
+//! shorter loop without changing what is compared. Also measured: the cost wl imposes on
+//! processes it does not trace, its start and end latency, its peak RSS and the kernel
+//! memory its maps take. Nothing here asserts a time; `--smoke` only checks that every
+//! variant runs and that wl's counts are exact.
+
+use std::{
+    fmt::Write as _,
+    fs,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context as _, Result, bail, ensure};
+
+pub struct Options {
+    pub loops: u64,
+    pub rounds: usize,
+    pub smoke: bool,
+    pub wl_user: PathBuf,
+    pub doc: Option<PathBuf>,
+}
+
+/// The benchmark pinned to one CPU, so that runs compare like with like.
+fn workload(loops: u64) -> Vec<String> {
+    [
+        "/usr/bin/taskset",
+        "-c",
+        "1",
+        "/usr/bin/perf",
+        "bench",
+        "syscall",
+        "basic",
+        "-l",
+        &loops.to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    Untraced,
+    Wl,
+    WlFloor,
+    OutsideCgroup,
+    OutsidePids,
+    Strace,
+    PerfTrace,
+    BpftraceCount,
+    BpftraceLatency,
+}
+
+impl Variant {
+    const ALL: [Variant; 9] = [
+        Variant::Untraced,
+        Variant::Wl,
+        Variant::WlFloor,
+        Variant::OutsideCgroup,
+        Variant::OutsidePids,
+        Variant::Strace,
+        Variant::PerfTrace,
+        Variant::BpftraceCount,
+        Variant::BpftraceLatency,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Untraced => "untraced",
+            Variant::Wl => "wl-user run (counts, errors, latency)",
+            Variant::WlFloor => "floor: wl's programs attached, returning at once",
+            Variant::OutsideCgroup => "not traced, while wl-user run traces another cgroup",
+            Variant::OutsidePids => "not traced, while wl-user attach --pid traces another process",
+            Variant::Strace => "strace -f -c",
+            Variant::PerfTrace => "perf trace -s",
+            Variant::BpftraceCount => "bpftrace: count raw_syscalls of the workload",
+            Variant::BpftraceLatency => "bpftrace: count + latency (tid-keyed start map)",
+        }
+    }
+
+    /// Slow tracers run a shorter loop; µs per call does not depend on its length.
+    fn loop_divisor(self) -> u64 {
+        match self {
+            Variant::Strace | Variant::PerfTrace => 20,
+            _ => 1,
+        }
+    }
+}
+
+/// One measurement: µs per getppid call, and how many getppid calls the tool counted
+/// (when it reports counts) against how many were made.
+struct Sample {
+    us_per_call: f64,
+    counted: Option<u64>,
+}
+
+fn us_per_op(stdout: &str) -> Result<f64> {
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_suffix("usecs/op")
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .with_context(|| format!("no 'usecs/op' in the benchmark's output: {stdout}"))
+}
+
+fn run_capture(cmd: &mut Command) -> Result<(String, String)> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    ensure!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {stderr}",
+        out.status
+    );
+    Ok((stdout, stderr))
+}
+
+fn json_getppid(report: &Path) -> Result<u64> {
+    let text = fs::read_to_string(report)?;
+    let v: serde_json::Value = serde_json::from_str(&text).context("wl-user's JSON report")?;
+    Ok(v["syscalls"]
+        .as_array()
+        .context("no syscalls in the report")?
+        .iter()
+        .find(|s| s["name"] == "getppid" && s["abi"] == "x86_64")
+        .and_then(|s| s["calls"].as_u64())
+        .unwrap_or(0))
+}
+
+/// The `calls` column of strace -c or perf trace -s for getppid.
+fn table_getppid(text: &str, calls_col_from_name: bool) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        if calls_col_from_name {
+            // perf trace: "getppid  calls errors total ..."
+            (cols.first() == Some(&"getppid"))
+                .then(|| cols.get(1)?.parse().ok())
+                .flatten()
+        } else {
+            // strace: "% time seconds usecs/call calls [errors] syscall"
+            (cols.last() == Some(&"getppid"))
+                .then(|| cols.get(3)?.parse().ok())
+                .flatten()
+        }
+    })
+}
+
+/// A wl-user tracing something else in the background, to measure what it costs
+/// processes it does not trace.
+struct Background {
+    child: Child,
+    sleeper: Option<Child>,
+}
+
+impl Background {
+    fn cgroup(wl_user: &Path) -> Result<Background> {
+        let child = Command::new(wl_user)
+            .args(["run", "-o", "/dev/null", "--", "sleep", "3600"])
+            .spawn()
+            .context("cannot start wl-user")?;
+        // wl-user forks the workload only after its programs are attached; wait until the
+        // child has become `sleep`.
+        let children = format!("/proc/{0}/task/{0}/children", child.id());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let started = || -> Option<()> {
+            let kids = fs::read_to_string(&children).ok()?;
+            let kid = kids.split_whitespace().next()?;
+            (fs::read_to_string(format!("/proc/{kid}/comm")).ok()?.trim() == "sleep").then_some(())
+        };
+        while started().is_none() {
+            ensure!(
+                Instant::now() < deadline,
+                "wl-user run did not start its workload"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Background {
+            child,
+            sleeper: None,
+        })
+    }
+
+    fn pids(wl_user: &Path) -> Result<Background> {
+        let sleeper = Command::new("sleep").arg("3600").spawn()?;
+        let mut child = Command::new(wl_user)
+            .args([
+                "attach",
+                "-o",
+                "/dev/null",
+                "--pid",
+                &sleeper.id().to_string(),
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start wl-user")?;
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(l)) if l.starts_with("wl: tracing") => break,
+                Some(_) => {}
+                None => bail!("wl-user attach ended before tracing"),
+            }
+        }
+        Ok(Background {
+            child,
+            sleeper: Some(sleeper),
+        })
+    }
+
+    fn stop(mut self) -> Result<()> {
+        // SAFETY: signalling a child we started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let st = self.child.wait()?;
+        if let Some(mut s) = self.sleeper.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        // run forwards SIGTERM to sleep: 128+15.
+        ensure!(
+            st.success() || st.code() == Some(143),
+            "background wl-user failed: {st}"
+        );
+        Ok(())
+    }
+}
+
+fn measure(v: Variant, loops: u64, wl_user: &Path, scratch: &Path) -> Result<Sample> {
+    let loops = (loops / v.loop_divisor()).max(1000);
+    let w = workload(loops);
+    let report = scratch.join("report.json");
+    let table = scratch.join("table.txt");
+    let sample = match v {
+        Variant::Untraced => Sample {
+            us_per_call: us_per_op(&run_capture(Command::new(&w[0]).args(&w[1..]))?.0)?,
+            counted: None,
+        },
+        Variant::Wl | Variant::WlFloor => {
+            let mut c = Command::new(wl_user);
+            c.args(["run", "--format", "json", "-o"]).arg(&report);
+            if v == Variant::WlFloor {
+                c.arg("--noop");
+            }
+            let (out, _) = run_capture(c.arg("--").args(&w))?;
+            let counted = json_getppid(&report)?;
+            if v == Variant::WlFloor {
+                ensure!(counted == 0, "the floor variant counted {counted} calls");
+            } else {
+                ensure!(
+                    counted == loops,
+                    "wl counted {counted} getppid calls of {loops}"
+                );
+            }
+            Sample {
+                us_per_call: us_per_op(&out)?,
+                counted: (v == Variant::Wl).then_some(counted),
+            }
+        }
+        Variant::OutsideCgroup | Variant::OutsidePids => {
+            let bg = if v == Variant::OutsideCgroup {
+                Background::cgroup(wl_user)?
+            } else {
+                Background::pids(wl_user)?
+            };
+            let result = run_capture(Command::new(&w[0]).args(&w[1..]));
+            bg.stop()?;
+            Sample {
+                us_per_call: us_per_op(&result?.0)?,
+                counted: None,
+            }
+        }
+        Variant::Strace => {
+            let (out, _) = run_capture(
+                Command::new("strace")
+                    .args(["-f", "-c", "-o"])
+                    .arg(&table)
+                    .args(&w),
+            )?;
+            Sample {
+                us_per_call: us_per_op(&out)?,
+                counted: table_getppid(&fs::read_to_string(&table)?, false),
+            }
+        }
+        Variant::PerfTrace => {
+            let (out, _) = run_capture(
+                Command::new("perf")
+                    .args(["trace", "-s", "-o"])
+                    .arg(&table)
+                    .arg("--")
+                    .args(&w),
+            )?;
+            Sample {
+                us_per_call: us_per_op(&out)?,
+                counted: table_getppid(&fs::read_to_string(&table)?, true),
+            }
+        }
+        Variant::BpftraceCount | Variant::BpftraceLatency => {
+            let script = if v == Variant::BpftraceCount {
+                "tracepoint:raw_syscalls:sys_enter /pid == cpid/ { @calls[args->id] = count(); }"
+            } else {
+                "tracepoint:raw_syscalls:sys_enter /pid == cpid/ { @start[tid] = nsecs; } \
+                 tracepoint:raw_syscalls:sys_exit /@start[tid]/ { @ns[args->id] = stats(nsecs - @start[tid]); delete(@start[tid]); }"
+            };
+            let (out, _) =
+                run_capture(Command::new("bpftrace").args(["-e", script, "-c", &w.join(" ")]))?;
+            let counted = out.lines().find_map(|l| {
+                let rest = l
+                    .strip_prefix("@calls[110]: ")
+                    .or_else(|| l.strip_prefix("@ns[110]: count "))?;
+                rest.split(',').next()?.trim().parse().ok()
+            });
+            Sample {
+                us_per_call: us_per_op(&out)?,
+                counted,
+            }
+        }
+    };
+    if let Some(c) = sample.counted {
+        if c != loops {
+            eprintln!("bench: {} counted {c} of {loops} getppid calls", v.label());
+        }
+    }
+    Ok(Sample {
+        counted: sample
+            .counted
+            .map(|c| if c == loops { u64::MAX } else { c }),
+        ..sample
+    })
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos()
+}
+
+/// (start to exec, exit to report) in ms, medians over `n` runs, each net of the same
+/// measurement without wl (the probe program's own start-up and exit).
+fn latencies(wl_user: &Path, n: usize) -> Result<(f64, f64)> {
+    let probe = ["/bin/date", "+%s%N"];
+    let once = |traced: bool| -> Result<(f64, f64)> {
+        let mut c = if traced {
+            let mut c = Command::new(wl_user);
+            c.args(["run", "-o", "/dev/null", "--"]).args(probe);
+            c
+        } else {
+            let mut c = Command::new(probe[0]);
+            c.arg(probe[1]);
+            c
+        };
+        let t0 = now_ns();
+        let out = c.output()?;
+        let t1 = now_ns();
+        let printed: u128 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .context("date's output")?;
+        Ok(((printed - t0) as f64 / 1e6, (t1 - printed) as f64 / 1e6))
+    };
+    let (mut start, mut end) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (s_plain, e_plain) = once(false)?;
+        let (s_wl, e_wl) = once(true)?;
+        start.push(s_wl - s_plain);
+        end.push(e_wl - e_plain);
+    }
+    Ok((median(&mut start), median(&mut end)))
+}
+
+/// Peak RSS of `wl-user run -- true`, in KiB.
+fn peak_rss_kib(wl_user: &Path) -> Result<i64> {
+    let child = Command::new(wl_user)
+        .args(["run", "-o", "/dev/null", "--", "true"])
+        .spawn()?;
+    let mut status = 0;
+    // SAFETY: rusage is plain data filled in by the kernel; the pid is our child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    ensure!(r > 0, "wait4 failed");
+    Ok(usage.ru_maxrss)
+}
+
+/// Kernel memory of wl's maps (`memlock` in fdinfo) on this machine, and what the
+/// per-CPU maps would take with 256 CPUs.
+fn map_memory(wl_user: &Path) -> Result<(u64, u64, usize)> {
+    let bg = Background::cgroup(wl_user)?;
+    let pid = bg.child.id();
+    let cpus = fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|s| s.trim().rsplit(['-', ',']).next()?.parse::<usize>().ok())
+        .map_or(1, |last| last + 1);
+    let (mut here, mut at_256) = (0u64, 0u64);
+    for fd in fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
+        let info = fs::read_to_string(fd?.path()).unwrap_or_default();
+        let field = |k: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(k)?.trim().parse::<u64>().ok())
+        };
+        let (Some(kind), Some(memlock)) = (field("map_type:"), field("memlock:")) else {
+            continue;
+        };
+        here += memlock;
+        // BPF_MAP_TYPE_PERCPU_HASH = 5, BPF_MAP_TYPE_PERCPU_ARRAY = 6: their values
+        // are replicated per possible CPU; the rest does not grow with CPUs.
+        at_256 += if kind == 5 || kind == 6 {
+            let per_cpu = field("max_entries:").unwrap_or(0)
+                * field("value_size:").unwrap_or(0).next_multiple_of(8);
+            memlock - per_cpu * cpus as u64 + per_cpu * 256
+        } else {
+            memlock
+        };
+    }
+    bg.stop()?;
+    Ok((here, at_256, cpus))
+}
+
+fn machine() -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split(':')
+                    .nth(1)
+                    .map(|m| m.trim().to_owned())
+            })
+        })
+        .unwrap_or_default();
+    let out = |c: &str, a: &[&str]| {
+        Command::new(c)
+            .args(a)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "{} CPUs ({cpu}), Linux {}, {}, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        out("uname", &["-r"]),
+        out("perf", &["--version"]),
+        out("strace", &["-V"]).lines().next().unwrap_or_default(),
+    )
+}
+
+pub fn run(opts: Options) -> Result<()> {
+    if !Path::new("/sys/kernel/tracing/events").exists() {
+        // bpftrace attaches classic tracepoints, which need tracefs.
+        fs::create_dir_all("/sys/kernel/tracing").ok();
+        let st = Command::new("mount")
+            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+            .status()?;
+        ensure!(
+            st.success(),
+            "cannot mount tracefs at /sys/kernel/tracing (bpftrace needs it)"
+        );
+        eprintln!("bench: mounted tracefs at /sys/kernel/tracing for bpftrace");
+    }
+    let scratch = std::env::temp_dir().join(format!("wl-bench-{}", std::process::id()));
+    fs::create_dir_all(&scratch)?;
+    let result = run_in(&opts, &scratch);
+    let _ = fs::remove_dir_all(&scratch);
+    result
+}
+
+fn run_in(opts: &Options, scratch: &Path) -> Result<()> {
+    let mut samples: Vec<Vec<Sample>> = Variant::ALL.iter().map(|_| Vec::new()).collect();
+    for round in 0..opts.rounds {
+        for (i, &v) in Variant::ALL.iter().enumerate() {
+            eprint!(
+                "\rbench: round {}/{}: {:<64}",
+                round + 1,
+                opts.rounds,
+                v.label()
+            );
+            samples[i]
+                .push(measure(v, opts.loops, &opts.wl_user, scratch).with_context(|| v.label())?);
+        }
+    }
+    eprintln!();
+    let (start_ms, end_ms) = latencies(&opts.wl_user, if opts.smoke { 1 } else { 9 })?;
+    let rss = peak_rss_kib(&opts.wl_user)?;
+    let (maps_here, maps_256, cpus) = map_memory(&opts.wl_user)?;
+
+    let median_of =
+        |i: usize| median(&mut samples[i].iter().map(|s| s.us_per_call).collect::<Vec<_>>());
+    let base = median_of(0);
+    let mut table = String::new();
+    writeln!(
+        table,
+        "| variant | µs per call (median) | range | × untraced | getppid counted |"
+    )?;
+    writeln!(table, "|---|---:|---:|---:|---|")?;
+    for (i, &v) in Variant::ALL.iter().enumerate() {
+        let us: Vec<f64> = samples[i].iter().map(|s| s.us_per_call).collect();
+        let (lo, hi) = us
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+        let m = median_of(i);
+        let counted = match samples[i]
+            .iter()
+            .map(|s| s.counted)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            all if all.iter().all(|c| *c == Some(u64::MAX)) => "exact".to_owned(),
+            all if all.iter().all(Option::is_none) => "-".to_owned(),
+            all => format!(
+                "off: {}",
+                all.iter()
+                    .flatten()
+                    .filter(|c| **c != u64::MAX)
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let loops = (opts.loops / v.loop_divisor()).max(1000);
+        writeln!(
+            table,
+            "| {} ({loops} calls) | {m:.3} | {lo:.3}–{hi:.3} | {:.2} | {counted} |",
+            v.label(),
+            m / base
+        )?;
+    }
+    let floor = median_of(2) / base;
+    let summary = format!(
+        "- wl traced: {:.2}× untraced, {:+.2} over the floor ({floor:.2}×)\n\
+         - processes wl does not trace: {:+.2} over untraced with a cgroup filter, {:+.2} with a pid filter ({:+.2} / {:+.2} against the floor's cost)\n\
+         - start to exec: {start_ms:.1} ms; workload exit to report written: {end_ms:.1} ms (net of the probe's own start and exit)\n\
+         - wl-user peak RSS: {:.1} MiB\n\
+         - kernel memory of wl's maps: {:.2} MiB here ({cpus} CPUs); {:.1} MiB with 256 CPUs\n",
+        median_of(1) / base,
+        median_of(1) / base - floor,
+        median_of(3) / base - 1.0,
+        median_of(4) / base - 1.0,
+        median_of(3) / base - floor,
+        median_of(4) / base - floor,
+        rss as f64 / 1024.0,
+        maps_here as f64 / (1 << 20) as f64,
+        maps_256 as f64 / (1 << 20) as f64,
+    );
+    println!("{table}\n{summary}");
+    if let Some(doc) = &opts.doc {
+        write_doc(doc, opts, &table, &summary)?;
+        println!("bench: wrote {}", doc.display());
+    }
+    Ok(())
+}
+
+fn write_doc(doc: &Path, opts: &Options, table: &str, summary: &str) -> Result<()> {
+    let date = Command::new("date").arg("-u").arg("+%Y-%m-%d").output()?;
+    let mut text = fs::read_to_string(doc).unwrap_or_default();
+    let generated = format!(
+        "<!-- generated by `cargo xtask bench`: {} rounds of {} getppid calls -->\n\
+         Measured {} on {}.\n\n{table}\n{summary}<!-- end generated -->",
+        opts.rounds,
+        opts.loops,
+        String::from_utf8_lossy(&date.stdout).trim(),
+        machine()
+    );
+    match (
+        text.find("<!-- generated by"),
+        text.find("<!-- end generated -->"),
+    ) {
+        (Some(a), Some(b)) => text.replace_range(a..b + "<!-- end generated -->".len(), &generated),
+        _ => text.push_str(&generated),
+    }
+    fs::write(doc, text)?;
+    Ok(())
+}
