@@ -14,9 +14,13 @@ use crate::report::Format;
     long_about = "Counts every system call a workload makes, and every error and the time spent in \
 each, with eBPF programs on the raw_syscalls tracepoints, filtered in the kernel to the workload's \
 cgroup or process tree. Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.",
-    after_help = "Examples:\n  sudo wl-user run -- perf bench syscall basic\n  sudo wl-user attach --pid 1234 --duration 10\n  sudo wl-user attach --cgroup /sys/fs/cgroup/system.slice/nginx.service --format json -o nginx.json"
+    after_help = "Examples:\n  sudo wl-user run -- perf bench syscall basic\n  sudo wl-user run --format rst -- perf bench all\n  wl-user syscalls openat\n  sudo wl-user attach --pid 1234 --duration 10\n  sudo wl-user attach --cgroup /sys/fs/cgroup/system.slice/nginx.service --format json -o nginx.json"
 )]
 pub struct Cli {
+    /// Name syscalls from this Linux source tree (its syscall tables, SYSCALL_DEFINE sites
+    /// and MAINTAINERS) instead of the tables built into wl-user. Takes a few seconds.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub kernel_src: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,6 +38,28 @@ pub enum Command {
     /// Tracing ends on Ctrl-C, after --duration, or when every traced process has exited
     /// (for --cgroup: when the cgroup is empty); the report is printed in every case.
     Attach(AttachArgs),
+    /// List the syscalls wl knows, or explain one: its number in each ABI, the kernel
+    /// function and source file that implement it, its subsystem and MAINTAINERS entry.
+    Syscalls(SyscallsArgs),
+}
+
+#[derive(Args)]
+pub struct SyscallsArgs {
+    /// A syscall name (`openat`), to explain it; without one, list them all.
+    pub name: Option<String>,
+    /// The ABI to list (the machine's own by default).
+    #[arg(long, value_enum)]
+    pub arch: Option<crate::syscalls::AbiName>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Args)]

@@ -3,6 +3,13 @@
 mod bench;
 mod gen_syscalls;
 
+// wl-user's kernel-source scanner and subsystem rules, compiled here too so that the
+// generator and `wl-user --kernel-src` share one implementation.
+#[path = "../../wl-user/src/syscalls/rules.rs"]
+mod rules;
+#[path = "../../wl-user/src/syscalls/scan.rs"]
+mod scan;
+
 use std::{
     env,
     path::{Path, PathBuf},

@@ -1,7 +1,10 @@
 //! The report: what a run or an attach gathered, named with the syscall tables, and
 //! written as a table or JSON.
 
+mod csv;
 mod json;
+mod markdown;
+mod rst;
 mod table;
 
 use std::{collections::BTreeMap, io::Write};
@@ -22,6 +25,13 @@ pub enum Format {
     Table,
     /// One JSON object (fields described in README.md).
     Json,
+    /// The kernel workload-tracing guide's grid table (reStructuredText), grouped by
+    /// subsystem, ready to paste into kernel documentation.
+    Rst,
+    /// Comma-separated values, one row per syscall.
+    Csv,
+    /// Markdown tables: syscalls, then subsystems.
+    Md,
 }
 
 /// What was traced.
@@ -73,6 +83,34 @@ pub struct SyscallRow {
     pub max_ns: u64,
     /// Calls per log2 latency bucket: entry `b` counts calls of `[2^(b-1), 2^b)` ns.
     pub latency_log2: Vec<u64>,
+    /// Coarse kernel subsystem (see syscalls/rules.rs).
+    pub subsystem: &'static str,
+    /// The source file that implements it for this ABI.
+    pub source: Option<&'static str>,
+    /// The kernel function it enters (`sys_getppid`).
+    pub api: String,
+    /// The MAINTAINERS section covering `source`.
+    pub maintainers: Option<&'static str>,
+}
+
+/// One subsystem's share of the workload.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubsystemRow {
+    pub name: &'static str,
+    pub calls: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    /// Distinct syscalls (per ABI) of this subsystem that were called.
+    pub syscalls: u64,
+}
+
+/// Which syscall tables named the rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tables {
+    /// Linux release of the source tree the tables come from.
+    pub linux: &'static str,
+    /// "embedded", or the tree given with --kernel-src.
+    pub origin: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +125,9 @@ pub struct Report {
     pub lost: BTreeMap<&'static str, u64>,
     /// Sorted by time spent, then calls, then name.
     pub syscalls: Vec<SyscallRow>,
+    /// Sorted by time spent, then calls.
+    pub subsystems: Vec<SubsystemRow>,
+    pub syscall_tables: Tables,
 }
 
 impl Report {
@@ -96,6 +137,7 @@ impl Report {
         exit_status: Option<i32>,
         snap: Snapshot,
     ) -> Report {
+        let k = syscalls::knowledge();
         let mut syscalls: Vec<SyscallRow> = snap
             .syscalls
             .into_iter()
@@ -106,6 +148,7 @@ impl Report {
                     hist.pop();
                 }
                 debug_assert!(hist.len() <= LATENCY_BUCKETS);
+                let known = k.lookup(abi, s.nr);
                 SyscallRow {
                     name: syscalls::name_of(abi, s.nr),
                     nr: s.nr,
@@ -122,6 +165,10 @@ impl Report {
                     min_ns: s.min_ns,
                     max_ns: s.max_ns,
                     latency_log2: hist,
+                    subsystem: known.map_or(syscalls::rules::OTHER, |s| s.subsystem),
+                    source: known.and_then(|s| s.sources.first().copied()),
+                    api: known.map_or_else(String::new, |s| s.entry.to_owned()),
+                    maintainers: known.and_then(|s| k.section(s)).map(|sec| sec.name),
                 }
             })
             .collect();
@@ -131,6 +178,33 @@ impl Report {
                 .then(b.calls.cmp(&a.calls))
                 .then_with(|| a.name.cmp(&b.name))
         });
+        let mut subsystems: Vec<SubsystemRow> = Vec::new();
+        for r in &syscalls {
+            let i = match subsystems.iter().position(|s| s.name == r.subsystem) {
+                Some(i) => i,
+                None => {
+                    subsystems.push(SubsystemRow {
+                        name: r.subsystem,
+                        calls: 0,
+                        errors: 0,
+                        total_ns: 0,
+                        syscalls: 0,
+                    });
+                    subsystems.len() - 1
+                }
+            };
+            let s = &mut subsystems[i];
+            s.calls += r.calls;
+            s.errors += r.errors;
+            s.total_ns += r.total_ns;
+            s.syscalls += 1;
+        }
+        subsystems.sort_by(|a, b| {
+            b.total_ns
+                .cmp(&a.total_ns)
+                .then(b.calls.cmp(&a.calls))
+                .then(a.name.cmp(b.name))
+        });
         Report {
             target,
             kernel: Kernel::running(),
@@ -138,13 +212,44 @@ impl Report {
             exit_status,
             lost: snap.lost,
             syscalls,
+            subsystems,
+            syscall_tables: Tables {
+                linux: k.release,
+                origin: k.origin.clone(),
+            },
         }
+    }
+
+    /// Total time spent in syscalls, for shares.
+    pub fn total_ns(&self) -> u64 {
+        self.syscalls.iter().map(|s| s.total_ns).sum()
+    }
+
+    /// Rows grouped by subsystem (busiest subsystem first), busiest syscall first within.
+    pub fn by_subsystem(&self) -> Vec<&SyscallRow> {
+        let rank = |name: &str| {
+            self.subsystems
+                .iter()
+                .position(|s| s.name == name)
+                .unwrap_or(usize::MAX)
+        };
+        let mut rows: Vec<&SyscallRow> = self.syscalls.iter().collect();
+        rows.sort_by(|a, b| {
+            rank(a.subsystem)
+                .cmp(&rank(b.subsystem))
+                .then(b.calls.cmp(&a.calls))
+                .then(a.name.cmp(&b.name))
+        });
+        rows
     }
 
     pub fn write(&self, format: Format, out: &mut dyn Write) -> Result<()> {
         match format {
             Format::Table => table::write(self, out),
             Format::Json => json::write(self, out),
+            Format::Rst => rst::write(self, out),
+            Format::Csv => csv::write(self, out),
+            Format::Md => markdown::write(self, out),
         }
     }
 }
@@ -212,5 +317,31 @@ pub(crate) mod tests {
         );
         assert_eq!(r.syscalls[0].errno.get("ENOENT"), Some(&3));
         assert_eq!(r.syscalls[1].avg_ns, 50);
+        assert_eq!(r.syscalls[0].subsystem, "Filesystem");
+        assert_eq!(r.syscalls[0].source, Some("fs/open.c"));
+        assert_eq!(r.syscalls[0].api, "sys_openat");
+        assert_eq!(r.syscalls[1].maintainers, Some("THE REST"));
+        assert_eq!(r.syscalls[3].subsystem, "Other");
+    }
+
+    #[test]
+    fn subsystems_sum_their_syscalls() {
+        let r = sample();
+        let names: Vec<_> = r
+            .subsystems
+            .iter()
+            .map(|s| (s.name, s.calls, s.errors, s.syscalls))
+            .collect();
+        // getppid twice: once per ABI.
+        assert_eq!(
+            names,
+            [
+                ("Filesystem", 10, 3, 1),
+                ("Process Mgmt.", 1005, 0, 2),
+                ("Other", 1, 0, 1)
+            ]
+        );
+        let grouped: Vec<_> = r.by_subsystem().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(grouped, ["openat", "getppid", "getppid", "syscall_500"]);
     }
 }

@@ -7,8 +7,8 @@ use anyhow::Result;
 use super::Report;
 use crate::syscalls::AbiName;
 
-const RULE: &str =
-    "------ ----------- ----------- ----------- ----------- --------- --------- ----------------";
+const RULE: &str = "------ ----------- ----------- ----------- ----------- --------- --------- ---------------- ----------------";
+const SUBSYSTEM_RULE: &str = "------ --------- --------- -------- ----------------";
 
 fn us(ns: u64) -> f64 {
     ns as f64 / 1_000.0
@@ -20,8 +20,8 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     let total_errors: u64 = report.syscalls.iter().map(|s| s.errors).sum();
     writeln!(
         out,
-        "{:>6} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} syscall",
-        "% time", "seconds", "usecs/call", "min usecs", "max usecs", "calls", "errors"
+        "{:>6} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} {:<16} subsystem",
+        "% time", "seconds", "usecs/call", "min usecs", "max usecs", "calls", "errors", "syscall"
     )?;
     writeln!(out, "{RULE}")?;
     for s in &report.syscalls {
@@ -35,18 +35,20 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
         } else {
             String::new()
         };
-        let name = match s.abi {
-            AbiName::X86_64 => s.name.clone(),
-            abi => format!("{} [{}]", s.name, abi.as_str()),
+        let name = if s.abi == AbiName::native() {
+            s.name.clone()
+        } else {
+            format!("{} [{}]", s.name, s.abi.as_str())
         };
         writeln!(
             out,
-            "{share:>6.2} {:>11.6} {:>11.3} {:>11.3} {:>11.3} {:>9} {errors:>9} {name}",
+            "{share:>6.2} {:>11.6} {:>11.3} {:>11.3} {:>11.3} {:>9} {errors:>9} {name:<16} {}",
             s.total_ns as f64 / 1e9,
             us(s.avg_ns),
             us(s.min_ns),
             us(s.max_ns),
             s.calls,
+            s.subsystem,
         )?;
     }
     writeln!(out, "{RULE}")?;
@@ -64,6 +66,30 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
         "",
         "",
     )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:>6} {:>9} {:>9} {:>8} subsystem",
+        "% time", "calls", "errors", "syscalls"
+    )?;
+    writeln!(out, "{SUBSYSTEM_RULE}")?;
+    for s in &report.subsystems {
+        let share = if total_ns > 0 {
+            100.0 * s.total_ns as f64 / total_ns as f64
+        } else {
+            0.0
+        };
+        let errors = if s.errors > 0 {
+            s.errors.to_string()
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "{share:>6.2} {:>9} {errors:>9} {:>8} {}",
+            s.calls, s.syscalls, s.name
+        )?;
+    }
     let lost: Vec<String> = report
         .lost
         .iter()
@@ -86,11 +112,21 @@ mod tests {
         write(&super::super::tests::sample(), &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2 + 4 + 2, "{text}");
-        assert!(lines[2].ends_with(" openat"), "{text}");
-        assert!(lines[2].contains(" 10         3 openat"), "{text}");
-        assert!(lines[4].ends_with("getppid [i386]"), "{text}");
+        assert_eq!(lines.len(), 2 + 4 + 2 + 1 + 2 + 3, "{text}");
+        assert!(
+            lines[2].contains(" 10         3 openat           Filesystem"),
+            "{text}"
+        );
+        assert!(
+            lines[4].contains("getppid [i386]   Process Mgmt."),
+            "{text}"
+        );
         assert!(lines[7].contains(" 1016         3 total"), "{text}");
+        assert!(lines[9].ends_with("subsystem"), "{text}");
+        assert!(
+            lines[12].ends_with("     1005                  2 Process Mgmt."),
+            "{text}"
+        );
         assert!(!text.contains("not recorded"));
     }
 }

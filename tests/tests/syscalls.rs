@@ -1,0 +1,67 @@
+//! `wl-user syscalls` and `--kernel-src`: the syscall knowledge, without tracing.
+
+mod common;
+
+use common::*;
+
+fn fixture() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/linux-mini").to_owned()
+}
+
+#[test]
+fn explains_one_syscall_for_every_abi() {
+    let out = wl(&["syscalls", "futex"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("x86_64   nr 202  sys_futex  (Futex)"), "{text}");
+    assert!(text.contains("i386     nr 240  sys_futex_time32  (Futex)"), "{text}");
+    assert!(text.contains("aarch64  nr 98   sys_futex  (Futex)"), "{text}");
+    assert!(text.contains("source kernel/futex/syscalls.c"), "{text}");
+    assert!(text.contains("MAINTAINERS: FUTEX SUBSYSTEM"), "{text}");
+    assert!(text.contains("  M: Thomas Gleixner"), "{text}");
+}
+
+#[test]
+fn lists_as_json() {
+    let out = wl(&["syscalls", "--arch", "i386", "--format", "json"]);
+    assert!(out.status.success());
+    let rows = parse_json(&out.stdout);
+    let rows = rows.as_array().unwrap();
+    assert!(rows.len() > 400);
+    let mmap = rows.iter().find(|r| r["name"] == "mmap").unwrap();
+    assert_eq!(mmap["nr"], 90);
+    assert_eq!(mmap["abi"], "i386");
+    assert_eq!(mmap["entry"], "compat_sys_ia32_mmap");
+    assert_eq!(mmap["source"], "arch/x86/kernel/sys_ia32.c");
+    assert_eq!(mmap["subsystem"], "Memory Mgmt.");
+    assert_eq!(mmap["maintainers"], "X86 ARCHITECTURE (32-BIT AND 64-BIT)");
+}
+
+#[test]
+fn kernel_src_replaces_the_embedded_tables() {
+    let out = wl(&["--kernel-src", &fixture(), "syscalls", "munmap", "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = parse_json(&out.stdout);
+    assert_eq!(rows[0]["source"], "mm/mmap.c");
+    assert_eq!(rows[0]["maintainers"], "MEMORY MAPPING");
+    // The fixture has no such syscall, the embedded table does.
+    let out = wl(&["--kernel-src", &fixture(), "syscalls", "io_uring_setup"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(Linux 6.99.0)"));
+}
+
+#[test]
+fn kernel_src_that_is_not_a_tree_is_one_line() {
+    let out = wl(&["--kernel-src", "/tmp", "syscalls"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("wl-user: error: --kernel-src /tmp: not a Linux source tree"), "{err}");
+}
+
+#[test]
+fn unknown_syscall_name() {
+    let out = wl(&["syscalls", "no_such_call"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no syscall named 'no_such_call'"));
+}

@@ -1,0 +1,202 @@
+//! `wl-user syscalls [NAME]`: the syscall knowledge itself, without tracing anything.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use crate::{
+    cli::{ListFormat, SyscallsArgs},
+    syscalls::{AbiName, Syscall, knowledge},
+};
+
+#[derive(Serialize)]
+struct Row {
+    name: &'static str,
+    nr: u32,
+    abi: AbiName,
+    entry: &'static str,
+    source: Option<&'static str>,
+    /// All files with a definition, the one used first.
+    sources: &'static [&'static str],
+    maintainers: Option<&'static str>,
+    subsystem: &'static str,
+    hand_added: bool,
+}
+
+fn row(abi: AbiName, s: &'static Syscall) -> Row {
+    Row {
+        name: s.name,
+        nr: s.nr,
+        abi,
+        entry: s.entry,
+        source: s.sources.first().copied(),
+        sources: s.sources,
+        maintainers: knowledge().section(s).map(|sec| sec.name),
+        subsystem: s.subsystem,
+        hand_added: s.hand_added,
+    }
+}
+
+pub fn syscalls(args: SyscallsArgs) -> Result<()> {
+    let k = knowledge();
+    let abis: Vec<AbiName> = match args.arch {
+        Some(a) => vec![a],
+        None if args.name.is_some() => AbiName::ALL.to_vec(),
+        None => vec![AbiName::native()],
+    };
+    let rows: Vec<Row> = abis
+        .iter()
+        .flat_map(|&abi| k.table(abi).iter().map(move |s| (abi, s)))
+        .filter(|(_, s)| args.name.as_deref().is_none_or(|n| s.name == n))
+        .map(|(abi, s)| row(abi, s))
+        .collect();
+    if rows.is_empty() {
+        if let Some(name) = &args.name {
+            bail!(
+                "no syscall named '{name}' in the {} tables (Linux {}); `wl-user syscalls` lists them",
+                abis.iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                k.release
+            );
+        }
+        bail!("no {} syscall table in {}", abis[0].as_str(), k.origin);
+    }
+    let mut out = std::io::stdout().lock();
+    let result = match (args.format, &args.name) {
+        (ListFormat::Json, _) => serde_json::to_writer_pretty(&mut out, &rows)
+            .map_err(Into::into)
+            .and_then(|()| Ok(writeln!(out)?)),
+        (ListFormat::Csv, _) => write_csv(&mut out, &rows),
+        (ListFormat::Table, Some(_)) => explain(&mut out, &rows),
+        (ListFormat::Table, None) => write_table(&mut out, &rows),
+    };
+    match result {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+fn write_table(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
+    writeln!(
+        out,
+        "{:>4} {:<24} {:<32} {:<16} {:<36} maintainers",
+        "nr", "name", "entry", "subsystem", "source"
+    )?;
+    for r in rows {
+        let name = if r.hand_added {
+            format!("{}*", r.name)
+        } else {
+            r.name.to_owned()
+        };
+        writeln!(
+            out,
+            "{:>4} {name:<24} {:<32} {:<16} {:<36} {}",
+            r.nr,
+            r.entry,
+            r.subsystem,
+            r.source.unwrap_or("-"),
+            r.maintainers.unwrap_or("-")
+        )?;
+    }
+    if rows.iter().any(|r| r.hand_added) {
+        writeln!(
+            out,
+            "* newer than the Linux {} tree the table was generated from; added by hand",
+            knowledge().release
+        )?;
+    }
+    Ok(())
+}
+
+fn write_csv(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
+    writeln!(out, "abi,nr,name,entry,subsystem,source,maintainers")?;
+    for r in rows {
+        let q = |s: &str| {
+            if s.contains([',', '"']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_owned()
+            }
+        };
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            r.abi.as_str(),
+            r.nr,
+            r.name,
+            r.entry,
+            q(r.subsystem),
+            r.source.unwrap_or_default(),
+            q(r.maintainers.unwrap_or_default())
+        )?;
+    }
+    Ok(())
+}
+
+fn explain(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
+    let k = knowledge();
+    writeln!(out, "{}", rows[0].name)?;
+    for r in rows {
+        writeln!(
+            out,
+            "  {:<8} nr {:<4} {}  ({})",
+            r.abi.as_str(),
+            r.nr,
+            if r.entry.is_empty() {
+                "not implemented"
+            } else {
+                r.entry
+            },
+            r.subsystem
+        )?;
+        for (i, src) in r.sources.iter().enumerate() {
+            writeln!(
+                out,
+                "  {:<8} {} {src}",
+                "",
+                if i == 0 { "source" } else { "  also" }
+            )?;
+        }
+    }
+    let mut seen = Vec::new();
+    for r in rows {
+        let Some(s) = k
+            .table(r.abi)
+            .iter()
+            .find(|s| s.nr == r.nr)
+            .and_then(|s| k.section(s))
+        else {
+            continue;
+        };
+        if seen.contains(&s.name) {
+            continue;
+        }
+        seen.push(s.name);
+        writeln!(
+            out,
+            "MAINTAINERS: {}{}",
+            s.name,
+            if s.status.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", s.status)
+            }
+        )?;
+        for m in s.maintainers {
+            writeln!(out, "  M: {m}")?;
+        }
+        for l in s.lists {
+            writeln!(out, "  L: {l}")?;
+        }
+    }
+    writeln!(out, "(tables from Linux {}, {})", k.release, k.origin)?;
+    Ok(())
+}

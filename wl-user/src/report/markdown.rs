@@ -1,0 +1,81 @@
+//! `--format md`: the report as Markdown tables, syscalls grouped by subsystem, then
+//! subsystems.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::{Report, rst::api};
+
+pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
+    let total = report.total_ns();
+    let share = |ns: u64| {
+        if total > 0 {
+            100.0 * ns as f64 / total as f64
+        } else {
+            0.0
+        }
+    };
+    writeln!(
+        out,
+        "| System Call | ABI | # calls | # errors | % time | Linux Subsystem | System Call (API) | Source |"
+    )?;
+    writeln!(out, "|---|---|---:|---:|---:|---|---|---|")?;
+    for s in report.by_subsystem() {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2} | {} | `{}` | {} |",
+            s.name,
+            s.abi.as_str(),
+            s.calls,
+            s.errors,
+            share(s.total_ns),
+            s.subsystem,
+            api(&s.api),
+            s.source.map_or_else(String::new, |p| format!("`{p}`")),
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| Linux Subsystem | # calls | # errors | % time | # syscalls |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|")?;
+    for s in &report.subsystems {
+        writeln!(
+            out,
+            "| {} | {} | {} | {:.2} | {} |",
+            s.name,
+            s.calls,
+            s.errors,
+            share(s.total_ns),
+            s.syscalls
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_tables() {
+        let mut buf = Vec::new();
+        write(&super::super::tests::sample(), &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let tables: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(tables.len(), 2);
+        assert_eq!(tables[0].lines().count(), 2 + 4);
+        assert!(
+            tables[0].contains(
+                "| openat | x86_64 | 10 | 3 | 64.05 | Filesystem | `sys_openat()` | `fs/open.c` |"
+            ),
+            "{text}"
+        );
+        assert!(
+            tables[1].contains("| Process Mgmt. | 1005 | 0 | 35.94 | 2 |"),
+            "{text}"
+        );
+    }
+}

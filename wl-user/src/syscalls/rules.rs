@@ -1,0 +1,182 @@
+//! From the source file that implements a syscall to a coarse kernel subsystem.
+//!
+//! The names follow the kernel's workload-tracing guide where it has one (Filesystem,
+//! Memory Mgmt., Process Mgmt., Scheduler, Futex, Signal, Time, Network, Capability, IPC)
+//! and extend it where the source tree draws a clear line (Security, BPF, io_uring, Perf
+//! events, ...). The rules are ordered: the first whose path prefix matches wins, so a
+//! more specific directory comes before its parent. Architecture code is classified by
+//! what it wraps (see [`subsystem_of`]).
+//!
+//! Shared with xtask's generator (`#[path]`): std only.
+
+/// Not implemented: the entry point is `sys_ni_syscall`.
+pub const NOT_IMPLEMENTED: &str = "Not implemented";
+/// A source the rules do not know.
+pub const OTHER: &str = "Other";
+
+/// (path prefix, subsystem), first match wins.
+pub const PATH_RULES: &[(&str, &str)] = &[
+    ("kernel/sys_ni.c", NOT_IMPLEMENTED),
+    ("kernel/sched/", "Scheduler"),
+    ("kernel/futex/", "Futex"),
+    ("kernel/signal.c", "Signal"),
+    ("kernel/time/", "Time"),
+    ("kernel/bpf/", "BPF"),
+    ("kernel/events/", "Perf events"),
+    ("kernel/capability.c", "Capability"),
+    ("kernel/seccomp.c", "Security"),
+    ("kernel/module/", "Modules"),
+    ("kernel/kexec", "Kexec"),
+    ("kernel/printk/", "Printk"),
+    ("kernel/reboot.c", "Power Mgmt."),
+    ("kernel/power/", "Power Mgmt."),
+    ("kernel/rseq.c", "Scheduler"),
+    ("kernel/nsproxy.c", "Namespaces"),
+    ("kernel/", "Process Mgmt."),
+    ("io_uring/", "io_uring"),
+    ("ipc/", "IPC"),
+    ("net/", "Network"),
+    ("security/", "Security"),
+    ("mm/", "Memory Mgmt."),
+    ("fs/", "Filesystem"),
+    ("block/", "Block"),
+    ("drivers/char/random.c", "Random"),
+    ("drivers/", "Drivers"),
+];
+
+/// Architecture files whose subsystem follows from the file alone (the part after
+/// `arch/<arch>/`).
+pub const ARCH_RULES: &[(&str, &str)] = &[
+    ("kernel/signal", "Signal"),
+    ("kernel/vm86", "Process Mgmt."),
+    ("kernel/ldt.c", "Process Mgmt."),
+    ("kernel/tls.c", "Process Mgmt."),
+    ("kernel/process", "Process Mgmt."),
+    ("kernel/ioport.c", "I/O ports"),
+    ("kernel/shstk.c", "Memory Mgmt."),
+    ("kernel/sys_x86_64.c", "Memory Mgmt."),
+    ("kernel/sys.c", "Memory Mgmt."),
+    ("kernel/cpu/", "Process Mgmt."),
+    ("kernel/uprobes.c", "Perf events"),
+];
+
+/// Architecture wrappers with no generic syscall of the same name: (name part, subsystem).
+pub const ARCH_NAME_RULES: &[(&str, &str)] =
+    &[("mmap", "Memory Mgmt."), ("clone", "Process Mgmt.")];
+
+/// The subsystem of a path by the rules alone; `None` for architecture files that the
+/// rules leave to the syscall's name.
+pub fn subsystem_of_path(path: &str) -> Option<&'static str> {
+    if let Some(rest) = path.strip_prefix("arch/") {
+        let in_arch = rest.split_once('/').map_or("", |(_, r)| r);
+        return ARCH_RULES
+            .iter()
+            .find(|(p, _)| in_arch.starts_with(p))
+            .map(|&(_, s)| s);
+    }
+    Some(
+        PATH_RULES
+            .iter()
+            .find(|(p, _)| path.starts_with(p))
+            .map_or(OTHER, |&(_, s)| s),
+    )
+}
+
+/// The subsystem of a syscall implemented in `path`. Architecture wrappers such as
+/// x86's `ia32_pread64` take the subsystem of the generic syscall they wrap, which
+/// `generic` finds by name (`pread64`); other architecture files follow [`ARCH_RULES`].
+pub fn subsystem_of(
+    path: &str,
+    define_name: &str,
+    generic: impl Fn(&str) -> Option<&'static str>,
+) -> &'static str {
+    if path.starts_with("arch/") {
+        let base = ["ia32_", "x86_", "arm64_", "compat_"]
+            .iter()
+            .fold(define_name, |n, p| n.strip_prefix(p).unwrap_or(n));
+        if let Some(s) = generic(base).or_else(|| generic(base.trim_end_matches("64"))) {
+            return s;
+        }
+        if let Some(s) = subsystem_of_path(path) {
+            return s;
+        }
+        return ARCH_NAME_RULES
+            .iter()
+            .find(|(n, _)| base.contains(n))
+            .map_or(OTHER, |&(_, s)| s);
+    }
+    subsystem_of_path(path).unwrap_or(OTHER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_paths() {
+        assert_eq!(subsystem_of_path("fs/open.c"), Some("Filesystem"));
+        assert_eq!(subsystem_of_path("fs/eventpoll.c"), Some("Filesystem"));
+        assert_eq!(subsystem_of_path("kernel/futex/syscalls.c"), Some("Futex"));
+        assert_eq!(
+            subsystem_of_path("kernel/sched/syscalls.c"),
+            Some("Scheduler")
+        );
+        assert_eq!(subsystem_of_path("kernel/sys.c"), Some("Process Mgmt."));
+        assert_eq!(subsystem_of_path("kernel/exit.c"), Some("Process Mgmt."));
+        assert_eq!(subsystem_of_path("kernel/time/hrtimer.c"), Some("Time"));
+        assert_eq!(subsystem_of_path("kernel/signal.c"), Some("Signal"));
+        assert_eq!(subsystem_of_path("mm/mmap.c"), Some("Memory Mgmt."));
+        assert_eq!(subsystem_of_path("net/socket.c"), Some("Network"));
+        assert_eq!(subsystem_of_path("ipc/shm.c"), Some("IPC"));
+        assert_eq!(subsystem_of_path("kernel/capability.c"), Some("Capability"));
+        assert_eq!(subsystem_of_path("io_uring/register.c"), Some("io_uring"));
+        assert_eq!(subsystem_of_path("kernel/bpf/syscall.c"), Some("BPF"));
+        assert_eq!(
+            subsystem_of_path("kernel/events/core.c"),
+            Some("Perf events")
+        );
+        assert_eq!(
+            subsystem_of_path("security/landlock/syscalls.c"),
+            Some("Security")
+        );
+        assert_eq!(subsystem_of_path("kernel/sys_ni.c"), Some(NOT_IMPLEMENTED));
+        assert_eq!(subsystem_of_path("lib/whatever.c"), Some(OTHER));
+    }
+
+    #[test]
+    fn arch_files_follow_what_they_wrap() {
+        let generic = |n: &str| match n {
+            "pread64" => Some("Filesystem"),
+            "mmap" => Some("Memory Mgmt."),
+            _ => None,
+        };
+        assert_eq!(
+            subsystem_of("arch/x86/kernel/sys_ia32.c", "ia32_pread64", generic),
+            "Filesystem"
+        );
+        assert_eq!(
+            subsystem_of("arch/x86/kernel/sys_ia32.c", "ia32_mmap", |_| None),
+            "Memory Mgmt."
+        );
+        assert_eq!(
+            subsystem_of("arch/x86/kernel/uprobes.c", "uretprobe", |_| None),
+            "Perf events"
+        );
+        assert_eq!(
+            subsystem_of("arch/x86/kernel/signal_64.c", "rt_sigreturn", generic),
+            "Signal"
+        );
+        assert_eq!(
+            subsystem_of("arch/x86/kernel/sys_x86_64.c", "mmap", |_| None),
+            "Memory Mgmt."
+        );
+        assert_eq!(
+            subsystem_of("arch/x86/kernel/process_64.c", "arch_prctl", generic),
+            "Process Mgmt."
+        );
+        assert_eq!(
+            subsystem_of("fs/read_write.c", "pread64", |_| Some("Time")),
+            "Filesystem"
+        );
+    }
+}
