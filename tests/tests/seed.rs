@@ -8,12 +8,24 @@ use serde_json::Value;
 
 /// Runs `cmd` under wl-user; the report goes to a file, apart from the workload's output.
 fn run(cmd: &[&str]) -> Value {
-    let report = std::env::temp_dir().join(format!("wl-seed-{}-{}.json", cmd[0], std::process::id()));
-    let mut args = vec!["run", "--format", "json", "--output", report.to_str().unwrap(), "--"];
+    let report =
+        std::env::temp_dir().join(format!("wl-seed-{}-{}.json", cmd[0], std::process::id()));
+    let mut args = vec![
+        "run",
+        "--format",
+        "json",
+        "--output",
+        report.to_str().unwrap(),
+        "--",
+    ];
     args.extend_from_slice(cmd);
     // paxtest kiddie takes minutes on a busy two-core machine.
     let out = wl_within(&args, std::time::Duration::from_secs(1200));
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json = std::fs::read(&report).unwrap();
     std::fs::remove_file(&report).unwrap();
     parse_json(&json)
@@ -29,11 +41,19 @@ fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
 }
 
 fn subsystem<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["subsystems"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no {name} subsystem"))
+    report["subsystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} subsystem"))
 }
 
 fn skip_unless(tool: &str) -> bool {
-    let found = std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         eprintln!("skipped: {tool} is not installed (./setup installs it)");
     }
@@ -54,7 +74,13 @@ fn perf_bench_syscall_basic() {
     assert_eq!(getppid["source"], "kernel/sys.c");
     assert_eq!(getppid["api"], "sys_getppid");
     // Everything it calls is named: no syscall_<nr> rows.
-    assert!(r["syscalls"].as_array().unwrap().iter().all(|s| !s["name"].as_str().unwrap().starts_with("syscall_")));
+    assert!(
+        r["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| !s["name"].as_str().unwrap().starts_with("syscall_"))
+    );
     let pm = subsystem(&r, "Process Mgmt.");
     assert!(pm["calls"].as_u64().unwrap() >= 100_000);
 }

@@ -13,9 +13,18 @@ fn explains_one_syscall_for_every_abi() {
     let out = wl(&["syscalls", "futex"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("x86_64   nr 202  sys_futex  (Futex)"), "{text}");
-    assert!(text.contains("i386     nr 240  sys_futex_time32  (Futex)"), "{text}");
-    assert!(text.contains("aarch64  nr 98   sys_futex  (Futex)"), "{text}");
+    assert!(
+        text.contains("x86_64   nr 202  sys_futex  (Futex)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("i386     nr 240  sys_futex_time32  (Futex)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("aarch64  nr 98   sys_futex  (Futex)"),
+        "{text}"
+    );
     assert!(text.contains("source kernel/futex/syscalls.c"), "{text}");
     assert!(text.contains("MAINTAINERS: FUTEX SUBSYSTEM"), "{text}");
     assert!(text.contains("  M: Thomas Gleixner"), "{text}");
@@ -39,8 +48,19 @@ fn lists_as_json() {
 
 #[test]
 fn kernel_src_replaces_the_embedded_tables() {
-    let out = wl(&["--kernel-src", &fixture(), "syscalls", "munmap", "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = wl(&[
+        "--kernel-src",
+        &fixture(),
+        "syscalls",
+        "munmap",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows = parse_json(&out.stdout);
     assert_eq!(rows[0]["source"], "mm/mmap.c");
     assert_eq!(rows[0]["maintainers"], "MEMORY MAPPING");
@@ -56,7 +76,10 @@ fn kernel_src_that_is_not_a_tree_is_one_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("wl-user: error: --kernel-src /tmp: not a Linux source tree"), "{err}");
+    assert!(
+        err.starts_with("wl-user: error: --kernel-src /tmp: not a Linux source tree"),
+        "{err}"
+    );
 }
 
 #[test]

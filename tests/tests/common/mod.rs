@@ -74,6 +74,11 @@ pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
 
 /// Runs `wl-user ARGS` to completion (at most two minutes).
 pub fn wl(args: &[&str]) -> Output {
+    wl_within(args, Duration::from_secs(120))
+}
+
+/// Runs `wl-user ARGS` to completion, failing the test after `limit`.
+pub fn wl_within(args: &[&str], limit: Duration) -> Output {
     let mut cmd = Command::new(wl_user());
     workload_env(&mut cmd);
     let child = cmd
@@ -82,7 +87,7 @@ pub fn wl(args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start wl-user");
-    output_with_timeout(child, Duration::from_secs(120))
+    output_with_timeout(child, limit)
 }
 
 pub fn output_with_timeout(mut child: Child, limit: Duration) -> Output {
