@@ -37,8 +37,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
-    /// Run every test: unit tests, and integration tests that load the eBPF programs into
-    /// the running kernel (as root, through sudo if needed).
+    /// Run every test: the benchmark's smoke test, unit tests, and integration tests that
+    /// load the eBPF programs into the running kernel (as root).
     Test {
         /// Extra arguments for the test binaries (a test name filter, --nocapture, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -92,6 +92,24 @@ fn cargo() -> Command {
     cmd
 }
 
+fn ensure_root(what: &str) -> Result<()> {
+    if !is_root() {
+        bail!("{what} loads eBPF programs and runs tracers: run it as root");
+    }
+    Ok(())
+}
+
+fn bench_options(smoke: bool, loops: u64, rounds: usize) -> bench::Options {
+    let root = workspace_root();
+    bench::Options {
+        loops: if smoke { 20_000 } else { loops },
+        rounds: if smoke { 1 } else { rounds },
+        smoke,
+        wl_user: root.join("target/release/wl-user"),
+        doc: (!smoke).then(|| root.join("docs/benchmarks.md")),
+    }
+}
+
 fn status(mut cmd: Command) -> Result<()> {
     let st = cmd
         .status()
@@ -140,6 +158,11 @@ fn run(cli: Cli) -> Result<()> {
                 "--bins",
             ]);
             status(b)?;
+            if args.is_empty() {
+                // The benchmark's quick form: every tool runs, wl's counts are exact.
+                ensure_root("the benchmark smoke test")?;
+                bench::run(bench_options(true, 0, 0))?;
+            }
             let mut t = cargo();
             // The default members: every crate but the BPF-only one.
             t.args(["test", "--release", "--"]).args(args);
@@ -153,17 +176,8 @@ fn run(cli: Cli) -> Result<()> {
             let mut b = cargo();
             b.args(["build", "--release", "--package", "wl-user"]);
             status(b)?;
-            if !is_root() {
-                bail!("the benchmark loads eBPF programs: run it as root");
-            }
-            let root = workspace_root();
-            bench::run(bench::Options {
-                loops: if smoke { 20_000 } else { loops },
-                rounds: if smoke { 1 } else { rounds },
-                smoke,
-                wl_user: root.join("target/release/wl-user"),
-                doc: (!smoke).then(|| root.join("docs/benchmarks.md")),
-            })
+            ensure_root("the benchmark")?;
+            bench::run(bench_options(smoke, loops, rounds))
         }
         Task::GenSyscalls { kernel_src } => {
             let out = workspace_root().join("wl-user/src/syscalls/generated.rs");
