@@ -8,14 +8,7 @@ use anyhow::Result;
 use super::{Report, rst::api};
 
 pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
-    let total = report.total_ns();
-    let share = |ns: u64| {
-        if total > 0 {
-            100.0 * ns as f64 / total as f64
-        } else {
-            0.0
-        }
-    };
+    let share = |ns: u64| report.percent_of_time(ns);
     writeln!(
         out,
         "| System Call | ABI | # calls | # errors | % time | Linux Subsystem | System Call (API) | Source |"

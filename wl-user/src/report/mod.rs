@@ -225,6 +225,14 @@ impl Report {
         self.syscalls.iter().map(|s| s.total_ns).sum()
     }
 
+    /// `ns` as a percentage of all the time spent in syscalls.
+    pub fn percent_of_time(&self, ns: u64) -> f64 {
+        match self.total_ns() {
+            0 => 0.0,
+            total => 100.0 * ns as f64 / total as f64,
+        }
+    }
+
     /// Rows grouped by subsystem (busiest subsystem first), busiest syscall first within.
     pub fn by_subsystem(&self) -> Vec<&SyscallRow> {
         let rank = |name: &str| {

@@ -87,16 +87,11 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
         &rows,
     )?;
     writeln!(out)?;
-    let total = report.total_ns();
     let rows: Vec<Vec<String>> = report
         .subsystems
         .iter()
         .map(|s| {
-            let share = if total > 0 {
-                100.0 * s.total_ns as f64 / total as f64
-            } else {
-                0.0
-            };
+            let share = report.percent_of_time(s.total_ns);
             vec![
                 s.name.to_owned(),
                 s.calls.to_string(),

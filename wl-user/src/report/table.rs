@@ -10,12 +10,17 @@ use crate::syscalls::AbiName;
 const RULE: &str = "------ ----------- ----------- ----------- ----------- --------- --------- ---------------- ----------------";
 const SUBSYSTEM_RULE: &str = "------ --------- --------- -------- ----------------";
 
+/// strace -c leaves the errors column empty where there are none.
+fn blank_if_zero(n: u64) -> String {
+    if n > 0 { n.to_string() } else { String::new() }
+}
+
 fn us(ns: u64) -> f64 {
     ns as f64 / 1_000.0
 }
 
 pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
-    let total_ns: u64 = report.syscalls.iter().map(|s| s.total_ns).sum();
+    let total_ns = report.total_ns();
     let total_calls: u64 = report.syscalls.iter().map(|s| s.calls).sum();
     let total_errors: u64 = report.syscalls.iter().map(|s| s.errors).sum();
     writeln!(
@@ -25,16 +30,8 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     )?;
     writeln!(out, "{RULE}")?;
     for s in &report.syscalls {
-        let share = if total_ns > 0 {
-            100.0 * s.total_ns as f64 / total_ns as f64
-        } else {
-            0.0
-        };
-        let errors = if s.errors > 0 {
-            s.errors.to_string()
-        } else {
-            String::new()
-        };
+        let share = report.percent_of_time(s.total_ns);
+        let errors = blank_if_zero(s.errors);
         let name = if s.abi == AbiName::native() {
             s.name.clone()
         } else {
@@ -52,11 +49,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
         )?;
     }
     writeln!(out, "{RULE}")?;
-    let errors = if total_errors > 0 {
-        total_errors.to_string()
-    } else {
-        String::new()
-    };
+    let errors = blank_if_zero(total_errors);
     writeln!(
         out,
         "{:>6.2} {:>11.6} {:>11.3} {:>11} {:>11} {total_calls:>9} {errors:>9} total",
@@ -74,16 +67,8 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     )?;
     writeln!(out, "{SUBSYSTEM_RULE}")?;
     for s in &report.subsystems {
-        let share = if total_ns > 0 {
-            100.0 * s.total_ns as f64 / total_ns as f64
-        } else {
-            0.0
-        };
-        let errors = if s.errors > 0 {
-            s.errors.to_string()
-        } else {
-            String::new()
-        };
+        let share = report.percent_of_time(s.total_ns);
+        let errors = blank_if_zero(s.errors);
         writeln!(
             out,
             "{share:>6.2} {:>9} {errors:>9} {:>8} {}",

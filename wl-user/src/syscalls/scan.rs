@@ -144,6 +144,13 @@ enum Kind {
     Compat,
 }
 
+/// The C identifier at the start of `s`.
+fn ident(s: &str) -> &str {
+    &s[..s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len())]
+}
+
 /// The syscall definitions in one C file: (kind, name as in the macro).
 pub fn definitions(text: &str) -> Vec<(bool, String)> {
     const MACROS: &[(&str, bool)] = &[
@@ -163,24 +170,18 @@ pub fn definitions(text: &str) -> Vec<(bool, String)> {
             else {
                 continue;
             };
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
+            let name = ident(rest);
             if !name.is_empty() {
-                out.push((compat, name));
+                out.push((compat, name.to_owned()));
             }
         }
         // kernel/sys_ni.c's weak fallbacks: `COND_SYSCALL(map_shadow_stack)` makes the
         // entry point sys_ni_syscall where no real definition is built.
         for (mac, compat) in [("COND_SYSCALL_COMPAT(", true), ("COND_SYSCALL(", false)] {
             if let Some(rest) = line.strip_prefix(mac) {
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
+                let name = ident(rest);
                 if !name.is_empty() {
-                    out.push((compat, name));
+                    out.push((compat, name.to_owned()));
                 }
                 break;
             }
@@ -192,15 +193,12 @@ pub fn definitions(text: &str) -> Vec<(bool, String)> {
                 .or_else(|| rest.strip_prefix("sys_"))
             {
                 let compat = rest.starts_with("compat_");
-                let n: String = name
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
+                let n = ident(name);
                 if !n.is_empty()
                     && name[n.len()..].starts_with('(')
                     && !line.trim_end().ends_with(';')
                 {
-                    out.push((compat, n));
+                    out.push((compat, n.to_owned()));
                 }
             }
         }
