@@ -38,6 +38,33 @@ fn run_counts_every_process_of_the_workload_exactly() {
             .ends_with("wl-testload")
     );
     assert!(report["duration_ns"].as_u64().unwrap() > 0);
+    assert_eq!(report["latency"], true);
+    let getppid = &report["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "getppid")
+        .unwrap();
+    let (min, max, total) = (
+        getppid["min_ns"].as_u64().unwrap(),
+        getppid["max_ns"].as_u64().unwrap(),
+        getppid["total_ns"].as_u64().unwrap(),
+    );
+    assert!(
+        0 < min && min <= max && total >= min * wl_tests::MAIN_GETPPID,
+        "{getppid}"
+    );
+    let hist: u64 = getppid["latency_log2"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        hist,
+        wl_tests::MAIN_GETPPID,
+        "every timed call lands in one histogram bucket"
+    );
 }
 
 #[test]
@@ -47,6 +74,20 @@ fn run_follows_the_process_tree_without_cgroups() {
     assert_eq!(out.status.code(), Some(wl_tests::EXIT_STATUS));
     assert_workload_counts(&report, 2, true);
     assert_eq!(calls(&rows(&report), "execve"), 2);
+}
+
+#[test]
+fn run_without_latency_still_counts_calls_and_errors_exactly() {
+    require_root();
+    let (report, out) = run_json(&["--no-latency"], 1);
+    assert_eq!(out.status.code(), Some(wl_tests::EXIT_STATUS));
+    assert_eq!(report["latency"], false);
+    assert_workload_counts(&report, 1, true);
+    let rows = report["syscalls"].as_array().unwrap();
+    assert!(
+        rows.iter().all(|s| s["total_ns"] == 0 && s["max_ns"] == 0),
+        "untimed rows carry times"
+    );
 }
 
 #[test]

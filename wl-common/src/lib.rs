@@ -172,7 +172,9 @@ pub struct KernelOffsets {
     pub kernfs_node_id: u32,
     /// `kernfs_node.__parent` (`parent` before Linux 6.15): the parent cgroup's directory
     pub kernfs_node_parent: u32,
-    pub _pad: u32,
+    /// The syscall number in `pt_regs` (`orig_ax` on x86, `syscallno` on arm64); read
+    /// as its low 32 bits.
+    pub regs_syscall_nr: u32,
 }
 
 /// How many levels below the traced cgroup the kernel side follows kernfs parents by
@@ -204,6 +206,8 @@ pub mod names {
     pub const OFFSETS: &str = "OFFSETS";
     /// Benchmark-only: when 1 the tracepoint programs return at once (the cost floor).
     pub const NOOP: &str = "NOOP";
+    /// 1 (default): time every call; 0: count calls and errors only.
+    pub const TIMED: &str = "TIMED";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";

@@ -61,12 +61,16 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     cgroup_kn: 0,
     kernfs_node_id: 0,
     kernfs_node_parent: 0,
-    _pad: 0,
+    regs_syscall_nr: 0,
 };
 /// Benchmark switch: 1 makes every program return at once, to measure the floor cost of
 /// having programs on the syscall tracepoints at all.
 #[unsafe(no_mangle)]
 static NOOP: u32 = 0;
+/// 1: time every call (task storage and two clock reads per call). 0: count calls at
+/// entry and errors at exit, with no per-task state: the cheapest way to trace.
+#[unsafe(no_mangle)]
+static TIMED: u32 = 1;
 
 #[inline(always)]
 fn setting<T: Copy>(v: &'static T) -> T {
@@ -240,7 +244,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     }
     let nr = id as u32;
     let slot = stats_slot(abi, nr);
-    if never_returns(abi, nr) {
+    if setting(&TIMED) == 0 || never_returns(abi, nr) {
         if let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) {
             // SAFETY: per-CPU slot, preemption disabled (see `lost`).
             unsafe { (*stats).calls += 1 };
@@ -262,6 +266,9 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     if setting(&NOOP) != 0 {
         return 0;
+    }
+    if setting(&TIMED) == 0 {
+        return count_only_exit(&ctx);
     }
     // The entry decided whether this call is traced: a task has an in-flight slot only
     // if its entry passed the filter, so no filter runs here. An exit without a traced
@@ -286,6 +293,37 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let took = unsafe { bpf_ktime_get_ns() }.wrapping_sub(in_flight.start_ns);
     let ret: i64 = ctx.arg(1);
     record_exit(slot, took, ret);
+    0
+}
+
+/// Untimed mode: the entry counted the call; the exit only counts a failure, of the
+/// syscall whose number the task's saved registers hold.
+#[inline(always)]
+fn count_only_exit(ctx: &BtfTracePointContext) -> i32 {
+    let ret: i64 = ctx.arg(1);
+    if !(-4095..0).contains(&ret) {
+        return 0;
+    }
+    // SAFETY: a helper without arguments.
+    let task = unsafe { bpf_get_current_task_btf() };
+    if !is_traced(task.cast()) {
+        return 0;
+    }
+    let regs: *const u8 = ctx.arg(0);
+    // SAFETY: `regs` is the tracepoint's BTF pt_regs pointer; the offset comes from BTF.
+    let nr = unsafe { read_u32(regs, setting(&OFFSETS).regs_syscall_nr) };
+    if nr >= NR_PER_ABI {
+        return 0;
+    }
+    let slot = stats_slot(syscall_abi(task), nr);
+    if let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) {
+        // SAFETY: per-CPU slot, preemption disabled (see `lost`).
+        unsafe { (*stats).errors += 1 };
+        count_errno(ErrnoKey {
+            slot,
+            errno: (-ret) as u32,
+        });
+    }
     0
 }
 

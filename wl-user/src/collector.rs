@@ -50,6 +50,8 @@ pub struct SyscallCounts {
 /// What the kernel side has gathered so far.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// Whether calls were timed (latency fields are zero otherwise).
+    pub timed: bool,
     /// Only syscalls with at least one call, in (ABI, number) order.
     pub syscalls: Vec<SyscallCounts>,
     pub lost: BTreeMap<&'static str, u64>,
@@ -57,6 +59,7 @@ pub struct Snapshot {
 
 pub struct Collector {
     ebpf: Ebpf,
+    timed: bool,
 }
 
 /// Fails early, in one line, when this process cannot load BPF tracing programs.
@@ -99,10 +102,14 @@ fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         cgroup_level: btf.field_offset("cgroup", "level")?,
         cgroup_kn: btf.field_offset("cgroup", "kn")?,
         kernfs_node_id: btf.field_offset("kernfs_node", "id")?,
+        regs_syscall_nr: if cfg!(target_arch = "aarch64") {
+            btf.field_offset("pt_regs", "syscallno")?
+        } else {
+            btf.field_offset("pt_regs", "orig_ax")?
+        },
         kernfs_node_parent: btf
             .field_offset("kernfs_node", "__parent")
             .or_else(|_| btf.field_offset("kernfs_node", "parent"))?,
-        _pad: 0,
     })
 }
 
@@ -118,8 +125,9 @@ where
 
 impl Collector {
     /// Loads the programs with `filter` and attaches them; counting starts on return.
-    /// `noop` loads programs that return at once (benchmarks measure the floor with it).
-    pub fn start(filter: Filter, noop: bool) -> Result<Collector> {
+    /// `noop` loads programs that return at once (benchmarks measure the floor with it);
+    /// without `timed` only calls and errors are counted.
+    pub fn start(filter: Filter, timed: bool, noop: bool) -> Result<Collector> {
         check_privileges()?;
         let offsets = kernel_offsets(&btf::Btf::from_sys_fs()?)?;
         // Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; newer ones ignore it.
@@ -134,6 +142,7 @@ impl Collector {
         };
         let vmlinux = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
         let noop = u32::from(noop);
+        let timed = u32::from(timed);
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&vmlinux))
             // aya has no user-space type for task storage; only the kernel side uses it.
@@ -144,6 +153,7 @@ impl Collector {
             .override_global(names::FOLLOW_CHILDREN, &follow, true)
             .override_global(names::OFFSETS, &offsets, true)
             .override_global(names::NOOP, &noop, true)
+            .override_global(names::TIMED, &timed, true)
             .load(EBPF_OBJECT)
             .context("cannot load wl's eBPF object into the kernel")?;
         // Load every program before attaching any, so a verifier failure leaves nothing
@@ -168,7 +178,10 @@ impl Collector {
             p.attach()
                 .with_context(|| format!("cannot attach to the {tracepoint} tracepoint"))?;
         }
-        Ok(Collector { ebpf })
+        Ok(Collector {
+            ebpf,
+            timed: timed != 0,
+        })
     }
 
     fn traced_tgids(&mut self) -> Result<HashMap<&mut MapData, u32, u32>> {
@@ -216,7 +229,10 @@ impl Collector {
                 .or_default() += per_cpu.iter().sum::<u64>();
         }
 
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot {
+            timed: self.timed,
+            ..Snapshot::default()
+        };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats
                 .get(&slot, 0)

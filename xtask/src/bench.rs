@@ -49,6 +49,7 @@ fn workload(loops: u64) -> Vec<String> {
 enum Variant {
     Untraced,
     Wl,
+    WlCounts,
     WlFloor,
     OutsideCgroup,
     OutsidePids,
@@ -59,9 +60,10 @@ enum Variant {
 }
 
 impl Variant {
-    const ALL: [Variant; 9] = [
+    const ALL: [Variant; 10] = [
         Variant::Untraced,
         Variant::Wl,
+        Variant::WlCounts,
         Variant::WlFloor,
         Variant::OutsideCgroup,
         Variant::OutsidePids,
@@ -75,6 +77,7 @@ impl Variant {
         match self {
             Variant::Untraced => "untraced",
             Variant::Wl => "wl-user run (counts, errors, latency)",
+            Variant::WlCounts => "wl-user run --no-latency (counts, errors)",
             Variant::WlFloor => "floor: wl's programs attached, returning at once",
             Variant::OutsideCgroup => "not traced, while wl-user run traces another cgroup",
             Variant::OutsidePids => "not traced, while wl-user attach --pid traces another process",
@@ -245,12 +248,14 @@ fn measure(v: Variant, loops: u64, wl_user: &Path, scratch: &Path) -> Result<Sam
             us_per_call: us_per_op(&run_capture(Command::new(&w[0]).args(&w[1..]))?.0)?,
             counted: None,
         },
-        Variant::Wl | Variant::WlFloor => {
+        Variant::Wl | Variant::WlCounts | Variant::WlFloor => {
             let mut c = Command::new(wl_user);
             c.args(["run", "--format", "json", "-o"]).arg(&report);
-            if v == Variant::WlFloor {
-                c.arg("--noop");
-            }
+            match v {
+                Variant::WlFloor => c.arg("--noop"),
+                Variant::WlCounts => c.arg("--no-latency"),
+                _ => &mut c,
+            };
             let (out, _) = run_capture(c.arg("--").args(&w))?;
             let counted = json_getppid(&report)?;
             if v == Variant::WlFloor {
@@ -263,7 +268,7 @@ fn measure(v: Variant, loops: u64, wl_user: &Path, scratch: &Path) -> Result<Sam
             }
             Sample {
                 us_per_call: us_per_op(&out)?,
-                counted: (v == Variant::Wl).then_some(counted),
+                counted: (v != Variant::WlFloor).then_some(counted),
             }
         }
         Variant::OutsideCgroup | Variant::OutsidePids => {
@@ -543,19 +548,24 @@ fn run_in(opts: &Options, scratch: &Path) -> Result<()> {
             m / base
         )?;
     }
-    let floor = median_of(2) / base;
+    // Ratios to untraced, by variant.
+    let ratio =
+        |v: Variant| median_of(Variant::ALL.iter().position(|&x| x == v).expect("listed")) / base;
+    let floor = ratio(Variant::WlFloor);
     let summary = format!(
-        "- wl traced: {:.2}× untraced, {:+.2} over the floor ({floor:.2}×)\n\
+        "- wl traced: {:.2}× untraced, {:+.2} over the floor ({floor:.2}×); with --no-latency {:.2}×, {:+.2} over the floor\n\
          - processes wl does not trace: {:+.2} over untraced with a cgroup filter, {:+.2} with a pid filter ({:+.2} / {:+.2} against the floor's cost)\n\
          - start to exec: {start_ms:.1} ms; workload exit to report written: {end_ms:.1} ms (net of the probe's own start and exit)\n\
          - wl-user peak RSS: {:.1} MiB\n\
          - kernel memory of wl's maps: {:.2} MiB here ({cpus} CPUs); {:.1} MiB with 256 CPUs\n",
-        median_of(1) / base,
-        median_of(1) / base - floor,
-        median_of(3) / base - 1.0,
-        median_of(4) / base - 1.0,
-        median_of(3) / base - floor,
-        median_of(4) / base - floor,
+        ratio(Variant::Wl),
+        ratio(Variant::Wl) - floor,
+        ratio(Variant::WlCounts),
+        ratio(Variant::WlCounts) - floor,
+        ratio(Variant::OutsideCgroup) - 1.0,
+        ratio(Variant::OutsidePids) - 1.0,
+        ratio(Variant::OutsideCgroup) - floor,
+        ratio(Variant::OutsidePids) - floor,
         rss as f64 / 1024.0,
         maps_here as f64 / (1 << 20) as f64,
         maps_256 as f64 / (1 << 20) as f64,

@@ -43,7 +43,7 @@ pub async fn attach(args: AttachArgs) -> Result<()> {
             Target::Pids(args.pid.clone()),
         ),
     };
-    let mut collector = Collector::start(filter, false)?;
+    let mut collector = Collector::start(filter, !args.no_latency, false)?;
     let started = Instant::now();
     if cgroup.is_none() {
         // Programs are attached, so from here on the kernel adds every new child of a

@@ -57,7 +57,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     // Orphaned descendants (double-forked daemons) are re-parented to wl-user, so that
     // waiting for every child means waiting for the whole tree.
     nix::sys::prctl::set_child_subreaper(true).context("cannot become a child subreaper")?;
-    let mut collector = Collector::start(filter, args.noop)?;
+    let mut collector = Collector::start(filter, !args.no_latency, args.noop)?;
     // Catch SIGINT and SIGTERM before the workload exists: one that arrives while it is
     // being set up is passed on to it once it runs, instead of killing wl-user and
     // leaving it stopped.

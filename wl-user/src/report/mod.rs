@@ -121,6 +121,8 @@ pub struct Report {
     /// `run` only: the workload's exit status (128+N when killed by signal N).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_status: Option<i32>,
+    /// Whether each call was timed; without (`--no-latency`) the time fields are 0.
+    pub latency: bool,
     /// What the kernel side could not record, by reason.
     pub lost: BTreeMap<&'static str, u64>,
     /// Sorted by time spent, then calls, then name.
@@ -210,6 +212,7 @@ impl Report {
             kernel: Kernel::running(),
             duration_ns,
             exit_status,
+            latency: snap.timed,
             lost: snap.lost,
             syscalls,
             subsystems,
@@ -290,6 +293,7 @@ pub(crate) mod tests {
 
     pub fn sample() -> Report {
         let snap = Snapshot {
+            timed: true,
             syscalls: vec![
                 counts(Abi::Native, 110, 1000, 0, 50_000),
                 counts(Abi::Native, 257, 10, 3, 90_000),

@@ -19,6 +19,29 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1_000.0
 }
 
+/// The time columns (% time, seconds, usecs/call, min, max), or dashes when calls were
+/// not timed (`--no-latency`).
+fn timing(
+    report: &Report,
+    share: f64,
+    total_ns: u64,
+    avg_ns: u64,
+    min_max: Option<(u64, u64)>,
+) -> String {
+    if !report.latency {
+        return format!("{:>6} {:>11} {:>11} {:>11} {:>11}", "-", "-", "-", "-", "-");
+    }
+    let (min, max) = match min_max {
+        Some((min, max)) => (format!("{:.3}", us(min)), format!("{:.3}", us(max))),
+        None => (String::new(), String::new()),
+    };
+    format!(
+        "{share:>6.2} {:>11.6} {:>11.3} {min:>11} {max:>11}",
+        total_ns as f64 / 1e9,
+        us(avg_ns)
+    )
+}
+
 pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     let total_ns = report.total_ns();
     let total_calls: u64 = report.syscalls.iter().map(|s| s.calls).sum();
@@ -37,28 +60,29 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
         } else {
             format!("{} [{}]", s.name, s.abi.as_str())
         };
+        let times = timing(
+            report,
+            share,
+            s.total_ns,
+            s.avg_ns,
+            Some((s.min_ns, s.max_ns)),
+        );
         writeln!(
             out,
-            "{share:>6.2} {:>11.6} {:>11.3} {:>11.3} {:>11.3} {:>9} {errors:>9} {name:<16} {}",
-            s.total_ns as f64 / 1e9,
-            us(s.avg_ns),
-            us(s.min_ns),
-            us(s.max_ns),
-            s.calls,
-            s.subsystem,
+            "{times} {:>9} {errors:>9} {name:<16} {}",
+            s.calls, s.subsystem
         )?;
     }
     writeln!(out, "{RULE}")?;
     let errors = blank_if_zero(total_errors);
-    writeln!(
-        out,
-        "{:>6.2} {:>11.6} {:>11.3} {:>11} {:>11} {total_calls:>9} {errors:>9} total",
+    let times = timing(
+        report,
         100.0,
-        total_ns as f64 / 1e9,
-        us(total_ns.checked_div(total_calls).unwrap_or(0)),
-        "",
-        "",
-    )?;
+        total_ns,
+        total_ns.checked_div(total_calls).unwrap_or(0),
+        None,
+    );
+    writeln!(out, "{times} {total_calls:>9} {errors:>9} total")?;
     writeln!(out)?;
     writeln!(
         out,
@@ -69,9 +93,14 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     for s in &report.subsystems {
         let share = report.percent_of_time(s.total_ns);
         let errors = blank_if_zero(s.errors);
+        let share = if report.latency {
+            format!("{share:.2}")
+        } else {
+            "-".to_owned()
+        };
         writeln!(
             out,
-            "{share:>6.2} {:>9} {errors:>9} {:>8} {}",
+            "{share:>6} {:>9} {errors:>9} {:>8} {}",
             s.calls, s.syscalls, s.name
         )?;
     }
@@ -113,5 +142,21 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("not recorded"));
+    }
+
+    #[test]
+    fn untimed_reports_show_dashes_for_time() {
+        let mut report = super::super::tests::sample();
+        report.latency = false;
+        let mut buf = Vec::new();
+        write(&report, &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let row = text.lines().find(|l| l.contains(" openat ")).unwrap();
+        assert!(
+            row.starts_with(
+                "     -           -           -           -           -        10         3 openat"
+            ),
+            "{text}"
+        );
     }
 }
