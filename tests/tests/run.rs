@@ -173,7 +173,7 @@ fn run_exits_with_the_workload_status_and_128_plus_signal() {
 #[test]
 fn run_forwards_sigint_and_still_reports() {
     require_root();
-    let mut child = Command::new(wl_user())
+    let child = Command::new(wl_user())
         .args(["run", "--format", "json", "--", "sleep", "30"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -147,10 +147,10 @@ impl Btf {
             }
             if m.name_off == 0 {
                 let inner = self.types.get(m.type_id as usize)?;
-                if matches!(inner.kind, KIND_STRUCT | KIND_UNION) {
-                    if let Some(off) = self.find_member(m.type_id, field) {
-                        return Some(m.bit_offset + off);
-                    }
+                if matches!(inner.kind, KIND_STRUCT | KIND_UNION)
+                    && let Some(off) = self.find_member(m.type_id, field)
+                {
+                    return Some(m.bit_offset + off);
                 }
             }
         }

@@ -330,10 +330,10 @@ fn measure(v: Variant, loops: u64, wl_user: &Path, scratch: &Path) -> Result<Sam
             }
         }
     };
-    if let Some(c) = sample.counted {
-        if c != loops {
-            eprintln!("bench: {} counted {c} of {loops} getppid calls", v.label());
-        }
+    if let Some(c) = sample.counted
+        && c != loops
+    {
+        eprintln!("bench: {} counted {c} of {loops} getppid calls", v.label());
     }
     Ok(Sample {
         counted: sample

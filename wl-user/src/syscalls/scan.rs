@@ -108,8 +108,19 @@ pub struct Scan {
     pub sections: Vec<Section>,
 }
 
-/// Rows of a `syscall_*.tbl` for `abis`: (nr, name, native entry, compat entry).
-pub fn parse_tbl(text: &str, abis: &[&str]) -> Result<Vec<(u32, String, String, Option<String>)>> {
+/// One row of a `syscall_*.tbl`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TblRow {
+    pub nr: u32,
+    pub name: String,
+    /// The native entry point; empty when the row has none.
+    pub entry: String,
+    /// The entry point for 32-bit programs on a 64-bit kernel, where it differs.
+    pub compat_entry: Option<String>,
+}
+
+/// The rows of a `syscall_*.tbl` whose ABI column is one of `abis`, by number.
+pub fn parse_tbl(text: &str, abis: &[&str]) -> Result<Vec<TblRow>> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or_default().trim();
@@ -131,9 +142,14 @@ pub fn parse_tbl(text: &str, abis: &[&str]) -> Result<Vec<(u32, String, String, 
             .with_context(|| format!("line {}: bad number {nr}", i + 1))?;
         let entry = rest.first().map_or_else(String::new, |e| e.to_string());
         let compat = rest.get(1).filter(|e| **e != "-").map(|e| e.to_string());
-        rows.push((nr, name.to_string(), entry, compat));
+        rows.push(TblRow {
+            nr,
+            name: name.to_string(),
+            entry,
+            compat_entry: compat,
+        });
     }
-    rows.sort_by_key(|r| r.0);
+    rows.sort_by_key(|r| r.nr);
     Ok(rows)
 }
 
@@ -187,19 +203,16 @@ pub fn definitions(text: &str) -> Vec<(bool, String)> {
             }
         }
         // Plain definitions such as kernel/sys_ni.c's `asmlinkage long sys_ni_syscall(void)`.
-        if let Some(rest) = line.strip_prefix("asmlinkage long ") {
-            if let Some(name) = rest
+        if let Some(rest) = line.strip_prefix("asmlinkage long ")
+            && let Some(name) = rest
                 .strip_prefix("compat_sys_")
                 .or_else(|| rest.strip_prefix("sys_"))
+        {
+            let compat = rest.starts_with("compat_");
+            let n = ident(name);
+            if !n.is_empty() && name[n.len()..].starts_with('(') && !line.trim_end().ends_with(';')
             {
-                let compat = rest.starts_with("compat_");
-                let n = ident(name);
-                if !n.is_empty()
-                    && name[n.len()..].starts_with('(')
-                    && !line.trim_end().ends_with(';')
-                {
-                    out.push((compat, n.to_owned()));
-                }
+                out.push((compat, n.to_owned()));
             }
         }
     }
@@ -364,10 +377,10 @@ pub fn section_for(
         if depth.is_none() && regexes[i].iter().any(|r| r.is_match(file)) {
             depth = Some(0);
         }
-        if let Some(d) = depth {
-            if best.is_none_or(|(bd, _)| d > bd) {
-                best = Some((d, i));
-            }
+        if let Some(d) = depth
+            && best.is_none_or(|(bd, _)| d > bd)
+        {
+            best = Some((d, i));
         }
     }
     best.map(|(_, i)| i)
@@ -438,7 +451,13 @@ pub fn scan(tree: &Path) -> Result<Scan> {
             continue;
         };
         let mut found = Vec::new();
-        for (nr, name, native, compat) in parse_tbl(&text, spec.abis)? {
+        for TblRow {
+            nr,
+            name,
+            entry: native,
+            compat_entry: compat,
+        } in parse_tbl(&text, spec.abis)?
+        {
             let entry = match (spec.compat, compat) {
                 (true, Some(c)) => c,
                 _ => native,
