@@ -113,6 +113,35 @@ fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
     })
 }
 
+/// A one-line error for a program the verifier refused: the verifier's own reason (the
+/// last line of its log that is not a statistic), and the whole log with WL_VERBOSE=1.
+fn rejected(prog: &str, e: &aya::programs::ProgramError) -> anyhow::Error {
+    let full = e.to_string();
+    if std::env::var_os("WL_VERBOSE").is_some() {
+        return anyhow::anyhow!("the kernel rejected the {prog} program: {full}");
+    }
+    let reason = verifier_reason(&full);
+    anyhow::anyhow!(
+        "the kernel rejected the {prog} program ({reason}); wl needs Linux 5.11 or newer with BTF; \
+         WL_VERBOSE=1 prints the verifier's log"
+    )
+}
+
+/// The verifier's reason in its log: the last line that is not a statistic.
+fn verifier_reason(log: &str) -> &str {
+    log.lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with(':')
+                && !["verification time", "stack depth", "processed "]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+        })
+        .next_back()
+        .unwrap_or("no reason given")
+}
+
 fn map<'a, T: TryFrom<&'a aya::maps::Map>>(ebpf: &'a Ebpf, name: &str) -> Result<T>
 where
     T::Error: std::error::Error + Send + Sync + 'static,
@@ -170,7 +199,7 @@ impl Collector {
                 .with_context(|| format!("the eBPF object has no program {prog}"))?
                 .try_into()?;
             p.load(tracepoint, &vmlinux)
-                .with_context(|| format!("the kernel rejected the {prog} program"))?;
+                .map_err(|e| rejected(prog, &e))?;
         }
         // Process tracking first, so no fork is missed once syscalls are counted.
         for (prog, tracepoint) in progs.iter().rev() {
@@ -279,5 +308,27 @@ impl Collector {
             snapshot.lost.insert(kind.name(), n);
         }
         Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_reason_is_the_last_meaningful_line() {
+        let log = "the BPF_PROG_LOAD syscall returned Invalid argument (os error 22). Verifier output: 0: R1=ctx() R10=fp0
+41: (0f) r5 += r4                     ; R4=2232 R5=rcu_ptr_cgroup(off=2232)
+42: (79) r3 = *(u64 *)(r5 +0)
+struct cgroup doesn't have field at offset 2232
+verification time 1136 usec
+stack depth 0
+processed 39 insns (limit 1000000) max_states_per_insn 0 total_states 2 peak_states 2 mark_read 0
+: Invalid argument (os error 22)";
+        assert_eq!(
+            verifier_reason(log),
+            "struct cgroup doesn't have field at offset 2232"
+        );
+        assert_eq!(verifier_reason(""), "no reason given");
     }
 }
