@@ -42,9 +42,10 @@ fn main() {
 
     repeat(MAIN_GETPPID * scale, libc::SYS_getppid, 0);
 
-    // Threads: each reports when its work is done; the main thread waits for that and a
-    // little more before joining, so that joining never has to block on a futex and the
-    // syscall counts stay the same from run to run.
+    // Threads: each reports when its work is done; the main thread waits for that and
+    // long enough for them to exit (even slowed by a tracer) before joining, so that
+    // joining never has to block on a futex and the syscall counts stay the same from
+    // run to run.
     let done = std::sync::Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..THREADS)
         .map(|_| {
@@ -58,7 +59,7 @@ fn main() {
     while done.load(Ordering::SeqCst) < THREADS {
         std::hint::spin_loop();
     }
-    thread::sleep(Duration::from_millis(20));
+    thread::sleep(Duration::from_millis(100));
     for t in threads {
         t.join().unwrap();
     }
