@@ -82,8 +82,14 @@ pub async fn attach(args: AttachArgs) -> Result<()> {
             _ = sigterm.recv() => break,
             _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => break,
             _ = tick.tick() => {
-                if targets_gone(&mut collector, cgroup.as_ref())? {
-                    break;
+                match targets_gone(&mut collector, cgroup.as_ref()) {
+                    Ok(false) => {}
+                    Ok(true) => break,
+                    // Say why tracing stops, and still report what was gathered.
+                    Err(e) => {
+                        eprintln!("wl: {e:#}; stopping");
+                        break;
+                    }
                 }
             }
         }
