@@ -31,12 +31,13 @@ pub enum Command {
     ///
     /// The report is printed when the command and all its descendants (even ones that
     /// detached with setsid) have exited. wl-user then exits with the command's status
-    /// (128+N if a signal N killed it). SIGINT and SIGTERM are passed on to the command.
+    /// (128+N if a signal N killed it). SIGINT, SIGTERM and SIGHUP are passed on to the command.
     Run(RunArgs),
     /// Count the syscalls of processes or a cgroup that already run.
     ///
-    /// Tracing ends on Ctrl-C, after --duration, or when every traced process has exited
-    /// (for --cgroup: when the cgroup is empty); the report is printed in every case.
+    /// Tracing ends on Ctrl-C (or SIGTERM, SIGHUP), after --duration, or when every traced
+    /// process has exited (for --cgroup: when the cgroup is empty); the report is printed
+    /// in every case.
     Attach(AttachArgs),
     /// List the syscalls wl knows, or explain one: its number in each ABI, the kernel
     /// function and source file that implement it, its subsystem and MAINTAINERS entry.

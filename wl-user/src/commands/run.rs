@@ -58,11 +58,12 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     // waiting for every child means waiting for the whole tree.
     nix::sys::prctl::set_child_subreaper(true).context("cannot become a child subreaper")?;
     let mut collector = Collector::start(filter, !args.no_latency, args.noop)?;
-    // Catch SIGINT and SIGTERM before the workload exists: one that arrives while it is
+    // Catch SIGINT, SIGTERM and SIGHUP before the workload exists: one that arrives while it is
     // being set up is passed on to it once it runs, instead of killing wl-user and
     // leaving it stopped.
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
 
     let stopped = spawn::fork_stopped(&path, &args.command)?;
     let enrolled = match &cgroup {
@@ -91,6 +92,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             status = &mut reaper => break status.context("the reaper thread failed")?,
             _ = sigint.recv() => Signal::SIGINT,
             _ = sigterm.recv() => Signal::SIGTERM,
+            _ = sighup.recv() => Signal::SIGHUP,
         };
         if child_running.load(Ordering::SeqCst) {
             let _ = kill(child, forward);
