@@ -92,6 +92,24 @@ fn cargo() -> Command {
     cmd
 }
 
+/// `cargo run` arguments that build wl-user and run `wl-user run ARGS`.
+fn cargo_run_wl_user(args: &[String]) -> Vec<String> {
+    let fixed = [
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "wl-user",
+        "--",
+        "run",
+    ];
+    fixed
+        .iter()
+        .map(|s| s.to_string())
+        .chain(args.iter().cloned())
+        .collect()
+}
+
 fn ensure_root(what: &str) -> Result<()> {
     if !is_root() {
         bail!("{what} loads eBPF programs and runs tracers: run it as root");
@@ -139,8 +157,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Task::Run { args } => {
             let mut c = cargo();
-            c.args(["run", "--quiet", "--release", "--package", "wl-user", "--"])
-                .args(args);
+            c.args(cargo_run_wl_user(&args));
             // The workload's exit status is wl-user's; pass it through.
             let st = c.status().context("cannot start cargo")?;
             std::process::exit(st.code().unwrap_or(1));
@@ -183,5 +200,26 @@ fn run(cli: Cli) -> Result<()> {
             let out = workspace_root().join("wl-user/src/syscalls/generated.rs");
             gen_syscalls::run(&kernel_src, &out)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cargo xtask run -- perf bench syscall basic`, the README's first command, must
+    /// become `wl-user run perf bench syscall basic`.
+    #[test]
+    fn run_task_traces_the_command() {
+        let args: Vec<String> = ["perf", "bench", "syscall", "basic"]
+            .map(String::from)
+            .to_vec();
+        let cmd = cargo_run_wl_user(&args);
+        let after = cmd.iter().position(|a| a == "--").unwrap();
+        assert_eq!(
+            cmd[after + 1..],
+            ["run", "perf", "bench", "syscall", "basic"]
+        );
+        assert!(cmd.contains(&"--release".to_string()));
     }
 }
