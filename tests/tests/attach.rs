@@ -114,6 +114,51 @@ fn attach_to_a_cgroup_counts_everything_in_it() {
     assert_eq!(report["target"]["cgroup"], cg.to_str().unwrap());
 }
 
+/// The kernel side finds a task's ancestor at the traced level by walking up kernfs
+/// parents: a workload two cgroups below the traced one is counted, one in a sibling
+/// cgroup running at the same time is not.
+#[test]
+fn attach_to_a_cgroup_counts_its_descendant_cgroups_only() {
+    require_root();
+    let Some(root) = cgroup2_mount() else {
+        eprintln!("skipped: cgroup v2 is not mounted");
+        return;
+    };
+    let traced = root.join(format!("wl-test-tree-{}", std::process::id()));
+    let deep = traced.join("a/b");
+    let sibling = root.join(format!("wl-test-sibling-{}", std::process::id()));
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::create_dir(&sibling).unwrap();
+    let inside = paused_workload(1);
+    std::fs::write(deep.join("cgroup.procs"), inside.id().to_string()).unwrap();
+    let mut outside = paused_workload(3);
+    std::fs::write(sibling.join("cgroup.procs"), outside.id().to_string()).unwrap();
+    // Released together with the traced one, so both run while wl-user traces.
+    let mut release_outside = outside.stdin.take().unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        release_outside.write_all(b"g").unwrap();
+    });
+    let report = attach_and_release(inside, &["attach", "--cgroup", traced.to_str().unwrap()]);
+    releaser.join().unwrap();
+    wait_with_timeout(&mut outside, Duration::from_secs(60));
+    // Orphans may linger a moment; the directories go when they are empty.
+    for dir in [
+        deep.clone(),
+        traced.join("a"),
+        traced.clone(),
+        sibling.clone(),
+    ] {
+        for _ in 0..100 {
+            if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert_workload_counts(&report, 1, true);
+}
+
 #[test]
 fn attach_stops_after_duration_and_reports() {
     require_root();
