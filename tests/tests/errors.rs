@@ -98,7 +98,7 @@ fn unknown_flags_and_missing_targets_are_usage_errors() {
 fn without_privileges_says_what_is_needed() {
     // setpriv drops to nobody with no capabilities.
     if Command::new("setpriv").arg("--help").output().is_err() {
-        eprintln!("skipped: setpriv (util-linux) is not installed");
+        cannot_run("setpriv (util-linux) is not installed");
         return;
     }
     let out = Command::new("setpriv")

@@ -55,7 +55,7 @@ fn skip_unless(tool: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("skipped: {tool} is not installed (./setup installs it)");
+        cannot_run(&format!("{tool} is not installed (./setup installs it)"));
     }
     !found
 }

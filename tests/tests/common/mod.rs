@@ -37,6 +37,22 @@ pub fn testload() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_wl-testload"))
 }
 
+/// Whether this runs in CI, where ./setup has installed every tool the tests use.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// For a test that cannot run here (`why`): in CI that is a failure, since ./setup
+/// installs everything the tests need; elsewhere the test is skipped, loudly. Returns
+/// so that the caller can `return`.
+pub fn cannot_run(why: &str) {
+    assert!(
+        !in_ci(),
+        "{why}: in CI every test must run (./setup installs what they need)"
+    );
+    eprintln!("SKIPPED: {why}");
+}
+
 /// The integration tests load eBPF programs: they need root.
 pub fn require_root() {
     assert!(
@@ -237,4 +253,15 @@ pub fn assert_workload_counts(report: &Value, scale: u64, children: bool) {
         "lost: {}",
         report["lost"]
     );
+}
+
+/// Where cgroup v2 is mounted, if it is.
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    std::fs::read_to_string("/proc/self/mounts")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| f[1].into())
+        })
 }
