@@ -100,7 +100,7 @@ fn attach_includes_descendants_that_already_exist() {
 fn attach_to_a_cgroup_counts_everything_in_it() {
     require_root();
     let Some(root) = cgroup2_mount() else {
-        eprintln!("skipped: cgroup v2 is not mounted");
+        cannot_run("cgroup v2 is not mounted");
         return;
     };
     let cg = root.join(format!("wl-test-{}", std::process::id()));
@@ -121,7 +121,7 @@ fn attach_to_a_cgroup_counts_everything_in_it() {
 fn attach_to_a_cgroup_counts_its_descendant_cgroups_only() {
     require_root();
     let Some(root) = cgroup2_mount() else {
-        eprintln!("skipped: cgroup v2 is not mounted");
+        cannot_run("cgroup v2 is not mounted");
         return;
     };
     let traced = root.join(format!("wl-test-tree-{}", std::process::id()));
@@ -189,12 +189,84 @@ fn attach_stops_after_duration_and_reports() {
     assert!((300_000_000..30_000_000_000).contains(&d), "duration {d}");
 }
 
-fn cgroup2_mount() -> Option<std::path::PathBuf> {
-    std::fs::read_to_string("/proc/self/mounts")
-        .ok()?
-        .lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(2) == Some(&"cgroup2")).then(|| f[1].into())
-        })
+/// The root of the cgroup v2 hierarchy holds every process and has no `cgroup.events`:
+/// tracing it lasts the whole `--duration`, counts what runs meanwhile, and leaves
+/// wl-user's own calls out.
+#[test]
+fn attach_to_the_root_cgroup_traces_for_the_whole_duration() {
+    require_root();
+    let Some(root) = cgroup2_mount() else {
+        cannot_run("cgroup v2 is not mounted");
+        return;
+    };
+    let mut wl = Command::new(wl_user())
+        .args(["attach", "--format", "json", "--duration", "2", "--cgroup"])
+        .arg(&root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = wait_until_tracing(&mut wl);
+    let mut w = paused_workload(1);
+    w.stdin.take().unwrap().write_all(b"g").unwrap();
+    wait_with_timeout(&mut w, Duration::from_secs(60));
+    let out = output_with_timeout(wl, Duration::from_secs(60));
+    let stderr = stderr.join().unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("stopping"), "{stderr}");
+    let report = parse_json(&out.stdout);
+    let d = report["duration_ns"].as_u64().unwrap();
+    assert!(d >= 2_000_000_000, "stopped after {d} ns");
+    // Everything on the machine is counted, so the workload's calls are a lower bound.
+    let r = rows(&report);
+    assert!(calls(&r, "getppid") >= wl_tests::MAIN_GETPPID, "{r:#?}");
+    assert!(calls(&r, "getpgid") >= wl_tests::THREADS * wl_tests::THREAD_GETPGID);
+}
+
+/// A cgroup whose only process is wl-user itself: nothing is counted, where wl-user's
+/// own map reads and timers would otherwise fill the report.
+#[test]
+fn attach_to_its_own_cgroup_leaves_its_calls_out() {
+    require_root();
+    let Some(root) = cgroup2_mount() else {
+        cannot_run("cgroup v2 is not mounted");
+        return;
+    };
+    let cg = root.join(format!("wl-test-self-{}", std::process::id()));
+    std::fs::create_dir(&cg).unwrap();
+    // The shell moves itself into the cgroup, then becomes wl-user.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {cg}/cgroup.procs && exec {wl} attach --cgroup {cg} --duration 1 --format json",
+            cg = cg.display(),
+            wl = wl_user().display()
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_with_timeout(out, Duration::from_secs(60));
+    for _ in 0..100 {
+        if std::fs::remove_dir(&cg).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = parse_json(&out.stdout);
+    assert!(
+        report["duration_ns"].as_u64().unwrap() >= 1_000_000_000,
+        "a cgroup holding wl-user never empties: it traces for the whole --duration"
+    );
+    assert_eq!(
+        report["syscalls"].as_array().unwrap().len(),
+        0,
+        "wl-user counted itself: {}",
+        report["syscalls"]
+    );
 }

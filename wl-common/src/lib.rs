@@ -203,6 +203,7 @@ pub mod names {
     pub const FILTER_CGROUP_ID: &str = "FILTER_CGROUP_ID";
     pub const FILTER_CGROUP_LEVEL: &str = "FILTER_CGROUP_LEVEL";
     pub const FOLLOW_CHILDREN: &str = "FOLLOW_CHILDREN";
+    pub const EXCLUDED_TGID: &str = "EXCLUDED_TGID";
     pub const OFFSETS: &str = "OFFSETS";
     /// Benchmark-only: when 1 the tracepoint programs return at once (the cost floor).
     pub const NOOP: &str = "NOOP";

@@ -44,6 +44,10 @@ static FILTER_MODE: u32 = 0;
 static FILTER_CGROUP_ID: u64 = 0;
 #[unsafe(no_mangle)]
 static FILTER_CGROUP_LEVEL: u32 = 0;
+/// In `filter::CGROUP` mode: wl-user's own tgid, left out when it sits in the traced
+/// cgroup (the root of the hierarchy, or the cgroup wl-user runs in).
+#[unsafe(no_mangle)]
+static EXCLUDED_TGID: u32 = 0;
 /// In `filter::PIDS` mode: 1 to add every new process a traced process forks.
 #[unsafe(no_mangle)]
 static FOLLOW_CHILDREN: u32 = 1;
@@ -118,7 +122,8 @@ fn current_tgid() -> u32 {
 #[inline(always)]
 fn is_traced(task: *const u8) -> bool {
     match setting(&FILTER_MODE) {
-        filter::CGROUP => in_traced_cgroup(task),
+        // The tgid is compared only for tasks inside the cgroup: untraced ones pay nothing.
+        filter::CGROUP => in_traced_cgroup(task) && !is_excluded(task),
         filter::PIDS => TRACED_TGIDS.get_ptr(current_tgid()).is_some(),
         _ => false,
     }
@@ -134,6 +139,10 @@ fn is_traced(task: *const u8) -> bool {
 fn in_traced_cgroup(task: *const u8) -> bool {
     let o = setting(&OFFSETS);
     let level = setting(&FILTER_CGROUP_LEVEL);
+    // Every task is in the root cgroup, the only one at level 0.
+    if level == 0 {
+        return true;
+    }
     // SAFETY: `task` is the current task's BTF pointer and every pointer below is loaded
     // from a BTF-typed field; the verifier checks each offset against the kernel's types
     // and makes the loads fault-tolerant. Tracing programs run under RCU, which keeps the
@@ -160,6 +169,12 @@ fn in_traced_cgroup(task: *const u8) -> bool {
         core::ptr::read_volatile(kn.add(o.kernfs_node_id as usize).cast::<u64>())
             == setting(&FILTER_CGROUP_ID)
     }
+}
+
+#[inline(always)]
+fn is_excluded(task: *const u8) -> bool {
+    // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
+    unsafe { read_u32(task, setting(&OFFSETS).task_tgid) == setting(&EXCLUDED_TGID) }
 }
 
 /// Reads a pointer field `offset` bytes into a BTF-typed kernel object.

@@ -62,8 +62,12 @@ impl Cgroup {
         })
     }
 
-    /// Whether any process is in this cgroup or below it (`cgroup.events`).
+    /// Whether any process is in this cgroup or below it (`cgroup.events`). The root
+    /// has no `cgroup.events`: it holds every process, wl-user's too, and never empties.
     pub fn populated(&self) -> Result<bool> {
+        if self.level == 0 {
+            return Ok(true);
+        }
         let events = fs::read_to_string(self.path.join("cgroup.events"))
             .with_context(|| format!("cannot read {}/cgroup.events", self.path.display()))?;
         Ok(events.lines().any(|l| l == "populated 1"))
@@ -94,9 +98,10 @@ impl OwnCgroup {
                 })
             })
             .unwrap_or_default();
-        let name = format!("wl-{}", std::process::id());
+        let name = format!("{OWN_PREFIX}{}", std::process::id());
         let mut last_err = None;
         for parent in [root.join(&own), root.clone()] {
+            remove_stale(&parent);
             let dir = parent.join(&name);
             match fs::create_dir(&dir) {
                 Ok(()) => return Ok(OwnCgroup(Cgroup::open(&dir)?)),
@@ -106,6 +111,43 @@ impl OwnCgroup {
         let (dir, e) = last_err.expect("tried at least once");
         Err(e).with_context(|| format!("cannot create cgroup {}", dir.display()))
     }
+}
+
+/// The name of a cgroup wl-user made for a workload: this prefix and wl-user's pid.
+const OWN_PREFIX: &str = "wl-";
+
+/// Removes the cgroups in `parent` that a wl-user left behind (one killed with SIGKILL
+/// cannot clean up): those whose owner pid is no wl-user any more. A cgroup that still
+/// holds processes (a workload that outlived its wl-user) cannot be removed and is left
+/// for a later run.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(OWN_PREFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !is_wl_user(pid) {
+            // Fails with EBUSY while populated, which is what should happen.
+            let _ = fs::remove_dir(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` runs wl-user (pids are reused): its name, or this binary.
+fn is_wl_user(pid: u32) -> bool {
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim_end() == "wl-user" {
+        return true;
+    }
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+    exe.is_some() && exe == fs::read_link("/proc/self/exe").ok()
 }
 
 impl Drop for OwnCgroup {

@@ -170,6 +170,8 @@ impl Collector {
             Filter::Pids { follow_children } => (filter::PIDS, 0, 0, u32::from(follow_children)),
         };
         let vmlinux = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
+        // wl-user's own calls are never part of a report, even where its cgroup is traced.
+        let own_tgid = std::process::id();
         let noop = u32::from(noop);
         let timed = u32::from(timed);
         let mut ebpf = EbpfLoader::new()
@@ -180,6 +182,7 @@ impl Collector {
             .override_global(names::FILTER_CGROUP_ID, &cgroup_id, true)
             .override_global(names::FILTER_CGROUP_LEVEL, &cgroup_level, true)
             .override_global(names::FOLLOW_CHILDREN, &follow, true)
+            .override_global(names::EXCLUDED_TGID, &own_tgid, true)
             .override_global(names::OFFSETS, &offsets, true)
             .override_global(names::NOOP, &noop, true)
             .override_global(names::TIMED, &timed, true)

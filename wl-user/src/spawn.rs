@@ -123,14 +123,23 @@ pub fn fork_stopped(path: &Path, args: &[OsString]) -> Result<Stopped> {
     envp.push(std::ptr::null());
     let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("cannot create a pipe")?;
 
-    // SAFETY: the child branch calls only async-signal-safe functions (signal, getpid,
-    // kill, execve, write, _exit) on memory prepared above, and never returns.
+    let parent = nix::unistd::getpid().as_raw();
+
+    // SAFETY: the child branch calls only async-signal-safe functions (signal, prctl,
+    // getppid, getpid, kill, execve, write, _exit) on memory prepared above, and never
+    // returns.
     match unsafe { fork() }.context("cannot fork")? {
         ForkResult::Child => unsafe {
             // Rust ignores SIGPIPE; an exec'd program expects the default, as a shell
             // would give it.
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            libc::kill(libc::getpid(), libc::SIGSTOP);
+            // Should wl-user die (even by SIGKILL) before continuing the child, the kernel
+            // continues it: the command then runs, untraced, instead of staying stopped.
+            // Checked against the parent's pid, since it may have died already.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGCONT);
+            if libc::getppid() == parent {
+                libc::kill(libc::getpid(), libc::SIGSTOP);
+            }
             libc::execve(path_c.as_ptr(), argv.as_ptr(), envp.as_ptr());
             let errno = *libc::__errno_location();
             libc::write(
@@ -158,6 +167,14 @@ pub fn fork_stopped(path: &Path, args: &[OsString]) -> Result<Stopped> {
 impl Stopped {
     /// Lets the child run its `execve`, and reports whether that succeeded.
     pub fn resume(self) -> Result<()> {
+        // A test hook: the moment between enrolling and continuing the workload, held
+        // open so that a test can kill wl-user there.
+        if let Some(ms) = std::env::var("WL_TEST_PAUSE_BEFORE_EXEC_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         kill(self.pid, Signal::SIGCONT).context("cannot continue the workload")?;
         let mut buf = [0u8; 4];
         let n = nix::unistd::read(&self.exec_error, &mut buf).unwrap_or(0);
