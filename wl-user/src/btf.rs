@@ -13,6 +13,7 @@ const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_ENUM: u32 = 6;
+const KIND_TYPEDEF: u32 = 8;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
@@ -128,6 +129,14 @@ impl Btf {
             .position(|t| t.kind == KIND_STRUCT && self.name(t.name_off) == name.as_bytes())
             .map(|i| i as u32)
             .with_context(|| format!("the kernel's BTF has no struct {name}"))
+    }
+
+    /// Whether the kernel declares typedef `name` (a BTF raw tracepoint `tp` exists where
+    /// its `btf_trace_<tp>` typedef does).
+    pub fn has_typedef(&self, name: &str) -> bool {
+        self.types
+            .iter()
+            .any(|t| t.kind == KIND_TYPEDEF && self.name(t.name_off) == name.as_bytes())
     }
 
     /// Byte offset of `field` in `struct_name`, looking through anonymous structs and

@@ -42,6 +42,11 @@ pub enum Command {
     /// List the syscalls wl knows, or explain one: its number in each ABI, the kernel
     /// function and source file that implement it, its subsystem and MAINTAINERS entry.
     Syscalls(SyscallsArgs),
+    /// Check whether wl can trace on this machine: kernel, privileges, BTF, the fields and
+    /// tracepoints wl uses, task storage, cgroup v2, and a real load of the programs.
+    ///
+    /// Exits 0 when wl can trace here, 1 when it cannot (the NO lines say why).
+    Check,
 }
 
 #[derive(Args)]

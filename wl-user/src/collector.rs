@@ -83,7 +83,17 @@ pub fn check_privileges() -> Result<()> {
     )
 }
 
-fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
+/// The tracepoints the programs attach to, by program name.
+pub const TRACEPOINTS: [(&str, &str); 4] = [
+    (names::PROG_SYS_ENTER, "sys_enter"),
+    (names::PROG_SYS_EXIT, "sys_exit"),
+    (names::PROG_FORK, "sched_process_fork"),
+    (names::PROG_EXIT, "sched_process_exit"),
+];
+
+/// Where the fields the kernel side reads sit in the running kernel; an error names the
+/// first one missing.
+pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
     let arch_status = if cfg!(target_arch = "x86_64") {
         // thread_info is embedded in task_struct on x86 (CONFIG_THREAD_INFO_IN_TASK).
         btf.field_offset("task_struct", "thread_info")?
@@ -190,13 +200,7 @@ impl Collector {
             .context("cannot load wl's eBPF object into the kernel")?;
         // Load every program before attaching any, so a verifier failure leaves nothing
         // half attached.
-        let progs = [
-            (names::PROG_SYS_ENTER, "sys_enter"),
-            (names::PROG_SYS_EXIT, "sys_exit"),
-            (names::PROG_FORK, "sched_process_fork"),
-            (names::PROG_EXIT, "sched_process_exit"),
-        ];
-        for (prog, tracepoint) in progs {
+        for (prog, tracepoint) in TRACEPOINTS {
             let p: &mut BtfTracePoint = ebpf
                 .program_mut(prog)
                 .with_context(|| format!("the eBPF object has no program {prog}"))?
@@ -205,7 +209,7 @@ impl Collector {
                 .map_err(|e| rejected(prog, &e))?;
         }
         // Process tracking first, so no fork is missed once syscalls are counted.
-        for (prog, tracepoint) in progs.iter().rev() {
+        for (prog, tracepoint) in TRACEPOINTS.iter().rev() {
             let p: &mut BtfTracePoint = ebpf.program_mut(prog).expect("loaded above").try_into()?;
             p.attach()
                 .with_context(|| format!("cannot attach to the {tracepoint} tracepoint"))?;

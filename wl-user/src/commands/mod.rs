@@ -2,6 +2,7 @@
 //! the workload, and writes the report.
 
 mod attach;
+mod check;
 mod run;
 mod syscalls;
 
@@ -18,5 +19,6 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Run(args) => run::run(args).await,
         Command::Attach(args) => attach::attach(args).await.map(|()| 0),
         Command::Syscalls(args) => syscalls::syscalls(args).map(|()| 0),
+        Command::Check => check::check(),
     }
 }
