@@ -33,7 +33,9 @@ fn read_pins(path: &Path) -> anyhow::Result<Pins> {
     Ok(Pins {
         nightly: get("BPF_NIGHTLY")?,
         fallback: get("BPF_FALLBACK")?,
-        llvm: get("BPF_LLVM")?.parse().context("BPF_LLVM is not a number")?,
+        llvm: get("BPF_LLVM")?
+            .parse()
+            .context("BPF_LLVM is not a number")?,
     })
 }
 
@@ -95,7 +97,11 @@ fn main() -> anyhow::Result<()> {
         Some(_) => {}
         None => bail!("cannot run rustc of toolchain {toolchain}; run ./setup"),
     }
-    if Command::new("bpf-linker").arg("--version").output().is_err() {
+    if Command::new("bpf-linker")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         bail!("bpf-linker is not installed (or not on PATH); run ./setup");
     }
     if !toolchain.starts_with("nightly") {
