@@ -92,40 +92,43 @@ pub struct ErrnoKey {
 /// Entries of the per-CPU [`ERRNO_MAP`] hash; one per distinct (syscall, errno) pair.
 pub const ERRNO_ENTRIES: u32 = 4096;
 
-/// What the kernel side could not record, counted per CPU in [`LOST_MAP`] so the report
-/// can say so.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lost {
-    /// A traced syscall entry for which no per-task slot could be created: its
-    /// exit cannot be timed or counted.
-    NoTaskSlot = 0,
-    /// A failed call whose (syscall, errno) pair did not fit in [`ERRNO_MAP`]; the
-    /// call and its error are still counted, only the errno breakdown misses it.
-    ErrnoMapFull = 1,
-    /// A syscall number outside the table (at or above [`NR_PER_ABI`], or negative).
-    NrOutOfRange = 2,
-    /// A new process of a traced tree that did not fit in [`TRACED_TGIDS`].
-    PidMapFull = 3,
+/// Declares [`Lost`] from one list: each reason's number, name and meaning, so that a new
+/// reason is one line here.
+macro_rules! lost_reasons {
+    ($($(#[doc = $doc:literal])* $variant:ident = $n:literal, $name:literal;)*) => {
+        /// What the kernel side could not record, counted per CPU in the lost map so the
+        /// report can say so.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Lost {
+            $($(#[doc = $doc])* $variant = $n,)*
+        }
+
+        impl Lost {
+            pub const ALL: &[Lost] = &[$(Lost::$variant),*];
+            pub const COUNT: u32 = Lost::ALL.len() as u32;
+
+            /// The reason's name in reports (`lost` in JSON).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Lost::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl Lost {
-    pub const COUNT: u32 = 4;
-    pub const ALL: [Lost; Lost::COUNT as usize] = [
-        Lost::NoTaskSlot,
-        Lost::ErrnoMapFull,
-        Lost::NrOutOfRange,
-        Lost::PidMapFull,
-    ];
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Lost::NoTaskSlot => "no_task_slot",
-            Lost::ErrnoMapFull => "errno_map_full",
-            Lost::NrOutOfRange => "nr_out_of_range",
-            Lost::PidMapFull => "pid_map_full",
-        }
-    }
+lost_reasons! {
+    /// A traced syscall entry for which no per-task slot could be created: its exit
+    /// cannot be timed or counted.
+    NoTaskSlot = 0, "no_task_slot";
+    /// A failed call whose (syscall, errno) pair did not fit in the errno map; the call
+    /// and its error are still counted, only the errno breakdown misses it.
+    ErrnoMapFull = 1, "errno_map_full";
+    /// A syscall number outside the table (at or above [`NR_PER_ABI`], or negative).
+    NrOutOfRange = 2, "nr_out_of_range";
+    /// A new process of a traced tree that did not fit in the traced-pid map.
+    PidMapFull = 3, "pid_map_full";
 }
 
 /// Capacity of [`TRACED_TGIDS`]: processes a pid-tree trace can follow at once.
@@ -175,6 +178,24 @@ pub struct KernelOffsets {
     /// The syscall number in `pt_regs` (`orig_ax` on x86, `syscallno` on arm64); read
     /// as its low 32 bits.
     pub regs_syscall_nr: u32,
+}
+
+impl KernelOffsets {
+    /// Before the loader sets them.
+    pub const UNSET: KernelOffsets = KernelOffsets {
+        task_tgid: 0,
+        task_signal: 0,
+        signal_live: 0,
+        task_thread_status: 0,
+        task_bpf_storage: 0,
+        task_cgroups: 0,
+        css_set_dfl_cgrp: 0,
+        cgroup_level: 0,
+        cgroup_kn: 0,
+        kernfs_node_id: 0,
+        kernfs_node_parent: 0,
+        regs_syscall_nr: 0,
+    };
 }
 
 /// How many levels below the traced cgroup the kernel side follows kernfs parents by

@@ -15,6 +15,7 @@
 mod task_storage;
 
 use aya_ebpf::{
+    Global,
     bindings::task_struct,
     btf_maps::{HashMap, PerCpuArray, PerCpuHashMap},
     helpers::{
@@ -37,51 +38,48 @@ use wl_common::{
 
 /// `filter::CGROUP` or `filter::PIDS`; 0 traces nothing.
 #[unsafe(no_mangle)]
-static FILTER_MODE: u32 = 0;
+static FILTER_MODE: Global<u32> = Global::new(0);
 /// cgroup v2 id of the traced cgroup, compared with the current task's ancestor at
 /// `FILTER_CGROUP_LEVEL`, so tasks in its descendants are traced too.
 #[unsafe(no_mangle)]
-static FILTER_CGROUP_ID: u64 = 0;
+static FILTER_CGROUP_ID: Global<u64> = Global::new(0);
 #[unsafe(no_mangle)]
-static FILTER_CGROUP_LEVEL: u32 = 0;
+static FILTER_CGROUP_LEVEL: Global<u32> = Global::new(0);
 /// In `filter::CGROUP` mode: wl-user's own tgid, left out when it sits in the traced
 /// cgroup (the root of the hierarchy, or the cgroup wl-user runs in).
 #[unsafe(no_mangle)]
-static EXCLUDED_TGID: u32 = 0;
+static EXCLUDED_TGID: Global<u32> = Global::new(0);
 /// In `filter::PIDS` mode: 1 to add every new process a traced process forks.
 #[unsafe(no_mangle)]
-static FOLLOW_CHILDREN: u32 = 1;
+static FOLLOW_CHILDREN: Global<u32> = Global::new(1);
 /// Field offsets of the running kernel, read from its BTF by the loader.
 #[unsafe(no_mangle)]
-static OFFSETS: KernelOffsets = KernelOffsets {
-    task_tgid: 0,
-    task_signal: 0,
-    signal_live: 0,
-    task_thread_status: 0,
-    task_bpf_storage: 0,
-    task_cgroups: 0,
-    css_set_dfl_cgrp: 0,
-    cgroup_level: 0,
-    cgroup_kn: 0,
-    kernfs_node_id: 0,
-    kernfs_node_parent: 0,
-    regs_syscall_nr: 0,
-};
+static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets::UNSET);
+/// One field of [`OFFSETS`], read alone. `Global::load` would read the whole struct, and
+/// volatile reads are never dropped: every syscall of the machine would pay for a load
+/// of each of the twelve fields.
+macro_rules! offset {
+    ($field:ident) => {
+        // SAFETY: `Global<T>` is `repr(transparent)` over a `MaybeUninit<T>` that is
+        // always initialised, so the field sits at its offset in `KernelOffsets`.
+        unsafe {
+            core::ptr::read_volatile(
+                core::ptr::addr_of!(OFFSETS)
+                    .cast::<u8>()
+                    .add(core::mem::offset_of!(KernelOffsets, $field))
+                    .cast::<u32>(),
+            )
+        }
+    };
+}
 /// Benchmark switch: 1 makes every program return at once, to measure the floor cost of
 /// having programs on the syscall tracepoints at all.
 #[unsafe(no_mangle)]
-static NOOP: u32 = 0;
+static NOOP: Global<u32> = Global::new(0);
 /// 1: time every call (task storage and two clock reads per call). 0: count calls at
 /// entry and errors at exit, with no per-task state: the cheapest way to trace.
 #[unsafe(no_mangle)]
-static TIMED: u32 = 1;
-
-#[inline(always)]
-fn setting<T: Copy>(v: &'static T) -> T {
-    // SAFETY: a plain read of a global; volatile so the compiler does not fold the
-    // compile-time initialiser into the code before the loader's value is in place.
-    unsafe { core::ptr::read_volatile(v) }
-}
+static TIMED: Global<u32> = Global::new(1);
 
 /// Per-CPU statistics, indexed by `stats_slot(abi, nr)`.
 #[btf_map]
@@ -121,7 +119,7 @@ fn current_tgid() -> u32 {
 /// The cheap filter every syscall on the machine goes through.
 #[inline(always)]
 fn is_traced(task: *const u8) -> bool {
-    match setting(&FILTER_MODE) {
+    match FILTER_MODE.load() {
         // The tgid is compared only for tasks inside the cgroup: untraced ones pay nothing.
         filter::CGROUP => in_traced_cgroup(task) && !is_excluded(task),
         filter::PIDS => TRACED_TGIDS.get_ptr(current_tgid()).is_some(),
@@ -137,8 +135,7 @@ fn is_traced(task: *const u8) -> bool {
 /// (include/linux/cgroup-defs.h, include/linux/kernfs.h).
 #[inline(always)]
 fn in_traced_cgroup(task: *const u8) -> bool {
-    let o = setting(&OFFSETS);
-    let level = setting(&FILTER_CGROUP_LEVEL);
+    let level = FILTER_CGROUP_LEVEL.load();
     // Every task is in the root cgroup, the only one at level 0.
     if level == 0 {
         return true;
@@ -148,33 +145,33 @@ fn in_traced_cgroup(task: *const u8) -> bool {
     // and makes the loads fault-tolerant. Tracing programs run under RCU, which keeps the
     // css_set, the cgroup and its kernfs nodes alive.
     unsafe {
-        let css_set = read_ptr(task, o.task_cgroups);
-        let cgroup = read_ptr(css_set, o.css_set_dfl_cgrp);
-        let task_level = read_u32(cgroup, o.cgroup_level);
+        let css_set = read_ptr(task, offset!(task_cgroups));
+        let cgroup = read_ptr(css_set, offset!(css_set_dfl_cgrp));
+        let task_level = read_u32(cgroup, offset!(cgroup_level));
         if task_level < level {
             return false;
         }
         let mut up = task_level - level;
         if up > CGROUP_WALK_MAX {
-            return bpf_get_current_ancestor_cgroup_id(level as i32) == setting(&FILTER_CGROUP_ID);
+            return bpf_get_current_ancestor_cgroup_id(level as i32) == FILTER_CGROUP_ID.load();
         }
-        let mut kn = read_ptr(cgroup, o.cgroup_kn);
+        let mut kn = read_ptr(cgroup, offset!(cgroup_kn));
         for _ in 0..CGROUP_WALK_MAX {
             if up == 0 {
                 break;
             }
-            kn = read_ptr(kn, o.kernfs_node_parent);
+            kn = read_ptr(kn, offset!(kernfs_node_parent));
             up -= 1;
         }
-        core::ptr::read_volatile(kn.add(o.kernfs_node_id as usize).cast::<u64>())
-            == setting(&FILTER_CGROUP_ID)
+        core::ptr::read_volatile(kn.add(offset!(kernfs_node_id) as usize).cast::<u64>())
+            == FILTER_CGROUP_ID.load()
     }
 }
 
 #[inline(always)]
 fn is_excluded(task: *const u8) -> bool {
     // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
-    unsafe { read_u32(task, setting(&OFFSETS).task_tgid) == setting(&EXCLUDED_TGID) }
+    unsafe { read_u32(task, offset!(task_tgid)) == EXCLUDED_TGID.load() }
 }
 
 /// Reads a pointer field `offset` bytes into a BTF-typed kernel object.
@@ -204,7 +201,7 @@ fn syscall_abi(task: *mut task_struct) -> Abi {
         // process's ELF class, decides which table the number belongs to
         // (arch/x86/include/asm/thread_info.h, in_ia32_syscall()).
         // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
-        let status = unsafe { read_u32(task.cast(), setting(&OFFSETS).task_thread_status) };
+        let status = unsafe { read_u32(task.cast(), offset!(task_thread_status)) };
         if status & wl_common::X86_TS_COMPAT != 0 {
             return Abi::Compat;
         }
@@ -243,7 +240,7 @@ fn never_returns(abi: Abi, nr: u32) -> bool {
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
-    if setting(&NOOP) != 0 {
+    if NOOP.load() != 0 {
         return 0;
     }
     // SAFETY: a helper without arguments; tracing programs may call it.
@@ -259,11 +256,8 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     }
     let nr = id as u32;
     let slot = stats_slot(abi, nr);
-    if setting(&TIMED) == 0 || never_returns(abi, nr) {
-        if let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) {
-            // SAFETY: per-CPU slot, preemption disabled (see `lost`).
-            unsafe { (*stats).calls += 1 };
-        }
+    if TIMED.load() == 0 || never_returns(abi, nr) {
+        account(slot, Outcome::Entered);
         return 0;
     }
     match IN_FLIGHT.lookup_or_create(task) {
@@ -279,11 +273,12 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
-    if setting(&NOOP) != 0 {
+    if NOOP.load() != 0 {
         return 0;
     }
-    if setting(&TIMED) == 0 {
-        return count_only_exit(&ctx);
+    let ret: i64 = ctx.arg(1);
+    if TIMED.load() == 0 {
+        return untimed_exit(&ctx, ret);
     }
     // The entry decided whether this call is traced: a task has an in-flight slot only
     // if its entry passed the filter, so no filter runs here. An exit without a traced
@@ -293,7 +288,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     // Most tasks have no local storage at all: one load tells, where the storage
     // helper would cost a call and a lock.
     // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
-    if unsafe { read_ptr(task.cast(), setting(&OFFSETS).task_bpf_storage) }.is_null() {
+    if unsafe { read_ptr(task.cast(), offset!(task_bpf_storage)) }.is_null() {
         return 0;
     }
     let Some(in_flight) = IN_FLIGHT.lookup(task) else {
@@ -306,17 +301,15 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     in_flight.slot = InFlight::IDLE;
     // SAFETY: a helper without arguments.
     let took = unsafe { bpf_ktime_get_ns() }.wrapping_sub(in_flight.start_ns);
-    let ret: i64 = ctx.arg(1);
-    record_exit(slot, took, ret);
+    account(slot, Outcome::Returned { took, ret });
     0
 }
 
 /// Untimed mode: the entry counted the call; the exit only counts a failure, of the
 /// syscall whose number the task's saved registers hold.
 #[inline(always)]
-fn count_only_exit(ctx: &BtfTracePointContext) -> i32 {
-    let ret: i64 = ctx.arg(1);
-    if !(-4095..0).contains(&ret) {
+fn untimed_exit(ctx: &BtfTracePointContext, ret: i64) -> i32 {
+    if errno_of(ret).is_none() {
         return 0;
     }
     // SAFETY: a helper without arguments.
@@ -326,48 +319,64 @@ fn count_only_exit(ctx: &BtfTracePointContext) -> i32 {
     }
     let regs: *const u8 = ctx.arg(0);
     // SAFETY: `regs` is the tracepoint's BTF pt_regs pointer; the offset comes from BTF.
-    let nr = unsafe { read_u32(regs, setting(&OFFSETS).regs_syscall_nr) };
-    if nr >= NR_PER_ABI {
-        return 0;
-    }
-    let slot = stats_slot(syscall_abi(task), nr);
-    if let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) {
-        // SAFETY: per-CPU slot, preemption disabled (see `lost`).
-        unsafe { (*stats).errors += 1 };
-        count_errno(ErrnoKey {
-            slot,
-            errno: (-ret) as u32,
-        });
+    let nr = unsafe { read_u32(regs, offset!(regs_syscall_nr)) };
+    if nr < NR_PER_ABI {
+        account(stats_slot(syscall_abi(task), nr), Outcome::Failed { ret });
     }
     0
 }
 
+/// What one traced syscall adds to its statistics, at the point where it is known.
+#[derive(Clone, Copy)]
+enum Outcome {
+    /// Counted at entry: untimed mode, or a call that never returns.
+    Entered,
+    /// Untimed mode, at exit: the entry counted the call; only its failure is left.
+    Failed { ret: i64 },
+    /// Timed mode, at exit: the whole call.
+    Returned { took: u64, ret: i64 },
+}
+
+/// The negative error number a syscall returned, if it failed: -1..-4095
+/// (include/linux/err.h, MAX_ERRNO).
 #[inline(always)]
-fn record_exit(slot: u32, took: u64, ret: i64) {
+fn errno_of(ret: i64) -> Option<u32> {
+    (-4095..0).contains(&ret).then_some((-ret) as u32)
+}
+
+/// The one place that counts: calls, failures and their errno, and time.
+#[inline(always)]
+fn account(slot: u32, outcome: Outcome) {
     let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) else {
         return;
     };
     // SAFETY: per-CPU slot, preemption disabled (see `lost`).
     let stats = unsafe { &mut *stats };
-    if stats.timed == 0 || took < stats.min_ns {
-        stats.min_ns = took;
-    }
-    if took > stats.max_ns {
-        stats.max_ns = took;
-    }
-    stats.calls += 1;
-    stats.timed += 1;
-    stats.total_ns += took;
-    if let Some(b) = stats.latency_log2.get_mut(latency_bucket(took)) {
-        *b += 1;
-    }
-    // Error returns are -1..-4095 (include/linux/err.h, MAX_ERRNO).
-    if (-4095..0).contains(&ret) {
+    let ret = match outcome {
+        Outcome::Entered => {
+            stats.calls += 1;
+            return;
+        }
+        Outcome::Failed { ret } => ret,
+        Outcome::Returned { took, ret } => {
+            if stats.timed == 0 || took < stats.min_ns {
+                stats.min_ns = took;
+            }
+            if took > stats.max_ns {
+                stats.max_ns = took;
+            }
+            stats.calls += 1;
+            stats.timed += 1;
+            stats.total_ns += took;
+            if let Some(b) = stats.latency_log2.get_mut(latency_bucket(took)) {
+                *b += 1;
+            }
+            ret
+        }
+    };
+    if let Some(errno) = errno_of(ret) {
         stats.errors += 1;
-        count_errno(ErrnoKey {
-            slot,
-            errno: (-ret) as u32,
-        });
+        count_errno(ErrnoKey { slot, errno });
     }
 }
 
@@ -405,7 +414,7 @@ fn count_errno(key: ErrnoKey) {
 
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
-    if setting(&FILTER_MODE) != filter::PIDS || setting(&FOLLOW_CHILDREN) == 0 {
+    if FILTER_MODE.load() != filter::PIDS || FOLLOW_CHILDREN.load() == 0 {
         return 0;
     }
     let parent_tgid = current_tgid();
@@ -414,7 +423,7 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     }
     let child: *const u8 = ctx.arg(1);
     // SAFETY: `child` is the tracepoint's BTF task pointer; the offset comes from BTF.
-    let child_tgid = unsafe { read_u32(child, setting(&OFFSETS).task_tgid) };
+    let child_tgid = unsafe { read_u32(child, offset!(task_tgid)) };
     // A new thread shares its parent's tgid and is traced already.
     if child_tgid != parent_tgid && TRACED_TGIDS.insert(&child_tgid, &0, 0).is_err() {
         lost(Lost::PidMapFull);
@@ -424,7 +433,7 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
-    if setting(&FILTER_MODE) != filter::PIDS {
+    if FILTER_MODE.load() != filter::PIDS {
         return 0;
     }
     let tgid = current_tgid();
@@ -434,13 +443,12 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
     // do_exit() decrements signal->live before this tracepoint: zero means this was the
     // group's last thread, and the process is gone.
     let task: *const u8 = ctx.arg(0);
-    let offsets = setting(&OFFSETS);
     // SAFETY: `task` is the tracepoint's BTF task pointer, and `signal` a BTF pointer
     // loaded from it; offsets come from BTF.
     let live = unsafe {
         let signal: *const u8 =
-            core::ptr::read_volatile(task.add(offsets.task_signal as usize).cast());
-        read_u32(signal, offsets.signal_live)
+            core::ptr::read_volatile(task.add(offset!(task_signal) as usize).cast());
+        read_u32(signal, offset!(signal_live))
     };
     if live == 0 {
         let _ = TRACED_TGIDS.remove(&tgid);

@@ -310,7 +310,7 @@ impl Collector {
             sum.errnos = by_slot.remove(&slot).unwrap_or_default();
             snapshot.syscalls.push(sum);
         }
-        for kind in Lost::ALL {
+        for &kind in Lost::ALL {
             let n: u64 = lost.get(&(kind as u32), 0)?.iter().sum();
             snapshot.lost.insert(kind.name(), n);
         }
