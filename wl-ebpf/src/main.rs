@@ -60,18 +60,24 @@ static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets::UNSET);
 /// of each of the twelve fields.
 macro_rules! offset {
     ($field:ident) => {
-        // SAFETY: `Global<T>` is `repr(transparent)` over a `MaybeUninit<T>` that is
-        // always initialised, so the field sits at its offset in `KernelOffsets`.
-        unsafe {
-            core::ptr::read_volatile(
-                core::ptr::addr_of!(OFFSETS)
-                    .cast::<u8>()
-                    .add(core::mem::offset_of!(KernelOffsets, $field))
-                    .cast::<u32>(),
-            )
-        }
+        kernel_offset(core::mem::offset_of!(KernelOffsets, $field))
     };
 }
+
+#[inline(always)]
+fn kernel_offset(at: usize) -> u32 {
+    // SAFETY: `Global<T>` is `repr(transparent)` over a `MaybeUninit<T>` that is always
+    // initialised, and `at` is the offset of a `u32` field of `KernelOffsets`.
+    unsafe {
+        core::ptr::read_volatile(
+            core::ptr::addr_of!(OFFSETS)
+                .cast::<u8>()
+                .add(at)
+                .cast::<u32>(),
+        )
+    }
+}
+
 /// Benchmark switch: 1 makes every program return at once, to measure the floor cost of
 /// having programs on the syscall tracepoints at all.
 #[unsafe(no_mangle)]

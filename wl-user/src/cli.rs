@@ -4,7 +4,10 @@ use std::{ffi::OsString, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::report::Format;
+use crate::{
+    collector::{Filter, TraceOptions},
+    report::Format,
+};
 
 #[derive(Parser)]
 #[command(
@@ -79,21 +82,39 @@ pub struct OutputArgs {
     pub output: Option<PathBuf>,
 }
 
+/// What to measure: the options `run` and `attach` share.
 #[derive(Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub out: OutputArgs,
+pub struct TraceArgs {
     /// Count calls and errors only, without timing each call: no clock reads and no
     /// per-task state, the cheapest way to trace. Time columns are then empty.
     #[arg(long)]
     pub no_latency: bool,
+    /// Benchmarks only: attach programs that return at once and count nothing.
+    #[arg(long, hide = true)]
+    pub noop: bool,
+}
+
+impl TraceArgs {
+    /// The collector's settings, with the filter the subcommand chose.
+    pub fn options(&self, filter: Filter) -> TraceOptions {
+        TraceOptions {
+            filter,
+            timed: !self.no_latency,
+            noop: self.noop,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub out: OutputArgs,
+    #[command(flatten)]
+    pub trace: TraceArgs,
     /// Follow the process tree instead of putting the command into a new cgroup v2.
     /// (Used anyway where cgroup v2 is not available.)
     #[arg(long)]
     pub no_cgroup: bool,
-    /// Benchmarks only: attach programs that return at once and count nothing.
-    #[arg(long, hide = true)]
-    pub noop: bool,
     /// The command and its arguments. The report goes to standard error unless
     /// --output says otherwise, so the command's own output stays apart.
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
@@ -105,9 +126,8 @@ pub struct RunArgs {
 pub struct AttachArgs {
     #[command(flatten)]
     pub out: OutputArgs,
-    /// Count calls and errors only, without timing each call.
-    #[arg(long)]
-    pub no_latency: bool,
+    #[command(flatten)]
+    pub trace: TraceArgs,
     /// A process to trace, with its threads; repeat for more. Its descendants are traced
     /// too, those that exist now and those it starts, unless --no-children.
     #[arg(long, short = 'p', value_name = "PID")]

@@ -30,6 +30,16 @@ pub enum Filter {
     Pids { follow_children: bool },
 }
 
+/// How to trace, settled once from the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceOptions {
+    pub filter: Filter,
+    /// Time each call (latency, min/max, histogram); without it, count calls and errors.
+    pub timed: bool,
+    /// Benchmarks: attach programs that return at once, to measure the floor cost.
+    pub noop: bool,
+}
+
 /// Everything gathered for one syscall of one ABI, summed over CPUs.
 #[derive(Debug, Clone)]
 pub struct SyscallCounts {
@@ -163,10 +173,13 @@ where
 }
 
 impl Collector {
-    /// Loads the programs with `filter` and attaches them; counting starts on return.
-    /// `noop` loads programs that return at once (benchmarks measure the floor with it);
-    /// without `timed` only calls and errors are counted.
-    pub fn start(filter: Filter, timed: bool, noop: bool) -> Result<Collector> {
+    /// Loads the programs with `options` and attaches them; counting starts on return.
+    pub fn start(options: TraceOptions) -> Result<Collector> {
+        let TraceOptions {
+            filter,
+            timed,
+            noop,
+        } = options;
         check_privileges()?;
         let offsets = kernel_offsets(&btf::Btf::from_sys_fs()?)?;
         // Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; newer ones ignore it.

@@ -13,12 +13,13 @@ use crate::{
     output::Output,
     procs,
     report::{Report, Target},
+    syscalls::Knowledge,
 };
 
 /// How often to look whether the targets are gone.
 const POLL: Duration = Duration::from_millis(50);
 
-pub async fn attach(args: AttachArgs) -> Result<()> {
+pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
     let output = Output::open(args.out.output.as_ref(), Output::Stdout)?;
     // Validate every target before loading anything.
     let cgroup = args.cgroup.as_deref().map(Cgroup::open).transpose()?;
@@ -43,7 +44,7 @@ pub async fn attach(args: AttachArgs) -> Result<()> {
             Target::Pids(args.pid.clone()),
         ),
     };
-    let mut collector = Collector::start(filter, !args.no_latency, false)?;
+    let mut collector = Collector::start(args.trace.options(filter))?;
     let started = Instant::now();
     if cgroup.is_none() {
         // Programs are attached, so from here on the kernel adds every new child of a
@@ -99,7 +100,7 @@ pub async fn attach(args: AttachArgs) -> Result<()> {
     let duration_ns = started.elapsed().as_nanos() as u64;
     let snapshot = collector.snapshot()?;
     drop(collector);
-    let report = Report::new(target, duration_ns, None, snapshot);
+    let report = Report::new(target, duration_ns, None, snapshot, knowledge);
     output.write(&report, args.out.format)
 }
 

@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use crate::{
     btf, cgroup,
-    collector::{self, Collector, Filter},
+    collector::{self, Collector, Filter, TraceOptions},
 };
 
 struct Line {
@@ -133,13 +133,13 @@ fn checks() -> Vec<Line> {
     }
 
     if lines.iter().all(|l| l.ok || l.optional) {
-        let loaded = Collector::start(
-            Filter::Pids {
+        let loaded = Collector::start(TraceOptions {
+            filter: Filter::Pids {
                 follow_children: false,
             },
-            true,
-            false,
-        );
+            timed: true,
+            noop: false,
+        });
         add(
             &mut lines,
             loaded.is_ok(),

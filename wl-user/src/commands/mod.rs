@@ -8,17 +8,19 @@ mod syscalls;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::{
+    cli::{Cli, Command},
+    syscalls::Knowledge,
+};
 
 /// Runs one subcommand; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
-    if let Some(tree) = &cli.kernel_src {
-        crate::syscalls::use_kernel_tree(tree)?;
-    }
+    // The syscall tables name what is traced; a bad --kernel-src fails before tracing.
+    let knowledge = || Knowledge::load(cli.kernel_src.as_deref());
     match cli.command {
-        Command::Run(args) => run::run(args).await,
-        Command::Attach(args) => attach::attach(args).await.map(|()| 0),
-        Command::Syscalls(args) => syscalls::syscalls(args).map(|()| 0),
+        Command::Run(args) => run::run(args, &knowledge()?).await,
+        Command::Attach(args) => attach::attach(args, &knowledge()?).await.map(|()| 0),
+        Command::Syscalls(args) => syscalls::syscalls(args, &knowledge()?).map(|()| 0),
         Command::Check => check::check(),
     }
 }

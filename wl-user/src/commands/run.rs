@@ -27,9 +27,10 @@ use crate::{
     output::Output,
     report::{Report, Target},
     spawn,
+    syscalls::Knowledge,
 };
 
-pub async fn run(args: RunArgs) -> Result<u8> {
+pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     let output = Output::open(args.out.output.as_ref(), Output::Stderr)?;
     let path = spawn::resolve(&args.command[0])?;
     collector::check_privileges()?;
@@ -57,7 +58,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     // Orphaned descendants (double-forked daemons) are re-parented to wl-user, so that
     // waiting for every child means waiting for the whole tree.
     nix::sys::prctl::set_child_subreaper(true).context("cannot become a child subreaper")?;
-    let mut collector = Collector::start(filter, !args.no_latency, args.noop)?;
+    let mut collector = Collector::start(args.trace.options(filter))?;
     // Catch SIGINT, SIGTERM and SIGHUP before the workload exists: one that arrives while it is
     // being set up is passed on to it once it runs, instead of killing wl-user and
     // leaving it stopped.
@@ -113,6 +114,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         duration_ns,
         Some(status),
         snapshot,
+        knowledge,
     );
     output.write(&report, args.out.format)?;
     Ok(status as u8)

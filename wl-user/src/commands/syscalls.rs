@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::{
     cli::{ListFormat, SyscallsArgs},
-    syscalls::{AbiName, Syscall, knowledge},
+    report::render,
+    syscalls::{AbiName, Knowledge, Syscall},
 };
 
 #[derive(Serialize)]
@@ -24,7 +25,7 @@ struct Row {
     hand_added: bool,
 }
 
-fn row(abi: AbiName, s: &'static Syscall) -> Row {
+fn row(k: &Knowledge, abi: AbiName, s: &'static Syscall) -> Row {
     Row {
         name: s.name,
         nr: s.nr,
@@ -32,14 +33,13 @@ fn row(abi: AbiName, s: &'static Syscall) -> Row {
         entry: s.entry,
         source: s.sources.first().copied(),
         sources: s.sources,
-        maintainers: knowledge().section(s).map(|sec| sec.name),
+        maintainers: k.section(s).map(|sec| sec.name),
         subsystem: s.subsystem,
         hand_added: s.hand_added,
     }
 }
 
-pub fn syscalls(args: SyscallsArgs) -> Result<()> {
-    let k = knowledge();
+pub fn syscalls(args: SyscallsArgs, k: &Knowledge) -> Result<()> {
     let abis: Vec<AbiName> = match args.arch {
         Some(a) => vec![a],
         None if args.name.is_some() => AbiName::ALL.to_vec(),
@@ -49,7 +49,7 @@ pub fn syscalls(args: SyscallsArgs) -> Result<()> {
         .iter()
         .flat_map(|&abi| k.table(abi).iter().map(move |s| (abi, s)))
         .filter(|(_, s)| args.name.as_deref().is_none_or(|n| s.name == n))
-        .map(|(abi, s)| row(abi, s))
+        .map(|(abi, s)| row(k, abi, s))
         .collect();
     if rows.is_empty() {
         if let Some(name) = &args.name {
@@ -70,8 +70,8 @@ pub fn syscalls(args: SyscallsArgs) -> Result<()> {
             .map_err(Into::into)
             .and_then(|()| Ok(writeln!(out)?)),
         (ListFormat::Csv, _) => write_csv(&mut out, &rows),
-        (ListFormat::Table, Some(_)) => explain(&mut out, &rows),
-        (ListFormat::Table, None) => write_table(&mut out, &rows),
+        (ListFormat::Table, Some(_)) => explain(&mut out, k, &rows),
+        (ListFormat::Table, None) => write_table(&mut out, k, &rows),
     };
     match result {
         Err(e)
@@ -84,7 +84,7 @@ pub fn syscalls(args: SyscallsArgs) -> Result<()> {
     }
 }
 
-fn write_table(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
+fn write_table(out: &mut dyn Write, k: &Knowledge, rows: &[Row]) -> Result<()> {
     writeln!(
         out,
         "{:>4} {:<24} {:<32} {:<16} {:<36} maintainers",
@@ -110,39 +110,39 @@ fn write_table(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
         writeln!(
             out,
             "* newer than the Linux {} tree the table was generated from; added by hand",
-            knowledge().release
+            k.release
         )?;
     }
     Ok(())
 }
 
 fn write_csv(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
-    writeln!(out, "abi,nr,name,entry,subsystem,source,maintainers")?;
+    let mut w = render::csv_writer(out);
+    w.write_record([
+        "abi",
+        "nr",
+        "name",
+        "entry",
+        "subsystem",
+        "source",
+        "maintainers",
+    ])?;
     for r in rows {
-        let q = |s: &str| {
-            if s.contains([',', '"']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_owned()
-            }
-        };
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{}",
+        w.write_record([
             r.abi.as_str(),
-            r.nr,
+            &r.nr.to_string(),
             r.name,
             r.entry,
-            q(r.subsystem),
+            r.subsystem,
             r.source.unwrap_or_default(),
-            q(r.maintainers.unwrap_or_default())
-        )?;
+            r.maintainers.unwrap_or_default(),
+        ])?;
     }
+    w.flush()?;
     Ok(())
 }
 
-fn explain(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
-    let k = knowledge();
+fn explain(out: &mut dyn Write, k: &Knowledge, rows: &[Row]) -> Result<()> {
     writeln!(out, "{}", rows[0].name)?;
     for r in rows {
         writeln!(

@@ -4,41 +4,43 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::Report;
-
-/// Quotes a field if it needs it (RFC 4180).
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
+use super::{Report, render};
 
 pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
-    writeln!(
-        out,
-        "abi,nr,name,calls,errors,total_ns,avg_ns,min_ns,max_ns,subsystem,source,api,maintainers"
-    )?;
+    let mut w = render::csv_writer(out);
+    w.write_record([
+        "abi",
+        "nr",
+        "name",
+        "calls",
+        "errors",
+        "total_ns",
+        "avg_ns",
+        "min_ns",
+        "max_ns",
+        "subsystem",
+        "source",
+        "api",
+        "maintainers",
+    ])?;
     for s in &report.syscalls {
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        w.write_record([
             s.abi.as_str(),
-            s.nr,
-            field(&s.name),
-            s.calls,
-            s.errors,
-            s.total_ns,
-            s.avg_ns,
-            s.min_ns,
-            s.max_ns,
-            field(s.subsystem),
-            field(s.source.unwrap_or_default()),
-            field(&s.api),
-            field(s.maintainers.unwrap_or_default()),
-        )?;
+            &s.nr.to_string(),
+            &s.name,
+            &s.calls.to_string(),
+            &s.errors.to_string(),
+            &s.total_ns.to_string(),
+            &s.avg_ns.to_string(),
+            &s.min_ns.to_string(),
+            &s.max_ns.to_string(),
+            s.subsystem,
+            s.source.unwrap_or_default(),
+            &s.api,
+            s.maintainers.unwrap_or_default(),
+        ])?;
     }
+    w.flush()?;
     Ok(())
 }
 
@@ -57,6 +59,5 @@ mod tests {
             lines[1],
             "x86_64,257,openat,10,3,90000,9000,1,90000,Filesystem,fs/open.c,sys_openat,FILESYSTEMS (VFS and infrastructure)"
         );
-        assert_eq!(field("a,\"b\""), "\"a,\"\"b\"\"\"");
     }
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::{Report, rst::api};
+use super::{Report, render::api};
 
 pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     let share = |ns: u64| report.percent_of_time(ns);

@@ -4,6 +4,7 @@
 mod csv;
 mod json;
 mod markdown;
+pub mod render;
 mod rst;
 mod table;
 
@@ -15,7 +16,7 @@ use wl_common::LATENCY_BUCKETS;
 
 use crate::{
     collector::Snapshot,
-    syscalls::{self, AbiName},
+    syscalls::{self, AbiName, Knowledge},
 };
 
 /// Report formats, as `--format` takes them.
@@ -138,8 +139,8 @@ impl Report {
         duration_ns: u64,
         exit_status: Option<i32>,
         snap: Snapshot,
+        k: &Knowledge,
     ) -> Report {
-        let k = syscalls::knowledge();
         let mut syscalls: Vec<SyscallRow> = snap
             .syscalls
             .into_iter()
@@ -152,7 +153,7 @@ impl Report {
                 debug_assert!(hist.len() <= LATENCY_BUCKETS);
                 let known = k.lookup(abi, s.nr);
                 SyscallRow {
-                    name: syscalls::name_of(abi, s.nr),
+                    name: k.name_of(abi, s.nr),
                     nr: s.nr,
                     abi,
                     calls: s.calls,
@@ -307,6 +308,7 @@ pub(crate) mod tests {
             1_000_000,
             Some(0),
             snap,
+            &Knowledge::embedded(),
         )
     }
 

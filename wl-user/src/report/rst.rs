@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::Report;
+use super::{Report, render};
 
 /// A reStructuredText grid table.
 pub fn grid(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
@@ -48,31 +48,16 @@ pub fn grid(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Resul
     Ok(())
 }
 
-/// `sys_getppid()`, as the guide writes the API column; `-` where no entry point is
-/// known (a number the tables do not name, or one the kernel does not implement).
-pub fn api(entry: &str) -> String {
-    if entry.is_empty() {
-        "-".to_owned()
-    } else {
-        format!("{entry}()")
-    }
-}
-
 pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     let rows: Vec<Vec<String>> = report
         .by_subsystem()
         .into_iter()
         .map(|s| {
-            let name = if s.abi == crate::syscalls::AbiName::native() {
-                s.name.clone()
-            } else {
-                format!("{} ({})", s.name, s.abi.as_str())
-            };
             vec![
-                name,
+                render::syscall_label(&s.name, s.abi),
                 s.calls.to_string(),
                 s.subsystem.to_owned(),
-                api(&s.api),
+                render::api(&s.api),
             ]
         })
         .collect();
@@ -137,10 +122,10 @@ mod tests {
         assert!(first[2].starts_with("+====="));
         assert!(text.contains("| openat "), "{text}");
         assert!(text.contains("| sys_getppid()"), "{text}");
-        assert!(text.contains("| getppid (i386) "), "{text}");
+        assert!(text.contains("| getppid [i386] "), "{text}");
         assert!(text.contains("| Process Mgmt. "), "{text}");
         // Grouped: both getppid rows follow openat's Filesystem row.
-        let order: Vec<usize> = ["openat", "getppid ", "getppid (i386)"]
+        let order: Vec<usize> = ["openat", "getppid ", "getppid [i386]"]
             .iter()
             .map(|n| text.find(&format!("| {n}")).unwrap())
             .collect();

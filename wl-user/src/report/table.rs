@@ -4,8 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::Report;
-use crate::syscalls::AbiName;
+use super::{Report, render};
 
 const RULE: &str = "------ ----------- ----------- ----------- ----------- --------- --------- ---------------- ----------------";
 const SUBSYSTEM_RULE: &str = "------ --------- --------- -------- ----------------";
@@ -55,11 +54,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     for s in &report.syscalls {
         let share = report.percent_of_time(s.total_ns);
         let errors = blank_if_zero(s.errors);
-        let name = if s.abi == AbiName::native() {
-            s.name.clone()
-        } else {
-            format!("{} [{}]", s.name, s.abi.as_str())
-        };
+        let name = render::syscall_label(&s.name, s.abi);
         let times = timing(
             report,
             share,

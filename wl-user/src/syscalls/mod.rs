@@ -12,7 +12,7 @@ mod generated;
 pub mod rules;
 pub mod scan;
 
-use std::{path::Path, sync::OnceLock};
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
@@ -90,68 +90,71 @@ pub struct Knowledge {
     pub sections: &'static [Section],
 }
 
-static KNOWLEDGE: OnceLock<Knowledge> = OnceLock::new();
-
-/// The tables in use: a scanned tree after [`use_kernel_tree`], else the embedded ones.
-pub fn knowledge() -> &'static Knowledge {
-    KNOWLEDGE.get_or_init(|| Knowledge {
-        release: generated::SOURCE_RELEASE,
-        origin: "embedded".into(),
-        tables: [generated::X86_64, generated::I386, generated::AARCH64],
-        sections: generated::SECTIONS,
-    })
-}
-
 fn leak_strs(v: Vec<String>) -> &'static [&'static str] {
     Vec::leak(v.into_iter().map(|s| &*String::leak(s)).collect())
 }
 
-/// Replaces the embedded tables by a scan of the Linux tree at `tree` (`--kernel-src`).
-/// The tables live as long as the process, so the scan's strings are leaked once.
-pub fn use_kernel_tree(tree: &Path) -> Result<()> {
-    let scan = scan::scan(tree).with_context(|| format!("--kernel-src {}", tree.display()))?;
-    let sections = Vec::leak(
-        scan.sections
-            .into_iter()
-            .map(|s| Section {
-                name: String::leak(s.name),
-                status: String::leak(s.status),
-                maintainers: leak_strs(s.maintainers),
-                lists: leak_strs(s.lists),
-            })
-            .collect(),
-    );
-    let mut tables: [&'static [Syscall]; 3] = [&[], &[], &[]];
-    for (abi, rows) in scan.abis {
-        let Some(i) = AbiName::ALL.iter().position(|a| a.as_str() == abi) else {
-            continue;
-        };
-        tables[i] = Vec::leak(
-            rows.into_iter()
-                .map(|r| Syscall {
-                    nr: r.nr,
-                    name: String::leak(r.name),
-                    entry: String::leak(r.entry),
-                    sources: leak_strs(r.sources),
-                    section: r.section.map(|s| s as u16),
-                    subsystem: r.subsystem,
-                    hand_added: r.hand_added,
+impl Knowledge {
+    /// The tables built into wl-user.
+    pub fn embedded() -> Knowledge {
+        Knowledge {
+            release: generated::SOURCE_RELEASE,
+            origin: "embedded".into(),
+            tables: [generated::X86_64, generated::I386, generated::AARCH64],
+            sections: generated::SECTIONS,
+        }
+    }
+
+    /// A scan of the Linux tree at `tree` (`--kernel-src`), or the embedded tables.
+    pub fn load(tree: Option<&Path>) -> Result<Knowledge> {
+        match tree {
+            Some(tree) => Knowledge::from_tree(tree),
+            None => Ok(Knowledge::embedded()),
+        }
+    }
+
+    /// Scans the Linux tree at `tree`. The tables live as long as the process, so the
+    /// scan's strings are leaked once.
+    pub fn from_tree(tree: &Path) -> Result<Knowledge> {
+        let scan = scan::scan(tree).with_context(|| format!("--kernel-src {}", tree.display()))?;
+        let sections = Vec::leak(
+            scan.sections
+                .into_iter()
+                .map(|s| Section {
+                    name: String::leak(s.name),
+                    status: String::leak(s.status),
+                    maintainers: leak_strs(s.maintainers),
+                    lists: leak_strs(s.lists),
                 })
                 .collect(),
         );
+        let mut tables: [&'static [Syscall]; 3] = [&[], &[], &[]];
+        for (abi, rows) in scan.abis {
+            let Some(i) = AbiName::ALL.iter().position(|a| a.as_str() == abi) else {
+                continue;
+            };
+            tables[i] = Vec::leak(
+                rows.into_iter()
+                    .map(|r| Syscall {
+                        nr: r.nr,
+                        name: String::leak(r.name),
+                        entry: String::leak(r.entry),
+                        sources: leak_strs(r.sources),
+                        section: r.section.map(|s| s as u16),
+                        subsystem: r.subsystem,
+                        hand_added: r.hand_added,
+                    })
+                    .collect(),
+            );
+        }
+        Ok(Knowledge {
+            release: String::leak(scan.release),
+            origin: tree.display().to_string(),
+            tables,
+            sections,
+        })
     }
-    let k = Knowledge {
-        release: String::leak(scan.release),
-        origin: tree.display().to_string(),
-        tables,
-        sections,
-    };
-    KNOWLEDGE
-        .set(k)
-        .map_err(|_| anyhow::anyhow!("syscall tables chosen twice"))
-}
 
-impl Knowledge {
     pub fn table(&self, abi: AbiName) -> &'static [Syscall] {
         self.tables[abi as usize]
     }
@@ -168,13 +171,13 @@ impl Knowledge {
     pub fn section(&self, s: &Syscall) -> Option<&'static Section> {
         s.section.and_then(|i| self.sections.get(i as usize))
     }
-}
 
-/// The name to show for a number: the table's, or `syscall_<nr>` so nothing is dropped.
-pub fn name_of(abi: AbiName, nr: u32) -> String {
-    knowledge()
-        .lookup(abi, nr)
-        .map_or_else(|| format!("syscall_{nr}"), |s| s.name.to_owned())
+    /// The name to show for a number: the table's, or `syscall_<nr>` so nothing is
+    /// dropped.
+    pub fn name_of(&self, abi: AbiName, nr: u32) -> String {
+        self.lookup(abi, nr)
+            .map_or_else(|| format!("syscall_{nr}"), |s| s.name.to_owned())
+    }
 }
 
 /// `ENOENT` for 2; `E<n>` for numbers without a name.
@@ -190,6 +193,14 @@ pub fn errno_name(errno: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn knowledge() -> Knowledge {
+        Knowledge::embedded()
+    }
+
+    fn name_of(abi: AbiName, nr: u32) -> String {
+        knowledge().name_of(abi, nr)
+    }
 
     fn get(abi: AbiName, name: &str) -> &'static Syscall {
         knowledge()
