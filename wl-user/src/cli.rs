@@ -50,6 +50,22 @@ pub enum Command {
     ///
     /// Exits 0 when wl can trace here, 1 when it cannot (the NO lines say why).
     Check,
+    /// Print a shell completion script for wl-user.
+    ///
+    /// Packages install it already; by hand, e.g.:
+    /// wl-user completions bash > /etc/bash_completion.d/wl-user
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Packaging only: write the manual pages (wl-user.1, one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Where to write the pages; it must exist.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]

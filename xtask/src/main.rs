@@ -1,6 +1,7 @@
 //! Developer tasks for wl. `cargo xtask --help` lists them.
 
 mod bench;
+mod dist;
 mod gen_syscalls;
 
 // wl-user's kernel-source scanner and subsystem rules, compiled here too so that the
@@ -58,6 +59,12 @@ enum Task {
         #[arg(long)]
         smoke: bool,
     },
+    /// Build the Debian package target/dist/wl_<version>_<arch>.deb: wl-user, its manual
+    /// pages and shell completions.
+    Dist,
+    /// Build the package, install it into a minimal Debian 12 chroot (made once by
+    /// debootstrap, kept in target/dist) and trace, read the manual and complete there (as root).
+    DistTest,
     /// Regenerate wl-user/src/syscalls/generated.rs from a Linux source tree.
     GenSyscalls {
         /// The top of an unpacked Linux source tree.
@@ -182,8 +189,13 @@ fn run(cli: Cli) -> Result<()> {
             }
             let mut t = cargo();
             // The default members: every crate but the BPF-only one.
-            t.args(["test", "--release", "--"]).args(args);
-            status(t)
+            t.args(["test", "--release", "--"]).args(&args);
+            status(t)?;
+            if args.is_empty() {
+                // The package, installed where none of the build tools are.
+                dist::test()?;
+            }
+            Ok(())
         }
         Task::Bench {
             loops,
@@ -196,6 +208,8 @@ fn run(cli: Cli) -> Result<()> {
             ensure_root("the benchmark")?;
             bench::run(bench_options(smoke, loops, rounds))
         }
+        Task::Dist => dist::build().map(drop),
+        Task::DistTest => dist::test(),
         Task::GenSyscalls { kernel_src } => {
             let out = workspace_root().join("wl-user/src/syscalls/generated.rs");
             gen_syscalls::run(&kernel_src, &out)

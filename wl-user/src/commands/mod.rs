@@ -3,6 +3,7 @@
 
 mod attach;
 mod check;
+mod docs;
 mod run;
 mod syscalls;
 
@@ -22,5 +23,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Attach(args) => attach::attach(args, &knowledge()?).await.map(|()| 0),
         Command::Syscalls(args) => syscalls::syscalls(args, &knowledge()?).map(|()| 0),
         Command::Check => check::check(),
+        Command::Completions { shell } => docs::completions(shell).map(|()| 0),
+        Command::Man { dir } => docs::man(&dir).map(|()| 0),
     }
 }
