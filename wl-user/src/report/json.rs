@@ -8,7 +8,8 @@ use anyhow::Result;
 use super::Report;
 
 pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
+    // As an io::Error, so that a reader that went away (`| head`) is seen as one.
+    serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
 }
