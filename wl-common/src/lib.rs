@@ -50,33 +50,40 @@ pub const fn slot_syscall(slot: u32) -> (u32, u32) {
 /// `[2^(b-1), 2^b)` ns (bucket 0: under 1 ns); the last one also takes everything longer.
 pub const LATENCY_BUCKETS: usize = 32;
 
-/// Per-CPU statistics of one syscall of one ABI.
+/// Per-CPU counters of one syscall of one ABI: what every traced call updates. Kept
+/// small, since the map holds one per slot per possible CPU (40 bytes × 1024 slots:
+/// 10 MiB on a 256-CPU machine); the histogram lives in a shared map instead.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct SyscallStats {
     pub calls: u64,
     /// Calls that returned a negative error number.
     pub errors: u64,
     pub total_ns: u64,
-    /// Meaningful only when `calls` counts a timed call; see `timed`.
-    pub min_ns: u64,
     pub max_ns: u64,
-    /// Calls whose duration was measured: every call but the ones that never return
-    /// (`exit`, `exit_group`), which are counted at entry.
-    pub timed: u64,
-    pub latency_log2: [u64; LATENCY_BUCKETS],
+    /// The shortest call as `!ns` (bitwise not), so that the map's zero means "none
+    /// yet" and the minimum is kept as a maximum: [`SyscallStats::min_ns`] reads it.
+    pub min_ns_inverted: u64,
 }
 
 impl SyscallStats {
-    pub const ZERO: SyscallStats = SyscallStats {
-        calls: 0,
-        errors: 0,
-        total_ns: 0,
-        min_ns: 0,
-        max_ns: 0,
-        timed: 0,
-        latency_log2: [0; LATENCY_BUCKETS],
-    };
+    /// The shortest timed call, if any call was timed.
+    pub const fn min_ns(&self) -> Option<u64> {
+        if self.min_ns_inverted == 0 {
+            None
+        } else {
+            Some(!self.min_ns_inverted)
+        }
+    }
+}
+
+/// The latency histogram of one syscall of one ABI, shared by all CPUs and updated with
+/// atomic adds: per CPU it would be 256 bytes × 1024 slots × every possible CPU. Its
+/// buckets add up to the number of timed calls.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct LatencyHistogram {
+    pub buckets: [u64; LATENCY_BUCKETS],
 }
 
 /// Key of [`ERRNO_MAP`]: which syscall failed, and how.
@@ -89,7 +96,7 @@ pub struct ErrnoKey {
     pub errno: u32,
 }
 
-/// Entries of the per-CPU [`ERRNO_MAP`] hash; one per distinct (syscall, errno) pair.
+/// Entries of the errno hash, shared by all CPUs; one per distinct (syscall, errno) pair.
 pub const ERRNO_ENTRIES: u32 = 4096;
 
 /// Declares [`Lost`] from one list: each reason's number, name and meaning, so that a new
@@ -216,6 +223,7 @@ pub mod filter {
 /// Names of the kernel side's maps and load-time globals, as the loader looks them up.
 pub mod names {
     pub const STATS_MAP: &str = "SYSCALL_STATS";
+    pub const LATENCY_MAP: &str = "SYSCALL_LATENCY";
     pub const ERRNO_MAP: &str = "SYSCALL_ERRNOS";
     pub const LOST_MAP: &str = "LOST";
     pub const TRACED_TGIDS: &str = "TRACED_TGIDS";
@@ -242,6 +250,7 @@ mod pod {
     // SAFETY: all of these are `#[repr(C)]` plain integers without padding, valid for any
     // bit pattern.
     unsafe impl aya::Pod for super::SyscallStats {}
+    unsafe impl aya::Pod for super::LatencyHistogram {}
     unsafe impl aya::Pod for super::ErrnoKey {}
     unsafe impl aya::Pod for super::KernelOffsets {}
 }
@@ -263,7 +272,8 @@ mod tests {
     #[test]
     fn shared_types_have_no_padding() {
         use core::mem::size_of;
-        assert_eq!(size_of::<SyscallStats>(), 8 * (6 + LATENCY_BUCKETS));
+        assert_eq!(size_of::<SyscallStats>(), 8 * 5);
+        assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
         assert_eq!(size_of::<InFlight>(), 16);
         assert_eq!(size_of::<KernelOffsets>(), 48);

@@ -11,13 +11,18 @@
 //! at exit, one load that finds it has no task storage.
 #![no_std]
 #![no_main]
+// For the atomic add, see `atomic_add`.
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 
 mod task_storage;
 
+use core::intrinsics::{AtomicOrdering, atomic_xadd};
+
 use aya_ebpf::{
     Global,
-    bindings::task_struct,
-    btf_maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    bindings::{BPF_NOEXIST, task_struct},
+    btf_maps::{Array, HashMap, PerCpuArray},
     helpers::{
         bpf_get_current_pid_tgid,
         generated::{
@@ -29,8 +34,9 @@ use aya_ebpf::{
 };
 use task_storage::TaskStorage;
 use wl_common::{
-    Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets, LATENCY_BUCKETS, Lost,
-    NR_PER_ABI, STATS_ENTRIES, SyscallStats, TRACED_TGIDS_ENTRIES, filter, stats_slot,
+    Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets, LATENCY_BUCKETS,
+    LatencyHistogram, Lost, NR_PER_ABI, STATS_ENTRIES, SyscallStats, TRACED_TGIDS_ENTRIES, filter,
+    stats_slot,
 };
 
 // Load-time settings: read-only data the loader fills in before loading, so the verifier
@@ -87,14 +93,18 @@ static NOOP: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static TIMED: Global<u32> = Global::new(1);
 
-/// Per-CPU statistics, indexed by `stats_slot(abi, nr)`.
+/// Per-CPU counters, indexed by `stats_slot(abi, nr)`.
 #[btf_map]
 static SYSCALL_STATS: PerCpuArray<SyscallStats, { STATS_ENTRIES as usize }> = PerCpuArray::new();
 
-/// Per-CPU count of failures per (syscall, errno); only the error path touches it.
+/// Latency histograms, indexed like `SYSCALL_STATS`, shared by all CPUs (atomic adds).
 #[btf_map]
-static SYSCALL_ERRNOS: PerCpuHashMap<ErrnoKey, u64, { ERRNO_ENTRIES as usize }> =
-    PerCpuHashMap::new();
+static SYSCALL_LATENCY: Array<LatencyHistogram, { STATS_ENTRIES as usize }> = Array::new();
+
+/// Failures per (syscall, errno), shared by all CPUs (atomic adds); only the error path
+/// touches it.
+#[btf_map]
+static SYSCALL_ERRNOS: HashMap<ErrnoKey, u64, { ERRNO_ENTRIES as usize }> = HashMap::new();
 
 /// Per-CPU counters of what could not be recorded, indexed by `Lost`.
 #[btf_map]
@@ -365,17 +375,21 @@ fn account(slot: u32, outcome: Outcome) {
         }
         Outcome::Failed { ret } => ret,
         Outcome::Returned { took, ret } => {
-            if stats.timed == 0 || took < stats.min_ns {
-                stats.min_ns = took;
+            // The minimum is kept inverted, as a maximum (see `SyscallStats`).
+            if !took > stats.min_ns_inverted {
+                stats.min_ns_inverted = !took;
             }
             if took > stats.max_ns {
                 stats.max_ns = took;
             }
             stats.calls += 1;
-            stats.timed += 1;
             stats.total_ns += took;
-            if let Some(b) = stats.latency_log2.get_mut(latency_bucket(took)) {
-                *b += 1;
+            let bucket = latency_bucket(took);
+            if let Some(hist) = SYSCALL_LATENCY.get_ptr_mut(slot)
+                && bucket < LATENCY_BUCKETS
+            {
+                // SAFETY: `hist` points at a live map value and `bucket` is in bounds.
+                atomic_add(unsafe { hist.cast::<u64>().add(bucket) }, 1);
             }
             ret
         }
@@ -405,13 +419,30 @@ fn latency_bucket(ns: u64) -> usize {
     bits + v as usize
 }
 
+/// Adds to a counter that other CPUs update too: BPF's atomic add (`lock *(u64 *) +=`).
+/// `AtomicU64::fetch_add` is not offered on the BPF target, whose atomics have no
+/// compare-and-swap in its baseline instruction set; the intrinsic with its result
+/// unused compiles to the one instruction every kernel wl supports has.
+#[inline(always)]
+fn atomic_add(counter: *mut u64, n: u64) {
+    // SAFETY: `counter` points at an aligned u64 inside a live map value, and every
+    // update of it is atomic.
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(counter, n) };
+}
+
 #[inline(always)]
 fn count_errno(key: ErrnoKey) {
     if let Some(n) = SYSCALL_ERRNOS.get_ptr_mut(&key) {
-        // SAFETY: per-CPU value, preemption disabled (see `lost`).
-        unsafe { *n += 1 };
-    } else if SYSCALL_ERRNOS.insert(&key, &1, 0).is_err() {
-        lost(Lost::ErrnoMapFull);
+        atomic_add(n, 1);
+        return;
+    }
+    // Another CPU may insert the same key first: then add to its entry.
+    if SYSCALL_ERRNOS.insert(&key, &1, BPF_NOEXIST.into()).is_ok() {
+        return;
+    }
+    match SYSCALL_ERRNOS.get_ptr_mut(&key) {
+        Some(n) => atomic_add(n, 1),
+        None => lost(Lost::ErrnoMapFull),
     }
 }
 

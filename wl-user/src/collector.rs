@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, MapData, PerCpuArray},
     programs::BtfTracePoint,
 };
 use wl_common::{
-    Abi, ErrnoKey, KernelOffsets, LATENCY_BUCKETS, Lost, STATS_ENTRIES, SyscallStats, filter,
-    names, slot_syscall,
+    Abi, ErrnoKey, KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, STATS_ENTRIES,
+    SyscallStats, TRACED_TGIDS_ENTRIES, filter, names, slot_syscall,
 };
 
 use crate::btf;
@@ -197,8 +197,15 @@ impl Collector {
         let own_tgid = std::process::id();
         let noop = u32::from(noop);
         let timed = u32::from(timed);
+        // The traced-pid map is only used to follow a process tree: a cgroup trace does
+        // not pay for its 65536 preallocated entries.
+        let tgid_entries = match filter {
+            Filter::Cgroup { .. } => 1,
+            Filter::Pids { .. } => TRACED_TGIDS_ENTRIES,
+        };
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&vmlinux))
+            .map_max_entries(names::TRACED_TGIDS, tgid_entries)
             // aya has no user-space type for task storage; only the kernel side uses it.
             .allow_unsupported_maps()
             .override_global(names::FILTER_MODE, &mode, true)
@@ -262,20 +269,21 @@ impl Collector {
         Ok(())
     }
 
-    /// Reads and sums the per-CPU maps.
+    /// Reads the maps, summing the per-CPU ones.
     pub fn snapshot(&self) -> Result<Snapshot> {
         let stats: PerCpuArray<&MapData, SyscallStats> = map(&self.ebpf, names::STATS_MAP)?;
-        let errnos: PerCpuHashMap<&MapData, ErrnoKey, u64> = map(&self.ebpf, names::ERRNO_MAP)?;
+        let latency: Array<&MapData, LatencyHistogram> = map(&self.ebpf, names::LATENCY_MAP)?;
+        let errnos: HashMap<&MapData, ErrnoKey, u64> = map(&self.ebpf, names::ERRNO_MAP)?;
         let lost: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::LOST_MAP)?;
 
         let mut by_slot: BTreeMap<u32, BTreeMap<u32, u64>> = BTreeMap::new();
         for entry in errnos.iter() {
-            let (key, per_cpu) = entry.context("cannot read the errno map")?;
+            let (key, n) = entry.context("cannot read the errno map")?;
             *by_slot
                 .entry(key.slot)
                 .or_default()
                 .entry(key.errno)
-                .or_default() += per_cpu.iter().sum::<u64>();
+                .or_default() += n;
         }
 
         let mut snapshot = Snapshot {
@@ -286,42 +294,30 @@ impl Collector {
             let per_cpu = stats
                 .get(&slot, 0)
                 .context("cannot read the statistics map")?;
-            let mut sum = SyscallCounts {
-                abi: Abi::Native,
-                nr: 0,
-                calls: 0,
-                errors: 0,
-                total_ns: 0,
-                timed: 0,
-                min_ns: u64::MAX,
-                max_ns: 0,
-                latency_log2: [0; LATENCY_BUCKETS],
-                errnos: BTreeMap::new(),
-            };
-            for s in per_cpu.iter() {
-                sum.calls += s.calls;
-                sum.errors += s.errors;
-                sum.total_ns += s.total_ns;
-                if s.timed > 0 {
-                    sum.min_ns = sum.min_ns.min(s.min_ns);
-                    sum.max_ns = sum.max_ns.max(s.max_ns);
-                }
-                sum.timed += s.timed;
-                for (a, b) in sum.latency_log2.iter_mut().zip(s.latency_log2) {
-                    *a += b;
-                }
-            }
-            if sum.calls == 0 {
+            let (calls, errors, total_ns) = per_cpu.iter().fold((0, 0, 0), |(c, e, t), s| {
+                (c + s.calls, e + s.errors, t + s.total_ns)
+            });
+            if calls == 0 {
                 continue;
             }
-            if sum.timed == 0 {
-                sum.min_ns = 0;
-            }
+            let latency_log2 = latency
+                .get(&slot, 0)
+                .context("cannot read the latency map")?
+                .buckets;
             let (abi, nr) = slot_syscall(slot);
-            sum.abi = Abi::from_index(abi).expect("slot within the table");
-            sum.nr = nr;
-            sum.errnos = by_slot.remove(&slot).unwrap_or_default();
-            snapshot.syscalls.push(sum);
+            snapshot.syscalls.push(SyscallCounts {
+                abi: Abi::from_index(abi).expect("slot within the table"),
+                nr,
+                calls,
+                errors,
+                total_ns,
+                // Every timed call is in exactly one bucket.
+                timed: latency_log2.iter().sum(),
+                min_ns: per_cpu.iter().filter_map(|s| s.min_ns()).min().unwrap_or(0),
+                max_ns: per_cpu.iter().map(|s| s.max_ns).max().unwrap_or(0),
+                latency_log2,
+                errnos: by_slot.remove(&slot).unwrap_or_default(),
+            });
         }
         for &kind in Lost::ALL {
             let n: u64 = lost.get(&(kind as u32), 0)?.iter().sum();
