@@ -192,7 +192,6 @@ impl Collector {
             Filter::Cgroup { id, level } => (filter::CGROUP, id, level, 0u32),
             Filter::Pids { follow_children } => (filter::PIDS, 0, 0, u32::from(follow_children)),
         };
-        let vmlinux = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
         // wl-user's own calls are never part of a report, even where its cgroup is traced.
         let own_tgid = std::process::id();
         let noop = u32::from(noop);
@@ -203,8 +202,14 @@ impl Collector {
             Filter::Cgroup { .. } => 1,
             Filter::Pids { .. } => TRACED_TGIDS_ENTRIES,
         };
-        let mut ebpf = EbpfLoader::new()
-            .btf(Some(&vmlinux))
+        // EbpfLoader::new() parses the kernel's BTF for CO-RE relocations, which wl's
+        // programs do not use (they get field offsets as settings); it is dropped here,
+        // before the one parse the tracepoint programs need, so that two ~15 MB parses
+        // are never alive at once.
+        let mut loader = EbpfLoader::new();
+        loader.btf(None);
+        let vmlinux = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
+        let mut ebpf = loader
             .map_max_entries(names::TRACED_TGIDS, tgid_entries)
             // aya has no user-space type for task storage; only the kernel side uses it.
             .allow_unsupported_maps()
