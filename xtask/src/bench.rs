@@ -1,13 +1,16 @@
-//! `cargo xtask bench`: the cost of tracing `perf bench syscall basic` (getppid in a
-//! loop) with wl and with the tools people use today, measured side by side in one run.
+//! `cargo xtask bench`: the cost of tracing with wl and with the tools people use today,
+//! measured side by side in one run, on two workloads so that nothing is tuned to one
+//! syscall: `perf bench syscall basic` (getppid in a loop: the cheapest syscall, where a
+//! tracer's own cost shows most) and `perf bench sched pipe` (two processes passing a
+//! token through pipes: blocking reads and writes, a context switch per call).
 //!
 //! Every variant runs once per round and rounds alternate, so that drifts of a shared
-//! machine spread over all of them; medians and ranges are reported. The benchmark
-//! itself reports µs per call, so tools that are too slow for the full loop count run a
-//! shorter loop without changing what is compared. Also measured: the cost wl imposes on
+//! machine spread over all of them; medians and ranges are reported. The benchmarks
+//! report µs per operation, so tools that are too slow for the full loop run a shorter
+//! one without changing what is compared. Also measured: the cost wl imposes on
 //! processes it does not trace, its start and end latency, its peak RSS and the kernel
-//! memory its maps take. Nothing here asserts a time; `--smoke` only checks that every
-//! variant runs and that wl's counts are exact.
+//! memory its maps take on this machine and with 64 and 256 CPUs. Nothing here asserts a
+//! time; `--smoke` only checks that every variant runs and that the counts are exact.
 
 use std::{
     fmt::Write as _,
@@ -28,21 +31,65 @@ pub struct Options {
     pub doc: Option<PathBuf>,
 }
 
-/// The benchmark pinned to one CPU, so that runs compare like with like.
-fn workload(loops: u64) -> Vec<String> {
-    [
-        "/usr/bin/taskset",
-        "-c",
-        "1",
-        "/usr/bin/perf",
-        "bench",
-        "syscall",
-        "basic",
-        "-l",
-        &loops.to_string(),
-    ]
-    .map(String::from)
-    .to_vec()
+/// The workloads, each pinned to one CPU so that runs compare like with like.
+#[derive(Clone, Copy, PartialEq)]
+enum Bench {
+    /// `perf bench syscall basic`: `loops` getppid calls.
+    SyscallBasic,
+    /// `perf bench sched pipe`: `loops` round trips, each a write and a read in each of
+    /// two processes.
+    SchedPipe,
+}
+
+impl Bench {
+    const ALL: [Bench; 2] = [Bench::SyscallBasic, Bench::SchedPipe];
+
+    fn title(self) -> &'static str {
+        match self {
+            Bench::SyscallBasic => "perf bench syscall basic (getppid in a loop)",
+            Bench::SchedPipe => "perf bench sched pipe (two processes, a token through pipes)",
+        }
+    }
+
+    /// The loop of this benchmark for `--loops` (given in getppid calls): a pipe round
+    /// trip costs about fifty getppid calls, so it runs a fiftieth as many.
+    fn loops(self, getppid_loops: u64) -> u64 {
+        match self {
+            Bench::SyscallBasic => getppid_loops,
+            Bench::SchedPipe => (getppid_loops / 50).max(1000),
+        }
+    }
+
+    fn argv(self, loops: u64) -> Vec<String> {
+        let what: &[&str] = match self {
+            Bench::SyscallBasic => &["syscall", "basic"],
+            Bench::SchedPipe => &["sched", "pipe"],
+        };
+        ["/usr/bin/taskset", "-c", "1", "/usr/bin/perf", "bench"]
+            .iter()
+            .chain(what)
+            .map(|s| s.to_string())
+            .chain(["-l".to_owned(), loops.to_string()])
+            .collect()
+    }
+
+    /// The syscall whose count is checked, and its x86_64 number (bpftrace keys by it).
+    fn counted_syscall(self) -> (&'static str, u64) {
+        match self {
+            Bench::SyscallBasic => ("getppid", 110),
+            Bench::SchedPipe => ("read", 0),
+        }
+    }
+
+    /// How many calls of the counted syscall a run of `loops` makes: one getppid per
+    /// loop; two pipe reads per round trip, plus the `base` reads perf makes anyway
+    /// (measured by strace in [`calibrate`]).
+    fn expected(self, loops: u64, base: u64) -> u64 {
+        match self {
+            Bench::SyscallBasic => loops,
+            Bench::SchedPipe => 2 * loops + base,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -129,34 +176,53 @@ fn run_capture(cmd: &mut Command) -> Result<(String, String)> {
     Ok((stdout, stderr))
 }
 
-fn json_getppid(report: &Path) -> Result<u64> {
+/// The x86_64 calls of `name` in a wl-user JSON report.
+fn json_calls(report: &Path, name: &str) -> Result<u64> {
     let text = fs::read_to_string(report)?;
     let v: serde_json::Value = serde_json::from_str(&text).context("wl-user's JSON report")?;
     Ok(v["syscalls"]
         .as_array()
         .context("no syscalls in the report")?
         .iter()
-        .find(|s| s["name"] == "getppid" && s["abi"] == "x86_64")
+        .find(|s| s["name"] == name && s["abi"] == "x86_64")
         .and_then(|s| s["calls"].as_u64())
         .unwrap_or(0))
 }
 
-/// The `calls` column of strace -c or perf trace -s for getppid.
-fn table_getppid(text: &str, calls_col_from_name: bool) -> Option<u64> {
+/// The `calls` column of strace -c or perf trace -s for syscall `name`.
+fn table_calls(text: &str, name: &str, calls_col_from_name: bool) -> Option<u64> {
     text.lines().find_map(|l| {
         let cols: Vec<&str> = l.split_whitespace().collect();
         if calls_col_from_name {
-            // perf trace: "getppid  calls errors total ..."
-            (cols.first() == Some(&"getppid"))
+            // perf trace: "read  calls errors total ..."
+            (cols.first() == Some(&name))
                 .then(|| cols.get(1)?.parse().ok())
                 .flatten()
         } else {
             // strace: "% time seconds usecs/call calls [errors] syscall"
-            (cols.last() == Some(&"getppid"))
+            (cols.last() == Some(&name))
                 .then(|| cols.get(3)?.parse().ok())
                 .flatten()
         }
     })
+}
+
+/// The reads `perf bench sched pipe` makes besides its loop (it reads its own files at
+/// start), counted by strace: the known part of [`Bench::expected`].
+fn calibrate(scratch: &Path) -> Result<u64> {
+    let loops = 1000;
+    let table = scratch.join("calibrate.txt");
+    run_capture(
+        Command::new("strace")
+            .args(["-f", "-c", "-o"])
+            .arg(&table)
+            .args(Bench::SchedPipe.argv(loops)),
+    )?;
+    let reads = table_calls(&fs::read_to_string(&table)?, "read", false)
+        .context("no read row in strace's table")?;
+    reads
+        .checked_sub(2 * loops)
+        .with_context(|| format!("strace counted {reads} reads, fewer than the loop's"))
 }
 
 /// A wl-user tracing something else in the background, to measure what it costs
@@ -238,18 +304,31 @@ impl Background {
     }
 }
 
-fn measure(v: Variant, loops: u64, wl_user: &Path, scratch: &Path) -> Result<Sample> {
-    let loops = (loops / v.loop_divisor()).max(1000);
-    let w = workload(loops);
-    let report = scratch.join("report.json");
-    let table = scratch.join("table.txt");
+/// What one variant of one benchmark is measured with.
+struct Setup<'a> {
+    bench: Bench,
+    /// The benchmark's loop for the fast tools.
+    loops: u64,
+    /// See [`Bench::expected`].
+    base: u64,
+    wl_user: &'a Path,
+    scratch: &'a Path,
+}
+
+fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
+    let loops = (setup.loops / v.loop_divisor()).max(1000);
+    let w = setup.bench.argv(loops);
+    let (name, nr) = setup.bench.counted_syscall();
+    let expected = setup.bench.expected(loops, setup.base);
+    let report = setup.scratch.join("report.json");
+    let table = setup.scratch.join("table.txt");
     let sample = match v {
         Variant::Untraced => Sample {
             us_per_call: us_per_op(&run_capture(Command::new(&w[0]).args(&w[1..]))?.0)?,
             counted: None,
         },
         Variant::Wl | Variant::WlCounts | Variant::WlFloor => {
-            let mut c = Command::new(wl_user);
+            let mut c = Command::new(setup.wl_user);
             c.args(["run", "--format", "json", "-o"]).arg(&report);
             match v {
                 Variant::WlFloor => c.arg("--noop"),
@@ -257,13 +336,13 @@ fn measure(v: Variant, loops: u64, wl_user: &Path, scratch: &Path) -> Result<Sam
                 _ => &mut c,
             };
             let (out, _) = run_capture(c.arg("--").args(&w))?;
-            let counted = json_getppid(&report)?;
+            let counted = json_calls(&report, name)?;
             if v == Variant::WlFloor {
                 ensure!(counted == 0, "the floor variant counted {counted} calls");
             } else {
                 ensure!(
-                    counted == loops,
-                    "wl counted {counted} getppid calls of {loops}"
+                    counted == expected,
+                    "wl counted {counted} {name} calls of {expected}"
                 );
             }
             Sample {
@@ -273,9 +352,9 @@ fn measure(v: Variant, loops: u64, wl_user: &Path, scratch: &Path) -> Result<Sam
         }
         Variant::OutsideCgroup | Variant::OutsidePids => {
             let bg = if v == Variant::OutsideCgroup {
-                Background::cgroup(wl_user)?
+                Background::cgroup(setup.wl_user)?
             } else {
-                Background::pids(wl_user)?
+                Background::pids(setup.wl_user)?
             };
             let result = run_capture(Command::new(&w[0]).args(&w[1..]));
             bg.stop()?;
@@ -293,7 +372,7 @@ fn measure(v: Variant, loops: u64, wl_user: &Path, scratch: &Path) -> Result<Sam
             )?;
             Sample {
                 us_per_call: us_per_op(&out)?,
-                counted: table_getppid(&fs::read_to_string(&table)?, false),
+                counted: table_calls(&fs::read_to_string(&table)?, name, false),
             }
         }
         Variant::PerfTrace => {
@@ -306,22 +385,28 @@ fn measure(v: Variant, loops: u64, wl_user: &Path, scratch: &Path) -> Result<Sam
             )?;
             Sample {
                 us_per_call: us_per_op(&out)?,
-                counted: table_getppid(&fs::read_to_string(&table)?, true),
+                // perf trace -s sums per thread; the table has one block per thread.
+                counted: Some(
+                    fs::read_to_string(&table)?
+                        .split("\n\n")
+                        .filter_map(|block| table_calls(block, name, true))
+                        .sum(),
+                ),
             }
         }
         Variant::BpftraceCount | Variant::BpftraceLatency => {
             let script = if v == Variant::BpftraceCount {
-                "tracepoint:raw_syscalls:sys_enter /pid == cpid/ { @calls[args->id] = count(); }"
+                "tracepoint:raw_syscalls:sys_enter /pid == cpid || curtask->real_parent->tgid == cpid/ { @calls[args->id] = count(); }"
             } else {
-                "tracepoint:raw_syscalls:sys_enter /pid == cpid/ { @start[tid] = nsecs; } \
+                "tracepoint:raw_syscalls:sys_enter /pid == cpid || curtask->real_parent->tgid == cpid/ { @start[tid] = nsecs; } \
                  tracepoint:raw_syscalls:sys_exit /@start[tid]/ { @ns[args->id] = stats(nsecs - @start[tid]); delete(@start[tid]); }"
             };
             let (out, _) =
                 run_capture(Command::new("bpftrace").args(["-e", script, "-c", &w.join(" ")]))?;
             let counted = out.lines().find_map(|l| {
                 let rest = l
-                    .strip_prefix("@calls[110]: ")
-                    .or_else(|| l.strip_prefix("@ns[110]: count "))?;
+                    .strip_prefix(&format!("@calls[{nr}]: "))
+                    .or_else(|| l.strip_prefix(&format!("@ns[{nr}]: count ")))?;
                 rest.split(',').next()?.trim().parse().ok()
             });
             Sample {
@@ -331,14 +416,17 @@ fn measure(v: Variant, loops: u64, wl_user: &Path, scratch: &Path) -> Result<Sam
         }
     };
     if let Some(c) = sample.counted
-        && c != loops
+        && c != expected
     {
-        eprintln!("bench: {} counted {c} of {loops} getppid calls", v.label());
+        eprintln!(
+            "bench: {} counted {c} of {expected} {name} calls",
+            v.label()
+        );
     }
     Ok(Sample {
         counted: sample
             .counted
-            .map(|c| if c == loops { u64::MAX } else { c }),
+            .map(|c| if c == expected { u64::MAX } else { c }),
         ..sample
     })
 }
@@ -406,16 +494,36 @@ fn peak_rss_kib(wl_user: &Path) -> Result<i64> {
     Ok(usage.ru_maxrss)
 }
 
-/// Kernel memory of wl's maps (`memlock` in fdinfo) on this machine, and what the
-/// per-CPU maps would take with 256 CPUs.
-fn map_memory(wl_user: &Path) -> Result<(u64, u64, usize)> {
-    let bg = Background::cgroup(wl_user)?;
-    let pid = bg.child.id();
-    let cpus = fs::read_to_string("/sys/devices/system/cpu/possible")
+fn possible_cpus() -> u64 {
+    fs::read_to_string("/sys/devices/system/cpu/possible")
         .ok()
-        .and_then(|s| s.trim().rsplit(['-', ',']).next()?.parse::<usize>().ok())
-        .map_or(1, |last| last + 1);
-    let (mut here, mut at_256) = (0u64, 0u64);
+        .and_then(|s| s.trim().rsplit(['-', ',']).next()?.parse::<u64>().ok())
+        .map_or(1, |last| last + 1)
+}
+
+type BackgroundFn = fn(&Path) -> Result<Background>;
+
+/// The kernel memory of a running wl-user's maps (`memlock` in fdinfo).
+struct MapMemory {
+    /// On this machine.
+    here: u64,
+    /// The part that per-CPU maps replicate for each possible CPU.
+    per_cpu: u64,
+}
+
+impl MapMemory {
+    /// What the same maps would take with `cpus` possible CPUs.
+    fn at(&self, cpus: u64) -> u64 {
+        self.here - self.per_cpu * possible_cpus() + self.per_cpu * cpus
+    }
+}
+
+fn map_memory(bg: Background) -> Result<MapMemory> {
+    let pid = bg.child.id();
+    let mut m = MapMemory {
+        here: 0,
+        per_cpu: 0,
+    };
     for fd in fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
         let info = fs::read_to_string(fd?.path()).unwrap_or_default();
         let field = |k: &str| {
@@ -425,19 +533,16 @@ fn map_memory(wl_user: &Path) -> Result<(u64, u64, usize)> {
         let (Some(kind), Some(memlock)) = (field("map_type:"), field("memlock:")) else {
             continue;
         };
-        here += memlock;
+        m.here += memlock;
         // BPF_MAP_TYPE_PERCPU_HASH = 5, BPF_MAP_TYPE_PERCPU_ARRAY = 6: their values
         // are replicated per possible CPU; the rest does not grow with CPUs.
-        at_256 += if kind == 5 || kind == 6 {
-            let per_cpu = field("max_entries:").unwrap_or(0)
+        if kind == 5 || kind == 6 {
+            m.per_cpu += field("max_entries:").unwrap_or(0)
                 * field("value_size:").unwrap_or(0).next_multiple_of(8);
-            memlock - per_cpu * cpus as u64 + per_cpu * 256
-        } else {
-            memlock
-        };
+        }
     }
     bg.stop()?;
-    Ok((here, at_256, cpus))
+    Ok(m)
 }
 
 fn machine() -> String {
@@ -489,31 +594,79 @@ pub fn run(opts: Options) -> Result<()> {
 }
 
 fn run_in(opts: &Options, scratch: &Path) -> Result<()> {
+    let base = calibrate(scratch)?;
+    let mut sections = String::new();
+    for bench in Bench::ALL {
+        let setup = Setup {
+            bench,
+            loops: bench.loops(opts.loops),
+            base,
+            wl_user: &opts.wl_user,
+            scratch,
+        };
+        sections.push_str(&run_bench(opts, &setup)?);
+    }
+    let (start_ms, end_ms) = latencies(&opts.wl_user, if opts.smoke { 1 } else { 9 })?;
+    let rss = peak_rss_kib(&opts.wl_user)?;
+    let mut memory = String::new();
+    writeln!(
+        memory,
+        "| kernel memory of wl's maps | here ({} CPUs) | 64 CPUs | 256 CPUs |",
+        possible_cpus()
+    )?;
+    writeln!(memory, "|---|---:|---:|---:|")?;
+    for (filter, bg) in [
+        ("cgroup filter (`run`, `attach --cgroup`)", Background::cgroup as BackgroundFn),
+        ("pid-tree filter (`run --no-cgroup`, `attach --pid`)", Background::pids),
+    ] {
+        let m = map_memory(bg(&opts.wl_user)?)?;
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        writeln!(
+            memory,
+            "| {filter} | {:.2} MiB | {:.2} MiB | {:.2} MiB |",
+            mib(m.here),
+            mib(m.at(64)),
+            mib(m.at(256))
+        )?;
+    }
+    let summary = format!(
+        "- start to exec: {start_ms:.1} ms; workload exit to report written: {end_ms:.1} ms (net of the probe's own start and exit)\n\
+         - wl-user peak RSS: {:.1} MiB\n",
+        rss as f64 / 1024.0,
+    );
+    let text = format!("{sections}{memory}\n{summary}");
+    println!("{text}");
+    if let Some(doc) = &opts.doc {
+        write_doc(doc, opts, &text)?;
+        println!("bench: wrote {}", doc.display());
+    }
+    Ok(())
+}
+
+/// The rounds of one benchmark: its table and the ratios that matter, as Markdown.
+fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
     let mut samples: Vec<Vec<Sample>> = Variant::ALL.iter().map(|_| Vec::new()).collect();
     for round in 0..opts.rounds {
         for (i, &v) in Variant::ALL.iter().enumerate() {
             eprint!(
-                "\rbench: round {}/{}: {:<64}",
+                "\rbench: {}: round {}/{}: {:<64}",
+                setup.bench.argv(0)[5],
                 round + 1,
                 opts.rounds,
                 v.label()
             );
-            samples[i]
-                .push(measure(v, opts.loops, &opts.wl_user, scratch).with_context(|| v.label())?);
+            samples[i].push(measure(v, setup).with_context(|| v.label())?);
         }
     }
     eprintln!();
-    let (start_ms, end_ms) = latencies(&opts.wl_user, if opts.smoke { 1 } else { 9 })?;
-    let rss = peak_rss_kib(&opts.wl_user)?;
-    let (maps_here, maps_256, cpus) = map_memory(&opts.wl_user)?;
-
     let median_of =
         |i: usize| median(&mut samples[i].iter().map(|s| s.us_per_call).collect::<Vec<_>>());
-    let base = median_of(0);
-    let mut table = String::new();
+    let untraced = median_of(0);
+    let (name, _) = setup.bench.counted_syscall();
+    let mut table = format!("### {}\n\n", setup.bench.title());
     writeln!(
         table,
-        "| variant | µs per call (median) | range | × untraced | getppid counted |"
+        "| variant | µs per op (median) | range | × untraced | {name} counted |"
     )?;
     writeln!(table, "|---|---:|---:|---:|---|")?;
     for (i, &v) in Variant::ALL.iter().enumerate() {
@@ -540,62 +693,53 @@ fn run_in(opts: &Options, scratch: &Path) -> Result<()> {
                     .join(", ")
             ),
         };
-        let loops = (opts.loops / v.loop_divisor()).max(1000);
+        let loops = (setup.loops / v.loop_divisor()).max(1000);
         writeln!(
             table,
-            "| {} ({loops} calls) | {m:.3} | {lo:.3}–{hi:.3} | {:.2} | {counted} |",
+            "| {} ({loops} loops) | {m:.3} | {lo:.3}–{hi:.3} | {:.2} | {counted} |",
             v.label(),
-            m / base
+            m / untraced
         )?;
     }
-    // Ratios to untraced, by variant.
     let ratio =
-        |v: Variant| median_of(Variant::ALL.iter().position(|&x| x == v).expect("listed")) / base;
+        |v: Variant| median_of(Variant::ALL.iter().position(|&x| x == v).expect("listed")) / untraced;
     let floor = ratio(Variant::WlFloor);
-    let summary = format!(
-        "- wl traced: {:.2}× untraced, {:+.2} over the floor ({floor:.2}×); with --no-latency {:.2}×, {:+.2} over the floor\n\
-         - processes wl does not trace: {:+.2} over untraced with a cgroup filter, {:+.2} with a pid filter ({:+.2} / {:+.2} against the floor's cost)\n\
-         - start to exec: {start_ms:.1} ms; workload exit to report written: {end_ms:.1} ms (net of the probe's own start and exit)\n\
-         - wl-user peak RSS: {:.1} MiB\n\
-         - kernel memory of wl's maps: {:.2} MiB here ({cpus} CPUs); {:.1} MiB with 256 CPUs\n",
+    writeln!(
+        table,
+        "\n- wl traced: {:.2}× untraced, {:.2}× the floor ({floor:.2}× untraced); with --no-latency {:.2}×, {:.2}× the floor\n\
+         - processes wl does not trace: {:.2}× the floor with a cgroup filter, {:.2}× with a pid filter ({:+.2} / {:+.2} over it, in units of the untraced cost)\n",
         ratio(Variant::Wl),
-        ratio(Variant::Wl) - floor,
+        ratio(Variant::Wl) / floor,
         ratio(Variant::WlCounts),
-        ratio(Variant::WlCounts) - floor,
-        ratio(Variant::OutsideCgroup) - 1.0,
-        ratio(Variant::OutsidePids) - 1.0,
+        ratio(Variant::WlCounts) / floor,
+        ratio(Variant::OutsideCgroup) / floor,
+        ratio(Variant::OutsidePids) / floor,
         ratio(Variant::OutsideCgroup) - floor,
         ratio(Variant::OutsidePids) - floor,
-        rss as f64 / 1024.0,
-        maps_here as f64 / (1 << 20) as f64,
-        maps_256 as f64 / (1 << 20) as f64,
-    );
-    println!("{table}\n{summary}");
-    if let Some(doc) = &opts.doc {
-        write_doc(doc, opts, &table, &summary)?;
-        println!("bench: wrote {}", doc.display());
-    }
-    Ok(())
+    )?;
+    Ok(table)
 }
 
-fn write_doc(doc: &Path, opts: &Options, table: &str, summary: &str) -> Result<()> {
+fn write_doc(doc: &Path, opts: &Options, text: &str) -> Result<()> {
     let date = Command::new("date").arg("-u").arg("+%Y-%m-%d").output()?;
-    let mut text = fs::read_to_string(doc).unwrap_or_default();
+    let mut doc_text = fs::read_to_string(doc).unwrap_or_default();
     let generated = format!(
-        "<!-- generated by `cargo xtask bench`: {} rounds of {} getppid calls -->\n\
-         Measured {} on {}.\n\n{table}\n{summary}<!-- end generated -->",
+        "<!-- generated by `cargo xtask bench`: {} rounds, {} getppid calls -->\n\
+         Measured {} on {}.\n\n{text}<!-- end generated -->",
         opts.rounds,
         opts.loops,
         String::from_utf8_lossy(&date.stdout).trim(),
         machine()
     );
     match (
-        text.find("<!-- generated by"),
-        text.find("<!-- end generated -->"),
+        doc_text.find("<!-- generated by"),
+        doc_text.find("<!-- end generated -->"),
     ) {
-        (Some(a), Some(b)) => text.replace_range(a..b + "<!-- end generated -->".len(), &generated),
-        _ => text.push_str(&generated),
+        (Some(a), Some(b)) => {
+            doc_text.replace_range(a..b + "<!-- end generated -->".len(), &generated)
+        }
+        _ => doc_text.push_str(&generated),
     }
-    fs::write(doc, text)?;
+    fs::write(doc, doc_text)?;
     Ok(())
 }

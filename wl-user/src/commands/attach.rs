@@ -44,6 +44,10 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
             Target::Pids(args.pid.clone()),
         ),
     };
+    // Caught before tracing starts: a Ctrl-C at any moment from here ends with a report.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut collector = Collector::start(args.trace.options(filter))?;
     let started = Instant::now();
     if cgroup.is_none() {
@@ -73,9 +77,6 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
         }
     );
 
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut tick = tokio::time::interval(POLL);
     loop {
