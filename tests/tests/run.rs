@@ -91,6 +91,53 @@ fn run_without_latency_still_counts_calls_and_errors_exactly() {
 }
 
 #[test]
+fn sampled_latency_counts_every_call_and_times_a_sample() {
+    require_root();
+    let (report, out) = run_json(&["--latency-sample", "10"], 2);
+    assert_eq!(out.status.code(), Some(wl_tests::EXIT_STATUS));
+    assert_eq!(report["latency"], true);
+    assert_eq!(report["latency_sample"], 10);
+    assert_workload_counts(&report, 2, true);
+    let row = |name: &str| {
+        report["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name && s["abi"] == "x86_64")
+            .unwrap_or_else(|| panic!("no {name}"))
+            .clone()
+    };
+    let n = |v: &serde_json::Value, f: &str| v[f].as_u64().unwrap();
+    // Rare syscalls (fewer than 64 calls on a CPU) are timed on every call.
+    for rare in ["setsid", "dup", "rmdir"] {
+        let r = row(rare);
+        assert_eq!(n(&r, "timed_calls"), n(&r, "calls"), "{r}");
+    }
+    // The main thread's 2000 getppid: one in ten timed, plus the first 64 on each CPU.
+    let g = row("getppid");
+    let (calls, timed) = (n(&g, "calls"), n(&g, "timed_calls"));
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    assert_eq!(calls, 2 * wl_tests::MAIN_GETPPID);
+    assert!(
+        (calls / 10 - 1..=calls / 10 + 1 + 64 * cpus).contains(&timed),
+        "{timed} of {calls} timed"
+    );
+    let hist: u64 = g["latency_log2"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap())
+        .sum();
+    assert_eq!(hist, timed, "the histogram holds the timed calls");
+    // The total is the timed calls' total scaled to all calls.
+    let (avg, total) = (n(&g, "avg_ns"), n(&g, "total_ns"));
+    assert!(
+        avg * calls <= total && total < (avg + 1) * calls,
+        "avg {avg} x {calls} vs total {total}"
+    );
+}
+
+#[test]
 fn concurrent_runs_do_not_mix_counts() {
     require_root();
     let a = std::thread::spawn(|| run_json(&[], 3).0);

@@ -148,11 +148,14 @@ pub struct InFlight {
     pub start_ns: u64,
     /// The syscall's [`stats_slot`], or [`InFlight::IDLE`] outside a traced call.
     pub slot: u32,
-    pub _pad: u32,
+    /// With sampled latency: calls of this task left until the next timed one.
+    pub countdown: u32,
 }
 
 impl InFlight {
     pub const IDLE: u32 = u32::MAX;
+    /// `start_ns` of a call that is counted but not timed (sampled latency).
+    pub const UNTIMED: u64 = 0;
 }
 
 /// Where a kernel structure field sits, found in the running kernel's BTF at load time.
@@ -209,6 +212,10 @@ impl KernelOffsets {
 /// itself; deeper tasks are checked with the `bpf_get_current_ancestor_cgroup_id` helper.
 pub const CGROUP_WALK_MAX: u32 = 16;
 
+/// With sampled latency, a syscall is timed on every call until it has been called
+/// this many times on a CPU: rare syscalls keep exact latencies.
+pub const ALWAYS_TIMED_CALLS: u64 = 64;
+
 /// x86's `TS_COMPAT` in `thread_info.status`: the task is in a 32-bit syscall.
 pub const X86_TS_COMPAT: u32 = 0x0002;
 
@@ -238,6 +245,8 @@ pub mod names {
     pub const NOOP: &str = "NOOP";
     /// 1 (default): time every call; 0: count calls and errors only.
     pub const TIMED: &str = "TIMED";
+    /// With TIMED: time one call in this many per task (1: every call).
+    pub const LATENCY_SAMPLE: &str = "LATENCY_SAMPLE";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";

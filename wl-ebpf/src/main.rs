@@ -34,7 +34,7 @@ use aya_ebpf::{
 };
 use task_storage::TaskStorage;
 use wl_common::{
-    Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets, LATENCY_BUCKETS,
+    ALWAYS_TIMED_CALLS, Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets, LATENCY_BUCKETS,
     LatencyHistogram, Lost, NR_PER_ABI, STATS_ENTRIES, SyscallStats, TRACED_TGIDS_ENTRIES, filter,
     stats_slot,
 };
@@ -92,6 +92,10 @@ static NOOP: Global<u32> = Global::new(0);
 /// entry and errors at exit, with no per-task state: the cheapest way to trace.
 #[unsafe(no_mangle)]
 static TIMED: Global<u32> = Global::new(1);
+/// With `TIMED`: time one call in this many per task (1: every call); the others are
+/// counted without clock reads. See `ALWAYS_TIMED_CALLS` for the rare ones.
+#[unsafe(no_mangle)]
+static LATENCY_SAMPLE: Global<u32> = Global::new(1);
 
 /// Per-CPU counters, indexed by `stats_slot(abi, nr)`.
 #[btf_map]
@@ -279,12 +283,35 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     match IN_FLIGHT.lookup_or_create(task) {
         Some(in_flight) => {
             in_flight.slot = slot;
-            // SAFETY: a helper without arguments.
-            in_flight.start_ns = unsafe { bpf_ktime_get_ns() };
+            in_flight.start_ns = if sampled(in_flight, slot) {
+                // SAFETY: a helper without arguments.
+                unsafe { bpf_ktime_get_ns() }
+            } else {
+                InFlight::UNTIMED
+            };
         }
         None => lost(Lost::NoTaskSlot),
     }
     0
+}
+
+/// Whether to time this call: every call without sampling; else one in
+/// `LATENCY_SAMPLE` of each task, and every call of a syscall still rare on this CPU.
+#[inline(always)]
+fn sampled(in_flight: &mut InFlight, slot: u32) -> bool {
+    let every = LATENCY_SAMPLE.load();
+    if every <= 1 {
+        return true;
+    }
+    if in_flight.countdown == 0 {
+        in_flight.countdown = every - 1;
+        return true;
+    }
+    in_flight.countdown -= 1;
+    // SAFETY: per-CPU slot, preemption disabled (see `lost`).
+    SYSCALL_STATS
+        .get_ptr(slot)
+        .is_some_and(|s| unsafe { (*s).calls } < ALWAYS_TIMED_CALLS)
 }
 
 #[btf_tracepoint(function = "sys_exit")]
@@ -315,6 +342,10 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     in_flight.slot = InFlight::IDLE;
+    if in_flight.start_ns == InFlight::UNTIMED {
+        account(slot, Outcome::Counted { ret });
+        return 0;
+    }
     // SAFETY: a helper without arguments.
     let took = unsafe { bpf_ktime_get_ns() }.wrapping_sub(in_flight.start_ns);
     account(slot, Outcome::Returned { took, ret });
@@ -351,6 +382,8 @@ enum Outcome {
     Failed { ret: i64 },
     /// Timed mode, at exit: the whole call.
     Returned { took: u64, ret: i64 },
+    /// Sampled latency, at exit: a call that was not timed.
+    Counted { ret: i64 },
 }
 
 /// The negative error number a syscall returned, if it failed: -1..-4095
@@ -374,6 +407,10 @@ fn account(slot: u32, outcome: Outcome) {
             return;
         }
         Outcome::Failed { ret } => ret,
+        Outcome::Counted { ret } => {
+            stats.calls += 1;
+            ret
+        }
         Outcome::Returned { took, ret } => {
             // The minimum is kept inverted, as a maximum (see `SyscallStats`).
             if !took > stats.min_ns_inverted {

@@ -5,7 +5,7 @@ use std::{ffi::OsString, path::PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    collector::{Filter, TraceOptions},
+    collector::{Filter, Latency, TraceOptions},
     report::Format,
 };
 
@@ -103,8 +103,14 @@ pub struct OutputArgs {
 pub struct TraceArgs {
     /// Count calls and errors only, without timing each call: no clock reads and no
     /// per-task state, the cheapest way to trace. Time columns are then empty.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "latency_sample")]
     pub no_latency: bool,
+    /// Time one call in N of each thread instead of every call, for less overhead on
+    /// syscall-heavy workloads. Every call is still counted, with its errors; a syscall
+    /// called fewer than 64 times on a CPU is timed on every call. Times and shares are
+    /// then estimated from the timed calls (the report says so).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub latency_sample: Option<u32>,
     /// Benchmarks only: attach programs that return at once and count nothing.
     #[arg(long, hide = true)]
     pub noop: bool,
@@ -113,9 +119,14 @@ pub struct TraceArgs {
 impl TraceArgs {
     /// The collector's settings, with the filter the subcommand chose.
     pub fn options(&self, filter: Filter) -> TraceOptions {
+        let latency = match (self.no_latency, self.latency_sample) {
+            (true, _) => Latency::Off,
+            (false, None | Some(1)) => Latency::EveryCall,
+            (false, Some(n)) => Latency::Sampled { one_in: n },
+        };
         TraceOptions {
             filter,
-            timed: !self.no_latency,
+            latency,
             noop: self.noop,
         }
     }

@@ -30,12 +30,33 @@ pub enum Filter {
     Pids { follow_children: bool },
 }
 
+/// Whether and how calls are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latency {
+    /// Count calls and errors only: no clock reads, no per-task state.
+    Off,
+    /// Time every call: latency, min/max, histogram.
+    EveryCall,
+    /// Time one call in `one_in` of each task, and every call of a rare syscall.
+    Sampled { one_in: u32 },
+}
+
+impl Latency {
+    /// One call in how many is timed: 1 for every call, 0 for none.
+    pub fn one_in(self) -> u32 {
+        match self {
+            Latency::Off => 0,
+            Latency::EveryCall => 1,
+            Latency::Sampled { one_in } => one_in,
+        }
+    }
+}
+
 /// How to trace, settled once from the command line.
 #[derive(Debug, Clone, Copy)]
 pub struct TraceOptions {
     pub filter: Filter,
-    /// Time each call (latency, min/max, histogram); without it, count calls and errors.
-    pub timed: bool,
+    pub latency: Latency,
     /// Benchmarks: attach programs that return at once, to measure the floor cost.
     pub noop: bool,
 }
@@ -58,10 +79,10 @@ pub struct SyscallCounts {
 }
 
 /// What the kernel side has gathered so far.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// Whether calls were timed (latency fields are zero otherwise).
-    pub timed: bool,
+    /// How calls were timed (latency fields are zero when they were not).
+    pub latency: Latency,
     /// Only syscalls with at least one call, in (ABI, number) order.
     pub syscalls: Vec<SyscallCounts>,
     pub lost: BTreeMap<&'static str, u64>,
@@ -69,7 +90,7 @@ pub struct Snapshot {
 
 pub struct Collector {
     ebpf: Ebpf,
-    timed: bool,
+    latency: Latency,
 }
 
 /// Fails early, in one line, when this process cannot load BPF tracing programs.
@@ -177,7 +198,7 @@ impl Collector {
     pub fn start(options: TraceOptions) -> Result<Collector> {
         let TraceOptions {
             filter,
-            timed,
+            latency,
             noop,
         } = options;
         check_privileges()?;
@@ -195,7 +216,8 @@ impl Collector {
         // wl-user's own calls are never part of a report, even where its cgroup is traced.
         let own_tgid = std::process::id();
         let noop = u32::from(noop);
-        let timed = u32::from(timed);
+        let timed = u32::from(latency != Latency::Off);
+        let sample = latency.one_in().max(1);
         // The traced-pid map is only used to follow a process tree: a cgroup trace does
         // not pay for its 65536 preallocated entries.
         let tgid_entries = match filter {
@@ -221,6 +243,7 @@ impl Collector {
             .override_global(names::OFFSETS, &offsets, true)
             .override_global(names::NOOP, &noop, true)
             .override_global(names::TIMED, &timed, true)
+            .override_global(names::LATENCY_SAMPLE, &sample, true)
             .load(EBPF_OBJECT)
             .context("cannot load wl's eBPF object into the kernel")?;
         // Load every program before attaching any, so a verifier failure leaves nothing
@@ -241,7 +264,7 @@ impl Collector {
         }
         Ok(Collector {
             ebpf,
-            timed: timed != 0,
+            latency,
         })
     }
 
@@ -292,8 +315,9 @@ impl Collector {
         }
 
         let mut snapshot = Snapshot {
-            timed: self.timed,
-            ..Snapshot::default()
+            latency: self.latency,
+            syscalls: Vec::new(),
+            lost: BTreeMap::new(),
         };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats

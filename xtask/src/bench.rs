@@ -96,6 +96,7 @@ impl Bench {
 enum Variant {
     Untraced,
     Wl,
+    WlSampled,
     WlCounts,
     WlFloor,
     OutsideCgroup,
@@ -107,9 +108,10 @@ enum Variant {
 }
 
 impl Variant {
-    const ALL: [Variant; 10] = [
+    const ALL: [Variant; 11] = [
         Variant::Untraced,
         Variant::Wl,
+        Variant::WlSampled,
         Variant::WlCounts,
         Variant::WlFloor,
         Variant::OutsideCgroup,
@@ -124,6 +126,7 @@ impl Variant {
         match self {
             Variant::Untraced => "untraced",
             Variant::Wl => "wl-user run (counts, errors, latency)",
+            Variant::WlSampled => "wl-user run --latency-sample 16 (latency of a sample)",
             Variant::WlCounts => "wl-user run --no-latency (counts, errors)",
             Variant::WlFloor => "floor: wl's programs attached, returning at once",
             Variant::OutsideCgroup => "not traced, while wl-user run traces another cgroup",
@@ -327,12 +330,13 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
             us_per_call: us_per_op(&run_capture(Command::new(&w[0]).args(&w[1..]))?.0)?,
             counted: None,
         },
-        Variant::Wl | Variant::WlCounts | Variant::WlFloor => {
+        Variant::Wl | Variant::WlSampled | Variant::WlCounts | Variant::WlFloor => {
             let mut c = Command::new(setup.wl_user);
             c.args(["run", "--format", "json", "-o"]).arg(&report);
             match v {
                 Variant::WlFloor => c.arg("--noop"),
                 Variant::WlCounts => c.arg("--no-latency"),
+                Variant::WlSampled => c.args(["--latency-sample", "16"]),
                 _ => &mut c,
             };
             let (out, _) = run_capture(c.arg("--").args(&w))?;
@@ -706,10 +710,12 @@ fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
     let floor = ratio(Variant::WlFloor);
     writeln!(
         table,
-        "\n- wl traced: {:.2}× untraced, {:.2}× the floor ({floor:.2}× untraced); with --no-latency {:.2}×, {:.2}× the floor\n\
+        "\n- wl traced: {:.2}× untraced, {:.2}× the floor ({floor:.2}× untraced); with --latency-sample 16 {:.2}×, {:.2}× the floor; with --no-latency {:.2}×, {:.2}× the floor\n\
          - processes wl does not trace: {:.2}× the floor with a cgroup filter, {:.2}× with a pid filter ({:+.2} / {:+.2} over it, in units of the untraced cost)\n",
         ratio(Variant::Wl),
         ratio(Variant::Wl) / floor,
+        ratio(Variant::WlSampled),
+        ratio(Variant::WlSampled) / floor,
         ratio(Variant::WlCounts),
         ratio(Variant::WlCounts) / floor,
         ratio(Variant::OutsideCgroup) / floor,

@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use crate::{
     btf, cgroup,
-    collector::{self, Collector, Filter, TraceOptions},
+    collector::{self, Collector, Filter, Latency, TraceOptions},
 };
 
 struct Line {
@@ -137,7 +137,7 @@ fn checks() -> Vec<Line> {
             filter: Filter::Pids {
                 follow_children: false,
             },
-            timed: true,
+            latency: Latency::EveryCall,
             noop: false,
         });
         add(

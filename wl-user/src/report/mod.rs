@@ -15,7 +15,7 @@ use serde::Serialize;
 use wl_common::LATENCY_BUCKETS;
 
 use crate::{
-    collector::Snapshot,
+    collector::{Latency, Snapshot},
     syscalls::{self, AbiName, Knowledge},
 };
 
@@ -78,7 +78,10 @@ pub struct SyscallRow {
     pub errors: u64,
     /// errno name → failures with it.
     pub errno: BTreeMap<String, u64>,
+    /// Time in this syscall (estimated from the timed calls with `--latency-sample`).
     pub total_ns: u64,
+    /// Calls whose time was measured: all but `exit`/`exit_group`, or a sample.
+    pub timed_calls: u64,
     pub avg_ns: u64,
     pub min_ns: u64,
     pub max_ns: u64,
@@ -122,8 +125,11 @@ pub struct Report {
     /// `run` only: the workload's exit status (128+N when killed by signal N).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_status: Option<i32>,
-    /// Whether each call was timed; without (`--no-latency`) the time fields are 0.
+    /// Whether calls were timed; without (`--no-latency`) the time fields are 0.
     pub latency: bool,
+    /// One call in how many of each thread was timed (`--latency-sample`; 1: every
+    /// call). Above 1, `total_ns` is estimated from the timed calls.
+    pub latency_sample: u32,
     /// What the kernel side could not record, by reason.
     pub lost: BTreeMap<&'static str, u64>,
     /// Sorted by time spent, then calls, then name.
@@ -163,7 +169,12 @@ impl Report {
                         .iter()
                         .map(|(&e, &n)| (syscalls::errno_name(e), n))
                         .collect(),
-                    total_ns: s.total_ns,
+                    // The timed calls' total scaled to all calls; the same number
+                    // when every call was timed.
+                    total_ns: (u128::from(s.total_ns) * u128::from(s.calls))
+                        .checked_div(u128::from(s.timed))
+                        .map_or(0, |t| t as u64),
+                    timed_calls: s.timed,
                     avg_ns: s.total_ns.checked_div(s.timed).unwrap_or(0),
                     min_ns: s.min_ns,
                     max_ns: s.max_ns,
@@ -213,7 +224,8 @@ impl Report {
             kernel: Kernel::running(),
             duration_ns,
             exit_status,
-            latency: snap.timed,
+            latency: snap.latency != Latency::Off,
+            latency_sample: snap.latency.one_in(),
             lost: snap.lost,
             syscalls,
             subsystems,
@@ -294,7 +306,7 @@ pub(crate) mod tests {
 
     pub fn sample() -> Report {
         let snap = Snapshot {
-            timed: true,
+            latency: Latency::EveryCall,
             syscalls: vec![
                 counts(Abi::Native, 110, 1000, 0, 50_000),
                 counts(Abi::Native, 257, 10, 3, 90_000),

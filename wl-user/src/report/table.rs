@@ -99,6 +99,13 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
             s.calls, s.syscalls, s.name
         )?;
     }
+    if report.latency && report.latency_sample > 1 {
+        writeln!(
+            out,
+            "wl: latency sampled: one call in {} per thread timed (every call of rare syscalls); times are estimates",
+            report.latency_sample
+        )?;
+    }
     let lost: Vec<String> = report
         .lost
         .iter()
