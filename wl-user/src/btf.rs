@@ -78,13 +78,14 @@ impl Btf {
             records.push(at as u32);
             let info = u32_at(&data, at + 4)?;
             let vlen = (info & 0xffff) as usize;
-            at += 12 + match (info >> 24) & 0x1f {
-                KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
-                KIND_ARRAY => 12,
-                KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * vlen,
-                KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen,
-                _ => 0,
-            };
+            at += 12
+                + match (info >> 24) & 0x1f {
+                    KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
+                    KIND_ARRAY => 12,
+                    KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * vlen,
+                    KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen,
+                    _ => 0,
+                };
         }
         if at != types.end {
             bail!("BTF type section is truncated");

@@ -620,8 +620,14 @@ fn run_in(opts: &Options, scratch: &Path) -> Result<()> {
     )?;
     writeln!(memory, "|---|---:|---:|---:|")?;
     for (filter, bg) in [
-        ("cgroup filter (`run`, `attach --cgroup`)", Background::cgroup as BackgroundFn),
-        ("pid-tree filter (`run --no-cgroup`, `attach --pid`)", Background::pids),
+        (
+            "cgroup filter (`run`, `attach --cgroup`)",
+            Background::cgroup as BackgroundFn,
+        ),
+        (
+            "pid-tree filter (`run --no-cgroup`, `attach --pid`)",
+            Background::pids,
+        ),
     ] {
         let m = map_memory(bg(&opts.wl_user)?)?;
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
@@ -705,8 +711,9 @@ fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
             m / untraced
         )?;
     }
-    let ratio =
-        |v: Variant| median_of(Variant::ALL.iter().position(|&x| x == v).expect("listed")) / untraced;
+    let ratio = |v: Variant| {
+        median_of(Variant::ALL.iter().position(|&x| x == v).expect("listed")) / untraced
+    };
     let floor = ratio(Variant::WlFloor);
     writeln!(
         table,

@@ -3,6 +3,7 @@
 mod bench;
 mod dist;
 mod gen_syscalls;
+mod vm_test;
 
 // wl-user's kernel-source scanner and subsystem rules, compiled here too so that the
 // generator and `wl-user --kernel-src` share one implementation.
@@ -70,6 +71,17 @@ enum Task {
         /// The top of an unpacked Linux source tree.
         #[arg(long, value_name = "DIR")]
         kernel_src: PathBuf,
+    },
+    /// Boot Debian's kernels in qemu (virtme-ng) and run the integration tests with
+    /// exact counts inside each (as root). Kernels are cached in target/vm-test.
+    VmTest {
+        /// A kernel to test: 6.1 or 6.12 (the newest Debian 12 build of each) or a
+        /// package name such as linux-image-6.1.0-28-amd64. Repeatable; default 6.1, 6.12.
+        #[arg(long = "kernel", value_name = "KERNEL")]
+        kernels: Vec<String>,
+        /// Use KVM instead of emulating the CPU (nested KVM hangs on some machines).
+        #[arg(long)]
+        kvm: bool,
     },
 }
 
@@ -214,6 +226,7 @@ fn run(cli: Cli) -> Result<()> {
             let out = workspace_root().join("wl-user/src/syscalls/generated.rs");
             gen_syscalls::run(&kernel_src, &out)
         }
+        Task::VmTest { kernels, kvm } => vm_test::run(vm_test::Options { kernels, kvm }),
     }
 }
 
