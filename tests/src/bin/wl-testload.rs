@@ -5,9 +5,9 @@
 //!                 tracer can attach to a process that is already running.
 
 use std::{
+    os::unix::thread::JoinHandleExt as _,
     sync::atomic::{AtomicU64, Ordering},
     thread,
-    time::Duration,
 };
 
 use wl_tests::*;
@@ -46,22 +46,34 @@ fn main() {
     // long enough for them to exit (even slowed by a tracer) before joining, so that
     // joining never has to block on a futex and the syscall counts stay the same from
     // run to run.
-    let done = std::sync::Arc::new(AtomicU64::new(0));
-    let threads: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let done = done.clone();
-            thread::spawn(move || {
-                repeat(THREAD_GETPGID * scale, libc::SYS_getpgid, 0);
-                done.fetch_add(1, Ordering::SeqCst);
-            })
-        })
-        .collect();
-    while done.load(Ordering::SeqCst) < THREADS {
-        std::hint::spin_loop();
+    // The threads start one at a time and end one at a time, each when told to, and the
+    // main thread waits for each by spinning: threads starting or exiting together (the
+    // runtime's locks, the one malloc arena) or a join of a thread still exiting would
+    // wait in futex(2) a number of times that depends on timing (it did under an
+    // emulated CPU), and every count here is exact. Their getpgid loops overlap.
+    let started = std::sync::Arc::new(AtomicU64::new(0));
+    let exit_turn = std::sync::Arc::new(AtomicU64::new(u64::MAX));
+    let mut threads = Vec::new();
+    for k in 0..THREADS {
+        let (started_k, exit_turn) = (started.clone(), exit_turn.clone());
+        threads.push(thread::spawn(move || {
+            started_k.fetch_add(1, Ordering::SeqCst);
+            repeat(THREAD_GETPGID * scale, libc::SYS_getpgid, 0);
+            while exit_turn.load(Ordering::SeqCst) != k {
+                std::hint::spin_loop();
+            }
+        }));
+        while started.load(Ordering::SeqCst) <= k {
+            std::hint::spin_loop();
+        }
     }
-    thread::sleep(Duration::from_millis(100));
-    for t in threads {
-        t.join().unwrap();
+    for (k, t) in threads.into_iter().enumerate() {
+        let t = t.into_pthread_t();
+        exit_turn.store(k as u64, Ordering::SeqCst);
+        // SAFETY: `t` is a joinable thread of this process, joined once here.
+        while unsafe { libc::pthread_tryjoin_np(t, std::ptr::null_mut()) } != 0 {
+            std::hint::spin_loop();
+        }
     }
 
     let self_exe = std::ffi::CString::new("/proc/self/exe").unwrap();
