@@ -45,6 +45,22 @@ pub enum Command {
     /// List the syscalls wl knows, or explain one: its number in each ABI, the kernel
     /// function and source file that implement it, its subsystem and MAINTAINERS entry.
     Syscalls(SyscallsArgs),
+    /// Compare two JSON reports: syscalls and subsystems that appeared or vanished, and
+    /// syscalls whose calls, errors, errnos or latency changed beyond noise.
+    ///
+    /// Made for CI: record a baseline once, trace each new build the same way, and gate
+    /// on what the workload newly needs from the kernel. Exits 0 when no --fail-on
+    /// condition holds, 1 when one does (each named on standard error), 2 on trouble
+    /// (a file that is not a report, a bad flag).
+    ///
+    /// Reports without a "schema" field (older wl-user) are read too; differences that
+    /// make numbers incomparable (another architecture, other syscall tables, an untimed
+    /// report) are printed as notes.
+    #[command(after_long_help = "A CI recipe:
+  sudo wl-user run -f json -o base.json -- ./testsuite   # once; keep base.json
+  sudo wl-user run -f json -o new.json -- ./testsuite    # on every change
+  wl-user diff base.json new.json --fail-on new-syscall,new-subsystem,new-errno,calls:+20%")]
+    Diff(DiffArgs),
     /// Check whether wl can trace on this machine: kernel, privileges, BTF, the fields and
     /// tracepoints wl uses, task storage, cgroup v2, and a real load of the programs.
     ///
@@ -176,4 +192,51 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
     std::time::Duration::try_from_secs_f64(secs)
         .map_err(|_| format!("'{s}' is not a positive number of seconds"))
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The baseline: a report written by `wl-user run/attach --format json -o FILE`.
+    #[arg(value_name = "BASE.json")]
+    pub base: PathBuf,
+    /// The report to compare with it.
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = crate::report::diff::render::DiffFormat::Table)]
+    pub format: crate::report::diff::render::DiffFormat,
+    /// Write the comparison to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Show every syscall both reports have, not only those that changed.
+    #[arg(long)]
+    pub all: bool,
+    /// Exit 1 when any of the comma-separated CONDITIONS holds.
+    ///
+    /// Conditions:
+    ///   new-syscall     NEW makes a syscall (name and ABI) that BASE does not
+    ///   gone-syscall    BASE makes a syscall that NEW does not
+    ///   new-subsystem   NEW uses a subsystem that BASE does not (gone-subsystem: the reverse)
+    ///   new-errno       a syscall fails with an errno it did not fail with in BASE
+    ///   METRIC:+N%      a syscall both made rose by more than N percent (METRIC:-N%: fell),
+    ///                   with METRIC one of calls, errors, p50, p99
+    /// Count conditions also need a move of more than --count-min; latency ones need both
+    /// reports timed and enough timed calls (see --count-min). Percentiles are estimated
+    /// within a factor of 2, so a latency condition under +100% trips on noise too.
+    /// Example: new-syscall,new-subsystem,new-errno,calls:+20%,errors:+5%,p99:+100%
+    #[arg(long, value_name = "CONDITIONS", verbatim_doc_comment)]
+    pub fail_on: Option<String>,
+    /// A count (calls, errors, one errno) shows as changed when it moves by more than
+    /// PCT percent ...
+    #[arg(long, value_name = "PCT", default_value_t = 5.0)]
+    pub count_threshold: f64,
+    /// ... and by more than N. Latency is compared only for syscalls timed at least N
+    /// times in both reports (and 100 times for p99, which else is the slowest call).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub count_min: u64,
+    /// A latency percentile (p50, p99) shows as changed when the larger is more than PCT
+    /// percent above the smaller. The default, 100 (twice), is the width of one log2
+    /// histogram bucket, within which percentiles are estimated.
+    #[arg(long, value_name = "PCT", default_value_t = 100.0)]
+    pub latency_threshold: f64,
 }

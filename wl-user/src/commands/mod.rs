@@ -3,6 +3,7 @@
 
 mod attach;
 mod check;
+mod diff;
 mod docs;
 mod run;
 mod syscalls;
@@ -22,6 +23,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Run(args) => run::run(args, &knowledge()?).await,
         Command::Attach(args) => attach::attach(args, &knowledge()?).await.map(|()| 0),
         Command::Syscalls(args) => syscalls::syscalls(args, &knowledge()?).map(|()| 0),
+        // Reports carry their names already: no syscall tables needed.
+        Command::Diff(args) => Ok(diff::diff(args)),
         Command::Check => check::check(),
         Command::Completions { shell } => docs::completions(shell).map(|()| 0),
         Command::Man { dir } => docs::man(&dir).map(|()| 0),

@@ -2,8 +2,11 @@
 //! written as a table or JSON.
 
 mod csv;
+pub mod diff;
 mod json;
 mod markdown;
+pub mod percentile;
+pub mod read;
 pub mod render;
 mod rst;
 mod table;
@@ -18,6 +21,10 @@ use crate::{
     collector::{Latency, Snapshot},
     syscalls::{self, AbiName, Knowledge},
 };
+
+/// The JSON report's `schema`: raised when a field changes meaning or goes away, not
+/// when one is added. `wl-user diff` reads this and every older schema.
+pub const SCHEMA: u32 = 1;
 
 /// Report formats, as `--format` takes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -85,6 +92,11 @@ pub struct SyscallRow {
     pub avg_ns: u64,
     pub min_ns: u64,
     pub max_ns: u64,
+    /// Latency percentiles of the timed calls, estimated from `latency_log2` (see
+    /// [`percentile::percentile`]: within a factor of 2); 0 when none was timed.
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
     /// Calls per log2 latency bucket: entry `b` counts calls of `[2^(b-1), 2^b)` ns.
     pub latency_log2: Vec<u64>,
     /// Coarse kernel subsystem (see syscalls/rules.rs).
@@ -119,6 +131,8 @@ pub struct Tables {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// [`SCHEMA`], so that readers can tell which fields to expect.
+    pub schema: u32,
     pub target: Target,
     pub kernel: Kernel,
     pub duration_ns: u64,
@@ -158,6 +172,7 @@ impl Report {
                 }
                 debug_assert!(hist.len() <= LATENCY_BUCKETS);
                 let known = k.lookup(abi, s.nr);
+                let pct = |q| percentile::percentile(&hist, q, s.min_ns, s.max_ns);
                 SyscallRow {
                     name: k.name_of(abi, s.nr),
                     nr: s.nr,
@@ -178,6 +193,9 @@ impl Report {
                     avg_ns: s.total_ns.checked_div(s.timed).unwrap_or(0),
                     min_ns: s.min_ns,
                     max_ns: s.max_ns,
+                    p50_ns: pct(0.5),
+                    p90_ns: pct(0.9),
+                    p99_ns: pct(0.99),
                     latency_log2: hist,
                     subsystem: known.map_or(syscalls::rules::OTHER, |s| s.subsystem),
                     source: known.and_then(|s| s.sources.first().copied()),
@@ -220,6 +238,7 @@ impl Report {
                 .then(a.name.cmp(b.name))
         });
         Report {
+            schema: SCHEMA,
             target,
             kernel: Kernel::running(),
             duration_ns,

@@ -9,10 +9,15 @@ use crate::syscalls::AbiName;
 /// after it for another (`getppid [i386]`), since the same name is then a different
 /// entry point with a different number.
 pub fn syscall_label(name: &str, abi: AbiName) -> String {
-    if abi == AbiName::native() {
+    label_for(name, abi.as_str())
+}
+
+/// [`syscall_label`] for an ABI read from a report, which may be one this machine lacks.
+pub fn label_for(name: &str, abi: &str) -> String {
+    if abi == AbiName::native().as_str() {
         name.to_owned()
     } else {
-        format!("{name} [{}]", abi.as_str())
+        format!("{name} [{abi}]")
     }
 }
 

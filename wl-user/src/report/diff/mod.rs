@@ -1,0 +1,589 @@
+//! Comparing two reports, for `wl-user diff`: which syscalls and subsystems a workload
+//! started or stopped using, and which of its syscalls changed in calls, errors and
+//! latency beyond noise. Rendering is in `render.rs`, the CI conditions in `fail_on.rs`.
+
+pub mod fail_on;
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::{percentile::percentile, read::ReadReport, read::ReadSyscall};
+
+/// What counts as a change rather than noise.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Thresholds {
+    /// A count (calls, errors, one errno) changes when it moves by more than this
+    /// percentage of the base ...
+    pub count_pct: f64,
+    /// ... and by more than this many. Latency is compared only for syscalls timed at
+    /// least this many times on both sides, fewer making percentiles noise; a
+    /// percentile q needs 1/(1-q) timed calls too (100 for p99), or it is merely the
+    /// slowest call.
+    pub count_min: u64,
+    /// A percentile changes when the larger is more than this percentage above the
+    /// smaller. 100 (twice) is one log2 bucket, the estimate's own error.
+    pub latency_pct: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            count_pct: 5.0,
+            count_min: 10,
+            latency_pct: 100.0,
+        }
+    }
+}
+
+impl Thresholds {
+    fn count_changed(&self, base: u64, new: u64) -> bool {
+        let delta = base.abs_diff(new);
+        delta > self.count_min && (base == 0 || delta as f64 * 100.0 / base as f64 > self.count_pct)
+    }
+
+    fn latency_changed(&self, base: u64, new: u64) -> bool {
+        let (lo, hi) = (base.min(new).max(1), base.max(new).max(1));
+        hi as f64 > lo as f64 * (1.0 + self.latency_pct / 100.0)
+    }
+}
+
+/// One report as the comparison describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    pub file: String,
+    pub kernel_release: String,
+    pub arch: String,
+    /// `syscall_tables.linux` and `.origin`.
+    pub tables: String,
+    pub tables_origin: String,
+    pub latency: bool,
+    pub latency_sample: u32,
+    pub duration_ns: u64,
+}
+
+/// A number on both sides, and whether it changed beyond the thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub base: u64,
+    pub new: u64,
+    pub changed: bool,
+}
+
+/// A syscall only one side made.
+#[derive(Debug, Clone, Serialize)]
+pub struct OneSided {
+    pub name: String,
+    pub abi: String,
+    pub subsystem: String,
+    pub calls: u64,
+    pub errors: u64,
+    pub errno: BTreeMap<String, u64>,
+}
+
+/// A syscall both sides made.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compared {
+    pub name: String,
+    pub abi: String,
+    pub subsystem: String,
+    pub calls: Change,
+    pub errors: Change,
+    /// Every errno either side saw; one that appears or vanishes is always a change.
+    pub errno: BTreeMap<String, Change>,
+    /// Absent when latency cannot be compared (see [`Thresholds::count_min`]).
+    pub p50_ns: Option<Change>,
+    pub p99_ns: Option<Change>,
+    /// Whether anything above changed.
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyscallDiff {
+    /// Made by NEW only, busiest first.
+    pub appeared: Vec<OneSided>,
+    /// Made by BASE only, busiest first.
+    pub vanished: Vec<OneSided>,
+    /// Made by both, in NEW's order (by time): those that changed, or all with `--all`.
+    pub compared: Vec<Compared>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SubsystemDiff {
+    pub appeared: Vec<String>,
+    pub vanished: Vec<String>,
+}
+
+/// A `--fail-on` condition that held, with what made it hold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    pub condition: String,
+    pub because: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Diff {
+    pub base: Side,
+    pub new: Side,
+    pub thresholds: Thresholds,
+    /// What cannot be compared, or only with care.
+    pub notes: Vec<String>,
+    /// Whether percentiles were compared at all (both reports timed).
+    pub latency_compared: bool,
+    pub syscalls: SyscallDiff,
+    pub subsystems: SubsystemDiff,
+    /// The `--fail-on` conditions that held.
+    pub fail_on: Vec<Hit>,
+}
+
+fn side(file: &str, r: &ReadReport) -> Side {
+    Side {
+        file: file.to_owned(),
+        kernel_release: r.kernel.release.clone(),
+        arch: r.kernel.arch.clone(),
+        tables: r.syscall_tables.linux.clone(),
+        tables_origin: r.syscall_tables.origin.clone(),
+        latency: r.latency,
+        latency_sample: r.latency_sample.unwrap_or(0),
+        duration_ns: r.duration_ns,
+    }
+}
+
+fn one_sided(s: &ReadSyscall) -> OneSided {
+    OneSided {
+        name: s.name.clone(),
+        abi: s.abi.clone(),
+        subsystem: s.subsystem.clone(),
+        calls: s.calls,
+        errors: s.errors,
+        errno: s.errno.clone(),
+    }
+}
+
+fn abis(r: &ReadReport) -> BTreeSet<&str> {
+    r.syscalls.iter().map(|s| s.abi.as_str()).collect()
+}
+
+fn notes(base: &ReadReport, new: &ReadReport) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (which, r) in [("BASE", base), ("NEW", new)] {
+        if r.schema == 0 {
+            notes.push(format!(
+                "{which} has no schema number (an older wl-user wrote it): read as if every call was timed, or none with latency false"
+            ));
+        }
+    }
+    if base.kernel.arch != new.kernel.arch {
+        notes.push(format!(
+            "BASE was traced on {}, NEW on {}: their syscalls belong to different ABIs, so they show as vanished and appeared rather than compared",
+            base.kernel.arch, new.kernel.arch
+        ));
+    } else if abis(base) != abis(new) {
+        let list = |r| abis(r).into_iter().collect::<Vec<_>>().join(", ");
+        notes.push(format!(
+            "the reports hold different ABIs (BASE: {}; NEW: {}): the syscalls of an ABI only one has show as vanished or appeared",
+            list(base),
+            list(new)
+        ));
+    }
+    if base.syscall_tables.linux != new.syscall_tables.linux {
+        notes.push(format!(
+            "the reports were named with different syscall tables (BASE: Linux {} from {}; NEW: Linux {} from {}): a syscall named in one and not the other (`syscall_<nr>`) shows as vanished and appeared",
+            base.syscall_tables.linux,
+            base.syscall_tables.origin,
+            new.syscall_tables.linux,
+            new.syscall_tables.origin
+        ));
+    }
+    for (which, r) in [("BASE", base), ("NEW", new)] {
+        if !r.latency {
+            notes.push(format!(
+                "{which} was not timed (--no-latency): latency is not compared"
+            ));
+        }
+    }
+    let (bs, ns) = (
+        base.latency_sample.unwrap_or(0),
+        new.latency_sample.unwrap_or(0),
+    );
+    if base.latency && new.latency && bs != ns {
+        notes.push(format!(
+            "BASE timed one call in {bs} per thread, NEW one in {ns}: percentiles come from different samples"
+        ));
+    }
+    for (which, r) in [("BASE", base), ("NEW", new)] {
+        let lost: Vec<String> = r
+            .lost
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        if !lost.is_empty() {
+            notes.push(format!(
+                "{which} did not record everything ({}): its counts may be low",
+                lost.join(", ")
+            ));
+        }
+    }
+    notes
+}
+
+/// Compares BASE with NEW. Every syscall both made is in `syscalls.compared`, changed
+/// or not; [`Diff::only_changes`] drops the unchanged ones.
+pub fn compare(
+    base_file: &str,
+    base: &ReadReport,
+    new_file: &str,
+    new: &ReadReport,
+    t: Thresholds,
+) -> Diff {
+    let key = |s: &ReadSyscall| (s.name.clone(), s.abi.clone());
+    let base_rows: BTreeMap<_, &ReadSyscall> = base.syscalls.iter().map(|s| (key(s), s)).collect();
+    let new_rows: BTreeMap<_, &ReadSyscall> = new.syscalls.iter().map(|s| (key(s), s)).collect();
+    let latency_compared = base.latency && new.latency;
+
+    let mut syscalls = SyscallDiff::default();
+    for s in &new.syscalls {
+        let Some(b) = base_rows.get(&key(s)) else {
+            syscalls.appeared.push(one_sided(s));
+            continue;
+        };
+        let count = |b, n| Change {
+            base: b,
+            new: n,
+            changed: t.count_changed(b, n),
+        };
+        let errno: BTreeMap<String, Change> = b
+            .errno
+            .keys()
+            .chain(s.errno.keys())
+            .map(|e| {
+                let (bn, nn) = (
+                    b.errno.get(e).copied().unwrap_or(0),
+                    s.errno.get(e).copied().unwrap_or(0),
+                );
+                let change = Change {
+                    base: bn,
+                    new: nn,
+                    changed: (bn == 0) != (nn == 0) || t.count_changed(bn, nn),
+                };
+                (e.clone(), change)
+            })
+            .collect();
+        let timed = |r: &ReadSyscall| r.timed_calls.unwrap_or(0);
+        let pct = |q: f64| {
+            let enough = t.count_min.max((1.0 / (1.0 - q)).round() as u64);
+            let comparable = latency_compared && timed(b) >= enough && timed(s) >= enough;
+            comparable.then(|| {
+                let bp = percentile(&b.latency_log2, q, b.min_ns, b.max_ns);
+                let np = percentile(&s.latency_log2, q, s.min_ns, s.max_ns);
+                Change {
+                    base: bp,
+                    new: np,
+                    changed: t.latency_changed(bp, np),
+                }
+            })
+        };
+        let mut c = Compared {
+            name: s.name.clone(),
+            abi: s.abi.clone(),
+            subsystem: s.subsystem.clone(),
+            calls: count(b.calls, s.calls),
+            errors: count(b.errors, s.errors),
+            errno,
+            p50_ns: pct(0.5),
+            p99_ns: pct(0.99),
+            changed: false,
+        };
+        c.changed = c.calls.changed
+            || c.errors.changed
+            || c.errno.values().any(|e| e.changed)
+            || [c.p50_ns, c.p99_ns].iter().flatten().any(|p| p.changed);
+        syscalls.compared.push(c);
+    }
+    syscalls.vanished = base
+        .syscalls
+        .iter()
+        .filter(|s| !new_rows.contains_key(&key(s)))
+        .map(one_sided)
+        .collect();
+    // Busiest first: reports sort by time, which an untimed report does not have.
+    for list in [&mut syscalls.appeared, &mut syscalls.vanished] {
+        list.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));
+    }
+
+    let names = |r: &ReadReport| -> BTreeSet<String> {
+        r.subsystems.iter().map(|s| s.name.clone()).collect()
+    };
+    let (bsub, nsub) = (names(base), names(new));
+    let subsystems = SubsystemDiff {
+        appeared: nsub.difference(&bsub).cloned().collect(),
+        vanished: bsub.difference(&nsub).cloned().collect(),
+    };
+
+    Diff {
+        base: side(base_file, base),
+        new: side(new_file, new),
+        thresholds: t,
+        notes: notes(base, new),
+        latency_compared,
+        syscalls,
+        subsystems,
+        fail_on: Vec::new(),
+    }
+}
+
+impl Diff {
+    /// Keeps, of the syscalls both made, those that changed.
+    pub fn only_changes(&mut self) {
+        self.syscalls.compared.retain(|c| c.changed);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// (name, calls, errno list, latency bucket of every call).
+    pub type Row<'a> = (&'a str, u64, &'a [(&'a str, u64)], usize);
+
+    /// A report of `rows`, each of its calls timed.
+    pub fn report(rows: &[Row]) -> ReadReport {
+        let syscalls: Vec<String> = rows
+            .iter()
+            .map(|(name, calls, errno, bucket)| {
+                let errors: u64 = errno.iter().map(|(_, n)| n).sum();
+                let errno: Vec<String> =
+                    errno.iter().map(|(e, n)| format!("\"{e}\": {n}")).collect();
+                let mut hist = vec![0; bucket + 1];
+                hist[*bucket] = *calls;
+                let (min, max) = (1u64 << (bucket - 1), (1u64 << bucket) - 1);
+                let subsystem = if name.starts_with("get") {
+                    "Process Mgmt."
+                } else {
+                    "Filesystem"
+                };
+                format!(
+                    r#"{{"name": "{name}", "abi": "x86_64", "calls": {calls}, "errors": {errors},
+                       "errno": {{{}}}, "timed_calls": {calls}, "min_ns": {min}, "max_ns": {max},
+                       "latency_log2": {hist:?}, "subsystem": "{subsystem}"}}"#,
+                    errno.join(", ")
+                )
+            })
+            .collect();
+        let mut subs: Vec<&str> = rows
+            .iter()
+            .map(|r| {
+                if r.0.starts_with("get") {
+                    "Process Mgmt."
+                } else {
+                    "Filesystem"
+                }
+            })
+            .collect();
+        subs.dedup();
+        let subs: Vec<String> = subs
+            .iter()
+            .map(|s| format!(r#"{{"name": "{s}"}}"#))
+            .collect();
+        let text = format!(
+            r#"{{"schema": 1, "kernel": {{"release": "6.12.0", "arch": "x86_64"}},
+               "duration_ns": 1000, "latency": true, "latency_sample": 1, "lost": {{}},
+               "syscalls": [{}], "subsystems": [{}],
+               "syscall_tables": {{"linux": "6.12.38", "origin": "embedded"}}}}"#,
+            syscalls.join(", "),
+            subs.join(", ")
+        );
+        ReadReport::parse(&text).unwrap()
+    }
+
+    pub fn diff(base: &ReadReport, new: &ReadReport) -> Diff {
+        compare("base.json", base, "new.json", new, Thresholds::default())
+    }
+
+    #[test]
+    fn the_same_report_shows_no_change() {
+        let r = report(&[
+            ("getppid", 1000, &[], 9),
+            ("openat", 20, &[("ENOENT", 3)], 12),
+        ]);
+        let d = diff(&r, &r);
+        assert!(d.syscalls.appeared.is_empty() && d.syscalls.vanished.is_empty());
+        assert!(d.subsystems.appeared.is_empty() && d.subsystems.vanished.is_empty());
+        assert!(d.syscalls.compared.iter().all(|c| !c.changed));
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        assert_eq!(d.syscalls.compared.len(), 2);
+        assert_eq!(
+            d.syscalls.compared[0].p50_ns,
+            Some(Change {
+                base: 384,
+                new: 384,
+                changed: false
+            })
+        );
+    }
+
+    #[test]
+    fn counts_change_only_beyond_both_thresholds() {
+        let base = report(&[
+            ("getppid", 1000, &[], 9),
+            ("getsid", 100, &[], 9),
+            ("openat", 4, &[], 9),
+        ]);
+        // +5.0% is not more than 5%; +8 is not more than 10 calls; +40 of 100 is both.
+        let new = report(&[
+            ("getppid", 1050, &[], 9),
+            ("getsid", 140, &[], 9),
+            ("openat", 12, &[], 9),
+        ]);
+        let d = diff(&base, &new);
+        let changed: Vec<_> = d
+            .syscalls
+            .compared
+            .iter()
+            .map(|c| (c.name.as_str(), c.changed))
+            .collect();
+        assert_eq!(
+            changed,
+            [("getppid", false), ("getsid", true), ("openat", false)]
+        );
+        let getppid = &d.syscalls.compared[0];
+        assert_eq!(
+            getppid.calls,
+            Change {
+                base: 1000,
+                new: 1050,
+                changed: false
+            }
+        );
+    }
+
+    #[test]
+    fn latency_changes_beyond_one_bucket() {
+        let base = report(&[
+            ("getppid", 1000, &[], 9),
+            ("getsid", 100, &[], 9),
+            ("umask", 50, &[], 9),
+            ("openat", 5, &[], 9),
+        ]);
+        // getppid moves up one bucket (not more than 2x), getsid and umask two; openat
+        // has too few timed calls to compare, umask too few for a p99.
+        let new = report(&[
+            ("getppid", 1000, &[], 10),
+            ("getsid", 100, &[], 11),
+            ("umask", 50, &[], 11),
+            ("openat", 5, &[], 14),
+        ]);
+        let d = diff(&base, &new);
+        let [getppid, getsid, umask, openat] = &d.syscalls.compared[..] else {
+            panic!()
+        };
+        assert_eq!(
+            getppid.p50_ns,
+            Some(Change {
+                base: 384,
+                new: 768,
+                changed: false
+            })
+        );
+        assert!(getsid.changed && getsid.p99_ns.unwrap().changed);
+        assert!(umask.changed && umask.p50_ns.unwrap().changed);
+        assert_eq!(umask.p99_ns, None);
+        assert_eq!(openat.p50_ns, None);
+        assert!(!openat.changed);
+    }
+
+    #[test]
+    fn appeared_and_vanished_syscalls_subsystems_and_errnos() {
+        let base = report(&[
+            ("getppid", 1000, &[], 9),
+            ("rmdir", 9, &[("ENOENT", 9)], 12),
+        ]);
+        let new = report(&[
+            ("getppid", 1000, &[], 9),
+            ("getsid", 300, &[], 9),
+            ("rmdir", 9, &[("ENOENT", 8), ("EACCES", 1)], 12),
+        ]);
+        let d = diff(&new, &base);
+        assert_eq!(
+            d.syscalls
+                .vanished
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>(),
+            ["getsid"]
+        );
+        assert!(d.syscalls.appeared.is_empty());
+        let d = diff(&base, &new);
+        assert_eq!(d.syscalls.appeared[0].name, "getsid");
+        assert_eq!(d.syscalls.appeared[0].calls, 300);
+        assert!(
+            d.subsystems.appeared.is_empty(),
+            "getppid was Process Mgmt. already"
+        );
+        let rmdir = d
+            .syscalls
+            .compared
+            .iter()
+            .find(|c| c.name == "rmdir")
+            .unwrap();
+        // A new errno is a change even by one call; ENOENT 9 -> 8 is not.
+        assert!(rmdir.changed);
+        assert_eq!(
+            rmdir.errno["EACCES"],
+            Change {
+                base: 0,
+                new: 1,
+                changed: true
+            }
+        );
+        assert!(!rmdir.errno["ENOENT"].changed);
+        let only_fs = report(&[("rmdir", 9, &[("ENOENT", 9)], 12)]);
+        let d = diff(&only_fs, &new);
+        assert_eq!(d.subsystems.appeared, ["Process Mgmt."]);
+        assert!(d.subsystems.vanished.is_empty());
+        let mut d = diff(&base, &new);
+        d.only_changes();
+        assert_eq!(d.syscalls.compared.len(), 1, "getppid did not change");
+    }
+
+    #[test]
+    fn says_what_cannot_be_compared() {
+        let base = report(&[("getppid", 1000, &[], 9)]);
+        let mut new = base.clone();
+        new.kernel.arch = "aarch64".into();
+        new.syscall_tables.linux = "6.99.0".into();
+        new.latency = false;
+        new.lost.insert("no_task_slot".into(), 3);
+        let d = diff(&base, &new);
+        assert!(!d.latency_compared);
+        assert_eq!(d.syscalls.compared[0].p50_ns, None);
+        let notes = d.notes.join("\n");
+        assert!(
+            notes.contains("BASE was traced on x86_64, NEW on aarch64"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("BASE: Linux 6.12.38 from embedded; NEW: Linux 6.99.0"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("NEW was not timed (--no-latency)"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("NEW did not record everything (no_task_slot 3)"),
+            "{notes}"
+        );
+        let mut i386 = base.clone();
+        i386.syscalls[0].abi = "i386".into();
+        i386.syscalls.push(base.syscalls[0].clone());
+        let d = diff(&base, &i386);
+        assert!(
+            d.notes[0].contains("(BASE: x86_64; NEW: i386, x86_64)"),
+            "{:?}",
+            d.notes
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! `wl-user diff --format table|json|md`: a comparison written for people reading a CI
+//! log or a pull request, or for programs.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::{Change, Compared, Diff, OneSided, Side};
+use crate::report::render::label_for;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// Aligned text: what appeared, vanished and changed.
+    Table,
+    /// One JSON object (fields described in README.md).
+    Json,
+    /// Markdown, for a pull-request comment.
+    Md,
+}
+
+pub fn write(diff: &Diff, format: DiffFormat, out: &mut dyn Write) -> Result<()> {
+    match format {
+        DiffFormat::Table => table(diff, out),
+        DiffFormat::Json => {
+            // As an io::Error, so that a reader that went away is seen as one.
+            serde_json::to_writer_pretty(&mut *out, diff).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+            Ok(())
+        }
+        DiffFormat::Md => markdown(diff, out),
+    }
+}
+
+fn describe(s: &Side) -> String {
+    let timing = match (s.latency, s.latency_sample) {
+        (false, _) => "not timed".to_owned(),
+        (true, 0 | 1) => "every call timed".to_owned(),
+        (true, n) => format!("one call in {n} timed"),
+    };
+    format!(
+        "{}: Linux {} {}, tables Linux {} ({}), {timing}, {:.2} s",
+        s.file,
+        s.kernel_release,
+        s.arch,
+        s.tables,
+        s.tables_origin,
+        s.duration_ns as f64 / 1e9
+    )
+}
+
+/// `1000 -> 3000 (+200.0%)` for a change beyond the thresholds; the NEW number alone
+/// otherwise, since a difference within the noise says nothing.
+fn cell(c: &Change, unit: &str) -> String {
+    if !c.changed {
+        return format!("{}{unit}", c.new);
+    }
+    let pct = if c.base == 0 {
+        "new".to_owned()
+    } else {
+        format!(
+            "{:+.1}%",
+            (c.new as f64 - c.base as f64) * 100.0 / c.base as f64
+        )
+    };
+    format!("{}{unit} -> {}{unit} ({pct})", c.base, c.new)
+}
+
+fn latency_cell(c: &Option<Change>) -> String {
+    c.as_ref().map_or_else(|| "-".to_owned(), |c| cell(c, ""))
+}
+
+fn errno_cell(r: &Compared) -> String {
+    r.errno
+        .iter()
+        .filter(|(_, c)| c.changed)
+        .map(|(e, c)| format!("{e} {} -> {}", c.base, c.new))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn one_sided_errors(r: &OneSided) -> String {
+    let errno: Vec<String> = r.errno.iter().map(|(e, n)| format!("{e} {n}")).collect();
+    match r.errors {
+        0 => String::new(),
+        n => format!("{n} errors ({})", errno.join(", ")),
+    }
+}
+
+fn thresholds(d: &Diff) -> String {
+    let t = &d.thresholds;
+    format!(
+        "counts beyond {}% and {}, latency beyond {}x",
+        t.count_pct,
+        t.count_min,
+        1.0 + t.latency_pct / 100.0
+    )
+}
+
+/// Columns sized to their widest cell.
+fn columns(rows: &[Vec<String>], out: &mut dyn Write, indent: &str) -> Result<()> {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        writeln!(out, "{indent}{}", line.join("  ").trim_end())?;
+    }
+    Ok(())
+}
+
+fn compared_heading(d: &Diff, all: bool) -> String {
+    let n = d.syscalls.compared.len();
+    let what = if all {
+        "syscalls both made"
+    } else {
+        "syscalls changed"
+    };
+    format!("{what} ({n}; {})", thresholds(d))
+}
+
+/// Whether `compared` holds every common syscall (`--all`) rather than the changed ones.
+fn shows_all(d: &Diff) -> bool {
+    d.syscalls.compared.iter().any(|c| !c.changed)
+}
+
+fn table(d: &Diff, out: &mut dyn Write) -> Result<()> {
+    writeln!(out, "BASE {}", describe(&d.base))?;
+    writeln!(out, "NEW  {}", describe(&d.new))?;
+    for n in &d.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    for (what, list) in [
+        ("syscalls appeared", &d.syscalls.appeared),
+        ("syscalls vanished", &d.syscalls.vanished),
+    ] {
+        if list.is_empty() {
+            writeln!(out, "{what}: none")?;
+            continue;
+        }
+        writeln!(out, "{what} ({}):", list.len())?;
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|r| {
+                vec![
+                    label_for(&r.name, &r.abi),
+                    format!("{} calls", r.calls),
+                    r.subsystem.clone(),
+                    one_sided_errors(r),
+                ]
+            })
+            .collect();
+        columns(&rows, out, "  ")?;
+    }
+    let names = |l: &[String]| {
+        if l.is_empty() {
+            "none".to_owned()
+        } else {
+            l.join(", ")
+        }
+    };
+    writeln!(
+        out,
+        "subsystems appeared: {}",
+        names(&d.subsystems.appeared)
+    )?;
+    writeln!(
+        out,
+        "subsystems vanished: {}",
+        names(&d.subsystems.vanished)
+    )?;
+    let all = shows_all(d);
+    if d.syscalls.compared.is_empty() {
+        writeln!(out, "syscalls changed: none ({})", thresholds(d))?;
+    } else {
+        writeln!(out, "{}:", compared_heading(d, all))?;
+        let mut rows = vec![
+            [
+                "syscall",
+                "calls",
+                "errors",
+                "p50 ns",
+                "p99 ns",
+                "errno",
+                "subsystem",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        ];
+        for r in &d.syscalls.compared {
+            rows.push(vec![
+                label_for(&r.name, &r.abi),
+                cell(&r.calls, ""),
+                cell(&r.errors, ""),
+                latency_cell(&r.p50_ns),
+                latency_cell(&r.p99_ns),
+                errno_cell(r),
+                r.subsystem.clone(),
+            ]);
+        }
+        columns(&rows, out, "  ")?;
+    }
+    Ok(())
+}
+
+fn markdown(d: &Diff, out: &mut dyn Write) -> Result<()> {
+    writeln!(out, "**BASE** {}  ", describe(&d.base))?;
+    writeln!(out, "**NEW** {}", describe(&d.new))?;
+    writeln!(out)?;
+    for n in &d.notes {
+        writeln!(out, "- note: {n}")?;
+    }
+    if !d.notes.is_empty() {
+        writeln!(out)?;
+    }
+    for (what, list) in [
+        ("Syscalls appeared", &d.syscalls.appeared),
+        ("Syscalls vanished", &d.syscalls.vanished),
+    ] {
+        if list.is_empty() {
+            writeln!(out, "{what}: none\n")?;
+            continue;
+        }
+        writeln!(out, "{what}:\n")?;
+        writeln!(
+            out,
+            "| System Call | ABI | # calls | # errors | Linux Subsystem |"
+        )?;
+        writeln!(out, "|---|---|---:|---|---|")?;
+        for r in list {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                r.name,
+                r.abi,
+                r.calls,
+                one_sided_errors(r),
+                r.subsystem
+            )?;
+        }
+        writeln!(out)?;
+    }
+    let names = |l: &[String]| {
+        if l.is_empty() {
+            "none".to_owned()
+        } else {
+            l.join(", ")
+        }
+    };
+    writeln!(
+        out,
+        "Subsystems appeared: {}  ",
+        names(&d.subsystems.appeared)
+    )?;
+    writeln!(
+        out,
+        "Subsystems vanished: {}",
+        names(&d.subsystems.vanished)
+    )?;
+    writeln!(out)?;
+    if d.syscalls.compared.is_empty() {
+        writeln!(out, "Syscalls changed: none ({}).", thresholds(d))?;
+        return Ok(());
+    }
+    let heading = compared_heading(d, shows_all(d));
+    writeln!(out, "{}{}:\n", heading[..1].to_uppercase(), &heading[1..])?;
+    writeln!(
+        out,
+        "| System Call | ABI | # calls | # errors | p50 ns | p99 ns | errno | Linux Subsystem |"
+    )?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|---|---|")?;
+    for r in &d.syscalls.compared {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            r.abi,
+            cell(&r.calls, ""),
+            cell(&r.errors, ""),
+            latency_cell(&r.p50_ns),
+            latency_cell(&r.p99_ns),
+            errno_cell(r),
+            r.subsystem
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{diff, report};
+    use super::*;
+
+    fn text(d: &Diff, format: DiffFormat) -> String {
+        let mut buf = Vec::new();
+        write(d, format, &mut buf).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    fn sample() -> Diff {
+        let base = report(&[
+            ("getppid", 1000, &[], 9),
+            ("rmdir", 9, &[("ENOENT", 9)], 12),
+        ]);
+        let new = report(&[
+            ("getppid", 3000, &[], 9),
+            ("openat", 30, &[("ENOENT", 2)], 12),
+            ("rmdir", 9, &[("ENOENT", 9)], 12),
+        ]);
+        let mut d = diff(&base, &new);
+        d.only_changes();
+        d
+    }
+
+    #[test]
+    fn table_shows_what_changed() {
+        let t = text(&sample(), DiffFormat::Table);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("BASE base.json: Linux 6.12.0 x86_64, tables Linux 6.12.38 (embedded), every call timed, 0.00 s"), "{t}");
+        assert_eq!(lines[2], "syscalls appeared (1):", "{t}");
+        assert_eq!(
+            lines[3], "  openat  30 calls  Filesystem  2 errors (ENOENT 2)",
+            "{t}"
+        );
+        assert_eq!(lines[4], "syscalls vanished: none", "{t}");
+        assert_eq!(lines[5], "subsystems appeared: none", "{t}");
+        assert_eq!(
+            lines[7], "syscalls changed (1; counts beyond 5% and 10, latency beyond 2x):",
+            "{t}"
+        );
+        assert_eq!(
+            lines[8], "  syscall  calls                   errors  p50 ns  p99 ns  errno  subsystem",
+            "{t}"
+        );
+        assert_eq!(
+            lines[9],
+            "  getppid  1000 -> 3000 (+200.0%)  0       384     509            Process Mgmt.",
+            "{t}"
+        );
+        assert_eq!(lines.len(), 10, "{t}");
+    }
+
+    #[test]
+    fn markdown_and_json() {
+        let md = text(&sample(), DiffFormat::Md);
+        assert!(
+            md.contains("| openat | x86_64 | 30 | 2 errors (ENOENT 2) | Filesystem |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| getppid | x86_64 | 1000 -> 3000 (+200.0%) | 0 | 384 | 509 |  | Process Mgmt. |"
+            ),
+            "{md}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&text(&sample(), DiffFormat::Json)).unwrap();
+        assert_eq!(v["syscalls"]["appeared"][0]["name"], "openat");
+        assert_eq!(v["syscalls"]["compared"][0]["calls"]["new"], 3000);
+        assert_eq!(v["syscalls"]["compared"][0]["calls"]["changed"], true);
+        assert_eq!(v["thresholds"]["count_min"], 10);
+    }
+}
