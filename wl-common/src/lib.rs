@@ -188,6 +188,9 @@ pub struct KernelOffsets {
     /// The syscall number in `pt_regs` (`orig_ax` on x86, `syscallno` on arm64); read
     /// as its low 32 bits.
     pub regs_syscall_nr: u32,
+    /// `task_struct.seccomp.mode`; 0 where the kernel has no seccomp (only read when
+    /// counting what a seccomp profile denies).
+    pub task_seccomp_mode: u32,
 }
 
 impl KernelOffsets {
@@ -205,6 +208,7 @@ impl KernelOffsets {
         kernfs_node_id: 0,
         kernfs_node_parent: 0,
         regs_syscall_nr: 0,
+        task_seccomp_mode: 0,
     };
 }
 
@@ -215,6 +219,10 @@ pub const CGROUP_WALK_MAX: u32 = 16;
 /// With sampled latency, a syscall is timed on every call until it has been called
 /// this many times on a CPU: rare syscalls keep exact latencies.
 pub const ALWAYS_TIMED_CALLS: u64 = 64;
+
+/// `SECCOMP_MODE_DEAD` in `task_struct.seccomp.mode`: set on the task a seccomp filter
+/// is killing for a denied call (kernel/seccomp.c).
+pub const SECCOMP_MODE_DEAD: u32 = 3;
 
 /// x86's `TS_COMPAT` in `thread_info.status`: the task is in a 32-bit syscall.
 pub const X86_TS_COMPAT: u32 = 0x0002;
@@ -247,6 +255,10 @@ pub mod names {
     pub const TIMED: &str = "TIMED";
     /// With TIMED: time one call in this many per task (1: every call).
     pub const LATENCY_SAMPLE: &str = "LATENCY_SAMPLE";
+    /// 1 when the workload runs under a seccomp profile: count the calls it denies.
+    pub const COUNT_DENIED: &str = "COUNT_DENIED";
+    pub const DENIED_MAP: &str = "SYSCALL_DENIED";
+    pub const PENDING_EXEC_MAP: &str = "PENDING_EXEC";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
@@ -285,6 +297,6 @@ mod tests {
         assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
         assert_eq!(size_of::<InFlight>(), 16);
-        assert_eq!(size_of::<KernelOffsets>(), 48);
+        assert_eq!(size_of::<KernelOffsets>(), 52);
     }
 }

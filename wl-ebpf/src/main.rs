@@ -27,6 +27,7 @@ use aya_ebpf::{
         bpf_get_current_pid_tgid,
         generated::{
             bpf_get_current_ancestor_cgroup_id, bpf_get_current_task_btf, bpf_ktime_get_ns,
+            bpf_task_pt_regs,
         },
     },
     macros::{btf_map, btf_tracepoint},
@@ -34,9 +35,9 @@ use aya_ebpf::{
 };
 use task_storage::TaskStorage;
 use wl_common::{
-    ALWAYS_TIMED_CALLS, Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets, LATENCY_BUCKETS,
-    LatencyHistogram, Lost, NR_PER_ABI, STATS_ENTRIES, SyscallStats, TRACED_TGIDS_ENTRIES, filter,
-    stats_slot,
+    ALWAYS_TIMED_CALLS, Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets,
+    LATENCY_BUCKETS, LatencyHistogram, Lost, NR_PER_ABI, SECCOMP_MODE_DEAD, STATS_ENTRIES,
+    SyscallStats, TRACED_TGIDS_ENTRIES, filter, stats_slot,
 };
 
 // Load-time settings: read-only data the loader fills in before loading, so the verifier
@@ -96,6 +97,12 @@ static TIMED: Global<u32> = Global::new(1);
 /// counted without clock reads. See `ALWAYS_TIMED_CALLS` for the rare ones.
 #[unsafe(no_mangle)]
 static LATENCY_SAMPLE: Global<u32> = Global::new(1);
+/// 1 when the workload runs under a seccomp profile wl-user applied: count the calls the
+/// profile denies. They never reach `sys_enter` (seccomp runs before the tracepoint,
+/// kernel/entry/common.c); a denied call with an errno still passes `sys_exit`, and one
+/// that kills leaves the task's seccomp mode at `SECCOMP_MODE_DEAD` when it exits.
+#[unsafe(no_mangle)]
+static COUNT_DENIED: Global<u32> = Global::new(0);
 
 /// Per-CPU counters, indexed by `stats_slot(abi, nr)`.
 #[btf_map]
@@ -113,6 +120,17 @@ static SYSCALL_ERRNOS: HashMap<ErrnoKey, u64, { ERRNO_ENTRIES as usize }> = Hash
 /// Per-CPU counters of what could not be recorded, indexed by `Lost`.
 #[btf_map]
 static LOST: PerCpuArray<u64, { Lost::COUNT as usize }> = PerCpuArray::new();
+
+/// Calls a seccomp profile denied, indexed like `SYSCALL_STATS` (atomic adds; only
+/// with `COUNT_DENIED`).
+#[btf_map]
+static SYSCALL_DENIED: Array<u64, { STATS_ENTRIES as usize }> = Array::new();
+
+/// With `COUNT_DENIED`: the pid of the workload's first process from its enrolment to
+/// its `execve`, while it loads its seccomp filter (wl-user's own calls, not the
+/// workload's); 0 otherwise.
+#[btf_map]
+static PENDING_EXEC: Array<u32, 1> = Array::new();
 
 /// tgids of the traced processes in `filter::PIDS` mode (value unused).
 #[btf_map]
@@ -276,6 +294,9 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     }
     let nr = id as u32;
     let slot = stats_slot(abi, nr);
+    if COUNT_DENIED.load() != 0 && loading_filter(task.cast(), abi, nr) {
+        return 0;
+    }
     if TIMED.load() == 0 || never_returns(abi, nr) {
         account(slot, Outcome::Entered);
         return 0;
@@ -331,16 +352,19 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     // Most tasks have no local storage at all: one load tells, where the storage
     // helper would cost a call and a lock.
     // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
-    if unsafe { read_ptr(task.cast(), offset!(task_bpf_storage)) }.is_null() {
-        return 0;
-    }
-    let Some(in_flight) = IN_FLIGHT.lookup(task) else {
+    let in_flight = if unsafe { read_ptr(task.cast(), offset!(task_bpf_storage)) }.is_null() {
+        None
+    } else {
+        IN_FLIGHT.lookup(task)
+    };
+    let Some(in_flight) = in_flight.filter(|f| f.slot != InFlight::IDLE) else {
+        // No traced entry: with a seccomp profile applied, a call it denied.
+        if COUNT_DENIED.load() != 0 {
+            denied_exit(&ctx, task, ret);
+        }
         return 0;
     };
     let slot = in_flight.slot;
-    if slot == InFlight::IDLE {
-        return 0;
-    }
     in_flight.slot = InFlight::IDLE;
     if in_flight.start_ns == InFlight::UNTIMED {
         account(slot, Outcome::Counted { ret });
@@ -350,6 +374,68 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let took = unsafe { bpf_ktime_get_ns() }.wrapping_sub(in_flight.start_ns);
     account(slot, Outcome::Returned { took, ret });
     0
+}
+
+/// Whether this call is one of wl-user's own while the workload's first process loads
+/// its seccomp filter: from its enrolment to its `execve`, which ends that time.
+#[inline(always)]
+fn loading_filter(task: *const u8, abi: Abi, nr: u32) -> bool {
+    let Some(pending) = PENDING_EXEC.get_ptr_mut(0) else {
+        return false;
+    };
+    // SAFETY: `pending` points at the map's only value; `task` is the current task's
+    // BTF pointer and the offset comes from BTF.
+    unsafe {
+        if *pending == 0 || *pending != read_u32(task, offset!(task_tgid)) {
+            return false;
+        }
+        if is_execve(abi, nr) {
+            *pending = 0;
+            return false;
+        }
+    }
+    true
+}
+
+/// `execve` and `execveat` (arch/x86/entry/syscalls/syscall_64.tbl, syscall_32.tbl;
+/// include/uapi/asm-generic/unistd.h).
+#[inline(always)]
+fn is_execve(abi: Abi, nr: u32) -> bool {
+    #[cfg(bpf_target_arch = "x86_64")]
+    {
+        match abi {
+            Abi::Native => nr == 59 || nr == 322,
+            Abi::Compat => nr == 11 || nr == 358,
+        }
+    }
+    #[cfg(not(bpf_target_arch = "x86_64"))]
+    {
+        let _ = abi;
+        nr == 221 || nr == 281
+    }
+}
+
+/// A traced task's syscall exit with no traced entry, while a seccomp profile is
+/// applied: seccomp refused the call with an errno before `sys_enter` could see it.
+#[inline(always)]
+fn denied_exit(ctx: &BtfTracePointContext, task: *mut task_struct, ret: i64) {
+    if errno_of(ret).is_none() || !is_traced(task.cast()) {
+        return;
+    }
+    let regs: *const u8 = ctx.arg(0);
+    // SAFETY: `regs` is the tracepoint's BTF pt_regs pointer; the offset comes from BTF.
+    let nr = unsafe { read_u32(regs, offset!(regs_syscall_nr)) };
+    let abi = syscall_abi(task);
+    if nr < NR_PER_ABI && !loading_filter(task.cast(), abi, nr) {
+        count_denied(stats_slot(abi, nr));
+    }
+}
+
+#[inline(always)]
+fn count_denied(slot: u32) {
+    if let Some(n) = SYSCALL_DENIED.get_ptr_mut(slot) {
+        atomic_add(n, 1);
+    }
 }
 
 /// Untimed mode: the entry counted the call; the exit only counts a failure, of the
@@ -507,6 +593,9 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
+    if COUNT_DENIED.load() != 0 {
+        killed_by_seccomp(&ctx);
+    }
     if FILTER_MODE.load() != filter::PIDS {
         return 0;
     }
@@ -528,6 +617,28 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
         let _ = TRACED_TGIDS.remove(&tgid);
     }
     0
+}
+
+/// A traced task that a seccomp profile killed for a denied call: seccomp marks it
+/// `SECCOMP_MODE_DEAD`, and its registers still hold the call's number. The tracepoint
+/// runs in the exiting task (`do_exit`), so the filter applies as for a syscall.
+#[inline(always)]
+fn killed_by_seccomp(ctx: &BtfTracePointContext) {
+    let task: *mut task_struct = ctx.arg(0);
+    // SAFETY: `task` is the tracepoint's BTF task pointer; the offset comes from BTF.
+    let mode = unsafe { read_u32(task.cast(), offset!(task_seccomp_mode)) };
+    if mode != SECCOMP_MODE_DEAD || !is_traced(task.cast()) {
+        return;
+    }
+    // SAFETY: the helper takes a BTF task pointer and returns its user registers as a
+    // BTF pt_regs pointer; the offset comes from BTF.
+    let nr = unsafe {
+        let regs = bpf_task_pt_regs(task) as *const u8;
+        read_u32(regs, offset!(regs_syscall_nr))
+    };
+    if nr < NR_PER_ABI {
+        count_denied(stats_slot(syscall_abi(task), nr));
+    }
 }
 
 #[cfg(not(test))]

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     collector::{Filter, Latency, TraceOptions},
     report::Format,
+    seccomp::Denial,
 };
 
 #[derive(Parser)]
@@ -61,6 +62,15 @@ pub enum Command {
   sudo wl-user run -f json -o new.json -- ./testsuite    # on every change
   wl-user diff base.json new.json --fail-on new-syscall,new-subsystem,new-errno,calls:+20%")]
     Diff(DiffArgs),
+    /// Write a seccomp profile that allows exactly the syscalls a saved JSON report saw.
+    ///
+    /// The OCI format is what runc, Docker and Podman take (--security-opt
+    /// seccomp=FILE); `wl-user run --seccomp FILE -- CMD` re-runs the workload under it
+    /// and reports every call it denies. Example:
+    ///   wl-user run -f json -o base.json -- make
+    ///   wl-user seccomp base.json -o make.json
+    ///   wl-user run --seccomp make.json -- make
+    Seccomp(SeccompArgs),
     /// Check whether wl can trace on this machine: kernel, privileges, BTF, the fields and
     /// tracepoints wl uses, task storage, cgroup v2, and a real load of the programs.
     ///
@@ -82,6 +92,29 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[derive(Args)]
+pub struct SeccompArgs {
+    /// A report written by `wl-user run --format json -o FILE`.
+    pub report: PathBuf,
+    /// Profile format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ProfileFormat::Oci)]
+    pub format: ProfileFormat,
+    /// What the profile does to other syscalls: errno (EPERM), kill or log.
+    #[arg(long, value_enum, default_value_t = Denial::Errno)]
+    pub action: Denial,
+    /// Write the profile to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileFormat {
+    /// OCI seccomp JSON (runc, Docker, Podman).
+    Oci,
+    /// systemd unit settings: SystemCallFilter=, SystemCallArchitectures=.
+    Systemd,
 }
 
 #[derive(Args)]
@@ -143,6 +176,7 @@ impl TraceArgs {
         TraceOptions {
             filter,
             latency,
+            count_denied: false,
             noop: self.noop,
         }
     }
@@ -158,6 +192,19 @@ pub struct RunArgs {
     /// (Used anyway where cgroup v2 is not available.)
     #[arg(long)]
     pub no_cgroup: bool,
+    /// Run the command under this seccomp profile (OCI JSON, as `--seccomp-out` or
+    /// `wl-user seccomp` write it, or as Docker and Podman read it, without argument
+    /// conditions). Every call it denies is counted and reported by name.
+    #[arg(long, value_name = "PROFILE", conflicts_with = "no_latency")]
+    pub seccomp: Option<PathBuf>,
+    /// What a call outside the profile gets: errno (fails with EPERM), kill (SIGSYS) or
+    /// log (runs, logged by the kernel; reported as denied).
+    #[arg(long, value_enum, default_value_t = Denial::Errno, requires = "seccomp")]
+    pub seccomp_action: Denial,
+    /// Write a seccomp profile that allows exactly the syscalls this run made (OCI
+    /// JSON); `wl-user seccomp REPORT.json` does the same from a saved report.
+    #[arg(long, value_name = "FILE")]
+    pub seccomp_out: Option<PathBuf>,
     /// The command and its arguments. The report goes to standard error unless
     /// --output says otherwise, so the command's own output stays apart.
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]

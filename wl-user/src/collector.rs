@@ -57,6 +57,8 @@ impl Latency {
 pub struct TraceOptions {
     pub filter: Filter,
     pub latency: Latency,
+    /// The workload runs under a seccomp profile: count the calls it denies.
+    pub count_denied: bool,
     /// Benchmarks: attach programs that return at once, to measure the floor cost.
     pub noop: bool,
 }
@@ -86,11 +88,14 @@ pub struct Snapshot {
     /// Only syscalls with at least one call, in (ABI, number) order.
     pub syscalls: Vec<SyscallCounts>,
     pub lost: BTreeMap<&'static str, u64>,
+    /// Calls a seccomp profile denied, as (ABI, number, calls), when counted.
+    pub denied: Vec<(Abi, u32, u64)>,
 }
 
 pub struct Collector {
     ebpf: Ebpf,
     latency: Latency,
+    count_denied: bool,
 }
 
 /// Fails early, in one line, when this process cannot load BPF tracing programs.
@@ -151,6 +156,11 @@ pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         kernfs_node_parent: btf
             .field_offset("kernfs_node", "__parent")
             .or_else(|_| btf.field_offset("kernfs_node", "parent"))?,
+        // Optional: only a run under a seccomp profile reads it.
+        task_seccomp_mode: btf
+            .field_offset("task_struct", "seccomp")
+            .and_then(|s| Ok(s + btf.field_offset("seccomp", "mode")?))
+            .unwrap_or(0),
     })
 }
 
@@ -172,14 +182,13 @@ fn rejected(prog: &str, e: &aya::programs::ProgramError) -> anyhow::Error {
 fn verifier_reason(log: &str) -> &str {
     log.lines()
         .map(str::trim)
-        .filter(|l| {
+        .rfind(|l| {
             !l.is_empty()
                 && !l.starts_with(':')
                 && !["verification time", "stack depth", "processed "]
                     .iter()
                     .any(|p| l.starts_with(p))
         })
-        .next_back()
         .unwrap_or("no reason given")
 }
 
@@ -199,10 +208,19 @@ impl Collector {
         let TraceOptions {
             filter,
             latency,
+            count_denied,
             noop,
         } = options;
         check_privileges()?;
         let offsets = kernel_offsets(&btf::Btf::from_sys_fs()?)?;
+        if count_denied && (offsets.task_seccomp_mode == 0 || latency == Latency::Off) {
+            bail!(
+                "counting what a seccomp profile denies needs a kernel with seccomp and calls \
+                 traced with latency (not --no-latency)"
+            );
+        }
+        let counts_denied = count_denied;
+        let count_denied = u32::from(count_denied);
         // Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; newer ones ignore it.
         let _ = nix::sys::resource::setrlimit(
             nix::sys::resource::Resource::RLIMIT_MEMLOCK,
@@ -244,6 +262,7 @@ impl Collector {
             .override_global(names::NOOP, &noop, true)
             .override_global(names::TIMED, &timed, true)
             .override_global(names::LATENCY_SAMPLE, &sample, true)
+            .override_global(names::COUNT_DENIED, &count_denied, true)
             .load(EBPF_OBJECT)
             .context("cannot load wl's eBPF object into the kernel")?;
         // Load every program before attaching any, so a verifier failure leaves nothing
@@ -265,6 +284,7 @@ impl Collector {
         Ok(Collector {
             ebpf,
             latency,
+            count_denied: counts_denied,
         })
     }
 
@@ -288,6 +308,18 @@ impl Collector {
     pub fn traced(&mut self) -> Result<Vec<u32>> {
         let m = self.traced_tgids()?;
         Ok(m.keys().filter_map(Result::ok).collect())
+    }
+
+    /// Marks `pid` as the workload's first process before its `execve`: its calls until
+    /// then (loading its seccomp filter) are wl-user's, not the workload's.
+    pub fn set_pending_exec(&mut self, pid: u32) -> Result<()> {
+        let m = self
+            .ebpf
+            .map_mut(names::PENDING_EXEC_MAP)
+            .context("no pending-exec map")?;
+        Array::<_, u32>::try_from(m)?
+            .set(0, pid, 0)
+            .context("cannot mark the workload before its exec")
     }
 
     /// Forgets a process that is gone, should its exit have been missed.
@@ -318,6 +350,7 @@ impl Collector {
             latency: self.latency,
             syscalls: Vec::new(),
             lost: BTreeMap::new(),
+            denied: Vec::new(),
         };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats
@@ -347,6 +380,19 @@ impl Collector {
                 latency_log2,
                 errnos: by_slot.remove(&slot).unwrap_or_default(),
             });
+        }
+        if self.count_denied {
+            let denied: Array<&MapData, u64> = map(&self.ebpf, names::DENIED_MAP)?;
+            for slot in 0..STATS_ENTRIES {
+                let n = denied
+                    .get(&slot, 0)
+                    .context("cannot read the denied-calls map")?;
+                if n > 0 {
+                    let (abi, nr) = slot_syscall(slot);
+                    let abi = Abi::from_index(abi).expect("slot within the table");
+                    snapshot.denied.push((abi, nr, n));
+                }
+            }
         }
         for &kind in Lost::ALL {
             let n: u64 = lost.get(&(kind as u32), 0)?.iter().sum();

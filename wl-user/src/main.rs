@@ -9,6 +9,7 @@ mod commands;
 mod output;
 mod procs;
 mod report;
+mod seccomp;
 mod spawn;
 mod syscalls;
 

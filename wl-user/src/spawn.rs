@@ -16,6 +16,8 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
+
+use crate::seccomp;
 use nix::{
     sys::{
         signal::{Signal, kill},
@@ -106,7 +108,14 @@ fn cstring(bytes: &[u8]) -> Result<CString> {
 
 /// Forks a child that will run `path` with `args` (args[0] included) and the current
 /// environment, and waits until it has stopped itself.
-pub fn fork_stopped(path: &Path, args: &[OsString]) -> Result<Stopped> {
+///
+/// With `filter`, the child installs that seccomp filter when it is continued, right
+/// before its `execve`.
+pub fn fork_stopped(
+    path: &Path,
+    args: &[OsString],
+    filter: Option<&seccomp::Compiled>,
+) -> Result<Stopped> {
     // Everything the child needs is allocated before fork: after it, in a threaded
     // process, the child may only make async-signal-safe calls.
     let path_c = cstring(path.as_os_str().as_bytes())?;
@@ -126,8 +135,8 @@ pub fn fork_stopped(path: &Path, args: &[OsString]) -> Result<Stopped> {
     let parent = nix::unistd::getpid().as_raw();
 
     // SAFETY: the child branch calls only async-signal-safe functions (signal, prctl,
-    // getppid, getpid, kill, execve, write, _exit) on memory prepared above, and never
-    // returns.
+    // getppid, getpid, kill, seccomp, execve, write, _exit) on memory prepared above,
+    // and never returns.
     match unsafe { fork() }.context("cannot fork")? {
         ForkResult::Child => unsafe {
             // Rust ignores SIGPIPE; an exec'd program expects the default, as a shell
@@ -140,8 +149,14 @@ pub fn fork_stopped(path: &Path, args: &[OsString]) -> Result<Stopped> {
             if libc::getppid() == parent {
                 libc::kill(libc::getpid(), libc::SIGSTOP);
             }
-            libc::execve(path_c.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            let errno = *libc::__errno_location();
+            // A seccomp failure is sent negated, an exec failure as it is.
+            let errno = match filter.map_or(0, |f| f.install()) {
+                0 => {
+                    libc::execve(path_c.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                    *libc::__errno_location()
+                }
+                e => -e,
+            };
             libc::write(
                 err_w.as_raw_fd(),
                 (&raw const errno).cast(),
@@ -180,7 +195,12 @@ impl Stopped {
         let n = nix::unistd::read(&self.exec_error, &mut buf).unwrap_or(0);
         if n == 4 {
             // The child exits on its own; the caller's reaping collects it.
-            let errno = nix::errno::Errno::from_raw(i32::from_ne_bytes(buf));
+            let errno = i32::from_ne_bytes(buf);
+            if errno < 0 {
+                let e = nix::errno::Errno::from_raw(-errno);
+                bail!("cannot apply the seccomp profile: {}", e.desc());
+            }
+            let errno = nix::errno::Errno::from_raw(errno);
             return Err(CommandError {
                 message: format!("cannot execute the command: {}", errno.desc()),
                 exit_code: if errno == nix::errno::Errno::ENOENT {

@@ -138,6 +138,7 @@ fn checks() -> Vec<Line> {
                 follow_children: false,
             },
             latency: Latency::EveryCall,
+            count_denied: false,
             noop: false,
         });
         add(

@@ -6,6 +6,7 @@ mod check;
 mod diff;
 mod docs;
 mod run;
+mod seccomp;
 mod syscalls;
 
 use anyhow::Result;
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Syscalls(args) => syscalls::syscalls(args, &knowledge()?).map(|()| 0),
         // Reports carry their names already: no syscall tables needed.
         Command::Diff(args) => Ok(diff::diff(args)),
+        Command::Seccomp(args) => seccomp::seccomp(args).map(|()| 0),
         Command::Check => check::check(),
         Command::Completions { shell } => docs::completions(shell).map(|()| 0),
         Command::Man { dir } => docs::man(&dir).map(|()| 0),

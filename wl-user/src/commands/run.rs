@@ -25,14 +25,27 @@ use crate::{
     cli::RunArgs,
     collector::{self, Collector, Filter},
     output::Output,
-    report::{Report, Target},
+    report::{DeniedRow, Report, SeccompOutcome, Target},
+    seccomp::{self, Denial},
     spawn,
-    syscalls::Knowledge,
+    syscalls::{AbiName, Knowledge},
 };
 
 pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     let output = Output::open(args.out.output.as_ref(), Output::Stderr)?;
     let path = spawn::resolve(&args.command[0])?;
+    // A profile is read and compiled before anything runs, so that a bad one fails at
+    // once; compiled in the parent, since the forked child must not allocate.
+    let enforced = args
+        .seccomp
+        .as_deref()
+        .map(|p| -> Result<_> {
+            let profile = seccomp::read(p)?;
+            let compiled = seccomp::compile(&profile, args.seccomp_action)
+                .with_context(|| format!("--seccomp {}", p.display()))?;
+            Ok((p, profile, compiled))
+        })
+        .transpose()?;
     collector::check_privileges()?;
 
     let cgroup = if args.no_cgroup {
@@ -58,7 +71,11 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     // Orphaned descendants (double-forked daemons) are re-parented to wl-user, so that
     // waiting for every child means waiting for the whole tree.
     nix::sys::prctl::set_child_subreaper(true).context("cannot become a child subreaper")?;
-    let mut collector = Collector::start(args.trace.options(filter))?;
+    let mut options = args.trace.options(filter);
+    // The kernel side counts what errno and kill deny (a logged call runs and is counted
+    // as usual), and leaves out the child's own calls that install the filter.
+    options.count_denied = enforced.is_some();
+    let mut collector = Collector::start(options)?;
     // Catch SIGINT, SIGTERM and SIGHUP before the workload exists: one that arrives while it is
     // being set up is passed on to it once it runs, instead of killing wl-user and
     // leaving it stopped.
@@ -66,11 +83,20 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
 
-    let stopped = spawn::fork_stopped(&path, &args.command)?;
+    let stopped = spawn::fork_stopped(&path, &args.command, enforced.as_ref().map(|e| &e.2))?;
+    let pid = stopped.pid.as_raw();
     let enrolled = match &cgroup {
-        Some(c) => c.0.add(stopped.pid.as_raw()),
-        None => collector.trace_tgid(stopped.pid.as_raw() as u32),
-    };
+        Some(c) => c.0.add(pid),
+        None => collector.trace_tgid(pid as u32),
+    }
+    .and_then(|()| {
+        // Installing the filter takes the child two syscalls of wl-user's own.
+        if options.count_denied {
+            collector.set_pending_exec(pid as u32)
+        } else {
+            Ok(())
+        }
+    });
     if let Err(e) = enrolled {
         stopped.abandon();
         return Err(e);
@@ -101,23 +127,93 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     };
     let duration_ns = started.elapsed().as_nanos() as u64;
 
-    let snapshot = collector.snapshot()?;
+    let mut snapshot = collector.snapshot()?;
     drop(collector);
     drop(cgroup);
+    let denied = std::mem::take(&mut snapshot.denied);
     let command = args
         .command
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let report = Report::new(
+    let mut report = Report::new(
         Target::Command(command),
         duration_ns,
         Some(status),
         snapshot,
         knowledge,
     );
+    if let Some((path, profile, _)) = &enforced {
+        report.seccomp = Some(SeccompOutcome {
+            profile: path.display().to_string(),
+            action: args.seccomp_action,
+            denied: denied_rows(&report, profile, args.seccomp_action, &denied, knowledge)?,
+        });
+    }
+    // The profile first: a report that cannot be written must not lose it.
+    let profile_written = args
+        .seccomp_out
+        .as_deref()
+        .map_or(Ok(()), |p| write_profile(&report, p));
     output.write(&report, args.out.format)?;
+    profile_written?;
     Ok(status as u8)
+}
+
+/// What the profile denied: counted by the kernel side for errno and kill; for log,
+/// the calls of syscalls the profile does not allow, which ran and were counted.
+fn denied_rows(
+    report: &Report,
+    profile: &seccomp::Profile,
+    action: Denial,
+    counted: &[(wl_common::Abi, u32, u64)],
+    knowledge: &Knowledge,
+) -> Result<Vec<DeniedRow>> {
+    let mut rows: Vec<DeniedRow> = if action == Denial::Log {
+        let allowed = seccomp::allowed(profile)?;
+        report
+            .syscalls
+            .iter()
+            .filter(|s| {
+                !allowed
+                    .get(&s.abi)
+                    .is_some_and(|names| names.contains(&s.name))
+            })
+            .map(|s| DeniedRow {
+                name: s.name.clone(),
+                abi: s.abi,
+                calls: s.calls,
+            })
+            .collect()
+    } else {
+        counted
+            .iter()
+            .map(|&(abi, nr, calls)| {
+                let abi = AbiName::of(abi);
+                DeniedRow {
+                    name: knowledge.name_of(abi, nr),
+                    abi,
+                    calls,
+                }
+            })
+            .collect()
+    };
+    rows.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));
+    Ok(rows)
+}
+
+/// `--seccomp-out`: a profile allowing exactly the syscalls of this run.
+fn write_profile(report: &Report, path: &std::path::Path) -> Result<()> {
+    let (profile, unnamed) = seccomp::profile(&report.seen(), Denial::Errno);
+    if !unnamed.is_empty() {
+        eprintln!(
+            "wl: --seccomp-out: {} cannot be named in a profile and is left out",
+            unnamed.join(", ")
+        );
+    }
+    let json = serde_json::to_string_pretty(&profile)?;
+    std::fs::write(path, json + "\n")
+        .with_context(|| format!("cannot write --seccomp-out {}", path.display()))
 }
 
 /// Waits for every child (and, as subreaper, every orphaned descendant) until none is

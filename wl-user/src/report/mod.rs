@@ -151,6 +151,27 @@ pub struct Report {
     /// Sorted by time spent, then calls.
     pub subsystems: Vec<SubsystemRow>,
     pub syscall_tables: Tables,
+    /// `run --seccomp` only: the profile applied and what it denied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<SeccompOutcome>,
+}
+
+/// A run under a seccomp profile: the calls it did not allow.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeccompOutcome {
+    /// The profile's path as given.
+    pub profile: String,
+    pub action: crate::seccomp::Denial,
+    /// By syscall, most calls first: refused with EPERM (errno), fatal (kill), or run
+    /// and logged by the kernel (log).
+    pub denied: Vec<DeniedRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeniedRow {
+    pub name: String,
+    pub abi: AbiName,
+    pub calls: u64,
 }
 
 impl Report {
@@ -252,7 +273,17 @@ impl Report {
                 linux: k.release,
                 origin: k.origin.clone(),
             },
+            seccomp: None,
         }
+    }
+
+    /// The syscalls that ran, by ABI: what a seccomp profile of this run allows.
+    pub fn seen(&self) -> crate::seccomp::Seen {
+        let mut seen = crate::seccomp::Seen::new();
+        for s in &self.syscalls {
+            seen.entry(s.abi).or_default().insert(s.name.clone());
+        }
+        seen
     }
 
     /// Total time spent in syscalls, for shares.
@@ -333,6 +364,7 @@ pub(crate) mod tests {
                 counts(Abi::Native, 500, 1, 0, 10),
             ],
             lost: [("no_task_slot", 0)].into(),
+            denied: Vec::new(),
         };
         Report::new(
             Target::Command(vec!["true".into()]),

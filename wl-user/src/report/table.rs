@@ -99,6 +99,26 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
             s.calls, s.syscalls, s.name
         )?;
     }
+    if let Some(s) = &report.seccomp {
+        let total: u64 = s.denied.iter().map(|d| d.calls).sum();
+        let what = match s.action {
+            crate::seccomp::Denial::Errno => "denied (EPERM)",
+            crate::seccomp::Denial::Kill => "denied (killed by SIGSYS)",
+            crate::seccomp::Denial::Log => "outside the profile (logged)",
+        };
+        let list: Vec<String> = s
+            .denied
+            .iter()
+            .map(|d| format!("{} {}", render::syscall_label(&d.name, d.abi), d.calls))
+            .collect();
+        writeln!(
+            out,
+            "wl: seccomp profile {}: {total} calls {what}{}{}",
+            s.profile,
+            if list.is_empty() { "" } else { ": " },
+            list.join(", ")
+        )?;
+    }
     if report.latency && report.latency_sample > 1 {
         writeln!(
             out,
