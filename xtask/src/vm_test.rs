@@ -586,7 +586,10 @@ mod tests {
             ("attach".to_owned(), PathBuf::from("/t/attach-1")),
         ];
         let s = guest_script(Path::new("/o/6.1"), &tests);
-        assert!(s.contains("'/t/run-1' --test-threads=1 --exact > \"$out/run.log\""), "{s}");
+        assert!(
+            s.contains("'/t/run-1' --test-threads=1 --exact > \"$out/run.log\""),
+            "{s}"
+        );
         assert!(s.contains("'/t/attach-1' --test-threads=1 --exact > \"$out/attach.log\""));
         assert!(!s.contains("--skip"), "{s}");
         assert!(s.contains("export CI=true"));
