@@ -39,8 +39,9 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
-    /// Run every test: the benchmark's smoke test, unit tests, and integration tests that
-    /// load the eBPF programs into the running kernel (as root).
+    /// Run every test: the benchmark's smoke test, unit tests, integration tests that
+    /// load the eBPF programs into the running kernel, the Debian package in a chroot,
+    /// and the integration tests again on Debian's 6.1 and 6.12 kernels (as root).
     Test {
         /// Extra arguments for the test binaries (a test name filter, --nocapture, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -206,6 +207,11 @@ fn run(cli: Cli) -> Result<()> {
             if args.is_empty() {
                 // The package, installed where none of the build tools are.
                 dist::test()?;
+                // The kernels users run, besides this one.
+                vm_test::run(vm_test::Options {
+                    kernels: Vec::new(),
+                    kvm: false,
+                })?;
             }
             Ok(())
         }
