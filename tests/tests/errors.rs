@@ -24,6 +24,23 @@ fn one_line_error(stderr: &str, needle: &str) {
 }
 
 #[test]
+fn histogram_outside_the_table_is_refused_before_anything_runs() {
+    let marker = std::env::temp_dir().join(format!("wl-hist-ran-{}", std::process::id()));
+    let (code, err) = fails(&[
+        "run",
+        "--histogram",
+        "--format",
+        "json",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    one_line_error(&err, "--histogram draws text bars under the table");
+    assert!(!marker.exists(), "the workload ran");
+}
+
+#[test]
 fn command_not_found_exits_127() {
     let (code, err) = fails(&["run", "--", "no-such-command-for-wl"]);
     assert_eq!(code, 127);

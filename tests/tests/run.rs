@@ -138,6 +138,46 @@ fn sampled_latency_counts_every_call_and_times_a_sample() {
 }
 
 #[test]
+fn the_table_shows_percentiles_and_histograms() {
+    require_root();
+    let report = std::env::temp_dir().join(format!("wl-hist-{}.txt", std::process::id()));
+    let out = wl(&[
+        "run",
+        "--histogram",
+        "-o",
+        report.to_str().unwrap(),
+        "--",
+        testload().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(wl_tests::EXIT_STATUS));
+    let text = std::fs::read_to_string(&report).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("p50 usecs") && header.contains("p99 usecs"),
+        "{header}"
+    );
+    // getppid's bars: one line per range, their counts add up to the main thread's calls.
+    let block = text
+        .split("\n\n")
+        .find(|b| b.starts_with("getppid ("))
+        .unwrap_or_else(|| panic!("no getppid histogram in\n{text}"));
+    assert!(block.starts_with(&format!(
+        "getppid ({} timed calls, ns)",
+        wl_tests::MAIN_GETPPID
+    )));
+    let counted: u64 = block
+        .lines()
+        .skip(1)
+        .map(|l| {
+            assert!(l.starts_with('[') && l.ends_with('|'), "{l}");
+            l.split_whitespace().nth(2).unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(counted, wl_tests::MAIN_GETPPID);
+}
+
+#[test]
 fn concurrent_runs_do_not_mix_counts() {
     require_root();
     let a = std::thread::spawn(|| run_json(&[], 3).0);

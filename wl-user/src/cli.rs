@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     collector::{Filter, Latency, TraceOptions},
-    report::Format,
+    report::{Format, Render},
     seccomp::Denial,
 };
 
@@ -145,6 +145,27 @@ pub struct OutputArgs {
     /// before tracing starts, so a bad path fails at once.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Under the table, each syscall's latency histogram as text bars: calls per
+    /// power-of-two range of nanoseconds, busiest syscall first.
+    #[arg(long)]
+    pub histogram: bool,
+}
+
+impl OutputArgs {
+    /// How to write the report; checked before anything runs.
+    pub fn render(&self) -> anyhow::Result<Render> {
+        if self.histogram && self.format != Format::Table {
+            anyhow::bail!(
+                "--histogram draws text bars under the table; with --format {} the histograms are in the report's data (latency_log2 in JSON)",
+                clap::ValueEnum::to_possible_value(&self.format)
+                    .map_or_else(String::new, |v| v.get_name().to_owned())
+            );
+        }
+        Ok(Render {
+            format: self.format,
+            histograms: self.histogram,
+        })
+    }
 }
 
 /// What to measure: the options `run` and `attach` share.

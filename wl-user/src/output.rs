@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 
-use crate::report::{Format, Report};
+use crate::report::{Render, Report};
 
 pub enum Output {
     Stdout,
@@ -33,13 +33,13 @@ impl Output {
 
     /// Writes `report`; if that fails (a full disk, say), writes it to standard error
     /// instead before returning the error, so the run's results survive.
-    pub fn write(self, report: &Report, format: Format) -> Result<()> {
+    pub fn write(self, report: &Report, render: Render) -> Result<()> {
         let result = match &self {
-            Output::Stdout => report.write(format, &mut io::stdout().lock()),
-            Output::Stderr => report.write(format, &mut io::stderr().lock()),
+            Output::Stdout => report.write(render, &mut io::stdout().lock()),
+            Output::Stderr => report.write(render, &mut io::stderr().lock()),
             Output::File(_, f) => {
                 let mut w = io::BufWriter::new(f);
-                report.write(format, &mut w).and_then(|()| Ok(w.flush()?))
+                report.write(render, &mut w).and_then(|()| Ok(w.flush()?))
             }
         };
         match result {
@@ -53,7 +53,7 @@ impl Output {
                     Output::Stderr => "standard error".into(),
                 };
                 if !matches!(self, Output::Stderr) {
-                    let _ = report.write(format, &mut io::stderr().lock());
+                    let _ = report.write(render, &mut io::stderr().lock());
                 }
                 Err(e.context(format!(
                     "cannot write the report to {what} (printed to standard error instead)"

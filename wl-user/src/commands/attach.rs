@@ -20,6 +20,7 @@ use crate::{
 const POLL: Duration = Duration::from_millis(50);
 
 pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
+    let render = args.out.render()?;
     let output = Output::open(args.out.output.as_ref(), Output::Stdout)?;
     // Validate every target before loading anything.
     let cgroup = args.cgroup.as_deref().map(Cgroup::open).transpose()?;
@@ -102,7 +103,7 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
     let snapshot = collector.snapshot()?;
     drop(collector);
     let report = Report::new(target, duration_ns, None, snapshot, knowledge);
-    output.write(&report, args.out.format)
+    output.write(&report, render)
 }
 
 fn targets_gone(collector: &mut Collector, cgroup: Option<&Cgroup>) -> Result<bool> {

@@ -32,6 +32,7 @@ use crate::{
 };
 
 pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
+    let render = args.out.render()?;
     let output = Output::open(args.out.output.as_ref(), Output::Stderr)?;
     let path = spawn::resolve(&args.command[0])?;
     // A profile is read and compiled before anything runs, so that a bad one fails at
@@ -155,7 +156,7 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
         .seccomp_out
         .as_deref()
         .map_or(Ok(()), |p| write_profile(&report, p));
-    output.write(&report, args.out.format)?;
+    output.write(&report, render)?;
     profile_written?;
     Ok(status as u8)
 }

@@ -3,6 +3,7 @@
 
 mod csv;
 pub mod diff;
+mod histogram;
 mod json;
 mod markdown;
 pub mod percentile;
@@ -40,6 +41,24 @@ pub enum Format {
     Csv,
     /// Markdown tables: syscalls, then subsystems.
     Md,
+}
+
+/// How a report is written.
+#[derive(Debug, Clone, Copy)]
+pub struct Render {
+    pub format: Format,
+    /// Text histograms under the table (`--histogram`).
+    pub histograms: bool,
+}
+
+#[cfg(test)]
+impl Render {
+    pub fn plain(format: Format) -> Render {
+        Render {
+            format,
+            histograms: false,
+        }
+    }
 }
 
 /// What was traced.
@@ -317,9 +336,15 @@ impl Report {
         rows
     }
 
-    pub fn write(&self, format: Format, out: &mut dyn Write) -> Result<()> {
-        match format {
-            Format::Table => table::write(self, out),
+    pub fn write(&self, render: Render, out: &mut dyn Write) -> Result<()> {
+        match render.format {
+            Format::Table => {
+                table::write(self, out)?;
+                if render.histograms {
+                    histogram::write(self, out)?;
+                }
+                Ok(())
+            }
             Format::Json => json::write(self, out),
             Format::Rst => rst::write(self, out),
             Format::Csv => csv::write(self, out),

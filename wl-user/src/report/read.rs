@@ -123,7 +123,9 @@ mod tests {
 
     fn current_json() -> String {
         let mut buf = Vec::new();
-        sample().write(Format::Json, &mut buf).unwrap();
+        sample()
+            .write(crate::report::Render::plain(Format::Json), &mut buf)
+            .unwrap();
         String::from_utf8(buf).unwrap()
     }
 

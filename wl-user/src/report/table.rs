@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::{Report, render};
 
-const RULE: &str = "------ ----------- ----------- ----------- ----------- --------- --------- ---------------- ----------------";
+const RULE: &str = "------ ----------- ----------- ----------- ----------- ----------- --------- --------- ---------------- ----------------";
 const SUBSYSTEM_RULE: &str = "------ --------- --------- -------- ----------------";
 
 /// strace -c leaves the errors column empty where there are none.
@@ -18,24 +18,25 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1_000.0
 }
 
-/// The time columns (% time, seconds, usecs/call, min, max), or dashes when calls were
-/// not timed (`--no-latency`).
+/// The time columns (% time, seconds, usecs/call, p50, p99, max), or dashes when calls
+/// were not timed (`--no-latency`).
 fn timing(
     report: &Report,
     share: f64,
     total_ns: u64,
     avg_ns: u64,
-    min_max: Option<(u64, u64)>,
+    spread: Option<[u64; 3]>,
 ) -> String {
     if !report.latency {
-        return format!("{:>6} {:>11} {:>11} {:>11} {:>11}", "-", "-", "-", "-", "-");
+        return format!(
+            "{:>6} {:>11} {:>11} {:>11} {:>11} {:>11}",
+            "-", "-", "-", "-", "-", "-"
+        );
     }
-    let (min, max) = match min_max {
-        Some((min, max)) => (format!("{:.3}", us(min)), format!("{:.3}", us(max))),
-        None => (String::new(), String::new()),
-    };
+    let [p50, p99, max] =
+        spread.map_or_else(Default::default, |ns| ns.map(|n| format!("{:.3}", us(n))));
     format!(
-        "{share:>6.2} {:>11.6} {:>11.3} {min:>11} {max:>11}",
+        "{share:>6.2} {:>11.6} {:>11.3} {p50:>11} {p99:>11} {max:>11}",
         total_ns as f64 / 1e9,
         us(avg_ns)
     )
@@ -47,8 +48,16 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     let total_errors: u64 = report.syscalls.iter().map(|s| s.errors).sum();
     writeln!(
         out,
-        "{:>6} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} {:<16} subsystem",
-        "% time", "seconds", "usecs/call", "min usecs", "max usecs", "calls", "errors", "syscall"
+        "{:>6} {:>11} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} {:<16} subsystem",
+        "% time",
+        "seconds",
+        "usecs/call",
+        "p50 usecs",
+        "p99 usecs",
+        "max usecs",
+        "calls",
+        "errors",
+        "syscall"
     )?;
     writeln!(out, "{RULE}")?;
     for s in &report.syscalls {
@@ -60,7 +69,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
             share,
             s.total_ns,
             s.avg_ns,
-            Some((s.min_ns, s.max_ns)),
+            Some([s.p50_ns, s.p99_ns, s.max_ns]),
         );
         writeln!(
             out,
@@ -176,7 +185,7 @@ mod tests {
         let row = text.lines().find(|l| l.contains(" openat ")).unwrap();
         assert!(
             row.starts_with(
-                "     -           -           -           -           -        10         3 openat"
+                "     -           -           -           -           -           -        10         3 openat"
             ),
             "{text}"
         );
