@@ -292,14 +292,3 @@ fn a_bad_profile_fails_before_anything_runs() {
     assert!(err.contains("not an OCI seccomp profile"), "{err}");
     assert!(!marker.exists(), "the workload ran");
 }
-
-fn has_tool(tool: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        cannot_run(&format!("{tool} is not installed (./setup installs it)"));
-    }
-    found
-}

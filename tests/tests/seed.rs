@@ -49,21 +49,11 @@ fn subsystem<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name} subsystem"))
 }
 
-fn skip_unless(tool: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        cannot_run(&format!("{tool} is not installed (./setup installs it)"));
-    }
-    !found
-}
 
 #[test]
 fn perf_bench_syscall_basic() {
     require_root();
-    if skip_unless("perf") {
+    if !has_tool("perf") {
         return;
     }
     let r = run(&["perf", "bench", "syscall", "basic", "-l", "100000"]);
@@ -88,7 +78,7 @@ fn perf_bench_syscall_basic() {
 #[test]
 fn stress_ng_netdev() {
     require_root();
-    if skip_unless("stress-ng") {
+    if !has_tool("stress-ng") {
         return;
     }
     let r = run(&["stress-ng", "--netdev", "1", "-t", "3"]);
@@ -109,7 +99,7 @@ fn stress_ng_netdev() {
 #[test]
 fn paxtest_kiddie() {
     require_root();
-    if skip_unless("paxtest") {
+    if !has_tool("paxtest") {
         return;
     }
     let r = run(&["paxtest", "kiddie"]);

@@ -53,6 +53,18 @@ pub fn cannot_run(why: &str) {
     eprintln!("SKIPPED: {why}");
 }
 
+/// Whether `tool` is installed; if not, the test cannot run (see [`cannot_run`]).
+pub fn has_tool(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        cannot_run(&format!("{tool} is not installed (./setup installs it)"));
+    }
+    found
+}
+
 /// The integration tests load eBPF programs: they need root.
 pub fn require_root() {
     assert!(
