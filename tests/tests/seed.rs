@@ -49,7 +49,6 @@ fn subsystem<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name} subsystem"))
 }
 
-
 #[test]
 fn perf_bench_syscall_basic() {
     require_root();

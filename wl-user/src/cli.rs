@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     collector::{Filter, Latency, TraceOptions},
-    report::{Format, Render},
+    report::{Format, Render, Weight},
     seccomp::Denial,
 };
 
@@ -149,6 +149,10 @@ pub struct OutputArgs {
     /// power-of-two range of nanoseconds, busiest syscall first.
     #[arg(long)]
     pub histogram: bool,
+    /// With --format svg: what the boxes' widths measure, time spent in each syscall
+    /// (the default) or its calls. An untimed report (--no-latency) is drawn by calls.
+    #[arg(long, value_enum)]
+    pub weight: Option<Weight>,
 }
 
 impl OutputArgs {
@@ -161,9 +165,15 @@ impl OutputArgs {
                     .map_or_else(String::new, |v| v.get_name().to_owned())
             );
         }
+        if self.weight.is_some() && self.format != Format::Svg {
+            anyhow::bail!(
+                "--weight sets the widths of the SVG picture's boxes; it needs --format svg"
+            );
+        }
         Ok(Render {
             format: self.format,
             histograms: self.histogram,
+            weight: self.weight.unwrap_or(Weight::Time),
         })
     }
 }

@@ -16,7 +16,7 @@ fn size(v: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
     UNITS
         .iter()
-        .find(|(u, _)| v >= *u && v % u == 0)
+        .find(|(u, _)| v >= *u && v.is_multiple_of(*u))
         .map_or_else(|| v.to_string(), |(u, s)| format!("{}{s}", v / u))
 }
 

@@ -10,6 +10,7 @@ pub mod percentile;
 pub mod read;
 pub mod render;
 mod rst;
+mod svg;
 mod table;
 
 use std::{collections::BTreeMap, io::Write};
@@ -17,6 +18,8 @@ use std::{collections::BTreeMap, io::Write};
 use anyhow::Result;
 use serde::Serialize;
 use wl_common::LATENCY_BUCKETS;
+
+pub use svg::Weight;
 
 use crate::{
     collector::{Latency, Snapshot},
@@ -41,6 +44,9 @@ pub enum Format {
     Csv,
     /// Markdown tables: syscalls, then subsystems.
     Md,
+    /// A picture (SVG icicle chart): subsystems, each divided into its syscalls, widths
+    /// by time spent (or calls, see --weight); hover a box for its numbers.
+    Svg,
 }
 
 /// How a report is written.
@@ -49,6 +55,8 @@ pub struct Render {
     pub format: Format,
     /// Text histograms under the table (`--histogram`).
     pub histograms: bool,
+    /// What the SVG picture's widths measure (`--weight`).
+    pub weight: Weight,
 }
 
 #[cfg(test)]
@@ -57,6 +65,7 @@ impl Render {
         Render {
             format,
             histograms: false,
+            weight: Weight::Time,
         }
     }
 }
@@ -349,6 +358,7 @@ impl Report {
             Format::Rst => rst::write(self, out),
             Format::Csv => csv::write(self, out),
             Format::Md => markdown::write(self, out),
+            Format::Svg => svg::write(self, render.weight, out),
         }
     }
 }

@@ -1,0 +1,631 @@
+//! `--format svg`: the report as a picture, an icicle chart. The top row divides the
+//! chart among subsystems, the row below divides each subsystem among its syscalls;
+//! widths are time spent (or calls, `--weight calls`). Every box carries its numbers in a
+//! `<title>` tooltip. The file stands alone: no scripts, fonts, styles or links.
+
+use std::{collections::BTreeMap, fmt::Write as _, io::Write};
+
+use anyhow::Result;
+
+use super::{Report, SubsystemRow, SyscallRow, Target, render};
+
+/// What the widths of the boxes measure, as `--weight` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Weight {
+    /// Time spent in each syscall.
+    Time,
+    /// Calls made.
+    Calls,
+}
+
+/// Positions are kept in hundredths of a pixel, in integers, so that the boxes of a row
+/// add up to their parent's width exactly rather than within rounding.
+const CENTI: u64 = 100;
+/// The chart's width in pixels, without the margins.
+const CHART_WIDTH: u64 = 1200;
+const MARGIN: u64 = 10;
+const ROW_HEIGHT: u64 = 26;
+const CAPTION_LINE: u64 = 18;
+const FONT_SIZE: u64 = 12;
+/// A generous average advance of a 12 px sans-serif character: labels measured with it
+/// fit in their box whatever sans-serif font the viewer has.
+const CHAR_WIDTH: f64 = 7.0;
+/// Space between a box's edge and its label.
+const PADDING: f64 = 4.0;
+/// The class of each row's boxes, top down. A row below syscalls (the files or objects
+/// a syscall touched) is one more name here and children for the syscall nodes.
+const LEVELS: [&str; 2] = ["subsystem", "syscall"];
+
+/// One box of the chart and the boxes that divide it in the row below.
+struct Node {
+    /// What the box says when it is wide enough.
+    label: String,
+    /// Said after the label when there is room for both (its share).
+    detail: String,
+    /// Calls or nanoseconds: what the width measures.
+    weight: u64,
+    fill: Rgb,
+    /// The tooltip: the numbers, one per line.
+    title: String,
+    children: Vec<Node>,
+}
+
+/// A box placed on the chart.
+struct Placed<'a> {
+    node: &'a Node,
+    depth: usize,
+    /// Left edge and width, in hundredths of a pixel from the chart's left.
+    x: u64,
+    width: u64,
+}
+
+pub fn write(report: &Report, weight: Weight, out: &mut dyn Write) -> Result<()> {
+    out.write_all(svg(report, weight).as_bytes())?;
+    Ok(())
+}
+
+/// What the widths can measure for this report: time only if some was measured.
+fn effective(report: &Report, asked: Weight) -> Weight {
+    if report.latency && report.total_ns() > 0 {
+        asked
+    } else {
+        Weight::Calls
+    }
+}
+
+fn svg(report: &Report, asked: Weight) -> String {
+    let by = effective(report, asked);
+    let nodes = tree(report, by);
+    let mut placed = Vec::new();
+    lay_out(&nodes, 0, CHART_WIDTH * CENTI, 0, &mut placed);
+    let rows = placed.iter().map(|p| p.depth + 1).max().unwrap_or(1) as u64;
+    let caption = caption(report, asked, by);
+    let chart_top = MARGIN + CAPTION_LINE * caption.len() as u64 + 6;
+    let width = CHART_WIDTH + 2 * MARGIN;
+    let height = chart_top + rows * ROW_HEIGHT + MARGIN;
+
+    let mut s = String::new();
+    // Writing to a String cannot fail: the results of write! are ignored below.
+    let _ = writeln!(s, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{FONT_SIZE}">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", escape(&caption[0]));
+    let _ = writeln!(
+        s,
+        r##"<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>"##
+    );
+    for (i, line) in caption.iter().enumerate() {
+        let y = MARGIN + CAPTION_LINE * i as u64 + FONT_SIZE;
+        let (size, weight) = if i == 0 { (14, "bold") } else { (12, "normal") };
+        let _ = writeln!(
+            s,
+            r##"<text x="{MARGIN}" y="{y}" font-size="{size}" font-weight="{weight}" fill="#1a1a1a">{}</text>"##,
+            escape(&fit(line, CHART_WIDTH as f64).unwrap_or_default())
+        );
+    }
+    if placed.is_empty() {
+        let _ = writeln!(
+            s,
+            r##"<text x="{MARGIN}" y="{}" fill="#555555">no syscalls were recorded</text>"##,
+            chart_top + ROW_HEIGHT / 2 + FONT_SIZE / 3
+        );
+    }
+    for p in &placed {
+        let y = chart_top + p.depth as u64 * ROW_HEIGHT;
+        let left = MARGIN * CENTI + p.x;
+        let _ = writeln!(
+            s,
+            r##"<g><title>{}</title><rect class="{}" x="{}" y="{y}" width="{}" height="{ROW_HEIGHT}" fill="{}" stroke="#ffffff"/>"##,
+            escape(&p.node.title),
+            LEVELS[p.depth.min(LEVELS.len() - 1)],
+            px(left),
+            px(p.width),
+            p.node.fill.hex(),
+        );
+        let room = p.width as f64 / CENTI as f64 - 2.0 * PADDING;
+        // The share too when both fit whole; else the label alone, shortened if need be.
+        let both = format!("{} {}", p.node.label, p.node.detail);
+        let label = fit(&both, room)
+            .filter(|l| *l == both && !p.node.detail.is_empty())
+            .or_else(|| fit(&p.node.label, room));
+        if let Some(label) = label {
+            let _ = write!(
+                s,
+                r##"<text x="{}" y="{}" fill="#1a1a1a">{}</text>"##,
+                px(left + (PADDING * CENTI as f64) as u64),
+                y + ROW_HEIGHT / 2 + FONT_SIZE / 3,
+                escape(&label)
+            );
+        }
+        let _ = writeln!(s, "</g>");
+    }
+    let _ = writeln!(s, "</svg>");
+    s
+}
+
+/// Subsystems, busiest first, each with its syscalls, busiest first.
+fn tree(report: &Report, by: Weight) -> Vec<Node> {
+    let measure = |calls: u64, ns: u64| match by {
+        Weight::Time => ns,
+        Weight::Calls => calls,
+    };
+    let total = measure(
+        report.syscalls.iter().map(|s| s.calls).sum(),
+        report.total_ns(),
+    );
+    let share = |w: u64| 100.0 * w as f64 / total.max(1) as f64;
+    let mut nodes: Vec<Node> = report
+        .subsystems
+        .iter()
+        .map(|sub| {
+            let weight = measure(sub.calls, sub.total_ns);
+            let hue = hue_of(sub.name);
+            Node {
+                label: sub.name.to_owned(),
+                detail: format!("{:.1}%", share(weight)),
+                weight,
+                fill: Rgb::from_hsl(hue, 0.55, 0.62),
+                title: subsystem_title(report, sub, by, share(weight)),
+                children: Vec::new(),
+            }
+        })
+        .collect();
+    for s in report.by_subsystem() {
+        let Some(parent) = nodes.iter_mut().find(|n| n.label == s.subsystem) else {
+            continue;
+        };
+        let weight = measure(s.calls, s.total_ns);
+        parent.children.push(Node {
+            label: render::syscall_label(&s.name, s.abi),
+            detail: String::new(),
+            weight,
+            fill: parent.fill,
+            title: syscall_title(report, s, by, share(weight)),
+            children: Vec::new(),
+        });
+    }
+    // The report orders by time, or by calls within a subsystem; the widest box goes
+    // first here, whatever the widths measure (stable: ties keep the report's order).
+    nodes.sort_by_key(|n| std::cmp::Reverse(n.weight));
+    for n in &mut nodes {
+        n.children.sort_by_key(|c| std::cmp::Reverse(c.weight));
+        let hue = hue_of(&n.label);
+        for (i, child) in n.children.iter_mut().enumerate() {
+            // Lighter than the subsystem, alternating so that neighbours part.
+            let lightness = if i % 2 == 0 { 0.76 } else { 0.83 };
+            child.fill = Rgb::from_hsl(hue, 0.50, lightness);
+        }
+    }
+    nodes
+}
+
+/// Places `nodes` side by side in `[x, x + width)`, each as wide as its share of their
+/// total weight, and their children below them the same way. Edges are rounded, not
+/// widths, so the boxes fill the span exactly; a box rounded to nothing is left out.
+fn lay_out<'a>(nodes: &'a [Node], x: u64, width: u64, depth: usize, out: &mut Vec<Placed<'a>>) {
+    let total: u64 = nodes.iter().map(|n| n.weight).sum();
+    if total == 0 {
+        return;
+    }
+    let edge = |sum: u64| x + (u128::from(width) * u128::from(sum) / u128::from(total)) as u64;
+    let mut sum = 0;
+    for n in nodes {
+        let left = edge(sum);
+        sum += n.weight;
+        let right = edge(sum);
+        if right > left {
+            out.push(Placed {
+                node: n,
+                depth,
+                x: left,
+                width: right - left,
+            });
+            lay_out(&n.children, left, right - left, depth + 1, out);
+        }
+    }
+}
+
+fn caption(report: &Report, asked: Weight, by: Weight) -> Vec<String> {
+    let target = match &report.target {
+        Target::Command(argv) => format!("wl-user run -- {}", argv.join(" ")),
+        Target::Pids(pids) => format!(
+            "wl-user attach --pid {}",
+            pids.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        Target::Cgroup(path) => format!("wl-user attach --cgroup {path}"),
+    };
+    let calls: u64 = report.syscalls.iter().map(|s| s.calls).sum();
+    let errors: u64 = report.syscalls.iter().map(|s| s.errors).sum();
+    let mut totals = format!(
+        "Linux {} {} · {:.2} s · {calls} calls, {errors} errors",
+        report.kernel.release,
+        report.kernel.arch,
+        report.duration_ns as f64 / 1e9,
+    );
+    if report.latency {
+        let _ = write!(totals, ", {} in syscalls", duration(report.total_ns()));
+    }
+    let _ = write!(
+        totals,
+        " · {} syscalls in {} subsystems",
+        report.syscalls.len(),
+        report.subsystems.len()
+    );
+    if let Some(status) = report.exit_status {
+        let _ = write!(totals, " · exit status {status}");
+    }
+    let mut widths = match (asked, by) {
+        (Weight::Time, Weight::Time) => "widths: time spent".to_owned(),
+        (Weight::Calls, _) => "widths: calls".to_owned(),
+        (Weight::Time, Weight::Calls) if !report.latency => {
+            "widths: calls, since calls were not timed (--no-latency)".to_owned()
+        }
+        (Weight::Time, Weight::Calls) => {
+            "widths: calls, since no call took measurable time".to_owned()
+        }
+    };
+    if report.latency && report.latency_sample > 1 {
+        let _ = write!(
+            widths,
+            " · times estimated from one call in {} of each thread",
+            report.latency_sample
+        );
+    }
+    let lost: Vec<String> = report
+        .lost
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(why, n)| format!("{why} {n}"))
+        .collect();
+    if !lost.is_empty() {
+        let _ = write!(widths, " · not recorded: {}", lost.join(", "));
+    }
+    widths.push_str(" · hover a box for its numbers");
+    vec![target, totals, widths]
+}
+
+fn subsystem_title(report: &Report, sub: &SubsystemRow, by: Weight, share: f64) -> String {
+    format!(
+        "{}\nsyscalls: {}\ncalls: {}\nerrors: {}\ntime: {}\nshare: {share:.1}% of {}",
+        sub.name,
+        sub.syscalls,
+        sub.calls,
+        sub.errors,
+        time(report, sub.total_ns),
+        what(by)
+    )
+}
+
+fn syscall_title(report: &Report, s: &SyscallRow, by: Weight, share: f64) -> String {
+    let mut t = format!(
+        "{}\nsubsystem: {}\nsource: {}\ncalls: {}\nerrors: {}{}\ntime: {}",
+        render::syscall_label(&s.name, s.abi),
+        s.subsystem,
+        s.source.unwrap_or("unknown"),
+        s.calls,
+        s.errors,
+        errnos(&s.errno),
+        time(report, s.total_ns)
+    );
+    if report.latency && s.timed_calls > 0 {
+        let _ = write!(
+            t,
+            " (avg {}, p50 {}, p99 {}, max {})",
+            duration(s.avg_ns),
+            duration(s.p50_ns),
+            duration(s.p99_ns),
+            duration(s.max_ns)
+        );
+    }
+    let _ = write!(t, "\nshare: {share:.1}% of {}", what(by));
+    t
+}
+
+fn what(by: Weight) -> &'static str {
+    match by {
+        Weight::Time => "time",
+        Weight::Calls => "calls",
+    }
+}
+
+/// ` (ENOENT 3, EBADF 1)`, or nothing without errors.
+fn errnos(errno: &BTreeMap<String, u64>) -> String {
+    if errno.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = errno.iter().map(|(e, n)| format!("{e} {n}")).collect();
+    format!(" ({})", list.join(", "))
+}
+
+fn time(report: &Report, ns: u64) -> String {
+    if report.latency {
+        duration(ns)
+    } else {
+        "not measured".to_owned()
+    }
+}
+
+/// Nanoseconds in the unit that reads best: 950 ns, 12.3 µs, 4.56 ms, 1.23 s.
+fn duration(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.1} µs", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.2} ms", ns as f64 / 1e6),
+        _ => format!("{:.2} s", ns as f64 / 1e9),
+    }
+}
+
+/// `text` if it fits in `room` pixels, else as much of it as fits followed by an
+/// ellipsis; nothing when not even two characters would.
+fn fit(text: &str, room: f64) -> Option<String> {
+    let max = (room / CHAR_WIDTH).floor().max(0.0) as usize;
+    let n = text.chars().count();
+    if n <= max {
+        Some(text.to_owned())
+    } else if max >= 3 {
+        Some(text.chars().take(max - 1).chain(['…']).collect())
+    } else {
+        None
+    }
+}
+
+/// Hundredths of a pixel as an SVG length.
+fn px(centi: u64) -> String {
+    format!("{}.{:02}", centi / CENTI, centi % CENTI)
+}
+
+/// Text for XML content and attribute values: the five markup characters as entities,
+/// and characters XML 1.0 forbids (most control characters, which a command line may
+/// hold) as U+FFFD, so that any name or argument yields a well-formed file.
+fn escape(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => s.push_str("&amp;"),
+            '<' => s.push_str("&lt;"),
+            '>' => s.push_str("&gt;"),
+            '"' => s.push_str("&quot;"),
+            '\'' => s.push_str("&apos;"),
+            '\t' | '\n' | '\r' => s.push(c),
+            c if c < ' ' || matches!(c, '\u{FFFE}' | '\u{FFFF}') => s.push('\u{FFFD}'),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// A subsystem's hue in degrees, from its name: the same subsystem has the same color in
+/// every picture, whatever else the workload did. FNV-1a, for a hash that never changes.
+fn hue_of(name: &str) -> f64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash % 360) as f64
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rgb(u8, u8, u8);
+
+impl Rgb {
+    /// From hue (degrees), saturation and lightness (0 to 1).
+    fn from_hsl(h: f64, s: f64, l: f64) -> Rgb {
+        let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
+        let h = h.rem_euclid(360.0) / 60.0;
+        let x = c * (1.0 - (h % 2.0 - 1.0).abs());
+        let (r, g, b) = match h as u32 {
+            0 => (c, x, 0.0),
+            1 => (x, c, 0.0),
+            2 => (0.0, c, x),
+            3 => (0.0, x, c),
+            4 => (x, 0.0, c),
+            _ => (c, 0.0, x),
+        };
+        let m = l - c / 2.0;
+        let byte = |v: f64| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8;
+        Rgb(byte(r), byte(g), byte(b))
+    }
+
+    fn hex(self) -> String {
+        format!("#{:02x}{:02x}{:02x}", self.0, self.1, self.2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+
+    /// A box of the picture: its class, its width in pixels and its tooltip.
+    #[derive(Debug)]
+    struct Box {
+        class: String,
+        x: f64,
+        width: f64,
+        fill: String,
+        title: String,
+        label: Option<String>,
+    }
+
+    fn boxes(svg: &str) -> Vec<Box> {
+        let doc = roxmltree::Document::parse(svg).expect("the SVG is well-formed XML");
+        doc.descendants()
+            .filter(|n| n.has_tag_name("rect") && n.attribute("class").is_some())
+            .map(|rect| {
+                let g = rect.parent().unwrap();
+                let child = |tag: &str| {
+                    g.children()
+                        .find(|c| c.has_tag_name(tag))
+                        .and_then(|c| c.text())
+                        .map(str::to_owned)
+                };
+                let num = |a: &str| rect.attribute(a).unwrap().parse::<f64>().unwrap();
+                Box {
+                    class: rect.attribute("class").unwrap().to_owned(),
+                    x: num("x"),
+                    width: num("width"),
+                    fill: rect.attribute("fill").unwrap().to_owned(),
+                    title: child("title").expect("every box has a tooltip"),
+                    label: child("text"),
+                }
+            })
+            .collect()
+    }
+
+    /// Equal within rounding: each edge is rounded down to a hundredth of a pixel, once
+    /// for the subsystem and once more for the syscall in it.
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 0.03
+    }
+
+    #[test]
+    fn widths_are_shares_of_time_and_fill_the_chart() {
+        let r = sample();
+        let svg = svg(&r, Weight::Time);
+        let b = boxes(&svg);
+        let total = r.total_ns() as f64;
+        let chart = CHART_WIDTH as f64;
+        for class in LEVELS {
+            let sum: f64 = b.iter().filter(|b| b.class == class).map(|b| b.width).sum();
+            assert!(close(sum, chart), "{class} widths sum to {sum}");
+        }
+        // openat 90 µs, getppid 50 µs, getppid [i386] 500 ns, syscall_500 10 ns.
+        for s in &r.syscalls {
+            let label = render::syscall_label(&s.name, s.abi);
+            let one = b
+                .iter()
+                .find(|b| b.class == "syscall" && b.title.starts_with(&format!("{label}\n")))
+                .unwrap_or_else(|| panic!("no box for {label}"));
+            assert!(
+                close(one.width, chart * s.total_ns as f64 / total),
+                "{label}: {one:?}"
+            );
+        }
+        // Subsystems from the left, busiest first; each above its syscalls.
+        let subs: Vec<_> = b.iter().filter(|b| b.class == "subsystem").collect();
+        assert_eq!(subs[0].title.lines().next(), Some("Filesystem"));
+        assert!(subs.windows(2).all(|w| w[0].x < w[1].x));
+        assert!(close(subs[0].x, MARGIN as f64));
+        let pm = subs[1];
+        assert!(close(pm.width, chart * 50_500.0 / total), "{pm:?}");
+        assert!(svg.contains("widths: time spent"));
+    }
+
+    #[test]
+    fn weight_by_calls_and_untimed_reports_are_drawn_by_calls() {
+        let mut r = sample();
+        let calls = 1016.0;
+        let chart = CHART_WIDTH as f64;
+        let getppid = |svg: &str| {
+            boxes(svg)
+                .into_iter()
+                .find(|b| b.title.starts_with("getppid\n"))
+                .unwrap()
+        };
+        let by_calls = svg(&r, Weight::Calls);
+        assert!(close(getppid(&by_calls).width, chart * 1000.0 / calls));
+        // The widest first: by calls, Process Mgmt. comes before Filesystem.
+        let first = boxes(&by_calls).into_iter().next().unwrap();
+        assert!(first.title.starts_with("Process Mgmt.\n"), "{first:?}");
+        assert!(by_calls.contains("widths: calls ·"));
+        r.latency = false;
+        let untimed = svg(&r, Weight::Time);
+        assert!(close(getppid(&untimed).width, chart * 1000.0 / calls));
+        assert!(untimed.contains("calls were not timed (--no-latency)"));
+        assert!(getppid(&untimed).title.contains("time: not measured"));
+    }
+
+    #[test]
+    fn tooltips_carry_the_numbers() {
+        let r = sample();
+        let b = boxes(&svg(&r, Weight::Time));
+        let title = |first: &str| {
+            b.iter()
+                .find(|b| b.title.lines().next() == Some(first))
+                .unwrap_or_else(|| panic!("no box {first}"))
+                .title
+                .clone()
+        };
+        let openat = title("openat");
+        for line in [
+            "subsystem: Filesystem",
+            "source: fs/open.c",
+            "calls: 10",
+            "errors: 3 (ENOENT 3)",
+            "share: 64.1% of time",
+        ] {
+            assert!(openat.lines().any(|l| l == line), "{line} in {openat}");
+        }
+        assert!(openat.contains("time: 90.0 µs (avg 9.0 µs"), "{openat}");
+        let i386 = title("getppid [i386]");
+        assert!(i386.contains("calls: 5\n") && i386.contains("time: 500 ns"));
+        let pm = title("Process Mgmt.");
+        for line in ["syscalls: 2", "calls: 1005", "errors: 0", "time: 50.5 µs"] {
+            assert!(pm.lines().any(|l| l == line), "{line} in {pm}");
+        }
+        // The same subsystem, the same hue: its syscalls share it; others do not.
+        let fill = |first: &str| {
+            let f = &b.iter().find(|b| b.title.starts_with(first)).unwrap().fill;
+            u32::from_str_radix(&f[1..], 16).unwrap()
+        };
+        assert_ne!(fill("Filesystem"), fill("Process Mgmt."));
+        assert_eq!(
+            Rgb::from_hsl(hue_of("Filesystem"), 0.55, 0.62).hex(),
+            b[0].fill
+        );
+    }
+
+    #[test]
+    fn labels_fit_their_boxes() {
+        let r = sample();
+        for b in boxes(&svg(&r, Weight::Time)) {
+            if let Some(label) = &b.label {
+                let chars = label.chars().count() as f64;
+                assert!(chars * CHAR_WIDTH + 2.0 * PADDING <= b.width, "{b:?}");
+            }
+        }
+        assert_eq!(fit("getppid", 100.0).as_deref(), Some("getppid"));
+        assert_eq!(fit("rt_sigprocmask", 35.0).as_deref(), Some("rt_s…"));
+        assert_eq!(fit("getppid", 14.0), None);
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        let mut r = sample();
+        r.syscalls[0].name = "a<&\"b'>".into();
+        r.target = Target::Command(vec!["sh".into(), "-c".into(), "x < y && \u{1}\"z\"".into()]);
+        let svg = svg(&r, Weight::Time);
+        assert!(svg.contains("a&lt;&amp;&quot;b&apos;&gt;"));
+        let b = boxes(&svg);
+        assert!(b.iter().any(|b| b.title.starts_with("a<&\"b'>\n")));
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let caption = doc
+            .descendants()
+            .find(|n| n.has_tag_name("text"))
+            .and_then(|n| n.text())
+            .unwrap();
+        assert_eq!(caption, "wl-user run -- sh -c x < y && \u{FFFD}\"z\"");
+    }
+
+    #[test]
+    fn an_empty_report_is_still_a_picture() {
+        let mut r = sample();
+        r.syscalls.clear();
+        r.subsystems.clear();
+        let svg = svg(&r, Weight::Time);
+        assert!(boxes(&svg).is_empty());
+        assert!(svg.contains("no syscalls were recorded"));
+    }
+
+    #[test]
+    fn the_picture_stands_alone() {
+        let svg = svg(&sample(), Weight::Time);
+        for outside in ["<script", "<style", "href", "@import", "url("] {
+            assert!(!svg.contains(outside), "{outside}");
+        }
+    }
+}
