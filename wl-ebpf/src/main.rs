@@ -1,9 +1,12 @@
 //! wl's kernel side. Four BTF-enabled raw tracepoints:
 //!
 //! - `sys_enter` / `sys_exit` (`raw_syscalls`): per-syscall calls, errors, latency and a
-//!   log2 latency histogram, aggregated in per-CPU maps, for the traced tasks only.
+//!   log2 latency histogram, for the traced tasks only: counters in per-CPU maps, the
+//!   histograms and errno counts in shared maps updated with atomic adds. Under a
+//!   seccomp profile, `sys_exit` also counts the calls it denied.
 //! - `sched_process_fork` / `sched_process_exit`: grow and shrink the set of traced
-//!   processes when tracing a process tree instead of a cgroup.
+//!   processes when tracing a process tree instead of a cgroup; the exit also counts a
+//!   call that a seccomp profile killed the process for.
 //!
 //! Both syscall programs run on every syscall of the machine while attached, so an
 //! untraced task must leave after as little work as possible: at entry, a few loads

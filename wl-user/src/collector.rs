@@ -219,8 +219,6 @@ impl Collector {
                  traced with latency (not --no-latency)"
             );
         }
-        let counts_denied = count_denied;
-        let count_denied = u32::from(count_denied);
         // Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; newer ones ignore it.
         let _ = nix::sys::resource::setrlimit(
             nix::sys::resource::Resource::RLIMIT_MEMLOCK,
@@ -234,6 +232,7 @@ impl Collector {
         // wl-user's own calls are never part of a report, even where its cgroup is traced.
         let own_tgid = std::process::id();
         let noop = u32::from(noop);
+        let denied_setting = u32::from(count_denied);
         let timed = u32::from(latency != Latency::Off);
         let sample = latency.one_in().max(1);
         // The traced-pid map is only used to follow a process tree: a cgroup trace does
@@ -262,7 +261,7 @@ impl Collector {
             .override_global(names::NOOP, &noop, true)
             .override_global(names::TIMED, &timed, true)
             .override_global(names::LATENCY_SAMPLE, &sample, true)
-            .override_global(names::COUNT_DENIED, &count_denied, true)
+            .override_global(names::COUNT_DENIED, &denied_setting, true)
             .load(EBPF_OBJECT)
             .context("cannot load wl's eBPF object into the kernel")?;
         // Load every program before attaching any, so a verifier failure leaves nothing
@@ -284,7 +283,7 @@ impl Collector {
         Ok(Collector {
             ebpf,
             latency,
-            count_denied: counts_denied,
+            count_denied,
         })
     }
 
