@@ -9,6 +9,10 @@ pub const EXIT_STATUS: i32 = 3;
 
 /// getppid calls by the main thread, per unit of `--scale`.
 pub const MAIN_GETPPID: u64 = 1000;
+/// With `--spread SECS`, the main thread's getppid calls come in this many equal
+/// batches, one every SECS / SPREAD_BATCHES seconds, for tracers that report while
+/// tracing (`--interval`).
+pub const SPREAD_BATCHES: u64 = 10;
 /// Threads started by the main process.
 pub const THREADS: u64 = 3;
 /// getpgid(0) calls by each thread, per unit of scale.

@@ -174,6 +174,7 @@ impl OutputArgs {
             format: self.format,
             histograms: self.histogram,
             weight: self.weight.unwrap_or(Weight::Time),
+            one_line: false,
         })
     }
 }
@@ -194,6 +195,13 @@ pub struct TraceArgs {
     /// Benchmarks only: attach programs that return at once and count nothing.
     #[arg(long, hide = true)]
     pub noop: bool,
+    /// While tracing, report every SECONDS (fractions allowed) what happened since the
+    /// last report, then the usual final report. With --format json: JSON Lines, one
+    /// object per interval and the final report last; with the table on a terminal: a
+    /// view redrawn in place (calls/s, errors/s, share of time); elsewhere a table block
+    /// per interval. Other formats are refused.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    pub interval: Option<std::time::Duration>,
 }
 
 impl TraceArgs {
@@ -270,6 +278,15 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
     std::time::Duration::try_from_secs_f64(secs)
         .map_err(|_| format!("'{s}' is not a positive number of seconds"))
+}
+
+/// `--interval`: like `--duration`, and more than nothing, since a report every 0 s
+/// never ends.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("'{s}' is not a positive number of seconds")),
+        d => Ok(d),
+    }
 }
 
 #[derive(Args)]

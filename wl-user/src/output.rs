@@ -3,7 +3,8 @@
 
 use std::{
     fs::File,
-    io::{self, Write},
+    io::{self, IsTerminal as _, Write},
+    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd},
     path::PathBuf,
 };
 
@@ -28,6 +29,33 @@ impl Output {
                     .with_context(|| format!("cannot open --output file {}", p.display()))?;
                 Ok(Output::File(p.clone(), f))
             }
+        }
+    }
+
+    /// Writes `bytes` at once: what is reported while tracing (`--interval`). Without
+    /// [`Output::write`]'s fallback, which the final report keeps.
+    pub fn write_now(&self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(bytes)?;
+                out.flush()
+            }
+            Output::Stderr => io::stderr().lock().write_all(bytes),
+            Output::File(_, f) => {
+                let mut f: &File = f;
+                f.write_all(bytes)
+            }
+        }
+    }
+
+    /// The height in rows of the terminal it writes to; None when it is not one.
+    pub fn terminal_rows(&self) -> Option<u16> {
+        let rows = |fd: BorrowedFd| fd.is_terminal().then(|| window_rows(fd));
+        match self {
+            Output::Stdout => rows(io::stdout().as_fd()),
+            Output::Stderr => rows(io::stderr().as_fd()),
+            Output::File(_, f) => rows(f.as_fd()),
         }
     }
 
@@ -60,6 +88,25 @@ impl Output {
                 )))
             }
         }
+    }
+}
+
+/// A terminal's height; 24, the classic one, where it does not say.
+fn window_rows(fd: BorrowedFd) -> u16 {
+    const DEFAULT_ROWS: u16 = 24;
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer, to a local.
+    let ok = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } == 0;
+    // A pseudo-terminal nobody sized says 0 rows.
+    if ok && size.ws_row > 0 {
+        size.ws_row
+    } else {
+        DEFAULT_ROWS
     }
 }
 

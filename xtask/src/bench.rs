@@ -99,6 +99,7 @@ enum Variant {
     WlSampled,
     WlCounts,
     WlFloor,
+    WlInterval,
     OutsideCgroup,
     OutsidePids,
     Strace,
@@ -108,12 +109,13 @@ enum Variant {
 }
 
 impl Variant {
-    const ALL: [Variant; 11] = [
+    const ALL: [Variant; 12] = [
         Variant::Untraced,
         Variant::Wl,
         Variant::WlSampled,
         Variant::WlCounts,
         Variant::WlFloor,
+        Variant::WlInterval,
         Variant::OutsideCgroup,
         Variant::OutsidePids,
         Variant::Strace,
@@ -129,6 +131,7 @@ impl Variant {
             Variant::WlSampled => "wl-user run --latency-sample 16 (latency of a sample)",
             Variant::WlCounts => "wl-user run --no-latency (counts, errors)",
             Variant::WlFloor => "floor: wl's programs attached, returning at once",
+            Variant::WlInterval => "wl-user run --interval 1 (a JSON line every second)",
             Variant::OutsideCgroup => "not traced, while wl-user run traces another cgroup",
             Variant::OutsidePids => "not traced, while wl-user attach --pid traces another process",
             Variant::Strace => "strace -f -c",
@@ -182,7 +185,12 @@ fn run_capture(cmd: &mut Command) -> Result<(String, String)> {
 /// The x86_64 calls of `name` in a wl-user JSON report.
 fn json_calls(report: &Path, name: &str) -> Result<u64> {
     let text = fs::read_to_string(report)?;
-    let v: serde_json::Value = serde_json::from_str(&text).context("wl-user's JSON report")?;
+    // The last object: with --interval the file is JSON Lines ending with the report.
+    let v: serde_json::Value = serde_json::Deserializer::from_str(&text)
+        .into_iter()
+        .last()
+        .context("an empty JSON report")?
+        .context("wl-user's JSON report")?;
     Ok(v["syscalls"]
         .as_array()
         .context("no syscalls in the report")?
@@ -330,13 +338,18 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
             us_per_call: us_per_op(&run_capture(Command::new(&w[0]).args(&w[1..]))?.0)?,
             counted: None,
         },
-        Variant::Wl | Variant::WlSampled | Variant::WlCounts | Variant::WlFloor => {
+        Variant::Wl
+        | Variant::WlSampled
+        | Variant::WlCounts
+        | Variant::WlFloor
+        | Variant::WlInterval => {
             let mut c = Command::new(setup.wl_user);
             c.args(["run", "--format", "json", "-o"]).arg(&report);
             match v {
                 Variant::WlFloor => c.arg("--noop"),
                 Variant::WlCounts => c.arg("--no-latency"),
                 Variant::WlSampled => c.args(["--latency-sample", "16"]),
+                Variant::WlInterval => c.args(["--interval", "1"]),
                 _ => &mut c,
             };
             let (out, _) = run_capture(c.arg("--").args(&w))?;

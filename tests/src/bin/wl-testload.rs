@@ -1,8 +1,14 @@
 //! A workload whose syscalls are known: see the constants in `wl_tests`.
 //!
-//! Usage: wl-testload [--scale K] [--wait-stdin]
+//! Usage: wl-testload [--scale K] [--wait-stdin] [--spread SECS] [--pause SECS]
 //!   --wait-stdin  block until a byte arrives on standard input before starting, so a
 //!                 tracer can attach to a process that is already running.
+//!   --spread SECS make the main thread's getppid calls in `SPREAD_BATCHES` batches
+//!                 over SECS seconds (sleeping after each), so that they fall into
+//!                 several of a tracer's intervals.
+//!   --pause SECS  then sleep SECS before the rest: with a pause longer than a tracer's
+//!                 interval, some interval ends after every getppid call and before
+//!                 anything else.
 
 use std::{
     os::unix::thread::JoinHandleExt as _,
@@ -23,6 +29,16 @@ fn repeat(n: u64, nr: libc::c_long, arg: libc::c_long) {
     }
 }
 
+/// The value of `--NAME SECS`, if given.
+fn seconds(args: &[String], name: &str) -> Option<std::time::Duration> {
+    let i = args.iter().position(|a| a == name)?;
+    let secs: f64 = args
+        .get(i + 1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{name} takes a number of seconds"));
+    Some(std::time::Duration::from_secs_f64(secs))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let scale: u64 = args
@@ -40,7 +56,21 @@ fn main() {
         unsafe { libc::read(0, b.as_mut_ptr().cast(), 1) };
     }
 
-    repeat(MAIN_GETPPID * scale, libc::SYS_getppid, 0);
+    match seconds(&args, "--spread") {
+        None => repeat(MAIN_GETPPID * scale, libc::SYS_getppid, 0),
+        Some(spread) => {
+            let calls = MAIN_GETPPID * scale;
+            for b in 0..SPREAD_BATCHES {
+                // Batch sizes that add up to `calls` whatever the scale.
+                let batch = calls * (b + 1) / SPREAD_BATCHES - calls * b / SPREAD_BATCHES;
+                repeat(batch, libc::SYS_getppid, 0);
+                thread::sleep(spread / SPREAD_BATCHES as u32);
+            }
+        }
+    }
+    if let Some(pause) = seconds(&args, "--pause") {
+        thread::sleep(pause);
+    }
 
     // Threads: each reports when its work is done; the main thread waits for that and
     // long enough for them to exit (even slowed by a tracer) before joining, so that

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::live;
 use crate::{
     cgroup::Cgroup,
     cli::AttachArgs,
@@ -20,7 +21,7 @@ use crate::{
 const POLL: Duration = Duration::from_millis(50);
 
 pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
-    let render = args.out.render()?;
+    let render = live::check(args.trace.interval, args.out.render()?)?;
     let output = Output::open(args.out.output.as_ref(), Output::Stdout)?;
     // Validate every target before loading anything.
     let cgroup = args.cgroup.as_deref().map(Cgroup::open).transpose()?;
@@ -80,8 +81,17 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
 
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut tick = tokio::time::interval(POLL);
+    let mut live = live::Live::start(
+        args.trace.interval,
+        render,
+        &output,
+        &target,
+        started,
+        knowledge,
+    );
     loop {
         tokio::select! {
+            () = live::tick(&mut live) => live::report(&mut live, &collector),
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = sighup.recv() => break,

@@ -5,6 +5,7 @@ mod attach;
 mod check;
 mod diff;
 mod docs;
+mod live;
 mod run;
 mod seccomp;
 mod syscalls;

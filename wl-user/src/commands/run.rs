@@ -20,6 +20,7 @@ use nix::{
 };
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::live;
 use crate::{
     cgroup::OwnCgroup,
     cli::RunArgs,
@@ -32,7 +33,7 @@ use crate::{
 };
 
 pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
-    let render = args.out.render()?;
+    let render = live::check(args.trace.interval, args.out.render()?)?;
     let output = Output::open(args.out.output.as_ref(), Output::Stderr)?;
     let path = spawn::resolve(&args.command[0])?;
     // A profile is read and compiled before anything runs, so that a bad one fails at
@@ -114,10 +115,28 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
         return Err(e);
     }
 
+    let command: Vec<String> = args
+        .command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let target = Target::Command(command);
+    let mut live = live::Live::start(
+        args.trace.interval,
+        render,
+        &output,
+        &target,
+        started,
+        knowledge,
+    );
     let mut reaper = reaper;
     let status = loop {
         let forward = tokio::select! {
             status = &mut reaper => break status.context("the reaper thread failed")?,
+            () = live::tick(&mut live) => {
+                live::report(&mut live, &collector);
+                continue;
+            }
             _ = sigint.recv() => Signal::SIGINT,
             _ = sigterm.recv() => Signal::SIGTERM,
             _ = sighup.recv() => Signal::SIGHUP,
@@ -132,18 +151,7 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     drop(collector);
     drop(cgroup);
     let denied = std::mem::take(&mut snapshot.denied);
-    let command = args
-        .command
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let mut report = Report::new(
-        Target::Command(command),
-        duration_ns,
-        Some(status),
-        snapshot,
-        knowledge,
-    );
+    let mut report = Report::new(target, duration_ns, Some(status), snapshot, knowledge);
     if let Some((path, profile, _)) = &enforced {
         report.seccomp = Some(SeccompOutcome {
             profile: path.display().to_string(),

@@ -7,9 +7,15 @@ use anyhow::Result;
 
 use super::Report;
 
-pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
+/// Indented, or on one line (`one_line`) where it is a line of JSON Lines.
+pub fn write(report: &Report, one_line: bool, out: &mut dyn Write) -> Result<()> {
     // As an io::Error, so that a reader that went away (`| head`) is seen as one.
-    serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
+    if one_line {
+        serde_json::to_writer(&mut *out, report)
+    } else {
+        serde_json::to_writer_pretty(&mut *out, report)
+    }
+    .map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
 }
@@ -21,7 +27,7 @@ mod tests {
     #[test]
     fn has_the_documented_fields() {
         let mut buf = Vec::new();
-        write(&super::super::tests::sample(), &mut buf).unwrap();
+        write(&super::super::tests::sample(), false, &mut buf).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
         assert_eq!(v["target"]["command"][0], "true");
         assert_eq!(v["exit_status"], 0);

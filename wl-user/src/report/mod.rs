@@ -57,6 +57,8 @@ pub struct Render {
     pub histograms: bool,
     /// What the SVG picture's widths measure (`--weight`).
     pub weight: Weight,
+    /// JSON on one line: the final report ends `--interval`'s JSON Lines.
+    pub one_line: bool,
 }
 
 #[cfg(test)]
@@ -66,6 +68,7 @@ impl Render {
             format,
             histograms: false,
             weight: Weight::Time,
+            one_line: false,
         }
     }
 }
@@ -354,7 +357,7 @@ impl Report {
                 }
                 Ok(())
             }
-            Format::Json => json::write(self, out),
+            Format::Json => json::write(self, render.one_line, out),
             Format::Rst => rst::write(self, out),
             Format::Csv => csv::write(self, out),
             Format::Md => markdown::write(self, out),

@@ -1,0 +1,291 @@
+//! `--interval`: reports while tracing. JSON Lines whose intervals add up to the final
+//! report, a view redrawn in place on a terminal, table blocks elsewhere, and bad values
+//! refused before the workload runs.
+
+mod common;
+
+use std::{collections::BTreeMap, process::Command};
+
+use common::*;
+use serde_json::Value;
+
+/// The test workload with its getppid calls spread over `spread` seconds, then a pause
+/// of `pause` seconds before the rest of its calls.
+fn spread_workload(spread: &str, pause: &str) -> Vec<String> {
+    vec![
+        testload().to_str().unwrap().to_owned(),
+        "--spread".into(),
+        spread.into(),
+        "--pause".into(),
+        pause.into(),
+    ]
+}
+
+fn sum_calls(lines: &[Value]) -> BTreeMap<(String, String), (u64, u64)> {
+    let mut sums = BTreeMap::new();
+    for line in lines {
+        for (key, row) in rows(line) {
+            let s: &mut (u64, u64) = sums.entry(key).or_default();
+            s.0 += row.calls;
+            s.1 += row.errors;
+        }
+    }
+    sums
+}
+
+#[test]
+fn json_lines_intervals_add_up_to_the_final_report() {
+    require_root();
+    let file = std::env::temp_dir().join(format!("wl-interval-{}.jsonl", std::process::id()));
+    // 3 s of getppid batches, then 1.5 s without a call: the interval ending near 4 s
+    // holds the last of them, so that every getppid call is in some interval.
+    let load = spread_workload("3", "1.5");
+    let mut args = vec![
+        "run",
+        "--interval",
+        "1",
+        "--format",
+        "json",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+    ];
+    args.extend(load.iter().map(String::as_str));
+    let out = wl(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(wl_tests::EXIT_STATUS),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    let lines: Vec<Value> = text.lines().map(|l| parse_json(l.as_bytes())).collect();
+    assert!(lines.len() >= 4, "{} lines: {text}", lines.len());
+
+    let (last, intervals) = lines.split_last().unwrap();
+    // The last line is the whole report, as without --interval.
+    assert!(last.get("interval").is_none(), "{last}");
+    assert_eq!(last["exit_status"], wl_tests::EXIT_STATUS);
+    assert_eq!(last["schema"], 1);
+    assert_workload_counts(last, 1, true);
+    let duration = last["duration_ns"].as_u64().unwrap();
+
+    let mut end = 0;
+    for (i, line) in intervals.iter().enumerate() {
+        let span = &line["interval"];
+        assert_eq!(span["index"], i as u64, "{span}");
+        let (start_ns, end_ns) = (
+            span["start_ns"].as_u64().unwrap(),
+            span["end_ns"].as_u64().unwrap(),
+        );
+        assert_eq!(start_ns, end, "intervals are contiguous: {span}");
+        assert!(end_ns > start_ns, "{span}");
+        assert_eq!(line["duration_ns"], end_ns - start_ns);
+        // About a second each; a loaded machine may stretch one.
+        assert!(
+            (900_000_000..3_000_000_000).contains(&(end_ns - start_ns)),
+            "{span}"
+        );
+        assert!(line["subsystems"].is_array() && line["target"].is_object());
+        end = end_ns;
+    }
+    assert!(end <= duration, "the intervals end before tracing does");
+
+    // Each interval counts its own calls: the getppid batches fall into several, and
+    // add up to exactly the workload's calls, all made before the last interval ended.
+    let per_interval: Vec<u64> = intervals
+        .iter()
+        .map(|l| calls(&rows(l), "getppid"))
+        .collect();
+    assert!(
+        per_interval.iter().filter(|&&n| n > 0).count() >= 3,
+        "{per_interval:?}"
+    );
+    let sums = sum_calls(intervals);
+    assert_eq!(
+        sums[&("x86_64".to_owned(), "getppid".to_owned())].0,
+        wl_tests::MAIN_GETPPID,
+        "{per_interval:?}"
+    );
+    // Everything else: what the intervals saw plus what came after the last of them is
+    // the final count, so they never count more than it.
+    let fin = rows(last);
+    for (key, (calls, errors)) in &sums {
+        let f = &fin[key];
+        assert!(
+            *calls <= f.calls && *errors <= f.errors,
+            "{key:?}: intervals {calls}/{errors}, final {}/{}",
+            f.calls,
+            f.errors
+        );
+    }
+}
+
+/// `wl-user ARGS` under a pseudo-terminal (util-linux `script`); its output as seen on
+/// the terminal.
+fn on_a_terminal(args: &[&str]) -> Option<(Option<i32>, String)> {
+    if !has_tool("script") {
+        return None;
+    }
+    let mut line = format!("MALLOC_ARENA_MAX=1 {}", wl_user().display());
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let out = Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Some((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+#[test]
+fn on_a_terminal_the_view_is_redrawn_then_the_final_table_follows() {
+    require_root();
+    let load = spread_workload("2", "0.5");
+    let mut args = vec!["run", "--interval", "0.5", "--"];
+    args.extend(load.iter().map(String::as_str));
+    let Some((code, text)) = on_a_terminal(&args) else {
+        return;
+    };
+    assert_eq!(code, Some(wl_tests::EXIT_STATUS), "{text}");
+    let redraw = "\x1b[H\x1b[2J";
+    let frames = text.matches(redraw).count();
+    assert!(frames >= 2, "{frames} redraws: {text:?}");
+    let last_frame = &text[text.rfind(redraw).unwrap()..];
+    assert!(last_frame.contains("calls/s"), "{last_frame}");
+    assert!(last_frame.contains("traced; interval"), "{last_frame}");
+    // Then the final report, below the last frame.
+    let table = last_frame
+        .find("% time     seconds")
+        .map(|i| &last_frame[i..])
+        .unwrap_or_else(|| panic!("no final table after the view: {last_frame}"));
+    let getppid = table
+        .lines()
+        .find(|l| l.split_whitespace().any(|w| w == "getppid"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        getppid.contains(&format!(" {} ", wl_tests::MAIN_GETPPID)),
+        "{getppid}"
+    );
+}
+
+#[test]
+fn elsewhere_the_table_gets_a_plain_block_per_interval() {
+    require_root();
+    let load = spread_workload("1.5", "0.3");
+    let mut args = vec!["run", "--interval", "0.5", "--"];
+    args.extend(load.iter().map(String::as_str));
+    let out = wl(&args);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(wl_tests::EXIT_STATUS), "{text}");
+    assert!(!text.contains('\x1b'), "escape codes in a pipe: {text:?}");
+    let blocks = text.matches("calls/s").count();
+    assert!(blocks >= 2, "{blocks} blocks: {text}");
+    assert!(text.contains("interval 0: 0.0-0.5 s"), "{text}");
+    let final_table = text.rfind("% time     seconds").expect("final table");
+    assert!(final_table > text.rfind("calls/s").unwrap(), "{text}");
+}
+
+/// `--interval` values and formats that are refused: non-zero, one line of error, and
+/// the workload never runs.
+#[test]
+fn bad_intervals_are_refused_before_the_workload_runs() {
+    let marker = std::env::temp_dir().join(format!("wl-interval-ran-{}", std::process::id()));
+    for (bad, needle) in [
+        (
+            &["--interval", "0"][..],
+            "'0' is not a positive number of seconds",
+        ),
+        (&["--interval", "x"][..], "'x' is not a number of seconds"),
+        (
+            &["--interval", "1", "--format", "csv"][..],
+            "--interval reports while tracing as JSON Lines (--format json) or a table; not with --format csv",
+        ),
+    ] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(bad);
+        args.extend_from_slice(&["--", "touch", marker.to_str().unwrap()]);
+        let out = wl(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad:?} was accepted");
+        assert!(!err.contains("panicked"), "{err}");
+        // clap adds a hint after a blank line to its usage errors; the error is one line.
+        let said: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+            .collect();
+        assert_eq!(said.len(), 1, "{bad:?}: {err}");
+        assert!(said[0].contains(needle), "{bad:?}: {err}");
+        assert!(!marker.exists(), "{bad:?}: the workload ran");
+    }
+    let out = wl(&["attach", "--pid", "1", "--interval", "1", "--format", "md"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not with --format md"));
+}
+
+#[test]
+fn a_failing_interval_write_does_not_lose_the_final_report() {
+    require_root();
+    let load = spread_workload("1", "0");
+    let mut args = vec![
+        "run",
+        "--interval",
+        "0.3",
+        "--format",
+        "json",
+        "-o",
+        "/dev/full",
+        "--",
+    ];
+    args.extend(load.iter().map(String::as_str));
+    let out = wl(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    // Said once; tracing goes on, and the final report, which cannot be written to the
+    // file either, is on standard error with every call counted.
+    assert!(lines[0].starts_with("wl: --interval stops"), "{err}");
+    assert_eq!(lines.len(), 3, "{err}");
+    assert_workload_counts(&parse_json(lines[1].as_bytes()), 1, true);
+    assert!(
+        lines[2].contains("cannot write the report to /dev/full"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn attach_reports_intervals_until_its_duration_ends() {
+    require_root();
+    let mut target = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = target.id().to_string();
+    let out = wl(&[
+        "attach",
+        "--pid",
+        &pid,
+        "--duration",
+        "1.3",
+        "--interval",
+        "0.5",
+        "--format",
+        "json",
+    ]);
+    let _ = target.kill();
+    let _ = target.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = text.lines().map(|l| parse_json(l.as_bytes())).collect();
+    assert_eq!(lines.len(), 3, "two intervals and the final report: {text}");
+    assert_eq!(lines[1]["interval"]["index"], 1);
+    assert_eq!(lines[2]["target"]["pids"][0].as_u64(), pid.parse().ok());
+    assert!(lines[2].get("interval").is_none());
+    assert!(lines[2]["duration_ns"].as_u64().unwrap() >= 1_300_000_000);
+}

@@ -1,0 +1,452 @@
+//! `--interval`: what `run` and `attach` report while they trace. At each tick the
+//! collector's cumulative sums are read again, and what changed since the last reading
+//! is made into a report of its own: a line of JSON Lines, a view redrawn in place on a
+//! terminal, or a plain table block elsewhere. The final report is written as usual.
+
+use std::{
+    collections::BTreeMap,
+    io::{self, Write as _},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+use wl_common::{Abi, LATENCY_BUCKETS};
+
+use crate::{
+    collector::{Collector, Snapshot, SyscallCounts},
+    output::Output,
+    report::{Format, Render, Report, Target},
+    syscalls::Knowledge,
+};
+
+/// Clears a terminal and puts the cursor at its top left: the view is drawn anew.
+const REDRAW: &[u8] = b"\x1b[H\x1b[2J";
+/// Lines of the view that are not syscall rows: two of header, the total, and one so
+/// that the last newline does not scroll the header away.
+const VIEW_FRAME: usize = 4;
+
+/// Checked before anything runs: the formats that can be written while tracing. Returns
+/// how the final report is written: JSON on one line, the last of the JSON Lines.
+pub fn check(interval: Option<Duration>, render: Render) -> Result<Render> {
+    if interval.is_none() {
+        return Ok(render);
+    }
+    match render.format {
+        Format::Json => Ok(Render {
+            one_line: true,
+            ..render
+        }),
+        Format::Table => Ok(render),
+        other => bail!(
+            "--interval reports while tracing as JSON Lines (--format json) or a table; not with --format {}",
+            clap::ValueEnum::to_possible_value(&other)
+                .map_or_else(String::new, |v| v.get_name().to_owned())
+        ),
+    }
+}
+
+/// How the intervals are written.
+enum View {
+    JsonLines,
+    /// Redrawn in place, cut to the terminal's height.
+    Terminal,
+    /// A table block per interval, for files and pipes: no escape codes.
+    Blocks,
+}
+
+/// One interval's place in time, in ns since tracing started (as `duration_ns`).
+#[derive(Serialize)]
+struct Span {
+    index: u64,
+    start_ns: u64,
+    end_ns: u64,
+}
+
+/// A line of JSON Lines: the interval, then the report's fields for it.
+#[derive(Serialize)]
+struct IntervalLine<'r> {
+    interval: &'r Span,
+    #[serde(flatten)]
+    report: &'r Report,
+}
+
+pub struct Live<'a> {
+    view: View,
+    ticks: tokio::time::Interval,
+    output: &'a Output,
+    knowledge: &'a Knowledge,
+    target: Target,
+    started: Instant,
+    /// The reading that ended the last interval; None before the first.
+    last: Option<Snapshot>,
+    last_ns: u64,
+    index: u64,
+}
+
+impl<'a> Live<'a> {
+    /// Reports every `every` from `started` on (None: no `--interval`), with `render`
+    /// as [`check`] returned it.
+    pub fn start(
+        every: Option<Duration>,
+        render: Render,
+        output: &'a Output,
+        target: &Target,
+        started: Instant,
+        knowledge: &'a Knowledge,
+    ) -> Option<Live<'a>> {
+        let every = every?;
+        let view = match render.format {
+            Format::Json => View::JsonLines,
+            _ if output.terminal_rows().is_some() => View::Terminal,
+            _ => View::Blocks,
+        };
+        // The first tick one interval in, not at once as `interval` would.
+        let mut ticks =
+            tokio::time::interval_at(tokio::time::Instant::from_std(started + every), every);
+        // A slow reader delays the next report rather than bringing a burst of them.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Some(Live {
+            view,
+            ticks,
+            output,
+            knowledge,
+            target: target.clone(),
+            started,
+            last: None,
+            last_ns: 0,
+            index: 0,
+        })
+    }
+
+    fn report(&mut self, collector: &Collector) -> Result<()> {
+        let now = collector.snapshot()?;
+        let end_ns = self.started.elapsed().as_nanos() as u64;
+        let span = Span {
+            index: self.index,
+            start_ns: self.last_ns,
+            end_ns,
+        };
+        let report = Report::new(
+            self.target.clone(),
+            end_ns - self.last_ns,
+            None,
+            delta(self.last.as_ref(), &now),
+            self.knowledge,
+        );
+        // Made whole before it is written, so that a frame appears at once.
+        let mut buf = Vec::new();
+        match self.view {
+            View::JsonLines => {
+                serde_json::to_writer(
+                    &mut buf,
+                    &IntervalLine {
+                        interval: &span,
+                        report: &report,
+                    },
+                )?;
+                buf.push(b'\n');
+            }
+            View::Terminal => {
+                buf.extend_from_slice(REDRAW);
+                let rows = self.output.terminal_rows().unwrap_or(24);
+                write_rates(&report, &span, Some(rows.into()), &mut buf)?;
+            }
+            View::Blocks => {
+                write_rates(&report, &span, None, &mut buf)?;
+                buf.push(b'\n');
+            }
+        }
+        self.output.write_now(&buf)?;
+        self.last = Some(now);
+        self.last_ns = end_ns;
+        self.index += 1;
+        Ok(())
+    }
+}
+
+/// Waits for the next interval's end; forever without `--interval`, so that it can
+/// stand in a `select!` beside the other reasons to wake.
+pub async fn tick(live: &mut Option<Live<'_>>) {
+    match live {
+        Some(l) => {
+            l.ticks.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Reports the interval that just ended. If that fails, the intervals stop and tracing
+/// goes on: everything is still counted and in the final report.
+pub fn report(live: &mut Option<Live<'_>>, collector: &Collector) {
+    let Some(l) = live else { return };
+    if let Err(e) = l.report(collector) {
+        // A reader that went away (`| head`) wanted no more.
+        let gone = e
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe);
+        if !gone {
+            eprintln!("wl: --interval stops ({e:#}); the final report follows when tracing ends");
+        }
+        *live = None;
+    }
+}
+
+/// What was gathered between two readings of the cumulative sums (`before` None: since
+/// the start). Both are in (ABI, number) order and counts only grow.
+fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
+    let earlier: BTreeMap<(Abi, u32), &SyscallCounts> = before
+        .map(|b| b.syscalls.iter().map(|s| ((s.abi, s.nr), s)).collect())
+        .unwrap_or_default();
+    let syscalls = now
+        .syscalls
+        .iter()
+        .filter_map(|s| {
+            let b = earlier.get(&(s.abi, s.nr)).copied();
+            let calls = s.calls - b.map_or(0, |b| b.calls.min(s.calls));
+            if calls == 0 {
+                return None;
+            }
+            let mut latency_log2 = s.latency_log2;
+            if let Some(b) = b {
+                for (n, was) in latency_log2.iter_mut().zip(b.latency_log2) {
+                    *n = n.saturating_sub(was);
+                }
+            }
+            let errnos = s
+                .errnos
+                .iter()
+                .map(|(&e, &n)| {
+                    let was = b.and_then(|b| b.errnos.get(&e)).copied().unwrap_or(0);
+                    (e, n.saturating_sub(was))
+                })
+                .filter(|&(_, n)| n > 0)
+                .collect();
+            let (min_ns, max_ns) = extremes(&latency_log2, s, b);
+            Some(SyscallCounts {
+                abi: s.abi,
+                nr: s.nr,
+                calls,
+                errors: s.errors.saturating_sub(b.map_or(0, |b| b.errors)),
+                total_ns: s.total_ns.saturating_sub(b.map_or(0, |b| b.total_ns)),
+                timed: s.timed.saturating_sub(b.map_or(0, |b| b.timed)),
+                min_ns,
+                max_ns,
+                latency_log2,
+                errnos,
+            })
+        })
+        .collect();
+    let lost = now
+        .lost
+        .iter()
+        .map(|(&k, &n)| {
+            let was = before.and_then(|b| b.lost.get(k)).copied().unwrap_or(0);
+            (k, n.saturating_sub(was))
+        })
+        .collect();
+    Snapshot {
+        latency: now.latency,
+        syscalls,
+        lost,
+        // Reported once, with the final report.
+        denied: Vec::new(),
+    }
+}
+
+/// An interval's fastest and slowest call. The kernel keeps only running extremes: one
+/// that moved was reached in this interval and is exact; otherwise the interval's
+/// histogram bounds it (its outer buckets, within the extremes so far).
+fn extremes(
+    hist: &[u64; LATENCY_BUCKETS],
+    now: &SyscallCounts,
+    before: Option<&SyscallCounts>,
+) -> (u64, u64) {
+    let (Some(first), Some(last)) = (
+        hist.iter().position(|&n| n > 0),
+        hist.iter().rposition(|&n| n > 0),
+    ) else {
+        return (0, 0);
+    };
+    let fresh = before.is_none_or(|b| b.timed == 0);
+    let min = if fresh || before.is_some_and(|b| now.min_ns < b.min_ns) {
+        now.min_ns
+    } else {
+        // Bucket b holds [2^(b-1), 2^b) ns; bucket 0 what took under 1 ns.
+        let low = if first == 0 { 0 } else { 1u64 << (first - 1) };
+        low.max(now.min_ns)
+    };
+    let max = if fresh || before.is_some_and(|b| now.max_ns > b.max_ns) {
+        now.max_ns
+    } else {
+        let high = (1u64 << last).saturating_sub(1);
+        // The last bucket has no upper end.
+        if last + 1 == LATENCY_BUCKETS {
+            now.max_ns
+        } else {
+            high.min(now.max_ns)
+        }
+    };
+    (min, max.max(min))
+}
+
+/// The interval as rates: per syscall its calls/s, errors/s and share of the interval's
+/// time in syscalls, busiest first (the report's order), then the totals. With `rows`
+/// (a terminal's height) the list is cut to fit.
+fn write_rates(
+    report: &Report,
+    span: &Span,
+    rows: Option<usize>,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let secs = |ns: u64| ns as f64 / 1e9;
+    // At least a nanosecond, so that a rate is never a division by zero.
+    let length = secs((span.end_ns - span.start_ns).max(1));
+    let share = |ns: u64| {
+        if report.latency {
+            format!("{:.2}", report.percent_of_time(ns))
+        } else {
+            "-".to_owned()
+        }
+    };
+    writeln!(
+        out,
+        "wl: {:.1} s traced; interval {}: {:.1}-{:.1} s; the final report follows when tracing ends",
+        secs(span.end_ns),
+        span.index,
+        secs(span.start_ns),
+        secs(span.end_ns),
+    )?;
+    writeln!(
+        out,
+        "{:>12} {:>10} {:>7}  {:<20} subsystem",
+        "calls/s", "errors/s", "% time", "syscall"
+    )?;
+    let fit = rows.map_or(usize::MAX, |r| r.saturating_sub(VIEW_FRAME).max(1));
+    let shown = if report.syscalls.len() > fit {
+        // One line says how many more there are.
+        fit - 1
+    } else {
+        report.syscalls.len()
+    };
+    for s in &report.syscalls[..shown] {
+        writeln!(
+            out,
+            "{:>12.1} {:>10.1} {:>7}  {:<20} {}",
+            s.calls as f64 / length,
+            s.errors as f64 / length,
+            share(s.total_ns),
+            crate::report::render::syscall_label(&s.name, s.abi),
+            s.subsystem
+        )?;
+    }
+    if shown < report.syscalls.len() {
+        writeln!(
+            out,
+            "{:>32}  ({} more syscalls)",
+            "",
+            report.syscalls.len() - shown
+        )?;
+    }
+    let calls: u64 = report.syscalls.iter().map(|s| s.calls).sum();
+    let errors: u64 = report.syscalls.iter().map(|s| s.errors).sum();
+    let total = if report.latency { "100.00" } else { "-" };
+    writeln!(
+        out,
+        "{:>12.1} {:>10.1} {total:>7}  total",
+        calls as f64 / length,
+        errors as f64 / length,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{collector::Latency, report::tests::counts};
+
+    fn snapshot(rows: Vec<SyscallCounts>) -> Snapshot {
+        Snapshot {
+            latency: Latency::EveryCall,
+            syscalls: rows,
+            lost: [("no_task_slot", 0)].into(),
+            denied: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_interval_holds_only_what_changed() {
+        let mut getppid = counts(Abi::Native, 110, 100, 0, 10_000);
+        getppid.latency_log2[7] = 100;
+        let mut openat = counts(Abi::Native, 257, 10, 3, 90_000);
+        openat.latency_log2[14] = 10;
+        let first = snapshot(vec![getppid.clone(), openat.clone()]);
+        getppid.calls = 250;
+        getppid.total_ns = 25_000;
+        getppid.latency_log2[7] = 250;
+        getppid.timed = 250;
+        let second = snapshot(vec![getppid, openat]);
+
+        let d = delta(Some(&first), &second);
+        // openat made no call: it has no row in the interval.
+        assert_eq!(d.syscalls.len(), 1);
+        let g = &d.syscalls[0];
+        assert_eq!(
+            (g.nr, g.calls, g.total_ns, g.timed),
+            (110, 150, 15_000, 150)
+        );
+        assert_eq!(g.latency_log2[7], 150);
+        // No new extreme: bounded by the bucket [64, 128) ns within the extremes so far.
+        assert_eq!((g.min_ns, g.max_ns), (64, 127));
+
+        // The first interval is everything so far.
+        let d = delta(None, &first);
+        assert_eq!(d.syscalls.len(), 2);
+        assert_eq!(d.syscalls[1].errnos, [(2, 3)].into());
+    }
+
+    #[test]
+    fn errnos_and_lost_records_are_counted_per_interval() {
+        let mut dup = counts(Abi::Native, 32, 5, 5, 500);
+        dup.errnos = [(9, 5)].into();
+        let first = snapshot(vec![dup.clone()]);
+        dup.calls = 8;
+        dup.errors = 7;
+        dup.errnos = [(9, 6), (24, 1)].into();
+        let mut second = snapshot(vec![dup]);
+        second.lost.insert("no_task_slot", 4);
+        let d = delta(Some(&first), &second);
+        assert_eq!((d.syscalls[0].calls, d.syscalls[0].errors), (3, 2));
+        assert_eq!(d.syscalls[0].errnos, [(9, 1), (24, 1)].into());
+        assert_eq!(d.lost["no_task_slot"], 4);
+    }
+
+    #[test]
+    fn other_formats_are_refused() {
+        let every = Some(Duration::from_secs(1));
+        assert!(check(every, Render::plain(Format::Csv)).is_err());
+        assert!(check(every, Render::plain(Format::Json)).unwrap().one_line);
+        assert!(!check(None, Render::plain(Format::Json)).unwrap().one_line);
+        assert!(check(None, Render::plain(Format::Svg)).is_ok());
+    }
+
+    #[test]
+    fn the_view_fits_the_terminal() {
+        let report = crate::report::tests::sample();
+        let span = Span {
+            index: 2,
+            start_ns: 1_000_000_000,
+            end_ns: 1_500_000_000,
+        };
+        let mut out = Vec::new();
+        write_rates(&report, &span, Some(6), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[1].contains("calls/s"), "{text}");
+        // 10 openat calls in half a second, 3 failed.
+        assert!(lines[2].starts_with("        20.0        6.0"), "{text}");
+        assert!(lines[3].contains("(3 more syscalls)"), "{text}");
+        assert!(lines[4].ends_with("total"), "{text}");
+        assert!(lines[4].starts_with("      2032.0"), "{text}");
+    }
+}
