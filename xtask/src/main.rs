@@ -130,6 +130,22 @@ fn cargo_run_wl_user(args: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// One release build of wl-user and the test workload, which the tests, the package and
+/// the kernel matrix all use.
+fn build_for_tests() -> Result<()> {
+    let mut b = cargo();
+    b.args([
+        "build",
+        "--release",
+        "--package",
+        "wl-user",
+        "--package",
+        "wl-tests",
+        "--bins",
+    ]);
+    status(b)
+}
+
 fn ensure_root(what: &str) -> Result<()> {
     if !is_root() {
         bail!("{what} loads eBPF programs and runs tracers: run it as root");
@@ -183,18 +199,7 @@ fn run(cli: Cli) -> Result<()> {
             std::process::exit(st.code().unwrap_or(1));
         }
         Task::Test { args } => {
-            // One release build serves wl-user, the test workload and the tests.
-            let mut b = cargo();
-            b.args([
-                "build",
-                "--release",
-                "--package",
-                "wl-user",
-                "--package",
-                "wl-tests",
-                "--bins",
-            ]);
-            status(b)?;
+            build_for_tests()?;
             if args.is_empty() {
                 // The benchmark's quick form: every tool runs, wl's counts are exact.
                 ensure_root("the benchmark smoke test")?;

@@ -120,17 +120,7 @@ fn find_vng(vm_dir: &Path) -> Result<PathBuf> {
 /// Builds wl-user, wl-testload and the guest's test binaries; returns each test file's
 /// name with the path of its binary.
 fn build_tests() -> Result<Vec<(String, PathBuf)>> {
-    let mut b = cargo();
-    b.args([
-        "build",
-        "--release",
-        "--package",
-        "wl-user",
-        "--package",
-        "wl-tests",
-        "--bins",
-    ]);
-    status(b)?;
+    crate::build_for_tests()?;
     let mut t = cargo();
     t.args([
         "test",

@@ -65,6 +65,28 @@ pub fn has_tool(tool: &str) -> bool {
     found
 }
 
+/// Runs `wl-user ARGS` as nobody with no capabilities (util-linux's setpriv), or None
+/// when setpriv is missing (see [`cannot_run`]).
+pub fn wl_unprivileged(args: &[&str]) -> Option<Output> {
+    if Command::new("setpriv").arg("--help").output().is_err() {
+        cannot_run("setpriv (util-linux) is not installed");
+        return None;
+    }
+    Some(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .arg(wl_user())
+            .args(args)
+            .output()
+            .expect("start setpriv"),
+    )
+}
+
 /// The integration tests load eBPF programs: they need root.
 pub fn require_root() {
     assert!(
