@@ -174,7 +174,7 @@ fn rejected(prog: &str, e: &aya::programs::ProgramError) -> anyhow::Error {
     let reason = verifier_reason(&full);
     anyhow::anyhow!(
         "the kernel rejected the {prog} program ({reason}); wl needs Linux 5.11 or newer with BTF; \
-         WL_VERBOSE=1 prints the verifier's log"
+         `wl-user check` says what this kernel lacks, WL_VERBOSE=1 prints the verifier's log"
     )
 }
 
