@@ -36,3 +36,12 @@ pub const CHDIR_OK: u64 = 2;
 pub const CHDIR_ENOENT: u64 = 3;
 /// x86_64 only: getppid through `int 0x80`, the i386 ABI (number 64 there).
 pub const I386_GETPPID: u64 = 7;
+
+/// With `--fork-storm N`, the main process forks N children one after the other, reaping
+/// each before the next, and makes none of the calls above: each child makes exactly
+/// these getppid calls ...
+pub const STORM_CHILD_GETPPID: u64 = 2;
+/// ... and these getuid calls, then `_exit(0)`. Two syscalls per child, so that a tracer
+/// keeping one entry per (process, syscall) needs two per child. The main process then
+/// exits with `EXIT_STATUS`.
+pub const STORM_CHILD_GETUID: u64 = 3;

@@ -4,38 +4,11 @@ mod common;
 
 use std::{
     io::Write,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use common::*;
-
-/// Starts the test workload blocked on its stdin.
-fn paused_workload(scale: u64) -> Child {
-    let mut cmd = Command::new(testload());
-    workload_env(&mut cmd)
-        .args(["--wait-stdin", "--scale", &scale.to_string()])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn attach_and_release(mut workload: Child, wl_args: &[&str]) -> serde_json::Value {
-    let mut wl = Command::new(wl_user())
-        .args(wl_args)
-        .args(["--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = wait_until_tracing(&mut wl);
-    workload.stdin.take().unwrap().write_all(b"g").unwrap();
-    let st = wait_with_timeout(&mut workload, Duration::from_secs(60));
-    assert_eq!(st.code(), Some(wl_tests::EXIT_STATUS));
-    let out = output_with_timeout(wl, Duration::from_secs(60));
-    assert!(out.status.success(), "wl-user: {}", stderr.join().unwrap());
-    parse_json(&out.stdout)
-}
 
 #[test]
 fn attach_to_a_running_process_counts_it_and_its_new_children() {

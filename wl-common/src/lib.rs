@@ -136,6 +136,12 @@ lost_reasons! {
     NrOutOfRange = 2, "nr_out_of_range";
     /// A new process of a traced tree that did not fit in the traced-pid map.
     PidMapFull = 3, "pid_map_full";
+    /// With `--by`: calls of tasks that did not fit in the per-task map, counted under
+    /// "others" instead (the totals keep them).
+    TaskMapFull = 4, "task_map_full";
+    /// With `--by`: tasks that exited when the map of exited tasks was full; their
+    /// numbers stay, their name and exit status are unknown.
+    TaskExitMapFull = 5, "task_exit_map_full";
 }
 
 /// Capacity of [`TRACED_TGIDS`]: processes a pid-tree trace can follow at once.
@@ -191,6 +197,13 @@ pub struct KernelOffsets {
     /// `task_struct.seccomp.mode`; 0 where the kernel has no seccomp (only read when
     /// counting what a seccomp profile denies).
     pub task_seccomp_mode: u32,
+    /// `task_struct.pid` (the thread id), `.real_parent`, `.exit_code`, `.start_time`
+    /// and `.comm`: what `--by` keeps of a task at its exit.
+    pub task_pid: u32,
+    pub task_real_parent: u32,
+    pub task_exit_code: u32,
+    pub task_start_time: u32,
+    pub task_comm: u32,
 }
 
 impl KernelOffsets {
@@ -209,6 +222,11 @@ impl KernelOffsets {
         kernfs_node_parent: 0,
         regs_syscall_nr: 0,
         task_seccomp_mode: 0,
+        task_pid: 0,
+        task_real_parent: 0,
+        task_exit_code: 0,
+        task_start_time: 0,
+        task_comm: 0,
     };
 }
 
@@ -226,6 +244,54 @@ pub const SECCOMP_MODE_DEAD: u32 = 3;
 
 /// x86's `TS_COMPAT` in `thread_info.status`: the task is in a 32-bit syscall.
 pub const X86_TS_COMPAT: u32 = 0x0002;
+
+/// Whom each call is also counted for (`--by`), set at load time in [`names::BY`].
+pub mod by {
+    pub const NONE: u32 = 0;
+    /// Per process (tgid): a process's numbers sum its threads.
+    pub const PROCESS: u32 = 1;
+    /// Per thread (tid).
+    pub const THREAD: u32 = 2;
+}
+
+/// Key of the per-task map: a process or thread, and a syscall's [`stats_slot`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TaskKey {
+    pub id: u32,
+    pub slot: u32,
+}
+
+/// One task's calls of one syscall; shared by all CPUs (a process's threads run on
+/// several), updated with atomic adds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TaskCounts {
+    pub calls: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+}
+
+/// What the kernel side keeps of a traced task when it exits: short-lived processes are
+/// gone from /proc by the time of the report.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TaskExit {
+    /// The task's process (tgid); the task's own id is the map's key.
+    pub tgid: u32,
+    /// The parent's tgid at exit (after any re-parenting).
+    pub ppid: u32,
+    /// `task_struct.exit_code`: `status << 8`, or the killing signal in the low 7 bits.
+    pub exit_code: u32,
+    pub _pad: u32,
+    /// `task_struct.start_time`: ns since boot (CLOCK_MONOTONIC).
+    pub start_ns: u64,
+    pub comm: [u8; 16],
+}
+
+/// Capacity of the per-task map, in (task, syscall) pairs, and of the map of exited
+/// tasks; what does not fit is counted under "others".
+pub const TASK_ENTRIES: u32 = 65536;
 
 /// Filter modes, set at load time in [`names::FILTER_MODE`].
 pub mod filter {
@@ -259,6 +325,11 @@ pub mod names {
     pub const COUNT_DENIED: &str = "COUNT_DENIED";
     pub const DENIED_MAP: &str = "SYSCALL_DENIED";
     pub const PENDING_EXEC_MAP: &str = "PENDING_EXEC";
+    /// `by::NONE`, `by::PROCESS` or `by::THREAD`.
+    pub const BY: &str = "BY";
+    pub const TASK_MAP: &str = "TASK_STATS";
+    pub const TASK_OTHERS_MAP: &str = "TASK_OTHERS";
+    pub const TASK_EXIT_MAP: &str = "TASK_EXITS";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
@@ -272,6 +343,9 @@ mod pod {
     // bit pattern.
     unsafe impl aya::Pod for super::SyscallStats {}
     unsafe impl aya::Pod for super::LatencyHistogram {}
+    unsafe impl aya::Pod for super::TaskKey {}
+    unsafe impl aya::Pod for super::TaskCounts {}
+    unsafe impl aya::Pod for super::TaskExit {}
     unsafe impl aya::Pod for super::ErrnoKey {}
     unsafe impl aya::Pod for super::KernelOffsets {}
 }
@@ -297,6 +371,9 @@ mod tests {
         assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
         assert_eq!(size_of::<InFlight>(), 16);
-        assert_eq!(size_of::<KernelOffsets>(), 52);
+        assert_eq!(size_of::<KernelOffsets>(), 72);
+        assert_eq!(size_of::<TaskKey>(), 8);
+        assert_eq!(size_of::<TaskCounts>(), 24);
+        assert_eq!(size_of::<TaskExit>(), 40);
     }
 }

@@ -40,7 +40,8 @@ use task_storage::TaskStorage;
 use wl_common::{
     ALWAYS_TIMED_CALLS, Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets,
     LATENCY_BUCKETS, LatencyHistogram, Lost, NR_PER_ABI, SECCOMP_MODE_DEAD, STATS_ENTRIES,
-    SyscallStats, TRACED_TGIDS_ENTRIES, filter, stats_slot,
+    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCounts, TaskExit, TaskKey, by, filter,
+    stats_slot,
 };
 
 // Load-time settings: read-only data the loader fills in before loading, so the verifier
@@ -106,6 +107,9 @@ static LATENCY_SAMPLE: Global<u32> = Global::new(1);
 /// that kills leaves the task's seccomp mode at `SECCOMP_MODE_DEAD` when it exits.
 #[unsafe(no_mangle)]
 static COUNT_DENIED: Global<u32> = Global::new(0);
+/// `by::PROCESS` or `by::THREAD`: also count each call for the task that made it.
+#[unsafe(no_mangle)]
+static BY: Global<u32> = Global::new(0);
 
 /// Per-CPU counters, indexed by `stats_slot(abi, nr)`.
 #[btf_map]
@@ -135,6 +139,19 @@ static SYSCALL_DENIED: Array<u64, { STATS_ENTRIES as usize }> = Array::new();
 #[btf_map]
 static PENDING_EXEC: Array<u32, 1> = Array::new();
 
+/// With `BY`: calls per (task, syscall), shared by all CPUs (atomic adds). Sized to one
+/// entry by the loader without `--by`.
+#[btf_map]
+static TASK_STATS: HashMap<TaskKey, TaskCounts, { TASK_ENTRIES as usize }> = HashMap::new();
+
+/// With `BY`: per syscall, the calls of tasks that did not fit in `TASK_STATS`.
+#[btf_map]
+static TASK_OTHERS: Array<TaskCounts, { STATS_ENTRIES as usize }> = Array::new();
+
+/// With `BY`: traced tasks that exited, by tgid (`by::PROCESS`) or tid.
+#[btf_map]
+static TASK_EXITS: HashMap<u32, TaskExit, { TASK_ENTRIES as usize }> = HashMap::new();
+
 /// tgids of the traced processes in `filter::PIDS` mode (value unused).
 #[btf_map]
 static TRACED_TGIDS: HashMap<u32, u32, { TRACED_TGIDS_ENTRIES as usize }> = HashMap::new();
@@ -149,6 +166,14 @@ fn lost(what: Lost) {
         // SAFETY: a per-CPU slot, and BPF programs on syscall tracepoints run with
         // preemption disabled, so nothing else on this CPU writes it meanwhile.
         unsafe { *n += 1 };
+    }
+}
+
+#[inline(always)]
+fn lost_n(what: Lost, n: u64) {
+    if let Some(c) = LOST.get_ptr_mut(what as u32) {
+        // SAFETY: as in `lost`.
+        unsafe { *c += n };
     }
 }
 
@@ -482,25 +507,22 @@ fn errno_of(ret: i64) -> Option<u32> {
     (-4095..0).contains(&ret).then_some((-ret) as u32)
 }
 
-/// The one place that counts: calls, failures and their errno, and time.
+/// The one place that counts: calls, failures and their errno, and time; and, with
+/// `--by`, the same for the task that made the call.
 #[inline(always)]
 fn account(slot: u32, outcome: Outcome) {
-    let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) else {
-        return;
+    let (calls, took, ret) = match outcome {
+        Outcome::Entered => (1, None, 0),
+        Outcome::Failed { ret } => (0, None, ret),
+        Outcome::Counted { ret } => (1, None, ret),
+        Outcome::Returned { took, ret } => (1, Some(took), ret),
     };
-    // SAFETY: per-CPU slot, preemption disabled (see `lost`).
-    let stats = unsafe { &mut *stats };
-    let ret = match outcome {
-        Outcome::Entered => {
-            stats.calls += 1;
-            return;
-        }
-        Outcome::Failed { ret } => ret,
-        Outcome::Counted { ret } => {
-            stats.calls += 1;
-            ret
-        }
-        Outcome::Returned { took, ret } => {
+    let errno = errno_of(ret);
+    if let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) {
+        // SAFETY: per-CPU slot, preemption disabled (see `lost`).
+        let stats = unsafe { &mut *stats };
+        stats.calls += calls;
+        if let Some(took) = took {
             // The minimum is kept inverted, as a maximum (see `SyscallStats`).
             if !took > stats.min_ns_inverted {
                 stats.min_ns_inverted = !took;
@@ -508,7 +530,6 @@ fn account(slot: u32, outcome: Outcome) {
             if took > stats.max_ns {
                 stats.max_ns = took;
             }
-            stats.calls += 1;
             stats.total_ns += took;
             let bucket = latency_bucket(took);
             if let Some(hist) = SYSCALL_LATENCY.get_ptr_mut(slot)
@@ -517,12 +538,60 @@ fn account(slot: u32, outcome: Outcome) {
                 // SAFETY: `hist` points at a live map value and `bucket` is in bounds.
                 atomic_add(unsafe { hist.cast::<u64>().add(bucket) }, 1);
             }
-            ret
+        }
+        if let Some(errno) = errno {
+            stats.errors += 1;
+            count_errno(ErrnoKey { slot, errno });
+        }
+    }
+    if BY.load() != by::NONE {
+        let counts = TaskCounts {
+            calls,
+            errors: u64::from(errno.is_some()),
+            total_ns: took.unwrap_or(0),
+        };
+        count_task(slot, &counts);
+    }
+}
+
+/// Adds `add` to the current task's row for `slot`; a task that does not fit in the
+/// map is counted under "others".
+#[inline(always)]
+fn count_task(slot: u32, add: &TaskCounts) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let id = if BY.load() == by::THREAD {
+        pid_tgid as u32
+    } else {
+        (pid_tgid >> 32) as u32
+    };
+    let key = TaskKey { id, slot };
+    let mut counts = TASK_STATS.get_ptr_mut(&key);
+    if counts.is_none() {
+        // Another CPU may insert the same key first: then add to its entry.
+        let _ = TASK_STATS.insert(&key, &TaskCounts::default(), BPF_NOEXIST.into());
+        counts = TASK_STATS.get_ptr_mut(&key);
+    }
+    let counts = match counts {
+        Some(c) => c,
+        None => {
+            lost_n(Lost::TaskMapFull, add.calls);
+            match TASK_OTHERS.get_ptr_mut(slot) {
+                Some(c) => c,
+                None => return,
+            }
         }
     };
-    if let Some(errno) = errno_of(ret) {
-        stats.errors += 1;
-        count_errno(ErrnoKey { slot, errno });
+    // SAFETY: `counts` points at a live map value; every update of it is atomic.
+    unsafe {
+        for (field, n) in [
+            (&raw mut (*counts).calls, add.calls),
+            (&raw mut (*counts).errors, add.errors),
+            (&raw mut (*counts).total_ns, add.total_ns),
+        ] {
+            if n != 0 {
+                atomic_add(field, n);
+            }
+        }
     }
 }
 
@@ -599,6 +668,9 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
     if COUNT_DENIED.load() != 0 {
         killed_by_seccomp(&ctx);
     }
+    if BY.load() != by::NONE {
+        record_exit(&ctx);
+    }
     if FILTER_MODE.load() != filter::PIDS {
         return 0;
     }
@@ -620,6 +692,58 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
         let _ = TRACED_TGIDS.remove(&tgid);
     }
     0
+}
+
+/// With `--by`: keeps a traced task's name, parent, start and exit status when it exits
+/// (a process when its last thread does), since /proc forgets it.
+#[inline(always)]
+fn record_exit(ctx: &BtfTracePointContext) {
+    let task: *const u8 = ctx.arg(0);
+    if !is_traced(task) {
+        return;
+    }
+    // SAFETY: `task` is the tracepoint's BTF task pointer, and `signal` and
+    // `real_parent` BTF pointers loaded from it; offsets come from BTF; `comm` is a
+    // 16-byte array read as two u64.
+    unsafe {
+        let by_thread = BY.load() == by::THREAD;
+        if !by_thread {
+            let signal = read_ptr(task, offset!(task_signal));
+            // do_exit() decrements signal->live before this tracepoint.
+            if read_u32(signal, offset!(signal_live)) != 0 {
+                return;
+            }
+        }
+        let id = read_u32(
+            task,
+            if by_thread {
+                offset!(task_pid)
+            } else {
+                offset!(task_tgid)
+            },
+        );
+        let parent = read_ptr(task, offset!(task_real_parent));
+        let comm = task.add(offset!(task_comm) as usize);
+        let mut exit = TaskExit {
+            tgid: read_u32(task, offset!(task_tgid)),
+            ppid: read_u32(parent, offset!(task_tgid)),
+            _pad: 0,
+            exit_code: read_u32(task, offset!(task_exit_code)),
+            start_ns: core::ptr::read_volatile(
+                task.add(offset!(task_start_time) as usize).cast::<u64>(),
+            ),
+            comm: [0; 16],
+        };
+        let halves = [
+            core::ptr::read_volatile(comm.cast::<u64>()),
+            core::ptr::read_volatile(comm.add(8).cast::<u64>()),
+        ];
+        exit.comm[..8].copy_from_slice(&halves[0].to_ne_bytes());
+        exit.comm[8..].copy_from_slice(&halves[1].to_ne_bytes());
+        if TASK_EXITS.insert(&id, &exit, 0).is_err() {
+            lost(Lost::TaskExitMapFull);
+        }
+    }
 }
 
 /// A traced task that a seccomp profile killed for a denied call: seccomp marks it

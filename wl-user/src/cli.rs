@@ -5,7 +5,7 @@ use std::{ffi::OsString, path::PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    collector::{Filter, Latency, TraceOptions},
+    collector::{By, Filter, Latency, TraceOptions},
     report::{Format, Render, Weight},
     seccomp::Denial,
 };
@@ -149,6 +149,10 @@ pub struct OutputArgs {
     /// power-of-two range of nanoseconds, busiest syscall first.
     #[arg(long)]
     pub histogram: bool,
+    /// With --by, the table shows the N busiest processes (threads, commands) and one
+    /// line for the rest; JSON always lists them all.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "by")]
+    pub top: Option<u64>,
     /// With --format svg: what the boxes' widths measure, time spent in each syscall
     /// (the default) or its calls. An untimed report (--no-latency) is drawn by calls.
     #[arg(long, value_enum)]
@@ -175,6 +179,7 @@ impl OutputArgs {
             histograms: self.histogram,
             weight: self.weight.unwrap_or(Weight::Time),
             one_line: false,
+            top: self.top.map(|n| n as usize),
         })
     }
 }
@@ -202,6 +207,12 @@ pub struct TraceArgs {
     /// per interval. Other formats are refused.
     #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
     pub interval: Option<std::time::Duration>,
+    /// Also split the counts by process (its threads summed), by thread, or by command
+    /// name. JSON gains `processes`, `threads` or `commands`; the table a block per
+    /// process, busiest first (see --top). A run that starts more processes than the
+    /// kernel side can hold counts the rest under "others" and says how many calls.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub by: Option<By>,
 }
 
 impl TraceArgs {
@@ -216,6 +227,7 @@ impl TraceArgs {
             filter,
             latency,
             count_denied: false,
+            by: self.by,
             noop: self.noop,
         }
     }

@@ -11,7 +11,8 @@ use aya::{
 };
 use wl_common::{
     Abi, ErrnoKey, KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, STATS_ENTRIES,
-    SyscallStats, TRACED_TGIDS_ENTRIES, filter, names, slot_syscall,
+    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCounts, TaskExit, TaskKey, filter, names,
+    slot_syscall,
 };
 
 use crate::btf;
@@ -52,11 +53,45 @@ impl Latency {
     }
 }
 
+/// Whom calls are also counted for (`--by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    /// Each process, its threads summed.
+    Process,
+    /// Each thread.
+    Thread,
+    /// Each command name: the processes that ran it, summed.
+    Comm,
+}
+
+impl By {
+    fn setting(by: Option<By>) -> u32 {
+        match by {
+            None => wl_common::by::NONE,
+            Some(By::Process | By::Comm) => wl_common::by::PROCESS,
+            Some(By::Thread) => wl_common::by::THREAD,
+        }
+    }
+}
+
+/// One task's calls of one syscall, and the task's exit where it has exited.
+#[derive(Debug, Clone)]
+pub struct TaskSnapshot {
+    pub by: By,
+    /// Per (task id, ABI, syscall number); task id 0 holds the tasks that did not fit.
+    pub counts: Vec<(u32, Abi, u32, TaskCounts)>,
+    /// By task id.
+    pub exits: BTreeMap<u32, TaskExit>,
+}
+
 /// How to trace, settled once from the command line.
 #[derive(Debug, Clone, Copy)]
 pub struct TraceOptions {
     pub filter: Filter,
     pub latency: Latency,
+    /// Also count each call for the process or thread that made it.
+    pub by: Option<By>,
     /// The workload runs under a seccomp profile: count the calls it denies.
     pub count_denied: bool,
     /// Benchmarks: attach programs that return at once, to measure the floor cost.
@@ -90,12 +125,15 @@ pub struct Snapshot {
     pub lost: BTreeMap<&'static str, u64>,
     /// Calls a seccomp profile denied, as (ABI, number, calls), when counted.
     pub denied: Vec<(Abi, u32, u64)>,
+    /// With `--by`.
+    pub tasks: Option<TaskSnapshot>,
 }
 
 pub struct Collector {
     ebpf: Ebpf,
     latency: Latency,
     count_denied: bool,
+    by: Option<By>,
 }
 
 /// Fails early, in one line, when this process cannot load BPF tracing programs.
@@ -156,6 +194,11 @@ pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         kernfs_node_parent: btf
             .field_offset("kernfs_node", "__parent")
             .or_else(|_| btf.field_offset("kernfs_node", "parent"))?,
+        task_pid: btf.field_offset("task_struct", "pid")?,
+        task_real_parent: btf.field_offset("task_struct", "real_parent")?,
+        task_exit_code: btf.field_offset("task_struct", "exit_code")?,
+        task_start_time: btf.field_offset("task_struct", "start_time")?,
+        task_comm: btf.field_offset("task_struct", "comm")?,
         // Optional: only a run under a seccomp profile reads it.
         task_seccomp_mode: btf
             .field_offset("task_struct", "seccomp")
@@ -209,6 +252,7 @@ impl Collector {
             filter,
             latency,
             count_denied,
+            by,
             noop,
         } = options;
         check_privileges()?;
@@ -233,6 +277,9 @@ impl Collector {
         let own_tgid = std::process::id();
         let noop = u32::from(noop);
         let denied_setting = u32::from(count_denied);
+        let by_setting = By::setting(by);
+        // The per-task maps take ~10 MiB; only `--by` pays for them.
+        let task_entries = if by.is_some() { TASK_ENTRIES } else { 1 };
         let timed = u32::from(latency != Latency::Off);
         let sample = latency.one_in().max(1);
         // The traced-pid map is only used to follow a process tree: a cgroup trace does
@@ -250,6 +297,8 @@ impl Collector {
         let vmlinux = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
         let mut ebpf = loader
             .map_max_entries(names::TRACED_TGIDS, tgid_entries)
+            .map_max_entries(names::TASK_MAP, task_entries)
+            .map_max_entries(names::TASK_EXIT_MAP, task_entries)
             // aya has no user-space type for task storage; only the kernel side uses it.
             .allow_unsupported_maps()
             .override_global(names::FILTER_MODE, &mode, true)
@@ -262,6 +311,7 @@ impl Collector {
             .override_global(names::TIMED, &timed, true)
             .override_global(names::LATENCY_SAMPLE, &sample, true)
             .override_global(names::COUNT_DENIED, &denied_setting, true)
+            .override_global(names::BY, &by_setting, true)
             .load(EBPF_OBJECT)
             .context("cannot load wl's eBPF object into the kernel")?;
         // Load every program before attaching any, so a verifier failure leaves nothing
@@ -284,6 +334,7 @@ impl Collector {
             ebpf,
             latency,
             count_denied,
+            by,
         })
     }
 
@@ -307,6 +358,40 @@ impl Collector {
     pub fn traced(&mut self) -> Result<Vec<u32>> {
         let m = self.traced_tgids()?;
         Ok(m.keys().filter_map(Result::ok).collect())
+    }
+
+    /// The per-task counts and exits (`--by`).
+    fn tasks(&self) -> Result<TaskSnapshot> {
+        let counts: HashMap<&MapData, TaskKey, TaskCounts> = map(&self.ebpf, names::TASK_MAP)?;
+        let others: Array<&MapData, TaskCounts> = map(&self.ebpf, names::TASK_OTHERS_MAP)?;
+        let exits: HashMap<&MapData, u32, TaskExit> = map(&self.ebpf, names::TASK_EXIT_MAP)?;
+        let mut snap = TaskSnapshot {
+            by: self.by.expect("asked for with --by"),
+            counts: Vec::new(),
+            exits: BTreeMap::new(),
+        };
+        let mut push = |id: u32, slot: u32, c: TaskCounts| {
+            let (abi, nr) = slot_syscall(slot);
+            let abi = Abi::from_index(abi).expect("slot within the table");
+            snap.counts.push((id, abi, nr, c));
+        };
+        for entry in counts.iter() {
+            let (key, c) = entry.context("cannot read the per-task map")?;
+            push(key.id, key.slot, c);
+        }
+        for slot in 0..STATS_ENTRIES {
+            let c = others
+                .get(&slot, 0)
+                .context("cannot read the per-task map")?;
+            if c.calls + c.errors > 0 {
+                push(0, slot, c);
+            }
+        }
+        for entry in exits.iter() {
+            let (id, exit) = entry.context("cannot read the map of exited tasks")?;
+            snap.exits.insert(id, exit);
+        }
+        Ok(snap)
     }
 
     /// Marks `pid` as the workload's first process before its `execve`: its calls until
@@ -350,6 +435,7 @@ impl Collector {
             syscalls: Vec::new(),
             lost: BTreeMap::new(),
             denied: Vec::new(),
+            tasks: None,
         };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats
@@ -392,6 +478,9 @@ impl Collector {
                     snapshot.denied.push((abi, nr, n));
                 }
             }
+        }
+        if self.by.is_some() {
+            snapshot.tasks = Some(self.tasks()?);
         }
         for &kind in Lost::ALL {
             let n: u64 = lost.get(&(kind as u32), 0)?.iter().sum();

@@ -100,6 +100,7 @@ enum Variant {
     WlCounts,
     WlFloor,
     WlInterval,
+    WlByProcess,
     OutsideCgroup,
     OutsidePids,
     Strace,
@@ -109,13 +110,14 @@ enum Variant {
 }
 
 impl Variant {
-    const ALL: [Variant; 12] = [
+    const ALL: [Variant; 13] = [
         Variant::Untraced,
         Variant::Wl,
         Variant::WlSampled,
         Variant::WlCounts,
         Variant::WlFloor,
         Variant::WlInterval,
+        Variant::WlByProcess,
         Variant::OutsideCgroup,
         Variant::OutsidePids,
         Variant::Strace,
@@ -132,6 +134,7 @@ impl Variant {
             Variant::WlCounts => "wl-user run --no-latency (counts, errors)",
             Variant::WlFloor => "floor: wl's programs attached, returning at once",
             Variant::WlInterval => "wl-user run --interval 1 (a JSON line every second)",
+            Variant::WlByProcess => "wl-user run --by process (counts per process too)",
             Variant::OutsideCgroup => "not traced, while wl-user run traces another cgroup",
             Variant::OutsidePids => "not traced, while wl-user attach --pid traces another process",
             Variant::Strace => "strace -f -c",
@@ -342,7 +345,8 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
         | Variant::WlSampled
         | Variant::WlCounts
         | Variant::WlFloor
-        | Variant::WlInterval => {
+        | Variant::WlInterval
+        | Variant::WlByProcess => {
             let mut c = Command::new(setup.wl_user);
             c.args(["run", "--format", "json", "-o"]).arg(&report);
             match v {
@@ -350,6 +354,7 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
                 Variant::WlCounts => c.arg("--no-latency"),
                 Variant::WlSampled => c.args(["--latency-sample", "16"]),
                 Variant::WlInterval => c.args(["--interval", "1"]),
+                Variant::WlByProcess => c.args(["--by", "process"]),
                 _ => &mut c,
             };
             let (out, _) = run_capture(c.arg("--").args(&w))?;

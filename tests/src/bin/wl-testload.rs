@@ -1,6 +1,7 @@
 //! A workload whose syscalls are known: see the constants in `wl_tests`.
 //!
 //! Usage: wl-testload [--scale K] [--wait-stdin] [--spread SECS] [--pause SECS]
+//!        wl-testload --fork-storm N
 //!   --wait-stdin  block until a byte arrives on standard input before starting, so a
 //!                 tracer can attach to a process that is already running.
 //!   --spread SECS make the main thread's getppid calls in `SPREAD_BATCHES` batches
@@ -9,6 +10,9 @@
 //!   --pause SECS  then sleep SECS before the rest: with a pause longer than a tracer's
 //!                 interval, some interval ends after every getppid call and before
 //!                 anything else.
+//!   --fork-storm N  instead of all the above, fork N short-lived children one at a time,
+//!                 each making `STORM_CHILD_GETPPID` getppid and `STORM_CHILD_GETUID`
+//!                 getuid calls: more processes than a tracer may keep apart.
 
 use std::{
     os::unix::thread::JoinHandleExt as _,
@@ -39,6 +43,31 @@ fn seconds(args: &[String], name: &str) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_secs_f64(secs))
 }
 
+/// Forks `n` children one at a time, each making the storm's calls, and exits.
+fn fork_storm(n: u64) -> ! {
+    for _ in 0..n {
+        // SAFETY: the process is single-threaded; the child only makes raw syscalls and
+        // leaves through _exit.
+        unsafe {
+            let pid = libc::fork();
+            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+            if pid == 0 {
+                repeat(STORM_CHILD_GETPPID, libc::SYS_getppid, 0);
+                repeat(STORM_CHILD_GETUID, libc::SYS_getuid, 0);
+                libc::_exit(0);
+            }
+            // Reaped before the next fork: one child at a time, whatever N.
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "storm child {pid}: status {status:#x}"
+            );
+        }
+    }
+    std::process::exit(EXIT_STATUS);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let scale: u64 = args
@@ -49,6 +78,13 @@ fn main() {
     if args.iter().any(|a| a == "--exec-child") {
         repeat(EXEC_GETPGRP * scale, libc::SYS_getpgrp, 0);
         std::process::exit(0);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--fork-storm") {
+        let n: u64 = args
+            .get(i + 1)
+            .and_then(|s| s.parse().ok())
+            .expect("--fork-storm takes a number of children");
+        fork_storm(n);
     }
     if args.iter().any(|a| a == "--wait-stdin") {
         let mut b = [0u8; 1];

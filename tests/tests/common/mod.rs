@@ -4,7 +4,7 @@
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Write as _},
     path::PathBuf,
     process::{Child, Command, ExitStatus, Output, Stdio},
     time::{Duration, Instant},
@@ -287,6 +287,35 @@ pub fn assert_workload_counts(report: &Value, scale: u64, children: bool) {
         "lost: {}",
         report["lost"]
     );
+}
+
+/// Starts the test workload (`wl-testload --scale SCALE`) blocked on its stdin.
+pub fn paused_workload(scale: u64) -> Child {
+    let mut cmd = Command::new(testload());
+    workload_env(&mut cmd)
+        .args(["--wait-stdin", "--scale", &scale.to_string()])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Attaches `wl-user WL_ARGS --format json` to the paused `workload`, releases it once
+/// wl-user traces, and returns the report once both have ended.
+pub fn attach_and_release(mut workload: Child, wl_args: &[&str]) -> serde_json::Value {
+    let mut wl = Command::new(wl_user())
+        .args(wl_args)
+        .args(["--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = wait_until_tracing(&mut wl);
+    workload.stdin.take().unwrap().write_all(b"g").unwrap();
+    let st = wait_with_timeout(&mut workload, Duration::from_secs(60));
+    assert_eq!(st.code(), Some(wl_tests::EXIT_STATUS));
+    let out = output_with_timeout(wl, Duration::from_secs(60));
+    assert!(out.status.success(), "wl-user: {}", stderr.join().unwrap());
+    parse_json(&out.stdout)
 }
 
 /// Where cgroup v2 is mounted, if it is.

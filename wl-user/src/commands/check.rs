@@ -139,6 +139,7 @@ fn checks() -> Vec<Line> {
             },
             latency: Latency::EveryCall,
             count_denied: false,
+            by: None,
             noop: false,
         });
         add(

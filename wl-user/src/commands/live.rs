@@ -251,6 +251,7 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
         lost,
         // Reported once, with the final report.
         denied: Vec::new(),
+        tasks: None,
     }
 }
 
@@ -370,6 +371,7 @@ mod tests {
             syscalls: rows,
             lost: [("no_task_slot", 0)].into(),
             denied: Vec::new(),
+            tasks: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod render;
 mod rst;
 mod svg;
 mod table;
+pub mod tasks;
 
 use std::{collections::BTreeMap, io::Write};
 
@@ -59,6 +60,8 @@ pub struct Render {
     pub weight: Weight,
     /// JSON on one line: the final report ends `--interval`'s JSON Lines.
     pub one_line: bool,
+    /// With `--by`, how many task blocks the table shows (`--top`); all without.
+    pub top: Option<usize>,
 }
 
 #[cfg(test)]
@@ -69,6 +72,7 @@ impl Render {
             histograms: false,
             weight: Weight::Time,
             one_line: false,
+            top: None,
         }
     }
 }
@@ -182,6 +186,12 @@ pub struct Report {
     /// Sorted by time spent, then calls.
     pub subsystems: Vec<SubsystemRow>,
     pub syscall_tables: Tables,
+    /// With `--by`: `process`, `thread` or `comm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<crate::collector::By>,
+    /// With `--by`: `processes`, `threads` or `commands`.
+    #[serde(flatten)]
+    pub tasks: tasks::Tasks,
     /// `run --seccomp` only: the profile applied and what it denied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<SeccompOutcome>,
@@ -213,6 +223,11 @@ impl Report {
         snap: Snapshot,
         k: &Knowledge,
     ) -> Report {
+        let timed = snap.latency != Latency::Off;
+        let (by, tasks) = match snap.tasks {
+            Some(t) => (Some(t.by), tasks::build(t, k, timed)),
+            None => (None, tasks::Tasks::default()),
+        };
         let mut syscalls: Vec<SyscallRow> = snap
             .syscalls
             .into_iter()
@@ -305,6 +320,8 @@ impl Report {
                 origin: k.origin.clone(),
             },
             seccomp: None,
+            by,
+            tasks,
         }
     }
 
@@ -355,7 +372,7 @@ impl Report {
                 if render.histograms {
                     histogram::write(self, out)?;
                 }
-                Ok(())
+                tasks::write(self, render.top, out)
             }
             Format::Json => json::write(self, render.one_line, out),
             Format::Rst => rst::write(self, out),
@@ -403,6 +420,7 @@ pub(crate) mod tests {
             ],
             lost: [("no_task_slot", 0)].into(),
             denied: Vec::new(),
+            tasks: None,
         };
         Report::new(
             Target::Command(vec!["true".into()]),

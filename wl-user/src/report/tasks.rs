@@ -1,0 +1,358 @@
+//! `--by process|thread|comm`: who made the calls. The kernel side counts each call
+//! for its process or thread as well; this names the tasks (from what the kernel kept
+//! at their exit, or from /proc while they run) and groups them.
+
+use std::{collections::BTreeMap, io::Write};
+
+use anyhow::Result;
+use serde::Serialize;
+use wl_common::TaskCounts;
+
+use super::{Report, render};
+use crate::{
+    collector::{By, TaskSnapshot},
+    syscalls::{AbiName, Knowledge, rules},
+};
+
+/// One syscall of one task.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskSyscall {
+    pub name: String,
+    pub nr: u32,
+    pub abi: AbiName,
+    pub calls: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    pub subsystem: &'static str,
+}
+
+/// A process (`--by process`) or thread (`--by thread`) and its calls; id 0 is
+/// "others": the tasks that did not fit in the kernel side's map.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskRow {
+    /// With `--by thread`: the thread's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tid: Option<u32>,
+    pub pid: u32,
+    pub ppid: Option<u32>,
+    pub comm: String,
+    /// The executable, while the process runs; None once it has exited.
+    pub exe: Option<String>,
+    /// When it started, in ns since boot.
+    pub start_ns: Option<u64>,
+    /// Shell style (code, or 128+N when killed by signal N); None while it runs.
+    pub exit_status: Option<i32>,
+    pub calls: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    pub syscalls: Vec<TaskSyscall>,
+}
+
+/// A command name (`--by comm`): the processes that ran under it, summed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandRow {
+    pub comm: String,
+    pub processes: u64,
+    pub calls: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    pub syscalls: Vec<TaskSyscall>,
+}
+
+/// The per-task part of a report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tasks {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<Vec<TaskRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<Vec<TaskRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commands: Option<Vec<CommandRow>>,
+}
+
+/// What /proc says of a running task: (pid, ppid, comm, start in ns since boot).
+fn proc_stat(id: u32) -> Option<(u32, u32, String, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{id}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_owned();
+    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // After the comm: state, ppid, ... starttime is field 22 of stat, 20th after it.
+    let ppid = rest.get(1)?.parse().ok()?;
+    let ticks: u64 = rest.get(19)?.parse().ok()?;
+    // SAFETY: sysconf has no memory preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&h| h > 0)?;
+    let status = std::fs::read_to_string(format!("/proc/{id}/status")).ok()?;
+    let tgid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((tgid, ppid, comm, ticks * 1_000_000_000 / hz))
+}
+
+fn comm_str(comm: &[u8; 16]) -> String {
+    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..end]).into_owned()
+}
+
+/// The shell's status for a `task_struct.exit_code`.
+fn exit_status(code: u32) -> i32 {
+    match code & 0x7f {
+        0 => ((code >> 8) & 0xff) as i32,
+        sig => 128 + sig as i32,
+    }
+}
+
+fn busiest_first(timed: bool) -> impl Fn(&(u64, u64), &(u64, u64)) -> std::cmp::Ordering {
+    move |a, b| {
+        if timed {
+            b.0.cmp(&a.0).then(b.1.cmp(&a.1))
+        } else {
+            b.1.cmp(&a.1)
+        }
+    }
+}
+
+fn syscall_rows(
+    counts: &BTreeMap<(AbiName, u32), TaskCounts>,
+    k: &Knowledge,
+    timed: bool,
+) -> Vec<TaskSyscall> {
+    let mut rows: Vec<TaskSyscall> = counts
+        .iter()
+        .map(|(&(abi, nr), c)| TaskSyscall {
+            name: k.name_of(abi, nr),
+            nr,
+            abi,
+            calls: c.calls,
+            errors: c.errors,
+            total_ns: c.total_ns,
+            subsystem: k.lookup(abi, nr).map_or(rules::OTHER, |s| s.subsystem),
+        })
+        .collect();
+    let order = busiest_first(timed);
+    rows.sort_by(|a, b| {
+        order(&(a.total_ns, a.calls), &(b.total_ns, b.calls)).then(a.name.cmp(&b.name))
+    });
+    rows
+}
+
+fn add(into: &mut TaskCounts, c: &TaskCounts) {
+    into.calls += c.calls;
+    into.errors += c.errors;
+    into.total_ns += c.total_ns;
+}
+
+/// Builds the per-task part of a report.
+pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
+    let mut per_task: BTreeMap<u32, BTreeMap<(AbiName, u32), TaskCounts>> = BTreeMap::new();
+    for (id, abi, nr, c) in snap.counts {
+        add(
+            per_task
+                .entry(id)
+                .or_default()
+                .entry((AbiName::of(abi), nr))
+                .or_default(),
+            &c,
+        );
+    }
+    let mut rows: Vec<TaskRow> = per_task
+        .iter()
+        .map(|(&id, counts)| {
+            let mut total = TaskCounts::default();
+            counts.values().for_each(|c| add(&mut total, c));
+            let exited = snap.exits.get(&id);
+            let running = if exited.is_none() && id != 0 {
+                proc_stat(id)
+            } else {
+                None
+            };
+            let (pid, ppid, comm, start_ns) = match (id, exited, &running) {
+                (0, _, _) => (0, None, "others".to_owned(), None),
+                (_, Some(e), _) => (e.tgid, Some(e.ppid), comm_str(&e.comm), Some(e.start_ns)),
+                (_, None, Some((tgid, ppid, comm, start))) => {
+                    (*tgid, Some(*ppid), comm.clone(), Some(*start))
+                }
+                // Gone, and its exit not kept (the map of exits was full).
+                (_, None, None) => (id, None, "?".to_owned(), None),
+            };
+            TaskRow {
+                tid: (snap.by == By::Thread).then_some(id),
+                pid: if snap.by == By::Thread { pid } else { id },
+                ppid,
+                comm,
+                exe: running.as_ref().and_then(|_| {
+                    std::fs::read_link(format!("/proc/{pid}/exe"))
+                        .ok()
+                        .map(|p| p.display().to_string())
+                }),
+                start_ns,
+                exit_status: exited.map(|e| exit_status(e.exit_code)),
+                calls: total.calls,
+                errors: total.errors,
+                total_ns: total.total_ns,
+                syscalls: syscall_rows(counts, k, timed),
+            }
+        })
+        .collect();
+    let order = busiest_first(timed);
+    rows.sort_by(|a, b| {
+        // "others" last, whatever it holds.
+        (a.pid == 0 && a.tid.unwrap_or(0) == 0)
+            .cmp(&(b.pid == 0 && b.tid.unwrap_or(0) == 0))
+            .then(order(&(a.total_ns, a.calls), &(b.total_ns, b.calls)))
+    });
+    match snap.by {
+        By::Process => Tasks {
+            processes: Some(rows),
+            ..Tasks::default()
+        },
+        By::Thread => Tasks {
+            threads: Some(rows),
+            ..Tasks::default()
+        },
+        By::Comm => {
+            let mut by_comm: BTreeMap<String, (u64, BTreeMap<(AbiName, u32), TaskCounts>)> =
+                BTreeMap::new();
+            for (row, (_, counts)) in rows.iter().zip(per_task.iter()) {
+                debug_assert!(row.calls == counts.values().map(|c| c.calls).sum::<u64>());
+            }
+            for (id, counts) in &per_task {
+                let row = rows.iter().find(|r| r.pid == *id).expect("a row per task");
+                let entry = by_comm.entry(row.comm.clone()).or_default();
+                entry.0 += 1;
+                for (key, c) in counts {
+                    add(entry.1.entry(*key).or_default(), c);
+                }
+            }
+            let mut commands: Vec<CommandRow> = by_comm
+                .into_iter()
+                .map(|(comm, (processes, counts))| {
+                    let mut total = TaskCounts::default();
+                    counts.values().for_each(|c| add(&mut total, c));
+                    CommandRow {
+                        comm,
+                        processes,
+                        calls: total.calls,
+                        errors: total.errors,
+                        total_ns: total.total_ns,
+                        syscalls: syscall_rows(&counts, k, timed),
+                    }
+                })
+                .collect();
+            commands.sort_by(|a, b| order(&(a.total_ns, a.calls), &(b.total_ns, b.calls)));
+            Tasks {
+                commands: Some(commands),
+                ..Tasks::default()
+            }
+        }
+    }
+}
+
+/// A block per task under the table, busiest first; past `top`, one line for the rest.
+pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+    let t = &report.tasks;
+    let blocks: Vec<(String, u64, u64, u64, &[TaskSyscall])> =
+        if let Some(rows) = t.processes.as_ref().or(t.threads.as_ref()) {
+            rows.iter()
+                .map(|r| {
+                    let who = match (r.tid, r.pid) {
+                        (Some(0), _) | (None, 0) => "others (tasks that did not fit)".to_owned(),
+                        (Some(tid), pid) => format!("thread {tid} of pid {pid} ({})", r.comm),
+                        (None, pid) => format!("pid {pid} ({})", r.comm),
+                    };
+                    let ppid = r.ppid.map_or_else(String::new, |p| format!(", ppid {p}"));
+                    let exit = r
+                        .exit_status
+                        .map_or_else(|| ", running".to_owned(), |s| format!(", exit {s}"));
+                    (
+                        format!("{who}{ppid}{exit}"),
+                        r.calls,
+                        r.errors,
+                        r.total_ns,
+                        r.syscalls.as_slice(),
+                    )
+                })
+                .collect()
+        } else if let Some(rows) = &t.commands {
+            rows.iter()
+                .map(|r| {
+                    (
+                        format!("{} ({} processes)", r.comm, r.processes),
+                        r.calls,
+                        r.errors,
+                        r.total_ns,
+                        r.syscalls.as_slice(),
+                    )
+                })
+                .collect()
+        } else {
+            return Ok(());
+        };
+    let shown = top.unwrap_or(blocks.len()).min(blocks.len());
+    for (who, calls, errors, total_ns, syscalls) in &blocks[..shown] {
+        writeln!(
+            out,
+            "\n{who}: {calls} calls, {errors} errors{}",
+            if report.latency {
+                format!(", {:.6} s", *total_ns as f64 / 1e9)
+            } else {
+                String::new()
+            }
+        )?;
+        writeln!(
+            out,
+            "{:>10} {:>9} {:>11} syscall",
+            "calls", "errors", "seconds"
+        )?;
+        for s in *syscalls {
+            writeln!(
+                out,
+                "{:>10} {:>9} {:>11} {}",
+                s.calls,
+                if s.errors > 0 {
+                    s.errors.to_string()
+                } else {
+                    String::new()
+                },
+                if report.latency {
+                    format!("{:.6}", s.total_ns as f64 / 1e9)
+                } else {
+                    "-".to_owned()
+                },
+                render::syscall_label(&s.name, s.abi)
+            )?;
+        }
+    }
+    if shown < blocks.len() {
+        let rest = &blocks[shown..];
+        writeln!(
+            out,
+            "\n{} more: {} calls, {} errors (--top shows more)",
+            rest.len(),
+            rest.iter().map(|b| b.1).sum::<u64>(),
+            rest.iter().map(|b| b.2).sum::<u64>()
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_read_like_a_shell() {
+        assert_eq!(exit_status(3 << 8), 3);
+        assert_eq!(exit_status(0), 0);
+        assert_eq!(exit_status(9), 137);
+        // A core dump sets 0x80 besides the signal.
+        assert_eq!(exit_status(0x80 | 11), 139);
+        assert_eq!(comm_str(b"wl-testload\0\0\0\0\0"), "wl-testload");
+        assert_eq!(comm_str(b"sixteen-bytes-xx"), "sixteen-bytes-xx");
+    }
+}
