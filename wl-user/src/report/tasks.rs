@@ -117,11 +117,10 @@ fn busiest_first(timed: bool) -> impl Fn(&(u64, u64), &(u64, u64)) -> std::cmp::
     }
 }
 
-fn syscall_rows(
-    counts: &BTreeMap<(AbiName, u32), TaskCounts>,
-    k: &Knowledge,
-    timed: bool,
-) -> Vec<TaskSyscall> {
+/// A task's (or command's) counts by (ABI, syscall number).
+type PerSyscall = BTreeMap<(AbiName, u32), TaskCounts>;
+
+fn syscall_rows(counts: &PerSyscall, k: &Knowledge, timed: bool) -> Vec<TaskSyscall> {
     let mut rows: Vec<TaskSyscall> = counts
         .iter()
         .map(|(&(abi, nr), c)| TaskSyscall {
@@ -149,7 +148,7 @@ fn add(into: &mut TaskCounts, c: &TaskCounts) {
 
 /// Builds the per-task part of a report.
 pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
-    let mut per_task: BTreeMap<u32, BTreeMap<(AbiName, u32), TaskCounts>> = BTreeMap::new();
+    let mut per_task: BTreeMap<u32, PerSyscall> = BTreeMap::new();
     for (id, abi, nr, c) in snap.counts {
         add(
             per_task
@@ -216,11 +215,7 @@ pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
             ..Tasks::default()
         },
         By::Comm => {
-            let mut by_comm: BTreeMap<String, (u64, BTreeMap<(AbiName, u32), TaskCounts>)> =
-                BTreeMap::new();
-            for (row, (_, counts)) in rows.iter().zip(per_task.iter()) {
-                debug_assert!(row.calls == counts.values().map(|c| c.calls).sum::<u64>());
-            }
+            let mut by_comm: BTreeMap<String, (u64, PerSyscall)> = BTreeMap::new();
             for (id, counts) in &per_task {
                 let row = rows.iter().find(|r| r.pid == *id).expect("a row per task");
                 let entry = by_comm.entry(row.comm.clone()).or_default();
