@@ -390,6 +390,29 @@ fn by_thread_keeps_the_workload_threads_apart() {
 }
 
 #[test]
+fn by_thread_when_attached_to_a_running_workload() {
+    require_root();
+    let w = paused_workload(1);
+    let pid = u64::from(w.id());
+    let report = attach_and_release(w, &["attach", "--by", "thread", "--pid", &pid.to_string()]);
+    assert_workload_counts(&report, 1, true);
+    let threads = entries(&report, "threads");
+    let main = only(threads, "the main thread (getppid)", |t| {
+        made(t, "getppid") > 0
+    });
+    assert_eq!((n(main, "tid"), n(main, "pid")), (pid, pid), "{main}");
+    assert_eq!(made(main, "getppid"), MAIN_GETPPID, "{main}");
+    let workers: Vec<&Value> = threads.iter().filter(|t| made(t, "getpgid") > 0).collect();
+    assert_eq!(workers.len() as u64, THREADS, "{workers:#?}");
+    for t in &workers {
+        assert_eq!(made(t, "getpgid"), THREAD_GETPGID, "{t}");
+        assert_eq!(n(t, "pid"), pid, "a thread of the attached process: {t}");
+        assert_ne!(n(t, "tid"), pid, "{t}");
+    }
+    assert_split_adds_up(&report, "threads");
+}
+
+#[test]
 fn by_comm_groups_processes_by_name() {
     require_root();
     // The shell forks a child that execs the workload (`; true` keeps dash and bash

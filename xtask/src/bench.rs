@@ -248,8 +248,19 @@ struct Background {
 
 impl Background {
     fn cgroup(wl_user: &Path) -> Result<Background> {
+        Background::cgroup_with(wl_user, &[])
+    }
+
+    /// `cgroup` with `--by process`: its per-task maps.
+    fn cgroup_by_process(wl_user: &Path) -> Result<Background> {
+        Background::cgroup_with(wl_user, &["--by", "process"])
+    }
+
+    fn cgroup_with(wl_user: &Path, extra: &[&str]) -> Result<Background> {
         let child = Command::new(wl_user)
-            .args(["run", "-o", "/dev/null", "--", "sleep", "3600"])
+            .args(["run", "-o", "/dev/null"])
+            .args(extra)
+            .args(["--", "sleep", "3600"])
             .spawn()
             .context("cannot start wl-user")?;
         // wl-user forks the workload only after its programs are attached; wait until the
@@ -645,6 +656,10 @@ fn run_in(opts: &Options, scratch: &Path) -> Result<()> {
         (
             "pid-tree filter (`run --no-cgroup`, `attach --pid`)",
             Background::pids,
+        ),
+        (
+            "cgroup filter with `--by process`",
+            Background::cgroup_by_process,
         ),
     ] {
         let m = map_memory(bg(&opts.wl_user)?)?;

@@ -4,6 +4,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use wl_common::Lost;
+
 use super::{Report, render};
 
 const RULE: &str = "------ ----------- ----------- ----------- ----------- ----------- --------- --------- ---------------- ----------------";
@@ -135,14 +137,22 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
             report.latency_sample
         )?;
     }
+    // Calls of tasks past the per-task map are recorded, under "others".
+    let folded = Lost::TaskMapFull.name();
     let lost: Vec<String> = report
         .lost
         .iter()
-        .filter(|(_, n)| **n > 0)
+        .filter(|(k, n)| **n > 0 && **k != folded)
         .map(|(k, n)| format!("{k} {n}"))
         .collect();
     if !lost.is_empty() {
         writeln!(out, "wl: not recorded: {}", lost.join(", "))?;
+    }
+    if let Some(&n) = report.lost.get(folded).filter(|&&n| n > 0) {
+        writeln!(
+            out,
+            "wl: {n} calls of tasks that did not fit the per-task map are counted under \"others\""
+        )?;
     }
     Ok(())
 }
