@@ -256,7 +256,7 @@ pub mod by {
 
 /// Key of the per-task map: a process or thread, and a syscall's [`stats_slot`].
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TaskKey {
     pub id: u32,
     pub slot: u32,
@@ -270,6 +270,16 @@ pub struct TaskCounts {
     pub calls: u64,
     pub errors: u64,
     pub total_ns: u64,
+}
+
+/// Per CPU, the (thread, syscall) pair counted last and what it has gathered since it
+/// came: a loop of one syscall updates it in place, and the per-task map is touched
+/// only when the pair changes. Readers add it to the map's numbers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TaskCache {
+    pub key: TaskKey,
+    pub counts: TaskCounts,
 }
 
 /// What the kernel side keeps of a traced task when it exits: short-lived processes are
@@ -330,6 +340,7 @@ pub mod names {
     pub const TASK_MAP: &str = "TASK_STATS";
     pub const TASK_OTHERS_MAP: &str = "TASK_OTHERS";
     pub const TASK_EXIT_MAP: &str = "TASK_EXITS";
+    pub const TASK_CACHE_MAP: &str = "TASK_CACHE";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
@@ -346,6 +357,7 @@ mod pod {
     unsafe impl aya::Pod for super::TaskKey {}
     unsafe impl aya::Pod for super::TaskCounts {}
     unsafe impl aya::Pod for super::TaskExit {}
+    unsafe impl aya::Pod for super::TaskCache {}
     unsafe impl aya::Pod for super::ErrnoKey {}
     unsafe impl aya::Pod for super::KernelOffsets {}
 }
@@ -375,5 +387,6 @@ mod tests {
         assert_eq!(size_of::<TaskKey>(), 8);
         assert_eq!(size_of::<TaskCounts>(), 24);
         assert_eq!(size_of::<TaskExit>(), 40);
+        assert_eq!(size_of::<TaskCache>(), 32);
     }
 }

@@ -40,8 +40,8 @@ use task_storage::TaskStorage;
 use wl_common::{
     ALWAYS_TIMED_CALLS, Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets,
     LATENCY_BUCKETS, LatencyHistogram, Lost, NR_PER_ABI, SECCOMP_MODE_DEAD, STATS_ENTRIES,
-    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCounts, TaskExit, TaskKey, by, filter,
-    stats_slot,
+    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskCounts, TaskExit, TaskKey, by,
+    filter, stats_slot,
 };
 
 // Load-time settings: read-only data the loader fills in before loading, so the verifier
@@ -107,7 +107,8 @@ static LATENCY_SAMPLE: Global<u32> = Global::new(1);
 /// that kills leaves the task's seccomp mode at `SECCOMP_MODE_DEAD` when it exits.
 #[unsafe(no_mangle)]
 static COUNT_DENIED: Global<u32> = Global::new(0);
-/// `by::PROCESS` or `by::THREAD`: also count each call for the task that made it.
+/// `by::PROCESS` or `by::THREAD`: also count each call for the thread that made it
+/// (user space sums threads into processes).
 #[unsafe(no_mangle)]
 static BY: Global<u32> = Global::new(0);
 
@@ -139,16 +140,20 @@ static SYSCALL_DENIED: Array<u64, { STATS_ENTRIES as usize }> = Array::new();
 #[btf_map]
 static PENDING_EXEC: Array<u32, 1> = Array::new();
 
-/// With `BY`: calls per (task, syscall), shared by all CPUs (atomic adds). Sized to one
+/// With `BY`: calls per (thread, syscall), past what `TASK_CACHE` holds. Sized to one
 /// entry by the loader without `--by`.
 #[btf_map]
 static TASK_STATS: HashMap<TaskKey, TaskCounts, { TASK_ENTRIES as usize }> = HashMap::new();
+
+/// With `BY`: this CPU's last (thread, syscall) pair and its counts since.
+#[btf_map]
+static TASK_CACHE: PerCpuArray<TaskCache, 1> = PerCpuArray::new();
 
 /// With `BY`: per syscall, the calls of tasks that did not fit in `TASK_STATS`.
 #[btf_map]
 static TASK_OTHERS: Array<TaskCounts, { STATS_ENTRIES as usize }> = Array::new();
 
-/// With `BY`: traced tasks that exited, by tgid (`by::PROCESS`) or tid.
+/// With `BY`: traced threads that exited, by tid, and processes, by tgid.
 #[btf_map]
 static TASK_EXITS: HashMap<u32, TaskExit, { TASK_ENTRIES as usize }> = HashMap::new();
 
@@ -554,28 +559,52 @@ fn account(slot: u32, outcome: Outcome) {
     }
 }
 
-/// Adds `add` to the current task's row for `slot`; a task that does not fit in the
-/// map is counted under "others".
+/// Adds `add` to the current thread's count of `slot`: in this CPU's cache while the
+/// thread repeats the syscall, in the per-task map when the pair changes (see
+/// `TaskCache`). Rows are per thread whatever `--by` asks (user space sums a process's
+/// threads): a thread is in one syscall at a time, so its row needs no atomic adds.
 #[inline(always)]
 fn count_task(slot: u32, add: &TaskCounts) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let id = if BY.load() == by::THREAD {
-        pid_tgid as u32
-    } else {
-        (pid_tgid >> 32) as u32
+    let key = TaskKey {
+        id: bpf_get_current_pid_tgid() as u32,
+        slot,
     };
-    let key = TaskKey { id, slot };
+    let Some(cache) = TASK_CACHE.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's cache entry, preemption disabled (see `lost`).
+    let cache = unsafe { &mut *cache };
+    if cache.key == key {
+        cache.counts.calls += add.calls;
+        cache.counts.errors += add.errors;
+        cache.counts.total_ns += add.total_ns;
+        return;
+    }
+    let (was, counts) = (cache.key, cache.counts);
+    cache.key = key;
+    cache.counts = *add;
+    // Thread 0 (the idle task) is never traced: the cache's first, empty, state.
+    if was.id != 0 {
+        flush_task(was, &counts);
+    }
+}
+
+/// Adds a cached count to the thread's row in the per-task map; a thread that does not
+/// fit is counted under "others".
+#[inline(always)]
+fn flush_task(key: TaskKey, add: &TaskCounts) {
     let mut counts = TASK_STATS.get_ptr_mut(&key);
     if counts.is_none() {
-        // Another CPU may insert the same key first: then add to its entry.
         let _ = TASK_STATS.insert(&key, &TaskCounts::default(), BPF_NOEXIST.into());
         counts = TASK_STATS.get_ptr_mut(&key);
     }
+    // Rows are updated from the CPU that flushes a thread's cache, which need not be
+    // the thread's: the adds are atomic.
     let counts = match counts {
         Some(c) => c,
         None => {
             lost_n(Lost::TaskMapFull, add.calls);
-            match TASK_OTHERS.get_ptr_mut(slot) {
+            match TASK_OTHERS.get_ptr_mut(key.slot) {
                 Some(c) => c,
                 None => return,
             }
@@ -694,8 +723,9 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// With `--by`: keeps a traced task's name, parent, start and exit status when it exits
-/// (a process when its last thread does), since /proc forgets it.
+/// With `--by`: keeps a traced thread's name, process, parent, start and exit status
+/// when it exits (and the process's, when its last thread does), since /proc forgets
+/// them.
 #[inline(always)]
 fn record_exit(ctx: &BtfTracePointContext) {
     let task: *const u8 = ctx.arg(0);
@@ -706,26 +736,12 @@ fn record_exit(ctx: &BtfTracePointContext) {
     // `real_parent` BTF pointers loaded from it; offsets come from BTF; `comm` is a
     // 16-byte array read as two u64.
     unsafe {
-        let by_thread = BY.load() == by::THREAD;
-        if !by_thread {
-            let signal = read_ptr(task, offset!(task_signal));
-            // do_exit() decrements signal->live before this tracepoint.
-            if read_u32(signal, offset!(signal_live)) != 0 {
-                return;
-            }
-        }
-        let id = read_u32(
-            task,
-            if by_thread {
-                offset!(task_pid)
-            } else {
-                offset!(task_tgid)
-            },
-        );
+        let tid = read_u32(task, offset!(task_pid));
+        let tgid = read_u32(task, offset!(task_tgid));
         let parent = read_ptr(task, offset!(task_real_parent));
         let comm = task.add(offset!(task_comm) as usize);
         let mut exit = TaskExit {
-            tgid: read_u32(task, offset!(task_tgid)),
+            tgid,
             ppid: read_u32(parent, offset!(task_tgid)),
             _pad: 0,
             exit_code: read_u32(task, offset!(task_exit_code)),
@@ -740,7 +756,17 @@ fn record_exit(ctx: &BtfTracePointContext) {
         ];
         exit.comm[..8].copy_from_slice(&halves[0].to_ne_bytes());
         exit.comm[8..].copy_from_slice(&halves[1].to_ne_bytes());
-        if TASK_EXITS.insert(&id, &exit, 0).is_err() {
+        if TASK_EXITS.insert(&tid, &exit, 0).is_err() {
+            lost(Lost::TaskExitMapFull);
+        }
+        // The last thread's exit is the process's: under its tgid, over the leader's
+        // own entry if the leader went first. do_exit() decrements signal->live before
+        // this tracepoint.
+        let signal = read_ptr(task, offset!(task_signal));
+        if tid != tgid
+            && read_u32(signal, offset!(signal_live)) == 0
+            && TASK_EXITS.insert(&tgid, &exit, 0).is_err()
+        {
             lost(Lost::TaskExitMapFull);
         }
     }

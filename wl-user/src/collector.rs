@@ -11,8 +11,8 @@ use aya::{
 };
 use wl_common::{
     Abi, ErrnoKey, KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, STATS_ENTRIES,
-    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCounts, TaskExit, TaskKey, filter, names,
-    slot_syscall,
+    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskCounts, TaskExit, TaskKey,
+    filter, names, slot_syscall,
 };
 
 use crate::btf;
@@ -378,6 +378,16 @@ impl Collector {
         for entry in counts.iter() {
             let (key, c) = entry.context("cannot read the per-task map")?;
             push(key.id, key.slot, c);
+        }
+        // What each CPU's cache gathered since it last wrote to the map.
+        let cache: PerCpuArray<&MapData, TaskCache> = map(&self.ebpf, names::TASK_CACHE_MAP)?;
+        for c in cache
+            .get(&0, 0)
+            .context("cannot read the per-task cache")?
+            .iter()
+            .filter(|c| c.key.id != 0)
+        {
+            push(c.key.id, c.key.slot, c.counts);
         }
         for slot in 0..STATS_ENTRIES {
             let c = others

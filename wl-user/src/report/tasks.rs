@@ -1,6 +1,6 @@
-//! `--by process|thread|comm`: who made the calls. The kernel side counts each call
-//! for its process or thread as well; this names the tasks (from what the kernel kept
-//! at their exit, or from /proc while they run) and groups them.
+//! `--by process|thread|comm`: who made the calls. The kernel side counts each call for
+//! its thread as well; this names the threads (from what the kernel kept at their exit,
+//! or from /proc while they run) and sums them into processes and command names.
 
 use std::{collections::BTreeMap, io::Write};
 
@@ -148,8 +148,30 @@ fn add(into: &mut TaskCounts, c: &TaskCounts) {
 
 /// Builds the per-task part of a report.
 pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
+    // The kernel side counts per thread; what /proc says of the ones still running is
+    // read once.
+    let mut running: BTreeMap<u32, Option<(u32, u32, String, u64)>> = BTreeMap::new();
+    let mut stat = |id: u32| {
+        running
+            .entry(id)
+            .or_insert_with(|| {
+                if id == 0 || snap.exits.contains_key(&id) {
+                    None
+                } else {
+                    proc_stat(id)
+                }
+            })
+            .clone()
+    };
+    let by_thread = snap.by == By::Thread;
     let mut per_task: BTreeMap<u32, PerSyscall> = BTreeMap::new();
-    for (id, abi, nr, c) in snap.counts {
+    for (tid, abi, nr, c) in snap.counts {
+        // A process's row sums its threads.
+        let id = match (by_thread, tid, snap.exits.get(&tid)) {
+            (true, _, _) | (_, 0, _) => tid,
+            (false, _, Some(e)) => e.tgid,
+            (false, _, None) => stat(tid).map_or(tid, |p| p.0),
+        };
         add(
             per_task
                 .entry(id)
@@ -165,12 +187,8 @@ pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
             let mut total = TaskCounts::default();
             counts.values().for_each(|c| add(&mut total, c));
             let exited = snap.exits.get(&id);
-            let running = if exited.is_none() && id != 0 {
-                proc_stat(id)
-            } else {
-                None
-            };
-            let (pid, ppid, comm, start_ns) = match (id, exited, &running) {
+            let alive = stat(id);
+            let (pid, ppid, comm, start_ns) = match (id, exited, &alive) {
                 (0, _, _) => (0, None, "others".to_owned(), None),
                 (_, Some(e), _) => (e.tgid, Some(e.ppid), comm_str(&e.comm), Some(e.start_ns)),
                 (_, None, Some((tgid, ppid, comm, start))) => {
@@ -180,11 +198,11 @@ pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
                 (_, None, None) => (id, None, "?".to_owned(), None),
             };
             TaskRow {
-                tid: (snap.by == By::Thread).then_some(id),
-                pid: if snap.by == By::Thread { pid } else { id },
+                tid: by_thread.then_some(id),
+                pid: if by_thread { pid } else { id },
                 ppid,
                 comm,
-                exe: running.as_ref().and_then(|_| {
+                exe: alive.as_ref().and_then(|_| {
                     std::fs::read_link(format!("/proc/{pid}/exe"))
                         .ok()
                         .map(|p| p.display().to_string())
