@@ -412,6 +412,57 @@ fn by_thread_when_attached_to_a_running_workload() {
     assert_split_adds_up(&report, "threads");
 }
 
+/// The text formats carry the split too: CSV a row per (process, syscall), Markdown and
+/// reStructuredText a table per process.
+#[test]
+fn by_process_in_csv_md_and_rst() {
+    require_root();
+    let cmd = workload_command();
+    let text = |format: &str| {
+        let mut args = vec![
+            "run", "--format", format, "--output", "-", "--by", "process", "--",
+        ];
+        args.extend(cmd.iter().map(String::as_str));
+        let out = wl_within(&args, Duration::from_secs(120));
+        assert_eq!(out.status.code(), Some(EXIT_STATUS));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let csv = text("csv");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("pid,tid,comm,abi,nr,name,calls,errors,total_ns,subsystem")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let pids: BTreeSet<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(pids.len(), 5, "{csv}");
+    assert!(
+        rows.iter().all(|r| r[1].is_empty()),
+        "processes have no tid"
+    );
+    let getppid: u64 = rows
+        .iter()
+        .filter(|r| r[3] == "x86_64" && r[5] == "getppid")
+        .map(|r| r[6].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(getppid, MAIN_GETPPID);
+    let umask: Vec<&Vec<&str>> = rows.iter().filter(|r| r[5] == "umask").collect();
+    assert_eq!(umask.len(), 1, "only the orphan calls umask");
+    assert_eq!(umask[0][6], ORPHAN_UMASK.to_string());
+
+    let md = text("md");
+    assert_eq!(md.matches("\n### pid ").count(), 5, "{md}");
+    assert!(
+        md.contains(&format!("| getsid | {CHILD_GETSID} | 0 |")),
+        "{md}"
+    );
+
+    let rst = text("rst");
+    let titles = rst.lines().filter(|l| l.starts_with("pid ")).count();
+    assert_eq!(titles, 5, "{rst}");
+    assert!(rst.contains("| getpgrp "), "{rst}");
+}
+
 #[test]
 fn by_comm_groups_processes_by_name() {
     require_root();

@@ -7,6 +7,9 @@ use anyhow::Result;
 use super::{Report, render};
 
 pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
+    if let Some(blocks) = super::tasks::blocks(report) {
+        return write_tasks(&blocks, out);
+    }
     let mut w = render::csv_writer(out);
     w.write_record([
         "abi",
@@ -39,6 +42,43 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
             &s.api,
             s.maintainers.unwrap_or_default(),
         ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// With `--by`: one row per (task, syscall); `pid` and `tid` are empty where they do not
+/// apply (commands; processes have no tid).
+fn write_tasks(blocks: &[super::tasks::Block], out: &mut dyn Write) -> Result<()> {
+    let mut w = render::csv_writer(out);
+    w.write_record([
+        "pid",
+        "tid",
+        "comm",
+        "abi",
+        "nr",
+        "name",
+        "calls",
+        "errors",
+        "total_ns",
+        "subsystem",
+    ])?;
+    let id = |v: Option<u32>| v.map_or_else(String::new, |v| v.to_string());
+    for b in blocks {
+        for s in b.syscalls {
+            w.write_record([
+                &id(b.pid),
+                &id(b.tid),
+                b.comm,
+                s.abi.as_str(),
+                &s.nr.to_string(),
+                &s.name,
+                &s.calls.to_string(),
+                &s.errors.to_string(),
+                &s.total_ns.to_string(),
+                s.subsystem,
+            ])?;
+        }
     }
     w.flush()?;
     Ok(())

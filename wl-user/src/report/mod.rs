@@ -375,9 +375,15 @@ impl Report {
                 tasks::write(self, render.top, out)
             }
             Format::Json => json::write(self, render.one_line, out),
-            Format::Rst => rst::write(self, out),
+            Format::Rst => {
+                rst::write(self, out)?;
+                tasks::write_rst(self, render.top, out)
+            }
             Format::Csv => csv::write(self, out),
-            Format::Md => markdown::write(self, out),
+            Format::Md => {
+                markdown::write(self, out)?;
+                tasks::write_md(self, render.top, out)
+            }
             Format::Svg => svg::write(self, render.weight, out),
         }
     }

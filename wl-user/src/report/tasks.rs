@@ -266,11 +266,24 @@ pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
     }
 }
 
-/// A block per task under the table, busiest first; past `top`, one line for the rest.
-pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+/// One process, thread or command as the text formats show it.
+pub struct Block<'a> {
+    /// `pid 1234 (make), ppid 1, exit 0`, `thread ...`, `cc (12 processes)`.
+    pub title: String,
+    pub pid: Option<u32>,
+    pub tid: Option<u32>,
+    pub comm: &'a str,
+    pub calls: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    pub syscalls: &'a [TaskSyscall],
+}
+
+/// The report's tasks, busiest first, "others" last; None without `--by`.
+pub fn blocks(report: &Report) -> Option<Vec<Block<'_>>> {
     let t = &report.tasks;
-    let blocks: Vec<(String, u64, u64, u64, &[TaskSyscall])> =
-        if let Some(rows) = t.processes.as_ref().or(t.threads.as_ref()) {
+    if let Some(rows) = t.processes.as_ref().or(t.threads.as_ref()) {
+        return Some(
             rows.iter()
                 .map(|r| {
                     let who = match (r.tid, r.pid) {
@@ -282,37 +295,74 @@ pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
                     let exit = r
                         .exit_status
                         .map_or_else(|| ", running".to_owned(), |s| format!(", exit {s}"));
-                    (
-                        format!("{who}{ppid}{exit}"),
-                        r.calls,
-                        r.errors,
-                        r.total_ns,
-                        r.syscalls.as_slice(),
-                    )
+                    Block {
+                        title: format!("{who}{ppid}{exit}"),
+                        pid: Some(r.pid),
+                        tid: r.tid,
+                        comm: &r.comm,
+                        calls: r.calls,
+                        errors: r.errors,
+                        total_ns: r.total_ns,
+                        syscalls: &r.syscalls,
+                    }
                 })
-                .collect()
-        } else if let Some(rows) = &t.commands {
-            rows.iter()
-                .map(|r| {
-                    (
-                        format!("{} ({} processes)", r.comm, r.processes),
-                        r.calls,
-                        r.errors,
-                        r.total_ns,
-                        r.syscalls.as_slice(),
-                    )
-                })
-                .collect()
-        } else {
-            return Ok(());
-        };
-    let shown = top.unwrap_or(blocks.len()).min(blocks.len());
-    for (who, calls, errors, total_ns, syscalls) in &blocks[..shown] {
+                .collect(),
+        );
+    }
+    t.commands.as_ref().map(|rows| {
+        rows.iter()
+            .map(|r| Block {
+                title: format!("{} ({} processes)", r.comm, r.processes),
+                pid: None,
+                tid: None,
+                comm: &r.comm,
+                calls: r.calls,
+                errors: r.errors,
+                total_ns: r.total_ns,
+                syscalls: &r.syscalls,
+            })
+            .collect()
+    })
+}
+
+/// The blocks `top` lets through, and one line for the rest.
+fn shown<'a, 'b>(blocks: &'a [Block<'b>], top: Option<usize>) -> (&'a [Block<'b>], Option<String>) {
+    let n = top.unwrap_or(blocks.len()).min(blocks.len());
+    let rest = &blocks[n..];
+    let line = (!rest.is_empty()).then(|| {
+        format!(
+            "{} more: {} calls, {} errors (--top shows more)",
+            rest.len(),
+            rest.iter().map(|b| b.calls).sum::<u64>(),
+            rest.iter().map(|b| b.errors).sum::<u64>()
+        )
+    });
+    (&blocks[..n], line)
+}
+
+fn seconds(report: &Report, ns: u64) -> String {
+    if report.latency {
+        format!("{:.6}", ns as f64 / 1e9)
+    } else {
+        "-".to_owned()
+    }
+}
+
+/// Under the table: a block per task, busiest first; past `top`, one line for the rest.
+pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+    let Some(blocks) = blocks(report) else {
+        return Ok(());
+    };
+    let (blocks, rest) = shown(&blocks, top);
+    for b in blocks {
         writeln!(
             out,
-            "\n{who}: {calls} calls, {errors} errors{}",
+            "\n{}: {} calls, {} errors{}",
+            b.title,
+            b.calls,
+            b.errors,
             if report.latency {
-                format!(", {:.6} s", *total_ns as f64 / 1e9)
+                format!(", {} s", seconds(report, b.total_ns))
             } else {
                 String::new()
             }
@@ -322,7 +372,7 @@ pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
             "{:>10} {:>9} {:>11} syscall",
             "calls", "errors", "seconds"
         )?;
-        for s in *syscalls {
+        for s in b.syscalls {
             writeln!(
                 out,
                 "{:>10} {:>9} {:>11} {}",
@@ -332,24 +382,81 @@ pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
                 } else {
                     String::new()
                 },
-                if report.latency {
-                    format!("{:.6}", s.total_ns as f64 / 1e9)
-                } else {
-                    "-".to_owned()
-                },
+                seconds(report, s.total_ns),
                 render::syscall_label(&s.name, s.abi)
             )?;
         }
     }
-    if shown < blocks.len() {
-        let rest = &blocks[shown..];
+    if let Some(rest) = rest {
+        writeln!(out, "\n{rest}")?;
+    }
+    Ok(())
+}
+
+/// `--format md`: a heading and a table per task.
+pub fn write_md(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+    let Some(blocks) = blocks(report) else {
+        return Ok(());
+    };
+    let (blocks, rest) = shown(&blocks, top);
+    for b in blocks {
+        writeln!(out, "\n### {}\n", b.title)?;
         writeln!(
             out,
-            "\n{} more: {} calls, {} errors (--top shows more)",
-            rest.len(),
-            rest.iter().map(|b| b.1).sum::<u64>(),
-            rest.iter().map(|b| b.2).sum::<u64>()
+            "| System Call | # calls | # errors | seconds | Linux Subsystem |"
         )?;
+        writeln!(out, "|---|---:|---:|---:|---|")?;
+        for s in b.syscalls {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                render::syscall_label(&s.name, s.abi),
+                s.calls,
+                s.errors,
+                seconds(report, s.total_ns),
+                s.subsystem
+            )?;
+        }
+    }
+    if let Some(rest) = rest {
+        writeln!(out, "\n{rest}")?;
+    }
+    Ok(())
+}
+
+/// `--format rst`: a title and a grid table per task.
+pub fn write_rst(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+    let Some(blocks) = blocks(report) else {
+        return Ok(());
+    };
+    let (blocks, rest) = shown(&blocks, top);
+    for b in blocks {
+        writeln!(
+            out,
+            "\n{}\n{}\n",
+            b.title,
+            "-".repeat(b.title.chars().count())
+        )?;
+        let rows: Vec<Vec<String>> = b
+            .syscalls
+            .iter()
+            .map(|s| {
+                vec![
+                    render::syscall_label(&s.name, s.abi),
+                    s.calls.to_string(),
+                    s.errors.to_string(),
+                    s.subsystem.to_owned(),
+                ]
+            })
+            .collect();
+        super::rst::grid(
+            out,
+            &["System Call", "# calls", "# errors", "Linux Subsystem"],
+            &rows,
+        )?;
+    }
+    if let Some(rest) = rest {
+        writeln!(out, "\n{rest}")?;
     }
     Ok(())
 }
