@@ -124,6 +124,58 @@ fn json_lines_intervals_add_up_to_the_final_report() {
 
 /// `wl-user ARGS` under a pseudo-terminal (util-linux `script`); its output as seen on
 /// the terminal.
+/// With --by, each interval carries its own per-process split: the main process's
+/// getppid calls over the intervals add up to exactly its calls.
+#[test]
+fn intervals_carry_the_split_by_process() {
+    require_root();
+    let file = std::env::temp_dir().join(format!("wl-interval-by-{}.jsonl", std::process::id()));
+    let load = spread_workload("2", "1.5");
+    let mut args = vec![
+        "run",
+        "--interval",
+        "1",
+        "--by",
+        "process",
+        "--format",
+        "json",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+    ];
+    args.extend(load.iter().map(String::as_str));
+    let out = wl(&args);
+    assert_eq!(out.status.code(), Some(wl_tests::EXIT_STATUS));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    let lines: Vec<Value> = text.lines().map(|l| parse_json(l.as_bytes())).collect();
+    let (last, intervals) = lines.split_last().unwrap();
+    assert!(intervals.len() >= 3, "{text}");
+    let main = last["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["exit_status"] == wl_tests::EXIT_STATUS)
+        .expect("the main process in the final report");
+    let pid = &main["pid"];
+    let mut getppid = 0;
+    for line in intervals {
+        let procs = line["processes"]
+            .as_array()
+            .expect("processes per interval");
+        for p in procs.iter().filter(|p| &p["pid"] == pid) {
+            getppid += p["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["name"] == "getppid" && s["abi"] == "x86_64")
+                .map(|s| s["calls"].as_u64().unwrap())
+                .sum::<u64>();
+        }
+    }
+    assert_eq!(getppid, wl_tests::MAIN_GETPPID);
+}
+
 fn on_a_terminal(args: &[&str]) -> Option<(Option<i32>, String)> {
     if !has_tool("script") {
         return None;

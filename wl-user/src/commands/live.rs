@@ -11,10 +11,10 @@ use std::{
 
 use anyhow::{Result, bail};
 use serde::Serialize;
-use wl_common::{Abi, LATENCY_BUCKETS};
+use wl_common::{Abi, LATENCY_BUCKETS, TaskCounts};
 
 use crate::{
-    collector::{Collector, Snapshot, SyscallCounts},
+    collector::{Collector, Snapshot, SyscallCounts, TaskSnapshot},
     output::Output,
     report::{Format, Render, Report, Target},
     syscalls::Knowledge,
@@ -251,8 +251,43 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
         lost,
         // Reported once, with the final report.
         denied: Vec::new(),
-        tasks: None,
+        tasks: now.tasks.as_ref().map(|t| TaskSnapshot {
+            by: t.by,
+            counts: task_delta(before.and_then(|b| b.tasks.as_ref()), t),
+            exits: t.exits.clone(),
+        }),
     }
+}
+
+/// The per-thread counts gathered between two readings (`--by`). A reading may hold a
+/// thread's syscall twice (the map and a CPU's cache): summed first.
+fn task_delta(
+    before: Option<&TaskSnapshot>,
+    now: &TaskSnapshot,
+) -> Vec<(u32, Abi, u32, TaskCounts)> {
+    let sum = |t: &TaskSnapshot| {
+        let mut m: BTreeMap<(u32, Abi, u32), TaskCounts> = BTreeMap::new();
+        for &(id, abi, nr, c) in &t.counts {
+            let e = m.entry((id, abi, nr)).or_default();
+            e.calls += c.calls;
+            e.errors += c.errors;
+            e.total_ns += c.total_ns;
+        }
+        m
+    };
+    let earlier = before.map(sum).unwrap_or_default();
+    sum(now)
+        .into_iter()
+        .filter_map(|((id, abi, nr), c)| {
+            let b = earlier.get(&(id, abi, nr)).copied().unwrap_or_default();
+            let d = TaskCounts {
+                calls: c.calls.saturating_sub(b.calls),
+                errors: c.errors.saturating_sub(b.errors),
+                total_ns: c.total_ns.saturating_sub(b.total_ns),
+            };
+            (d.calls + d.errors > 0).then_some((id, abi, nr, d))
+        })
+        .collect()
 }
 
 /// An interval's fastest and slowest call. The kernel keeps only running extremes: one
@@ -318,6 +353,9 @@ fn write_rates(
         secs(span.start_ns),
         secs(span.end_ns),
     )?;
+    if let Some(blocks) = crate::report::tasks::blocks(report) {
+        return write_task_rates(report, &blocks, length, rows, out);
+    }
     writeln!(
         out,
         "{:>12} {:>10} {:>7}  {:<20} subsystem",
@@ -357,6 +395,53 @@ fn write_rates(
         "{:>12.1} {:>10.1} {total:>7}  total",
         calls as f64 / length,
         errors as f64 / length,
+    )
+}
+
+/// With `--by`: the interval's rates per process, thread or command, busiest first.
+fn write_task_rates(
+    report: &Report,
+    blocks: &[crate::report::tasks::Block],
+    length: f64,
+    rows: Option<usize>,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:>12} {:>10} {:>7}  task",
+        "calls/s", "errors/s", "% time"
+    )?;
+    let fit = rows.map_or(usize::MAX, |r| r.saturating_sub(VIEW_FRAME).max(1));
+    let shown = if blocks.len() > fit {
+        fit - 1
+    } else {
+        blocks.len()
+    };
+    for b in &blocks[..shown] {
+        writeln!(
+            out,
+            "{:>12.1} {:>10.1} {:>7}  {}",
+            b.calls as f64 / length,
+            b.errors as f64 / length,
+            if report.latency {
+                format!("{:.2}", report.percent_of_time(b.total_ns))
+            } else {
+                "-".to_owned()
+            },
+            b.title
+        )?;
+    }
+    if shown < blocks.len() {
+        writeln!(out, "{:>32}  ({} more)", "", blocks.len() - shown)?;
+    }
+    let calls: u64 = blocks.iter().map(|b| b.calls).sum();
+    let errors: u64 = blocks.iter().map(|b| b.errors).sum();
+    writeln!(
+        out,
+        "{:>12.1} {:>10.1} {:>7}  total",
+        calls as f64 / length,
+        errors as f64 / length,
+        if report.latency { "100.00" } else { "-" }
     )
 }
 
