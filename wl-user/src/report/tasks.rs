@@ -348,13 +348,29 @@ fn seconds(report: &Report, ns: u64) -> String {
     }
 }
 
-/// Under the table: a block per task, busiest first; past `top`, one line for the rest.
-pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+/// Writes the tasks `top` lets through with `block`, then one line for the rest.
+fn each_shown(
+    report: &Report,
+    top: Option<usize>,
+    out: &mut dyn Write,
+    mut block: impl FnMut(&Block, &mut dyn Write) -> Result<()>,
+) -> Result<()> {
     let Some(blocks) = blocks(report) else {
         return Ok(());
     };
     let (blocks, rest) = shown(&blocks, top);
     for b in blocks {
+        block(b, out)?;
+    }
+    if let Some(rest) = rest {
+        writeln!(out, "\n{rest}")?;
+    }
+    Ok(())
+}
+
+/// Under the table: a block per task, busiest first; past `top`, one line for the rest.
+pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+    each_shown(report, top, out, |b, out| {
         writeln!(
             out,
             "\n{}: {} calls, {} errors{}",
@@ -386,20 +402,13 @@ pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
                 render::syscall_label(&s.name, s.abi)
             )?;
         }
-    }
-    if let Some(rest) = rest {
-        writeln!(out, "\n{rest}")?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `--format md`: a heading and a table per task.
 pub fn write_md(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
-    let Some(blocks) = blocks(report) else {
-        return Ok(());
-    };
-    let (blocks, rest) = shown(&blocks, top);
-    for b in blocks {
+    each_shown(report, top, out, |b, out| {
         writeln!(out, "\n### {}\n", b.title)?;
         writeln!(
             out,
@@ -417,20 +426,13 @@ pub fn write_md(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Res
                 s.subsystem
             )?;
         }
-    }
-    if let Some(rest) = rest {
-        writeln!(out, "\n{rest}")?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `--format rst`: a title and a grid table per task.
 pub fn write_rst(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
-    let Some(blocks) = blocks(report) else {
-        return Ok(());
-    };
-    let (blocks, rest) = shown(&blocks, top);
-    for b in blocks {
+    each_shown(report, top, out, |b, out| {
         writeln!(
             out,
             "\n{}\n{}\n",
@@ -454,11 +456,8 @@ pub fn write_rst(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Re
             &["System Call", "# calls", "# errors", "Linux Subsystem"],
             &rows,
         )?;
-    }
-    if let Some(rest) = rest {
-        writeln!(out, "\n{rest}")?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]
