@@ -31,6 +31,15 @@ pub fn write(diff: &Diff, format: DiffFormat, out: &mut dyn Write) -> Result<()>
     }
 }
 
+/// A list of names, or "none".
+fn names(l: &[String]) -> String {
+    if l.is_empty() {
+        "none".to_owned()
+    } else {
+        l.join(", ")
+    }
+}
+
 fn describe(s: &Side) -> String {
     let timing = match (s.latency, s.latency_sample) {
         (false, _) => "not timed".to_owned(),
@@ -161,13 +170,6 @@ fn table(d: &Diff, out: &mut dyn Write) -> Result<()> {
             .collect();
         columns(&rows, out, "  ")?;
     }
-    let names = |l: &[String]| {
-        if l.is_empty() {
-            "none".to_owned()
-        } else {
-            l.join(", ")
-        }
-    };
     writeln!(
         out,
         "subsystems appeared: {}",
@@ -249,13 +251,6 @@ fn markdown(d: &Diff, out: &mut dyn Write) -> Result<()> {
         }
         writeln!(out)?;
     }
-    let names = |l: &[String]| {
-        if l.is_empty() {
-            "none".to_owned()
-        } else {
-            l.join(", ")
-        }
-    };
     writeln!(
         out,
         "Subsystems appeared: {}  ",
