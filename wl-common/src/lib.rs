@@ -142,7 +142,114 @@ lost_reasons! {
     /// With `--by`: tasks that exited when the map of exited tasks was full; their
     /// numbers stay, their name and exit status are unknown.
     TaskExitMapFull = 5, "task_exit_map_full";
+    /// Calls whose (syscall, object, command) key did not fit in the object map; they
+    /// are counted per syscall under "other objects" instead (the totals keep them).
+    ObjectMapFull = 6, "object_map_full";
 }
+
+/// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
+/// object-spec map: which argument is a file descriptor, which carry a command, and
+/// which operation of the file (or socket) serves the call. Filled in by the loader
+/// from wl-user's syscall knowledge; a slot of all [`ObjectSpec::NONE`] resolves
+/// nothing (the syscall is counted as before).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectSpec {
+    /// The argument (0..6) holding a file descriptor, or [`ObjectSpec::NO_ARG`].
+    pub fd_arg: u8,
+    /// The argument holding a command (ioctl request, fcntl cmd, futex op, ...).
+    pub cmd_arg: u8,
+    /// A second command argument (setsockopt's optname, socket's type).
+    pub cmd2_arg: u8,
+    pub _pad: u8,
+    /// What of the command argument is kept (futex: the op without its flags).
+    pub cmd_mask: u32,
+    pub cmd2_mask: u32,
+    /// Offset in `struct file_operations` of the member that serves the call (`read`,
+    /// `unlocked_ioctl`, ...), and of the one used when that is null (`read_iter`);
+    /// [`ObjectSpec::NO_MEMBER`] for none.
+    pub fop: u16,
+    pub fop_fallback: u16,
+    /// For sockets: offset in `struct proto_ops` of the member that serves the call
+    /// (`sendmsg`, `connect`, ...), used instead of the file's.
+    pub sock_op: u16,
+    pub _pad2: u16,
+}
+
+impl ObjectSpec {
+    pub const NO_ARG: u8 = 0xff;
+    pub const NO_MEMBER: u16 = 0xffff;
+    pub const NONE: ObjectSpec = ObjectSpec {
+        fd_arg: Self::NO_ARG,
+        cmd_arg: Self::NO_ARG,
+        cmd2_arg: Self::NO_ARG,
+        _pad: 0,
+        cmd_mask: 0,
+        cmd2_mask: 0,
+        fop: Self::NO_MEMBER,
+        fop_fallback: Self::NO_MEMBER,
+        sock_op: Self::NO_MEMBER,
+        _pad2: 0,
+    };
+
+    pub const fn resolves_anything(&self) -> bool {
+        self.fd_arg != Self::NO_ARG || self.cmd_arg != Self::NO_ARG
+    }
+}
+
+/// What an [`ObjectKey`] found behind the fd argument.
+pub mod object {
+    /// The syscall has no fd argument: only its command is known.
+    pub const NONE: u32 = 0;
+    /// The fd was not open (the call fails with EBADF), or was closed by another thread
+    /// before it could be read.
+    pub const NO_FILE: u32 = 1;
+    /// A file that is not a socket: `fs_magic`, `mode`, `rdev` are set.
+    pub const FILE: u32 = 2;
+    /// A socket: `mode`, `family`, `sock_type`, `protocol` are set.
+    pub const SOCKET: u32 = 3;
+    /// The fd's file could not be read (a kernel read failed).
+    pub const UNREADABLE: u32 = 4;
+}
+
+/// Key of the object map: one syscall on one kind of kernel object with one command.
+/// Fields that do not apply are zero; [`ObjectKey::handler`] and
+/// [`ObjectKey::type_fn`] are kernel text addresses that user space names with
+/// /proc/kallsyms (the operation tables they come from are data, which kallsyms
+/// does not list).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// The syscall's [`stats_slot`].
+    pub slot: u32,
+    /// [`object`]`::*`.
+    pub kind: u32,
+    /// FILE: its superblock's `s_magic` (include/uapi/linux/magic.h).
+    pub fs_magic: u32,
+    /// FILE, character or block device: the kernel's `dev_t` (major = `rdev >> 20`,
+    /// minor = `rdev & 0xfffff`).
+    pub rdev: u32,
+    /// FILE and SOCKET: `i_mode & S_IFMT` (include/uapi/linux/stat.h).
+    pub mode: u16,
+    /// SOCKET: `sk_family`, `sk_type`, `sk_protocol`.
+    pub family: u16,
+    pub sock_type: u16,
+    pub protocol: u16,
+    /// The command arguments after [`ObjectSpec::cmd_mask`], when the syscall has them.
+    pub cmd: u32,
+    pub cmd2: u32,
+    /// The function the operation dispatches to (`pipe_read`, `sock_ioctl`,
+    /// `unix_stream_sendmsg`); 0 when the spec names no member or it is null.
+    pub handler: u64,
+    /// The file's `f_op->release`: names the file's type where the superblock does
+    /// not (anon inodes: `eventfd_release`, `ep_eventpoll_release`, ...); 0 if null.
+    pub type_fn: u64,
+}
+
+/// Capacity of the object map, in distinct (syscall, object, command) keys; calls
+/// beyond it are counted per syscall in the object-others map and in
+/// [`Lost::ObjectMapFull`].
+pub const OBJECT_ENTRIES: u32 = 16384;
 
 /// Capacity of [`TRACED_TGIDS`]: processes a pid-tree trace can follow at once.
 pub const TRACED_TGIDS_ENTRIES: u32 = 65536;
@@ -341,6 +448,11 @@ pub mod names {
     pub const TASK_OTHERS_MAP: &str = "TASK_OTHERS";
     pub const TASK_EXIT_MAP: &str = "TASK_EXITS";
     pub const TASK_CACHE_MAP: &str = "TASK_CACHE";
+    /// 1: resolve objects and commands where the object-spec map says so.
+    pub const OBJECTS: &str = "OBJECTS";
+    pub const OBJECT_SPEC_MAP: &str = "OBJECT_SPECS";
+    pub const OBJECT_MAP: &str = "OBJECT_STATS";
+    pub const OBJECT_OTHERS_MAP: &str = "OBJECT_OTHERS";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
@@ -360,6 +472,8 @@ mod pod {
     unsafe impl aya::Pod for super::TaskCache {}
     unsafe impl aya::Pod for super::ErrnoKey {}
     unsafe impl aya::Pod for super::KernelOffsets {}
+    unsafe impl aya::Pod for super::ObjectKey {}
+    unsafe impl aya::Pod for super::ObjectSpec {}
 }
 
 #[cfg(test)]
@@ -388,5 +502,7 @@ mod tests {
         assert_eq!(size_of::<TaskCounts>(), 24);
         assert_eq!(size_of::<TaskExit>(), 40);
         assert_eq!(size_of::<TaskCache>(), 32);
+        assert_eq!(size_of::<ObjectKey>(), 48);
+        assert_eq!(size_of::<ObjectSpec>(), 20);
     }
 }
