@@ -210,6 +210,9 @@ pub mod object {
     pub const SOCKET: u32 = 3;
     /// The fd's file could not be read (a kernel read failed).
     pub const UNREADABLE: u32 = 4;
+    /// Never in the kernel's map: how the loader files a syscall's calls whose key did
+    /// not fit in it.
+    pub const OTHERS: u32 = u32::MAX;
 }
 
 /// Key of the object map: one syscall on one kind of kernel object with one command.
@@ -263,6 +266,11 @@ pub struct InFlight {
     pub slot: u32,
     /// With sampled latency: calls of this task left until the next timed one.
     pub countdown: u32,
+    /// 1 when `object` holds what the call's fd and command resolved to at entry
+    /// (kept until the exit: the call itself may close the fd).
+    pub has_object: u32,
+    pub _pad: u32,
+    pub object: ObjectKey,
 }
 
 impl InFlight {
@@ -311,6 +319,35 @@ pub struct KernelOffsets {
     pub task_exit_code: u32,
     pub task_start_time: u32,
     pub task_comm: u32,
+    /// What object resolution reads, from the task's fd table to the file, its inode,
+    /// superblock and operations, and for sockets the socket and its `sock`:
+    /// `task_struct.files`, `files_struct.fdt`, `fdtable.max_fds`, `fdtable.fd`,
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdt_max_fds: u32,
+    pub fdt_fd: u32,
+    /// `file.f_op`, `.f_inode`, `.private_data` (a `struct socket *` for sockets),
+    pub file_f_op: u32,
+    pub file_f_inode: u32,
+    pub file_private_data: u32,
+    /// `inode.i_mode`, `.i_rdev`, `.i_sb`, `super_block.s_magic`,
+    pub inode_i_mode: u32,
+    pub inode_i_rdev: u32,
+    pub inode_i_sb: u32,
+    pub sb_s_magic: u32,
+    /// `file_operations.release`,
+    pub fops_release: u32,
+    /// `socket.ops`, `socket.sk`, `sock.__sk_common.skc_family`, `sock.sk_type`,
+    /// `sock.sk_protocol`.
+    pub socket_ops: u32,
+    pub socket_sk: u32,
+    pub sk_family: u32,
+    pub sk_type: u32,
+    pub sk_protocol: u32,
+    /// The six syscall arguments in `pt_regs`, for the native ABI and the compat one
+    /// (x86_64: di si dx r10 r8 r9; i386: bx cx dx si di bp; arm64: regs[0..6]).
+    pub regs_args: [u32; 6],
+    pub regs_compat_args: [u32; 6],
 }
 
 impl KernelOffsets {
@@ -334,6 +371,25 @@ impl KernelOffsets {
         task_exit_code: 0,
         task_start_time: 0,
         task_comm: 0,
+        task_files: 0,
+        files_fdt: 0,
+        fdt_max_fds: 0,
+        fdt_fd: 0,
+        file_f_op: 0,
+        file_f_inode: 0,
+        file_private_data: 0,
+        inode_i_mode: 0,
+        inode_i_rdev: 0,
+        inode_i_sb: 0,
+        sb_s_magic: 0,
+        fops_release: 0,
+        socket_ops: 0,
+        socket_sk: 0,
+        sk_family: 0,
+        sk_type: 0,
+        sk_protocol: 0,
+        regs_args: [0; 6],
+        regs_compat_args: [0; 6],
     };
 }
 
@@ -496,8 +552,8 @@ mod tests {
         assert_eq!(size_of::<SyscallStats>(), 8 * 5);
         assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
-        assert_eq!(size_of::<InFlight>(), 16);
-        assert_eq!(size_of::<KernelOffsets>(), 72);
+        assert_eq!(size_of::<InFlight>(), 72);
+        assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12);
         assert_eq!(size_of::<TaskKey>(), 8);
         assert_eq!(size_of::<TaskCounts>(), 24);
         assert_eq!(size_of::<TaskExit>(), 40);

@@ -39,9 +39,9 @@ use aya_ebpf::{
 use task_storage::TaskStorage;
 use wl_common::{
     ALWAYS_TIMED_CALLS, Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets,
-    LATENCY_BUCKETS, LatencyHistogram, Lost, NR_PER_ABI, SECCOMP_MODE_DEAD, STATS_ENTRIES,
-    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskCounts, TaskExit, TaskKey, by,
-    filter, stats_slot,
+    LATENCY_BUCKETS, LatencyHistogram, Lost, NR_PER_ABI, OBJECT_ENTRIES, ObjectKey, ObjectSpec,
+    SECCOMP_MODE_DEAD, STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache,
+    TaskCounts, TaskExit, TaskKey, by, filter, stats_slot,
 };
 
 // Load-time settings: read-only data the loader fills in before loading, so the verifier
@@ -74,6 +74,8 @@ macro_rules! offset {
         kernel_offset(core::mem::offset_of!(KernelOffsets, $field))
     };
 }
+
+mod objects;
 
 #[inline(always)]
 fn kernel_offset(at: usize) -> u32 {
@@ -111,6 +113,10 @@ static COUNT_DENIED: Global<u32> = Global::new(0);
 /// (user space sums threads into processes).
 #[unsafe(no_mangle)]
 static BY: Global<u32> = Global::new(0);
+/// 1: resolve what `OBJECT_SPECS` names for each traced call (its fd's object, its
+/// command) and count calls per object in `OBJECT_STATS`.
+#[unsafe(no_mangle)]
+static OBJECTS: Global<u32> = Global::new(0);
 
 /// Per-CPU counters, indexed by `stats_slot(abi, nr)`.
 #[btf_map]
@@ -156,6 +162,19 @@ static TASK_OTHERS: Array<TaskCounts, { STATS_ENTRIES as usize }> = Array::new()
 /// With `BY`: traced threads that exited, by tid, and processes, by tgid.
 #[btf_map]
 static TASK_EXITS: HashMap<u32, TaskExit, { TASK_ENTRIES as usize }> = HashMap::new();
+
+/// With `OBJECTS`: per syscall, what to resolve (filled by the loader).
+#[btf_map]
+static OBJECT_SPECS: Array<ObjectSpec, { STATS_ENTRIES as usize }> = Array::new();
+
+/// With `OBJECTS`: calls per (syscall, object, command), shared by all CPUs (atomic
+/// adds). Sized to one entry by the loader without it.
+#[btf_map]
+static OBJECT_STATS: HashMap<ObjectKey, TaskCounts, { OBJECT_ENTRIES as usize }> = HashMap::new();
+
+/// With `OBJECTS`: per syscall, the calls whose key did not fit in `OBJECT_STATS`.
+#[btf_map]
+static OBJECT_OTHERS: Array<TaskCounts, { STATS_ENTRIES as usize }> = Array::new();
 
 /// tgids of the traced processes in `filter::PIDS` mode (value unused).
 #[btf_map]
@@ -330,13 +349,21 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     if COUNT_DENIED.load() != 0 && loading_filter(task.cast(), abi, nr) {
         return 0;
     }
+    let regs: *const u8 = ctx.arg(0);
     if TIMED.load() == 0 || never_returns(abi, nr) {
-        account(slot, Outcome::Entered);
+        let mut key = ObjectKey::default();
+        let object =
+            OBJECTS.load() != 0 && objects::resolve(task.cast(), regs, abi, slot, &mut key);
+        account(slot, Outcome::Entered, object.then_some(&key));
         return 0;
     }
     match IN_FLIGHT.lookup_or_create(task) {
         Some(in_flight) => {
             in_flight.slot = slot;
+            in_flight.has_object = u32::from(
+                OBJECTS.load() != 0
+                    && objects::resolve(task.cast(), regs, abi, slot, &mut in_flight.object),
+            );
             in_flight.start_ns = if sampled(in_flight, slot) {
                 // SAFETY: a helper without arguments.
                 unsafe { bpf_ktime_get_ns() }
@@ -399,13 +426,14 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     };
     let slot = in_flight.slot;
     in_flight.slot = InFlight::IDLE;
+    let object = (in_flight.has_object != 0).then_some(&in_flight.object);
     if in_flight.start_ns == InFlight::UNTIMED {
-        account(slot, Outcome::Counted { ret });
+        account(slot, Outcome::Counted { ret }, object);
         return 0;
     }
     // SAFETY: a helper without arguments.
     let took = unsafe { bpf_ktime_get_ns() }.wrapping_sub(in_flight.start_ns);
-    account(slot, Outcome::Returned { took, ret });
+    account(slot, Outcome::Returned { took, ret }, object);
     0
 }
 
@@ -487,7 +515,15 @@ fn untimed_exit(ctx: &BtfTracePointContext, ret: i64) -> i32 {
     // SAFETY: `regs` is the tracepoint's BTF pt_regs pointer; the offset comes from BTF.
     let nr = unsafe { read_u32(regs, offset!(regs_syscall_nr)) };
     if nr < NR_PER_ABI {
-        account(stats_slot(syscall_abi(task), nr), Outcome::Failed { ret });
+        let abi = syscall_abi(task);
+        let slot = stats_slot(abi, nr);
+        // The entry counted the call under its object; the failure is counted under the
+        // object the arguments name now (the registers still hold them). A call that
+        // closed its own fd finds none, as does one that failed for a bad fd.
+        let mut key = ObjectKey::default();
+        let object =
+            OBJECTS.load() != 0 && objects::resolve(task.cast(), regs, abi, slot, &mut key);
+        account(slot, Outcome::Failed { ret }, object.then_some(&key));
     }
     0
 }
@@ -513,9 +549,10 @@ fn errno_of(ret: i64) -> Option<u32> {
 }
 
 /// The one place that counts: calls, failures and their errno, and time; and, with
-/// `--by`, the same for the task that made the call.
+/// `--by`, the same for the task that made the call, and with objects, for the object
+/// and command the call worked on.
 #[inline(always)]
-fn account(slot: u32, outcome: Outcome) {
+fn account(slot: u32, outcome: Outcome, object: Option<&ObjectKey>) {
     let (calls, took, ret) = match outcome {
         Outcome::Entered => (1, None, 0),
         Outcome::Failed { ret } => (0, None, ret),
@@ -549,13 +586,56 @@ fn account(slot: u32, outcome: Outcome) {
             count_errno(ErrnoKey { slot, errno });
         }
     }
+    let counts = TaskCounts {
+        calls,
+        errors: u64::from(errno.is_some()),
+        total_ns: took.unwrap_or(0),
+    };
     if BY.load() != by::NONE {
-        let counts = TaskCounts {
-            calls,
-            errors: u64::from(errno.is_some()),
-            total_ns: took.unwrap_or(0),
-        };
         count_task(slot, &counts);
+    }
+    if let Some(key) = object {
+        count_object(key, &counts);
+    }
+}
+
+/// Adds to the object's row; a key that does not fit is counted under its syscall's
+/// "other objects".
+#[inline(always)]
+fn count_object(key: &ObjectKey, add: &TaskCounts) {
+    let mut row = OBJECT_STATS.get_ptr_mut(key);
+    if row.is_none() {
+        // Another CPU may insert the same key first: then the lookup below finds it.
+        let _ = OBJECT_STATS.insert(key, &TaskCounts::default(), BPF_NOEXIST.into());
+        row = OBJECT_STATS.get_ptr_mut(key);
+    }
+    let row = match row {
+        Some(r) => r,
+        None => {
+            lost_n(Lost::ObjectMapFull, add.calls);
+            match OBJECT_OTHERS.get_ptr_mut(key.slot) {
+                Some(r) => r,
+                None => return,
+            }
+        }
+    };
+    add_counts(row, add);
+}
+
+/// Adds `add` to a row that other CPUs update too.
+#[inline(always)]
+fn add_counts(row: *mut TaskCounts, add: &TaskCounts) {
+    // SAFETY: `row` points at a live map value; every update of it is atomic.
+    unsafe {
+        for (field, n) in [
+            (&raw mut (*row).calls, add.calls),
+            (&raw mut (*row).errors, add.errors),
+            (&raw mut (*row).total_ns, add.total_ns),
+        ] {
+            if n != 0 {
+                atomic_add(field, n);
+            }
+        }
     }
 }
 
@@ -610,18 +690,7 @@ fn flush_task(key: TaskKey, add: &TaskCounts) {
             }
         }
     };
-    // SAFETY: `counts` points at a live map value; every update of it is atomic.
-    unsafe {
-        for (field, n) in [
-            (&raw mut (*counts).calls, add.calls),
-            (&raw mut (*counts).errors, add.errors),
-            (&raw mut (*counts).total_ns, add.total_ns),
-        ] {
-            if n != 0 {
-                atomic_add(field, n);
-            }
-        }
-    }
+    add_counts(counts, add);
 }
 
 /// The log2 bucket of a duration: the number of significant bits, capped at the last

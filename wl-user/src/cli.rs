@@ -8,6 +8,7 @@ use crate::{
     collector::{By, Filter, Latency, TraceOptions},
     report::{Format, Render, Weight},
     seccomp::Denial,
+    syscalls::Knowledge,
 };
 
 #[derive(Parser)]
@@ -213,11 +214,28 @@ pub struct TraceArgs {
     /// kernel side can hold counts the rest under "others" and says how many calls.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub by: Option<By>,
+    /// What each call on an fd worked on, and each multiplexed call's command: a `write`
+    /// to a pipe, a TCP socket or an ext4 file, an `ioctl` SIOCGIFCONF on a socket, a
+    /// futex FUTEX_WAKE. `auto` shows a syscall's objects under it where it reached
+    /// more than one, or one served outside the syscall's own subsystem, and counts the
+    /// subsystem summary by what served each call; `all` shows every object; `none`
+    /// resolves nothing (the kernel side does not look). JSON always has every object
+    /// resolved.
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = ObjectsShown::Auto)]
+    pub objects: ObjectsShown,
+}
+
+/// Which objects the report shows (`--objects`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectsShown {
+    None,
+    Auto,
+    All,
 }
 
 impl TraceArgs {
     /// The collector's settings, with the filter the subcommand chose.
-    pub fn options(&self, filter: Filter) -> TraceOptions {
+    pub fn options<'k>(&self, filter: Filter, knowledge: &'k Knowledge) -> TraceOptions<'k> {
         let latency = match (self.no_latency, self.latency_sample) {
             (true, _) => Latency::Off,
             (false, None | Some(1)) => Latency::EveryCall,
@@ -229,6 +247,7 @@ impl TraceArgs {
             count_denied: false,
             by: self.by,
             noop: self.noop,
+            objects: (self.objects != ObjectsShown::None).then_some(knowledge),
         }
     }
 }

@@ -10,12 +10,15 @@ use aya::{
     programs::BtfTracePoint,
 };
 use wl_common::{
-    Abi, ErrnoKey, KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, STATS_ENTRIES,
-    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskCounts, TaskExit, TaskKey,
-    filter, names, slot_syscall,
+    Abi, ErrnoKey, KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, OBJECT_ENTRIES,
+    ObjectKey, ObjectSpec, STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES,
+    TaskCache, TaskCounts, TaskExit, TaskKey, filter, names, object, slot_syscall, stats_slot,
 };
 
-use crate::btf;
+use crate::{
+    btf,
+    syscalls::{AbiName, Knowledge, operations},
+};
 
 /// The compiled kernel side, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/wl"));
@@ -86,8 +89,8 @@ pub struct TaskSnapshot {
 }
 
 /// How to trace, settled once from the command line.
-#[derive(Debug, Clone, Copy)]
-pub struct TraceOptions {
+#[derive(Clone, Copy)]
+pub struct TraceOptions<'k> {
     pub filter: Filter,
     pub latency: Latency,
     /// Also count each call for the process or thread that made it.
@@ -96,6 +99,9 @@ pub struct TraceOptions {
     pub count_denied: bool,
     /// Benchmarks: attach programs that return at once, to measure the floor cost.
     pub noop: bool,
+    /// Resolve each call's object and command (see `syscalls::operations`), naming
+    /// slots with this syscall table.
+    pub objects: Option<&'k Knowledge>,
 }
 
 /// Everything gathered for one syscall of one ABI, summed over CPUs.
@@ -127,6 +133,9 @@ pub struct Snapshot {
     pub denied: Vec<(Abi, u32, u64)>,
     /// With `--by`.
     pub tasks: Option<TaskSnapshot>,
+    /// With object resolution: calls per (syscall, object, command); a key of kind
+    /// `object::OTHERS` holds a syscall's calls that did not fit in the kernel's map.
+    pub objects: Option<Vec<(ObjectKey, TaskCounts)>>,
 }
 
 pub struct Collector {
@@ -134,6 +143,7 @@ pub struct Collector {
     latency: Latency,
     count_denied: bool,
     by: Option<By>,
+    objects: bool,
 }
 
 /// Fails early, in one line, when this process cannot load BPF tracing programs.
@@ -204,7 +214,91 @@ pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
             .field_offset("task_struct", "seccomp")
             .and_then(|s| Ok(s + btf.field_offset("seccomp", "mode")?))
             .unwrap_or(0),
+        task_files: btf.field_offset("task_struct", "files")?,
+        files_fdt: btf.field_offset("files_struct", "fdt")?,
+        fdt_max_fds: btf.field_offset("fdtable", "max_fds")?,
+        fdt_fd: btf.field_offset("fdtable", "fd")?,
+        file_f_op: btf.field_offset("file", "f_op")?,
+        file_f_inode: btf.field_offset("file", "f_inode")?,
+        file_private_data: btf.field_offset("file", "private_data")?,
+        inode_i_mode: btf.field_offset("inode", "i_mode")?,
+        inode_i_rdev: btf.field_offset("inode", "i_rdev")?,
+        inode_i_sb: btf.field_offset("inode", "i_sb")?,
+        sb_s_magic: btf.field_offset("super_block", "s_magic")?,
+        fops_release: btf.field_offset("file_operations", "release")?,
+        socket_ops: btf.field_offset("socket", "ops")?,
+        socket_sk: btf.field_offset("socket", "sk")?,
+        sk_family: btf.field_offset("sock", "__sk_common")?
+            + btf.field_offset("sock_common", "skc_family")?,
+        sk_type: btf.field_offset("sock", "sk_type")?,
+        sk_protocol: btf.field_offset("sock", "sk_protocol")?,
+        regs_args: regs_args(btf, Abi::Native)?,
+        regs_compat_args: regs_args(btf, Abi::Compat)?,
     })
+}
+
+/// Where `pt_regs` holds the six syscall arguments of `abi` (the registers of the
+/// calling conventions in arch/x86/entry/entry_64.S and entry_64_compat.S; on arm64,
+/// x0..x5).
+fn regs_args(btf: &btf::Btf, abi: Abi) -> Result<[u32; 6]> {
+    let names: [&str; 6] = match (cfg!(target_arch = "aarch64"), abi) {
+        (true, _) => {
+            let regs = btf.field_offset("pt_regs", "regs")?;
+            return Ok(std::array::from_fn(|i| regs + 8 * i as u32));
+        }
+        (false, Abi::Native) => ["di", "si", "dx", "r10", "r8", "r9"],
+        (false, Abi::Compat) => ["bx", "cx", "dx", "si", "di", "bp"],
+    };
+    let mut out = [0; 6];
+    for (o, name) in out.iter_mut().zip(names) {
+        *o = btf.field_offset("pt_regs", name)?;
+    }
+    Ok(out)
+}
+
+/// What the kernel side resolves for each slot: the operation of the syscall the
+/// slot's number names, with member names turned into this kernel's offsets (a member
+/// this kernel lacks is left out).
+fn object_specs(btf: &btf::Btf, knowledge: &Knowledge) -> Vec<(u32, ObjectSpec)> {
+    let member = |strukt: &str, name: &str| {
+        btf.field_offset(strukt, name)
+            .ok()
+            .and_then(|o| u16::try_from(o).ok())
+            .unwrap_or(ObjectSpec::NO_MEMBER)
+    };
+    let mut out = Vec::new();
+    for abi in [Abi::Native, Abi::Compat] {
+        for sc in knowledge.table(AbiName::of(abi)) {
+            let Some(op) = operations::operation(abi, sc.name) else {
+                continue;
+            };
+            let arg = |a: Option<(u8, u32)>| a.map_or((ObjectSpec::NO_ARG, 0), |(i, m)| (i, m));
+            let ((cmd_arg, cmd_mask), (cmd2_arg, cmd2_mask)) = (arg(op.cmd), arg(op.cmd2));
+            let fop = |i: usize| {
+                op.file_ops
+                    .get(i)
+                    .map_or(ObjectSpec::NO_MEMBER, |m| member("file_operations", m))
+            };
+            out.push((
+                stats_slot(abi, sc.nr),
+                ObjectSpec {
+                    fd_arg: op.fd_arg.unwrap_or(ObjectSpec::NO_ARG),
+                    cmd_arg,
+                    cmd2_arg,
+                    _pad: 0,
+                    cmd_mask,
+                    cmd2_mask,
+                    fop: fop(0),
+                    fop_fallback: fop(1),
+                    sock_op: op
+                        .socket_op
+                        .map_or(ObjectSpec::NO_MEMBER, |m| member("proto_ops", m)),
+                    _pad2: 0,
+                },
+            ));
+        }
+    }
+    out
 }
 
 /// A one-line error for a program the verifier refused: the verifier's own reason (the
@@ -254,9 +348,14 @@ impl Collector {
             count_denied,
             by,
             noop,
+            objects,
         } = options;
         check_privileges()?;
-        let offsets = kernel_offsets(&btf::Btf::from_sys_fs()?)?;
+        let (offsets, specs) = {
+            let btf = btf::Btf::from_sys_fs()?;
+            let specs = objects.map(|k| object_specs(&btf, k));
+            (kernel_offsets(&btf)?, specs)
+        };
         if count_denied && (offsets.task_seccomp_mode == 0 || latency == Latency::Off) {
             bail!(
                 "counting what a seccomp profile denies needs a kernel with seccomp and calls \
@@ -280,6 +379,10 @@ impl Collector {
         let by_setting = By::setting(by);
         // The per-task maps take ~10 MiB; only `--by` pays for them.
         let task_entries = if by.is_some() { TASK_ENTRIES } else { 1 };
+        let (objects_setting, object_entries) = match objects {
+            Some(_) => (1u32, OBJECT_ENTRIES),
+            None => (0, 1),
+        };
         let timed = u32::from(latency != Latency::Off);
         let sample = latency.one_in().max(1);
         // The traced-pid map is only used to follow a process tree: a cgroup trace does
@@ -299,6 +402,7 @@ impl Collector {
             .map_max_entries(names::TRACED_TGIDS, tgid_entries)
             .map_max_entries(names::TASK_MAP, task_entries)
             .map_max_entries(names::TASK_EXIT_MAP, task_entries)
+            .map_max_entries(names::OBJECT_MAP, object_entries)
             // aya has no user-space type for task storage; only the kernel side uses it.
             .allow_unsupported_maps()
             .override_global(names::FILTER_MODE, &mode, true)
@@ -312,6 +416,7 @@ impl Collector {
             .override_global(names::LATENCY_SAMPLE, &sample, true)
             .override_global(names::COUNT_DENIED, &denied_setting, true)
             .override_global(names::BY, &by_setting, true)
+            .override_global(names::OBJECTS, &objects_setting, true)
             .load(EBPF_OBJECT)
             .context("cannot load wl's eBPF object into the kernel")?;
         // Load every program before attaching any, so a verifier failure leaves nothing
@@ -324,6 +429,16 @@ impl Collector {
             p.load(tracepoint, &vmlinux)
                 .map_err(|e| rejected(prog, &e))?;
         }
+        if let Some(specs) = specs {
+            let m = ebpf
+                .map_mut(names::OBJECT_SPEC_MAP)
+                .context("the eBPF object has no object-spec map")?;
+            let mut m: Array<_, ObjectSpec> = Array::try_from(m)?;
+            for (slot, spec) in specs {
+                m.set(slot, spec, 0)
+                    .context("cannot fill the object-spec map")?;
+            }
+        }
         // Process tracking first, so no fork is missed once syscalls are counted.
         for (prog, tracepoint) in TRACEPOINTS.iter().rev() {
             let p: &mut BtfTracePoint = ebpf.program_mut(prog).expect("loaded above").try_into()?;
@@ -335,6 +450,7 @@ impl Collector {
             latency,
             count_denied,
             by,
+            objects: objects.is_some(),
         })
     }
 
@@ -404,6 +520,29 @@ impl Collector {
         Ok(snap)
     }
 
+    /// Calls per (syscall, object, command), and per syscall those that did not fit.
+    fn objects(&self) -> Result<Vec<(ObjectKey, TaskCounts)>> {
+        let rows: HashMap<&MapData, ObjectKey, TaskCounts> = map(&self.ebpf, names::OBJECT_MAP)?;
+        let others: Array<&MapData, TaskCounts> = map(&self.ebpf, names::OBJECT_OTHERS_MAP)?;
+        let mut out = Vec::new();
+        for entry in rows.iter() {
+            out.push(entry.context("cannot read the object map")?);
+        }
+        for slot in 0..STATS_ENTRIES {
+            let c = others.get(&slot, 0).context("cannot read the object map")?;
+            if c.calls + c.errors > 0 {
+                let key = ObjectKey {
+                    slot,
+                    kind: object::OTHERS,
+                    ..ObjectKey::default()
+                };
+                out.push((key, c));
+            }
+        }
+        out.sort_by_key(|(k, _)| *k);
+        Ok(out)
+    }
+
     /// Marks `pid` as the workload's first process before its `execve`: its calls until
     /// then (loading its seccomp filter) are wl-user's, not the workload's.
     pub fn set_pending_exec(&mut self, pid: u32) -> Result<()> {
@@ -446,6 +585,7 @@ impl Collector {
             lost: BTreeMap::new(),
             denied: Vec::new(),
             tasks: None,
+            objects: None,
         };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats
@@ -491,6 +631,9 @@ impl Collector {
         }
         if self.by.is_some() {
             snapshot.tasks = Some(self.tasks()?);
+        }
+        if self.objects {
+            snapshot.objects = Some(self.objects()?);
         }
         for &kind in Lost::ALL {
             let n: u64 = lost.get(&(kind as u32), 0)?.iter().sum();

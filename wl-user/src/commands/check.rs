@@ -11,6 +11,7 @@ use anyhow::Result;
 use crate::{
     btf, cgroup,
     collector::{self, Collector, Filter, Latency, TraceOptions},
+    syscalls::Knowledge,
 };
 
 struct Line {
@@ -133,6 +134,7 @@ fn checks() -> Vec<Line> {
     }
 
     if lines.iter().all(|l| l.ok || l.optional) {
+        let knowledge = Knowledge::embedded();
         let loaded = Collector::start(TraceOptions {
             filter: Filter::Pids {
                 follow_children: false,
@@ -141,6 +143,7 @@ fn checks() -> Vec<Line> {
             count_denied: false,
             by: None,
             noop: false,
+            objects: Some(&knowledge),
         });
         add(
             &mut lines,

@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Result, bail};
 use serde::Serialize;
-use wl_common::{Abi, LATENCY_BUCKETS, TaskCounts};
+use wl_common::{Abi, LATENCY_BUCKETS, ObjectKey, TaskCounts};
 
 use crate::{
     collector::{Collector, Snapshot, SyscallCounts, TaskSnapshot},
@@ -256,7 +256,31 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
             counts: task_delta(before.and_then(|b| b.tasks.as_ref()), t),
             exits: t.exits.clone(),
         }),
+        objects: now
+            .objects
+            .as_ref()
+            .map(|o| object_delta(before.and_then(|b| b.objects.as_deref()), o)),
     }
+}
+
+/// The per-object counts gathered between two readings.
+fn object_delta(
+    before: Option<&[(ObjectKey, TaskCounts)]>,
+    now: &[(ObjectKey, TaskCounts)],
+) -> Vec<(ObjectKey, TaskCounts)> {
+    let earlier: BTreeMap<ObjectKey, TaskCounts> =
+        before.unwrap_or_default().iter().copied().collect();
+    now.iter()
+        .filter_map(|(k, c)| {
+            let b = earlier.get(k).copied().unwrap_or_default();
+            let d = TaskCounts {
+                calls: c.calls.saturating_sub(b.calls),
+                errors: c.errors.saturating_sub(b.errors),
+                total_ns: c.total_ns.saturating_sub(b.total_ns),
+            };
+            (d.calls + d.errors > 0).then_some((*k, d))
+        })
+        .collect()
 }
 
 /// The per-thread counts gathered between two readings (`--by`). A reading may hold a
@@ -457,6 +481,7 @@ mod tests {
             lost: [("no_task_slot", 0)].into(),
             denied: Vec::new(),
             tasks: None,
+            objects: None,
         }
     }
 

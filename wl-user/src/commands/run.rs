@@ -73,7 +73,7 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     // Orphaned descendants (double-forked daemons) are re-parented to wl-user, so that
     // waiting for every child means waiting for the whole tree.
     nix::sys::prctl::set_child_subreaper(true).context("cannot become a child subreaper")?;
-    let mut options = args.trace.options(filter);
+    let mut options = args.trace.options(filter, knowledge);
     // The kernel side counts what errno and kill deny (a logged call runs and is counted
     // as usual), and leaves out the child's own calls that install the filter.
     options.count_denied = enforced.is_some();

@@ -427,6 +427,7 @@ pub(crate) mod tests {
             lost: [("no_task_slot", 0)].into(),
             denied: Vec::new(),
             tasks: None,
+            objects: None,
         };
         Report::new(
             Target::Command(vec!["true".into()]),

@@ -9,6 +9,7 @@
 
 #[rustfmt::skip]
 mod generated;
+pub mod operations;
 pub mod rules;
 pub mod scan;
 

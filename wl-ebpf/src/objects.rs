@@ -1,0 +1,170 @@
+//! What a traced call worked on: the object behind its fd argument (a file of some file
+//! system, a device, a socket of some family and protocol), the kernel function the
+//! operation dispatches to, and its command arguments (an ioctl request, a futex op).
+//! The loader says per syscall what to read (`ObjectSpec`); only traced calls of
+//! syscalls with a spec come here.
+//!
+//! From the task to its fd table, loads go through BTF pointers. The table's array is a
+//! `struct file **`, which the verifier types as a plain number, so everything past it
+//! is read with `bpf_probe_read_kernel`, which also survives a file freed by another
+//! thread's `close` meanwhile (the read fails or finds another file; counts stay exact
+//! either way, only that call's object is uncertain).
+
+use aya_ebpf::helpers::bpf_probe_read_kernel;
+use wl_common::{Abi, KernelOffsets, ObjectKey, ObjectSpec, object};
+
+use crate::{OBJECT_SPECS, kernel_offset, read_ptr, read_u32};
+
+/// `S_IFMT` and the file types the key tells apart (include/uapi/linux/stat.h).
+const S_IFMT: u16 = 0o170000;
+const S_IFSOCK: u16 = 0o140000;
+const S_IFCHR: u16 = 0o020000;
+const S_IFBLK: u16 = 0o060000;
+
+/// Fills `key` for a traced call of `slot`; false when the syscall's spec resolves
+/// nothing (most syscalls: `getppid` pays one array lookup).
+#[inline(always)]
+pub fn resolve(task: *const u8, regs: *const u8, abi: Abi, slot: u32, key: &mut ObjectKey) -> bool {
+    let Some(spec) = OBJECT_SPECS.get(slot) else {
+        return false;
+    };
+    if !spec.resolves_anything() {
+        return false;
+    }
+    *key = ObjectKey {
+        slot,
+        ..ObjectKey::default()
+    };
+    let args = syscall_args(regs, abi);
+    let arg = |i: u8| args.get(i as usize).copied().unwrap_or(0);
+    if spec.cmd_arg != ObjectSpec::NO_ARG {
+        key.cmd = arg(spec.cmd_arg) & spec.cmd_mask;
+    }
+    if spec.cmd2_arg != ObjectSpec::NO_ARG {
+        key.cmd2 = arg(spec.cmd2_arg) & spec.cmd2_mask;
+    }
+    if spec.fd_arg != ObjectSpec::NO_ARG {
+        key.kind = object::NO_FILE;
+        // SAFETY: `task` is the current task's BTF pointer.
+        unsafe { resolve_fd(task, arg(spec.fd_arg), spec, key) };
+    }
+    true
+}
+
+/// The six arguments' low 32 bits (every fd and command is an `int`). Each is loaded at
+/// a constant offset: the verifier refuses a BTF pointer plus a variable offset, so the
+/// argument is picked from the copy instead.
+#[inline(always)]
+fn syscall_args(regs: *const u8, abi: Abi) -> [u32; 6] {
+    let base = match abi {
+        Abi::Native => core::mem::offset_of!(KernelOffsets, regs_args),
+        Abi::Compat => core::mem::offset_of!(KernelOffsets, regs_compat_args),
+    };
+    // SAFETY: `regs` is the tracepoint's BTF pt_regs pointer; the offsets come from BTF.
+    unsafe {
+        [
+            read_u32(regs, kernel_offset(base)),
+            read_u32(regs, kernel_offset(base + 4)),
+            read_u32(regs, kernel_offset(base + 8)),
+            read_u32(regs, kernel_offset(base + 12)),
+            read_u32(regs, kernel_offset(base + 16)),
+            read_u32(regs, kernel_offset(base + 20)),
+        ]
+    }
+}
+
+/// A kernel value `off` bytes into the object at `base`, read with a probe.
+#[inline(always)]
+fn probe<T>(base: u64, off: u32) -> Option<T> {
+    // SAFETY: the helper checks the address and fails rather than faulting.
+    unsafe { bpf_probe_read_kernel((base + u64::from(off)) as *const T).ok() }
+}
+
+/// # Safety
+/// `task` must be the current task's BTF pointer.
+#[inline(always)]
+unsafe fn resolve_fd(task: *const u8, fd: u32, spec: &ObjectSpec, key: &mut ObjectKey) {
+    // SAFETY: BTF pointers loaded from `task` (the verifier makes the loads fault-safe);
+    // offsets come from BTF. Tracing programs run under RCU, which keeps the fd table
+    // alive (fs/file.c reads it the same way).
+    let fds = unsafe {
+        let files = read_ptr(task, offset!(task_files));
+        let fdt = read_ptr(files, offset!(files_fdt));
+        if fd >= read_u32(fdt, offset!(fdt_max_fds)) {
+            return;
+        }
+        core::ptr::read_volatile(fdt.add(offset!(fdt_fd) as usize).cast::<u64>())
+    };
+    let Some(file) = probe::<u64>(fds, 8 * fd) else {
+        key.kind = object::UNREADABLE;
+        return;
+    };
+    if file == 0 {
+        return;
+    }
+    key.kind = object::UNREADABLE;
+    let (Some(fops), Some(inode)) = (
+        probe::<u64>(file, offset!(file_f_op)),
+        probe::<u64>(file, offset!(file_f_inode)),
+    ) else {
+        return;
+    };
+    let Some(mode) = probe::<u16>(inode, offset!(inode_i_mode)) else {
+        return;
+    };
+    key.mode = mode & S_IFMT;
+    if key.mode == S_IFSOCK {
+        resolve_socket(file, fops, spec, key);
+        return;
+    }
+    let Some(sb) = probe::<u64>(inode, offset!(inode_i_sb)) else {
+        return;
+    };
+    key.kind = object::FILE;
+    // `s_magic` is an unsigned long; every magic fits in 32 bits.
+    key.fs_magic = probe::<u64>(sb, offset!(sb_s_magic)).unwrap_or(0) as u32;
+    if key.mode == S_IFCHR || key.mode == S_IFBLK {
+        key.rdev = probe::<u32>(inode, offset!(inode_i_rdev)).unwrap_or(0);
+    }
+    key.handler = file_op(fops, spec);
+    key.type_fn = probe::<u64>(fops, offset!(fops_release)).unwrap_or(0);
+}
+
+/// The file operation that serves the call: the spec's member, or its fallback where
+/// the file leaves that one null (`read` first, then `read_iter`, as vfs_read does).
+#[inline(always)]
+fn file_op(fops: u64, spec: &ObjectSpec) -> u64 {
+    let mut handler = 0;
+    if spec.fop != ObjectSpec::NO_MEMBER {
+        handler = probe::<u64>(fops, u32::from(spec.fop)).unwrap_or(0);
+    }
+    if handler == 0 && spec.fop_fallback != ObjectSpec::NO_MEMBER {
+        handler = probe::<u64>(fops, u32::from(spec.fop_fallback)).unwrap_or(0);
+    }
+    handler
+}
+
+/// A socket's family, type and protocol, and the protocol's own operation where the
+/// spec names one (`unix_stream_sendmsg`, `inet_sendmsg`); else the file's
+/// (`sock_ioctl`).
+#[inline(always)]
+fn resolve_socket(file: u64, fops: u64, spec: &ObjectSpec, key: &mut ObjectKey) {
+    let Some(sock) = probe::<u64>(file, offset!(file_private_data)) else {
+        return;
+    };
+    let (Some(ops), Some(sk)) = (
+        probe::<u64>(sock, offset!(socket_ops)),
+        probe::<u64>(sock, offset!(socket_sk)),
+    ) else {
+        return;
+    };
+    key.kind = object::SOCKET;
+    key.family = probe::<u16>(sk, offset!(sk_family)).unwrap_or(0);
+    key.sock_type = probe::<u16>(sk, offset!(sk_type)).unwrap_or(0);
+    key.protocol = probe::<u16>(sk, offset!(sk_protocol)).unwrap_or(0);
+    key.handler = if spec.sock_op != ObjectSpec::NO_MEMBER {
+        probe::<u64>(ops, u32::from(spec.sock_op)).unwrap_or(0)
+    } else {
+        file_op(fops, spec)
+    };
+}
