@@ -45,3 +45,39 @@ pub const STORM_CHILD_GETPPID: u64 = 2;
 /// keeping one entry per (process, syscall) needs two per child. The main process then
 /// exits with `EXIT_STATUS`.
 pub const STORM_CHILD_GETUID: u64 = 3;
+
+/// What `wl-objects` does, per object and command: each count is distinct, so a row of
+/// the report can only match one of them. Every call goes to an object the program set
+/// up for it; the dynamic loader's own reads (of ext4 files) use `read`/`pread64`,
+/// which the ext4 and tmpfs writes here avoid (`pwrite64`).
+pub mod objects {
+    /// `write` of one byte into a pipe, then `read` of it back.
+    pub const PIPE_WRITE: u64 = 101;
+    pub const PIPE_READ: u64 = 103;
+    /// `ioctl(FIONREAD)` on the pipe's read end.
+    pub const PIPE_FIONREAD: u64 = 107;
+    /// `fcntl(F_GETFL)` on the pipe's write end.
+    pub const PIPE_F_GETFL: u64 = 109;
+    /// `write` to /dev/null, `read` from /dev/zero.
+    pub const NULL_WRITE: u64 = 113;
+    pub const ZERO_READ: u64 = 127;
+    /// `sendto` and `recvfrom` of one byte over an AF_UNIX stream socketpair.
+    pub const UNIX_SENDTO: u64 = 131;
+    pub const UNIX_RECVFROM: u64 = 137;
+    /// `ioctl(SIOCGIFCONF)` on an AF_INET datagram socket.
+    pub const INET_SIOCGIFCONF: u64 = 139;
+    /// `write` and `read` of an eventfd's 8-byte counter.
+    pub const EVENTFD_WRITE: u64 = 149;
+    pub const EVENTFD_READ: u64 = 151;
+    /// `pwrite64` to a file on tmpfs (/dev/shm) and to one on the directory given
+    /// (ext4 in the tests).
+    pub const TMPFS_PWRITE: u64 = 157;
+    pub const DIR_PWRITE: u64 = 163;
+    /// `prctl(PR_SET_NAME)`, `prctl(PR_GET_NAME)`.
+    pub const PR_SET_NAME: u64 = 167;
+    pub const PR_GET_NAME: u64 = 173;
+    /// `futex(FUTEX_WAKE | FUTEX_PRIVATE_FLAG)` on a word nobody waits on.
+    pub const FUTEX_WAKE: u64 = 179;
+    /// `read` on a file descriptor that is not open: EBADF, no object.
+    pub const BADFD_READ: u64 = 181;
+}
