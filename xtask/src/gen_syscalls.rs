@@ -1,12 +1,13 @@
 //! `cargo xtask gen-syscalls`: writes wl-user's embedded syscall knowledge from a Linux
 //! source tree, with wl-user's own scanner (`wl-user/src/syscalls/scan.rs`), so the
-//! embedded table and `wl-user --kernel-src` agree by construction.
+//! embedded table and `wl-user --kernel-src` agree by construction. The object and
+//! command tables (`generated_objects.rs`) come from the same scan.
 
 use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path};
 
 use anyhow::{Context as _, Result};
 
-use crate::scan;
+use crate::{object_scan::ObjectScan, scan};
 
 /// `#define ENAME number` lines of the errno headers.
 pub fn parse_errnos(text: &str) -> BTreeMap<u32, String> {
@@ -37,7 +38,7 @@ fn strs(v: &[String]) -> String {
     )
 }
 
-pub fn run(kernel_src: &Path, out_path: &Path) -> Result<()> {
+pub fn run(kernel_src: &Path, out_path: &Path, objects_path: &Path) -> Result<()> {
     let read = |rel: &str| {
         let p = kernel_src.join(rel);
         fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))
@@ -87,14 +88,15 @@ pub fn run(kernel_src: &Path, out_path: &Path) -> Result<()> {
         for r in rows {
             writeln!(
                 w,
-                "    Syscall {{ nr: {}, name: {:?}, entry: {:?}, sources: {}, section: {:?}, subsystem: {:?}, hand_added: {} }},",
+                "    Syscall {{ nr: {}, name: {:?}, entry: {:?}, sources: {}, section: {:?}, subsystem: {:?}, hand_added: {}, fd_arg: {:?} }},",
                 r.nr,
                 r.name,
                 r.entry,
                 strs(&r.sources),
                 r.section.map(|s| s as u16),
                 r.subsystem,
-                r.hand_added
+                r.hand_added,
+                r.fd_arg
             )?;
         }
         writeln!(w, "];\n")?;
@@ -110,6 +112,13 @@ pub fn run(kernel_src: &Path, out_path: &Path) -> Result<()> {
     }
     writeln!(w, "];")?;
     fs::write(out_path, out).with_context(|| format!("cannot write {}", out_path.display()))?;
+    let summary = write_objects(
+        &scan.release,
+        &scan.objects,
+        &scan.object_sections,
+        objects_path,
+    )?;
+    println!("wrote {}: {summary}", objects_path.display());
     println!(
         "wrote {}: {} syscalls, {} MAINTAINERS sections, {} errno names, from Linux {}",
         out_path.display(),
@@ -119,6 +128,194 @@ pub fn run(kernel_src: &Path, out_path: &Path) -> Result<()> {
         scan.release
     );
     Ok(())
+}
+
+/// Writes the object and command tables; returns what they hold, for the log.
+fn write_objects(
+    release: &str,
+    o: &ObjectScan,
+    sections: &BTreeMap<String, Option<usize>>,
+    path: &Path,
+) -> Result<String> {
+    let mut headers: Vec<&str> = o
+        .ioctl_plain
+        .iter()
+        .chain(&o.ioctl_encoded)
+        .map(|i| i.header.as_str())
+        .chain(o.commands.iter().map(|c| c.header.as_str()))
+        .collect();
+    headers.sort();
+    headers.dedup();
+    let hidx = |h: &str| headers.binary_search(&h).unwrap_or(0);
+    let functions: usize = o.handlers.values().map(|f| f.len()).sum();
+
+    let mut body = String::new();
+    let w = &mut body;
+    writeln!(w, "pub static OBJECTS: ObjectTables = ObjectTables {{")?;
+    writeln!(w, "    files: &[")?;
+    for (p, s) in sections {
+        let funcs = o
+            .handlers
+            .get(p)
+            .map(|f| f.iter().map(String::as_str).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
+        writeln!(w, "        ({p:?}, {:?}, {funcs:?}),", s.map(|s| s as u16))?;
+    }
+    writeln!(
+        w,
+        "    ],
+    fs_magics: &["
+    )?;
+    for (v, names, src) in &o.fs_magics {
+        writeln!(
+            w,
+            "        ({v:#x}, {:?}, {:?}),",
+            names.join(" "),
+            src.as_deref().unwrap_or("")
+        )?;
+    }
+    writeln!(
+        w,
+        "    ],
+    anon_types: &["
+    )?;
+    for (r, n) in &o.anon_types {
+        writeln!(w, "        ({r:?}, {n:?}),")?;
+    }
+    writeln!(
+        w,
+        "    ],
+    families: &["
+    )?;
+    for (v, n, src) in &o.families {
+        writeln!(
+            w,
+            "        ({v}, {n:?}, {:?}),",
+            src.as_deref().unwrap_or("")
+        )?;
+    }
+    for (field, list) in [
+        ("sock_types", &o.sock_types),
+        ("ip_protocols", &o.ip_protocols),
+        ("netlink_protocols", &o.netlink_protocols),
+    ] {
+        writeln!(
+            w,
+            "    ],
+    {field}: &["
+        )?;
+        for (v, n) in list {
+            writeln!(w, "        ({v}, {n:?}),")?;
+        }
+    }
+    writeln!(
+        w,
+        "    ],
+    protocols: &["
+    )?;
+    for p in &o.protocols {
+        writeln!(
+            w,
+            "        ({}, {}, {}, {:?}, {:?}),",
+            p.family, p.sock_type, p.protocol, p.name, p.source
+        )?;
+    }
+    writeln!(
+        w,
+        "    ],
+    headers: &["
+    )?;
+    for h in &headers {
+        writeln!(w, "        {h:?},")?;
+    }
+    for (field, list) in [
+        ("ioctl_plain", &o.ioctl_plain),
+        ("ioctl_encoded", &o.ioctl_encoded),
+    ] {
+        writeln!(
+            w,
+            "    ],
+    {field}: &["
+        )?;
+        for i in list {
+            writeln!(
+                w,
+                "        ({:#x}, {}, {:?}),",
+                i.key,
+                hidx(&i.header),
+                i.name
+            )?;
+        }
+    }
+    writeln!(
+        w,
+        "    ],
+    commands: &["
+    )?;
+    for c in &o.commands {
+        let values = c
+            .values
+            .iter()
+            .map(|(v, n)| format!("({v}, {n:?})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        writeln!(
+            w,
+            "        ({:?}, {}, &[{values}]),",
+            c.set,
+            hidx(&c.header)
+        )?;
+    }
+    writeln!(
+        w,
+        "    ],
+    handler_index: OnceLock::new(),
+}};"
+    )?;
+
+    let summary = format!(
+        "{} handler functions in {} files, {} paths with sections, {} fs magics, {} anon-inode types, \
+         {} address families, {} protocols, {} + {} ioctl requests, {}",
+        functions,
+        o.handlers.len(),
+        sections.len(),
+        o.fs_magics.len(),
+        o.anon_types.len(),
+        o.families.len(),
+        o.protocols.len(),
+        o.ioctl_plain.len(),
+        o.ioctl_encoded.len(),
+        o.commands
+            .iter()
+            .map(|c| format!("{} {}", c.values.len(), c.set))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut out = String::new();
+    writeln!(
+        out,
+        "// @generated by `cargo xtask gen-syscalls --kernel-src <linux tree>` from Linux {release}"
+    )?;
+    writeln!(
+        out,
+        "// (Debian: apt-get install linux-source-6.12; tar xf /usr/src/linux-source-6.12.tar.xz)."
+    )?;
+    writeln!(
+        out,
+        "// Do not edit: change wl-user/src/syscalls/{{object_scan,scan}}.rs and regenerate."
+    )?;
+    writeln!(out, "// Holds {summary}.")?;
+    // The size is of the body; the header adds a few hundred bytes.
+    writeln!(
+        out,
+        "// About {} KiB of text: one row per file lists its functions, ioctl rows name their header by index.\n",
+        body.len() / 1024
+    )?;
+    writeln!(out, "use std::sync::OnceLock;\n")?;
+    writeln!(out, "use super::objects::ObjectTables;\n")?;
+    out.push_str(&body);
+    fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(summary)
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ mod vm_test;
 
 // wl-user's kernel-source scanner and subsystem rules, compiled here too so that the
 // generator and `wl-user --kernel-src` share one implementation.
+#[path = "../../wl-user/src/syscalls/object_scan.rs"]
+mod object_scan;
 #[path = "../../wl-user/src/syscalls/rules.rs"]
 mod rules;
 #[path = "../../wl-user/src/syscalls/scan.rs"]
@@ -67,7 +69,8 @@ enum Task {
     /// Build the package, install it into a minimal Debian 12 chroot (made once by
     /// debootstrap, kept in target/dist) and trace, read the manual and complete there (as root).
     DistTest,
-    /// Regenerate wl-user/src/syscalls/generated.rs from a Linux source tree.
+    /// Regenerate wl-user/src/syscalls/generated.rs and generated_objects.rs from a Linux
+    /// source tree.
     GenSyscalls {
         /// The top of an unpacked Linux source tree.
         #[arg(long, value_name = "DIR")]
@@ -234,8 +237,12 @@ fn run(cli: Cli) -> Result<()> {
         Task::Dist => dist::build().map(drop),
         Task::DistTest => dist::test(),
         Task::GenSyscalls { kernel_src } => {
-            let out = workspace_root().join("wl-user/src/syscalls/generated.rs");
-            gen_syscalls::run(&kernel_src, &out)
+            let dir = workspace_root().join("wl-user/src/syscalls");
+            gen_syscalls::run(
+                &kernel_src,
+                &dir.join("generated.rs"),
+                &dir.join("generated_objects.rs"),
+            )
         }
         Task::VmTest { kernels, kvm } => vm_test::run(vm_test::Options { kernels, kvm }),
     }

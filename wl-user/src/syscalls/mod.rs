@@ -5,10 +5,15 @@
 //! The embedded tables are generated from a Linux tree by `cargo xtask gen-syscalls`
 //! with [`scan`] (the recipe is at the top of `generated.rs`); `--kernel-src DIR` makes
 //! the same scan of the user's own tree at run time instead. [`rules`] maps source paths
-//! to subsystems.
+//! to subsystems; [`objects`] names what a call reached through its fd and command
+//! arguments, with tables from [`object_scan`].
 
 #[rustfmt::skip]
 mod generated;
+#[rustfmt::skip]
+mod generated_objects;
+pub mod object_scan;
+pub mod objects;
 pub mod operations;
 pub mod rules;
 pub mod scan;
@@ -34,6 +39,9 @@ pub struct Syscall {
     pub subsystem: &'static str,
     /// Newer than the source tree the table was generated from; added by hand.
     pub hand_added: bool,
+    /// The argument (0-based) holding the file descriptor the call operates on, from
+    /// its definition's parameter names ([`objects::fd_arg`]).
+    pub fd_arg: Option<u8>,
 }
 
 /// A MAINTAINERS section.
@@ -89,6 +97,8 @@ pub struct Knowledge {
     pub origin: String,
     tables: [&'static [Syscall]; 3],
     pub sections: &'static [Section],
+    /// What fd and command arguments reach ([`objects::describe`]).
+    pub objects: &'static objects::ObjectTables,
 }
 
 fn leak_strs(v: Vec<String>) -> &'static [&'static str] {
@@ -103,6 +113,7 @@ impl Knowledge {
             origin: "embedded".into(),
             tables: [generated::X86_64, generated::I386, generated::AARCH64],
             sections: generated::SECTIONS,
+            objects: &generated_objects::OBJECTS,
         }
     }
 
@@ -144,15 +155,21 @@ impl Knowledge {
                         section: r.section.map(|s| s as u16),
                         subsystem: r.subsystem,
                         hand_added: r.hand_added,
+                        fd_arg: r.fd_arg,
                     })
                     .collect(),
             );
         }
+        let objects = Box::leak(Box::new(objects::ObjectTables::from_scan(
+            scan.objects,
+            &scan.object_sections,
+        )));
         Ok(Knowledge {
             release: String::leak(scan.release),
             origin: tree.display().to_string(),
             tables,
             sections,
+            objects,
         })
     }
 

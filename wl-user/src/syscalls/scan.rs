@@ -8,7 +8,11 @@
 //! - the MAINTAINERS section for that file, matched the way scripts/get_maintainer.pl
 //!   matches (`F:` patterns with globs and directory prefixes, `X:` exclusions, `N:`
 //!   regexes; the deepest pattern wins);
-//! - a coarse subsystem from [`super::rules`].
+//! - a coarse subsystem from [`super::rules`];
+//! - which argument is the file descriptor the call operates on, from the definition's
+//!   parameter names ([`super::object_scan::fd_arg`]);
+//! - the object and command tables of [`super::object_scan`], with the MAINTAINERS
+//!   section of every file they name.
 //!
 //! Used by `cargo xtask gen-syscalls` to write the embedded table, and by wl-user when
 //! pointed at a kernel tree with `--kernel-src`. Shared with xtask through `#[path]`, so
@@ -22,7 +26,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use super::rules;
+use super::{object_scan, rules};
 
 /// How one ABI's table is laid out in the tree.
 pub struct AbiSpec {
@@ -86,6 +90,8 @@ pub struct Found {
     pub section: Option<usize>,
     pub subsystem: &'static str,
     pub hand_added: bool,
+    /// The argument (0-based) holding the file descriptor the call operates on.
+    pub fd_arg: Option<u8>,
 }
 
 /// A MAINTAINERS section, as far as reports need it.
@@ -104,8 +110,11 @@ pub struct Scan {
     pub release: String,
     /// (ABI name, syscalls by number)
     pub abis: Vec<(&'static str, Vec<Found>)>,
-    /// Only the sections some syscall refers to.
+    /// Only the sections some syscall or object table refers to.
     pub sections: Vec<Section>,
+    pub objects: object_scan::ObjectScan,
+    /// The section of every path the object tables name.
+    pub object_sections: BTreeMap<String, Option<usize>>,
 }
 
 /// One row of a `syscall_*.tbl`.
@@ -219,8 +228,58 @@ pub fn definitions(text: &str) -> Vec<(bool, String)> {
     out
 }
 
+/// A definition's parameters: (type, name).
+pub type Params = Vec<(String, String)>;
+
+/// The parameters of every syscall definition in one C file: (compat, name,
+/// [(type, parameter name)]), for [`object_scan::fd_arg`].
+pub fn definition_params(text: &str) -> Vec<(bool, String, Params)> {
+    const MACROS: &[(&str, bool)] = &[
+        ("SYSCALL_DEFINE", false),
+        ("COMPAT_SYSCALL_DEFINE", true),
+        ("SYSCALL32_DEFINE", true),
+    ];
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in text.split('\n') {
+        let start = offset;
+        offset += line.len() + 1;
+        for &(mac, compat) in MACROS {
+            let Some(rest) = line.strip_prefix(mac) else {
+                continue;
+            };
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits == 0 || !rest[digits..].starts_with('(') {
+                continue;
+            }
+            let open = start + mac.len() + digits;
+            let Some(close) = text[open..].find(')').map(|i| open + i) else {
+                continue;
+            };
+            // Parameter types hold no parentheses, so the first ')' closes the list.
+            let args: Vec<String> = text[open + 1..close]
+                .split(',')
+                .map(|a| a.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect();
+            let Some((name, params)) = args.split_first() else {
+                continue;
+            };
+            if name.is_empty() || ident(name) != name {
+                continue;
+            }
+            let pairs = params
+                .chunks(2)
+                .filter(|c| c.len() == 2)
+                .map(|c| (c[0].clone(), c[1].clone()))
+                .collect();
+            out.push((compat, name.clone(), pairs));
+        }
+    }
+    out
+}
+
 /// Directories never holding syscall code for the ABIs above.
-fn skip_dir(rel: &str) -> bool {
+pub fn skip_dir(rel: &str) -> bool {
     matches!(
         rel,
         "Documentation" | "tools" | "samples" | "scripts" | "usr" | "LICENSES" | ".git"
@@ -230,8 +289,14 @@ fn skip_dir(rel: &str) -> bool {
         || rel == "arch/x86/um"
 }
 
-fn index_definitions(tree: &Path) -> Result<HashMap<(Kind, String), Vec<String>>> {
-    let mut index: HashMap<(Kind, String), Vec<String>> = HashMap::new();
+/// Each definition's fd argument, by (kind, name, file).
+type FdArgs = HashMap<(Kind, String, String), Option<u8>>;
+/// The files defining each (kind, name).
+type DefinitionIndex = HashMap<(Kind, String), Vec<String>>;
+
+fn index_definitions(tree: &Path) -> Result<(DefinitionIndex, FdArgs)> {
+    let mut index = DefinitionIndex::new();
+    let mut fd_args = FdArgs::new();
     let mut todo = vec![String::new()];
     while let Some(rel) = todo.pop() {
         let dir = tree.join(&rel);
@@ -261,6 +326,10 @@ fn index_definitions(tree: &Path) -> Result<HashMap<(Kind, String), Vec<String>>
                     let kind = if compat { Kind::Compat } else { Kind::Native };
                     index.entry((kind, def)).or_default().push(child.clone());
                 }
+                for (compat, def, params) in definition_params(&text) {
+                    let kind = if compat { Kind::Compat } else { Kind::Native };
+                    fd_args.insert((kind, def, child.clone()), object_scan::fd_arg(&params));
+                }
             }
         }
     }
@@ -277,7 +346,7 @@ fn index_definitions(tree: &Path) -> Result<HashMap<(Kind, String), Vec<String>>
         });
         files.dedup();
     }
-    Ok(index)
+    Ok((index, fd_args))
 }
 
 /// get_maintainer.pl's pattern match: a pattern ending in '/' matches everything below
@@ -413,7 +482,7 @@ pub fn scan(tree: &Path) -> Result<Scan> {
         fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))
     };
     let release = kernel_release(&read("Makefile").context("not a Linux source tree")?);
-    let index = index_definitions(tree)?;
+    let (index, fd_args) = index_definitions(tree)?;
     let all_sections = parse_maintainers(&read("MAINTAINERS")?, Some(tree));
     let regexes: Vec<Vec<regex_lite::Regex>> = all_sections
         .iter()
@@ -496,6 +565,11 @@ pub fn scan(tree: &Path) -> Result<Scan> {
                 None => rules::OTHER,
             };
             let section = sources.first().and_then(|f| section_of(f));
+            let fd_arg = sources
+                .first()
+                .and_then(|f| fd_args.get(&(kind, def.clone(), f.clone())))
+                .copied()
+                .flatten();
             found.push(Found {
                 nr,
                 name,
@@ -504,6 +578,7 @@ pub fn scan(tree: &Path) -> Result<Scan> {
                 section,
                 subsystem,
                 hand_added: false,
+                fd_arg,
             });
         }
         for &(nr, name, source, _) in AFTER_6_12 {
@@ -516,6 +591,7 @@ pub fn scan(tree: &Path) -> Result<Scan> {
                     section: section_of(source),
                     subsystem: rules::subsystem_of_path(source).unwrap_or(rules::OTHER),
                     hand_added: true,
+                    fd_arg: None,
                 });
             }
         }
@@ -529,10 +605,21 @@ pub fn scan(tree: &Path) -> Result<Scan> {
             ABIS.iter().map(|a| a.tbl).collect::<Vec<_>>().join(", ")
         );
     }
+    let objects = object_scan::scan_objects(tree)?;
+    let object_sections = objects
+        .paths()
+        .into_iter()
+        .map(|p| {
+            let s = section_of(&p);
+            (p, s)
+        })
+        .collect();
     Ok(Scan {
         release,
         abis,
         sections,
+        objects,
+        object_sections,
     })
 }
 
