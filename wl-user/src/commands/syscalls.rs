@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::{
     cli::{ListFormat, SyscallsArgs},
     report::render,
-    syscalls::{AbiName, Knowledge, Syscall},
+    syscalls::{AbiName, Knowledge, Syscall, objects},
 };
 
 #[derive(Serialize)]
@@ -23,6 +23,8 @@ struct Row {
     maintainers: Option<&'static str>,
     subsystem: &'static str,
     hand_added: bool,
+    /// The argument (0-based) holding the file descriptor the call operates on.
+    fd_arg: Option<u8>,
 }
 
 fn row(k: &Knowledge, abi: AbiName, s: &'static Syscall) -> Row {
@@ -36,6 +38,7 @@ fn row(k: &Knowledge, abi: AbiName, s: &'static Syscall) -> Row {
         maintainers: k.section(s).map(|sec| sec.name),
         subsystem: s.subsystem,
         hand_added: s.hand_added,
+        fd_arg: objects::fd_arg(k, abi, s.name),
     }
 }
 
@@ -157,6 +160,9 @@ fn explain(out: &mut dyn Write, k: &Knowledge, rows: &[Row]) -> Result<()> {
             },
             r.subsystem
         )?;
+        if let Some(a) = r.fd_arg {
+            writeln!(out, "  {:<8} fd     argument {a}", "")?;
+        }
         for (i, src) in r.sources.iter().enumerate() {
             writeln!(
                 out,
@@ -197,6 +203,37 @@ fn explain(out: &mut dyn Write, k: &Knowledge, rows: &[Row]) -> Result<()> {
             writeln!(out, "  L: {l}")?;
         }
     }
+    if rows[0].name == "ioctl" {
+        write_ioctl_families(out, k)?;
+    }
     writeln!(out, "(tables from Linux {}, {})", k.release, k.origin)?;
+    Ok(())
+}
+
+/// The ioctl requests the tables name, one line per type byte: the first argument of
+/// `_IOR('T', ...)`, under which plain numbers like TCGETS (0x5401) fall too.
+fn write_ioctl_families(out: &mut dyn Write, k: &Knowledge) -> Result<()> {
+    let families = objects::ioctl_families(k.objects);
+    let total: usize = families.iter().map(|f| f.commands).sum();
+    writeln!(
+        out,
+        "ioctl commands: {total} named, in {} type families (a request is matched by \
+         direction, type and number; the size is not checked)",
+        families.len()
+    )?;
+    writeln!(out, "  {:<6} {:>8}  headers", "type", "commands")?;
+    for f in &families {
+        let ty = if f.type_byte.is_ascii_graphic() {
+            format!("'{}'", f.type_byte as char)
+        } else {
+            format!("{:#04x}", f.type_byte)
+        };
+        let headers: Vec<&str> = f
+            .headers
+            .iter()
+            .map(|h| h.strip_prefix("include/uapi/").unwrap_or(h))
+            .collect();
+        writeln!(out, "  {ty:<6} {:>8}  {}", f.commands, headers.join(", "))?;
+    }
     Ok(())
 }
