@@ -150,16 +150,17 @@ lost_reasons! {
 /// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
 /// object-spec map: which argument is a file descriptor, which carry a command, and
 /// which operation of the file (or socket) serves the call. Filled in by the loader
-/// from wl-user's syscall knowledge; a slot of all [`ObjectSpec::NONE`] resolves
-/// nothing (the syscall is counted as before).
+/// from wl-user's syscall knowledge. An all-zero slot (every syscall the loader does
+/// not fill) resolves nothing: the syscall is counted as before.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ObjectSpec {
-    /// The argument (0..6) holding a file descriptor, or [`ObjectSpec::NO_ARG`].
+    /// 1 + the argument (0..6) holding a file descriptor, or [`ObjectSpec::NO_ARG`]
+    /// (see [`ObjectSpec::arg`]).
     pub fd_arg: u8,
-    /// The argument holding a command (ioctl request, fcntl cmd, futex op, ...).
+    /// 1 + the argument holding a command (ioctl request, fcntl cmd, futex op, ...).
     pub cmd_arg: u8,
-    /// A second command argument (setsockopt's optname, socket's type).
+    /// 1 + a second command argument (setsockopt's optname, socket's type).
     pub cmd2_arg: u8,
     pub _pad: u8,
     /// What of the command argument is kept (futex: the op without its flags).
@@ -177,7 +178,8 @@ pub struct ObjectSpec {
 }
 
 impl ObjectSpec {
-    pub const NO_ARG: u8 = 0xff;
+    /// No such argument: zero, so that an unfilled slot resolves nothing.
+    pub const NO_ARG: u8 = 0;
     pub const NO_MEMBER: u16 = 0xffff;
     pub const NONE: ObjectSpec = ObjectSpec {
         fd_arg: Self::NO_ARG,
@@ -191,6 +193,11 @@ impl ObjectSpec {
         sock_op: Self::NO_MEMBER,
         _pad2: 0,
     };
+
+    /// How argument `index` (0-based) is written in a spec.
+    pub const fn arg(index: u8) -> u8 {
+        index + 1
+    }
 
     pub const fn resolves_anything(&self) -> bool {
         self.fd_arg != Self::NO_ARG || self.cmd_arg != Self::NO_ARG

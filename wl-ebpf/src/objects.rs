@@ -10,10 +10,33 @@
 //! thread's `close` meanwhile (the read fails or finds another file; counts stay exact
 //! either way, only that call's object is uncertain).
 
-use aya_ebpf::helpers::bpf_probe_read_kernel;
+use aya_ebpf::{btf_maps::PerCpuArray, helpers::bpf_probe_read_kernel, macros::btf_map};
 use wl_common::{Abi, KernelOffsets, ObjectKey, ObjectSpec, object};
 
 use crate::{OBJECT_SPECS, kernel_offset, read_ptr, read_u32};
+
+/// What this CPU resolved last for a file, by fd number modulo [`FILE_CACHE_ENTRIES`]:
+/// a loop over a few fds (a read from one, a write to another) finds its files here
+/// after two probe reads instead of nine. An entry is used only for the same `struct
+/// file` and inode (a freed and reused `struct file` of another inode misses) and the
+/// same operation members.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct FileCache {
+    file: u64,
+    inode: u64,
+    fop: u16,
+    fop_fallback: u16,
+    sock_op: u16,
+    _pad: u16,
+    /// The resolved fields (`slot`, `cmd`, `cmd2` unused).
+    key: ObjectKey,
+}
+
+const FILE_CACHE_ENTRIES: u32 = 8;
+
+#[btf_map]
+static FILE_CACHE: PerCpuArray<FileCache, { FILE_CACHE_ENTRIES as usize }> = PerCpuArray::new();
 
 /// `S_IFMT` and the file types the key tells apart (include/uapi/linux/stat.h).
 const S_IFMT: u16 = 0o170000;
@@ -36,7 +59,8 @@ pub fn resolve(task: *const u8, regs: *const u8, abi: Abi, slot: u32, key: &mut 
         ..ObjectKey::default()
     };
     let args = syscall_args(regs, abi);
-    let arg = |i: u8| args.get(i as usize).copied().unwrap_or(0);
+    // Specs number arguments from 1 (see `ObjectSpec::arg`).
+    let arg = |i: u8| args.get((i as usize).wrapping_sub(1)).copied().unwrap_or(0);
     if spec.cmd_arg != ObjectSpec::NO_ARG {
         key.cmd = arg(spec.cmd_arg) & spec.cmd_mask;
     }
@@ -103,10 +127,48 @@ unsafe fn resolve_fd(task: *const u8, fd: u32, spec: &ObjectSpec, key: &mut Obje
         return;
     }
     key.kind = object::UNREADABLE;
-    let (Some(fops), Some(inode)) = (
-        probe::<u64>(file, offset!(file_f_op)),
-        probe::<u64>(file, offset!(file_f_inode)),
-    ) else {
+    let Some(inode) = probe::<u64>(file, offset!(file_f_inode)) else {
+        return;
+    };
+    let Some(cache) = FILE_CACHE.get_ptr_mut(fd % FILE_CACHE_ENTRIES) else {
+        return;
+    };
+    // SAFETY: this CPU's entry; programs on syscall tracepoints are not preempted.
+    let cache = unsafe { &mut *cache };
+    if cache.file == file
+        && cache.inode == inode
+        && cache.fop == spec.fop
+        && cache.fop_fallback == spec.fop_fallback
+        && cache.sock_op == spec.sock_op
+    {
+        let c = &cache.key;
+        key.kind = c.kind;
+        key.fs_magic = c.fs_magic;
+        key.rdev = c.rdev;
+        key.mode = c.mode;
+        key.family = c.family;
+        key.sock_type = c.sock_type;
+        key.protocol = c.protocol;
+        key.handler = c.handler;
+        key.type_fn = c.type_fn;
+        return;
+    }
+    resolve_file(file, inode, spec, key);
+    // Only what resolved completely is worth keeping.
+    if key.kind == object::FILE || key.kind == object::SOCKET {
+        cache.file = file;
+        cache.inode = inode;
+        cache.fop = spec.fop;
+        cache.fop_fallback = spec.fop_fallback;
+        cache.sock_op = spec.sock_op;
+        cache.key = *key;
+    }
+}
+
+/// The file's type, file system, device or socket, and the function serving the call.
+#[inline(always)]
+fn resolve_file(file: u64, inode: u64, spec: &ObjectSpec, key: &mut ObjectKey) {
+    let Some(fops) = probe::<u64>(file, offset!(file_f_op)) else {
         return;
     };
     let Some(mode) = probe::<u16>(inode, offset!(inode_i_mode)) else {
