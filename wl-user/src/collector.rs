@@ -272,7 +272,9 @@ fn object_specs(btf: &btf::Btf, knowledge: &Knowledge) -> Vec<(u32, ObjectSpec)>
             let Some(op) = operations::operation(abi, sc.name) else {
                 continue;
             };
-            let arg = |a: Option<(u8, u32)>| a.map_or((ObjectSpec::NO_ARG, 0), |(i, m)| (i, m));
+            let arg = |a: Option<(u8, u32)>| {
+                a.map_or((ObjectSpec::NO_ARG, 0), |(i, m)| (ObjectSpec::arg(i), m))
+            };
             let ((cmd_arg, cmd_mask), (cmd2_arg, cmd2_mask)) = (arg(op.cmd), arg(op.cmd2));
             let fop = |i: usize| {
                 op.file_ops
@@ -282,7 +284,10 @@ fn object_specs(btf: &btf::Btf, knowledge: &Knowledge) -> Vec<(u32, ObjectSpec)>
             out.push((
                 stats_slot(abi, sc.nr),
                 ObjectSpec {
-                    fd_arg: op.fd_arg.unwrap_or(ObjectSpec::NO_ARG),
+                    fd_arg: sc
+                        .fd_arg
+                        .filter(|_| op.on_fd)
+                        .map_or(ObjectSpec::NO_ARG, ObjectSpec::arg),
                     cmd_arg,
                     cmd2_arg,
                     _pad: 0,

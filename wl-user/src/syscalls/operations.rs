@@ -15,8 +15,10 @@ use wl_common::Abi;
 /// What to resolve for one syscall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
-    /// The argument holding the fd the call works on.
-    pub fd_arg: Option<u8>,
+    /// The call works on an fd: the argument that holds it comes from the kernel
+    /// source (`Syscall::fd_arg`, the `SYSCALL_DEFINE` parameter names), per ABI (i386's
+    /// `mmap` is old_mmap, whose one argument is a struct).
+    pub on_fd: bool,
     /// `file_operations` members serving the call, in the order the kernel tries them.
     pub file_ops: &'static [&'static str],
     /// The `proto_ops` member serving it on a socket; `None` keeps the file's.
@@ -27,12 +29,12 @@ pub struct Operation {
 }
 
 const fn op(
-    fd_arg: Option<u8>,
+    on_fd: bool,
     file_ops: &'static [&'static str],
     socket_op: Option<&'static str>,
 ) -> Operation {
     Operation {
-        fd_arg,
+        on_fd,
         file_ops,
         socket_op,
         cmd: None,
@@ -65,52 +67,53 @@ const WRITE_VEC: &[&str] = &["write_iter", "write"];
 
 /// The operation behind syscall `name` of `abi`, if it resolves anything.
 pub fn operation(abi: Abi, name: &str) -> Option<Operation> {
-    let fd0 = Some(0);
+    let on_fd = true;
     Some(match name {
-        "read" | "pread64" => op(fd0, READ, Some("recvmsg")),
-        "write" | "pwrite64" => op(fd0, WRITE, Some("sendmsg")),
-        "readv" | "preadv" | "preadv2" => op(fd0, READ_VEC, Some("recvmsg")),
-        "writev" | "pwritev" | "pwritev2" => op(fd0, WRITE_VEC, Some("sendmsg")),
+        "read" | "pread64" => op(on_fd, READ, Some("recvmsg")),
+        "write" | "pwrite64" => op(on_fd, WRITE, Some("sendmsg")),
+        "readv" | "preadv" | "preadv2" => op(on_fd, READ_VEC, Some("recvmsg")),
+        "writev" | "pwritev" | "pwritev2" => op(on_fd, WRITE_VEC, Some("sendmsg")),
         "recvfrom" | "recvmsg" | "recvmmsg" | "recvmmsg_time64" | "recv" => {
-            op(fd0, &[], Some("recvmsg"))
+            op(on_fd, &[], Some("recvmsg"))
         }
-        "sendto" | "sendmsg" | "sendmmsg" | "send" => op(fd0, &[], Some("sendmsg")),
-        "connect" => op(fd0, &[], Some("connect")),
-        "accept" | "accept4" => op(fd0, &[], Some("accept")),
-        "bind" => op(fd0, &[], Some("bind")),
-        "listen" => op(fd0, &[], Some("listen")),
-        "shutdown" => op(fd0, &[], Some("shutdown")),
-        "getsockname" | "getpeername" => op(fd0, &[], Some("getname")),
-        "setsockopt" => with_cmd2(with_cmd(op(fd0, &[], Some("setsockopt")), 1, ALL), 2, ALL),
-        "getsockopt" => with_cmd2(with_cmd(op(fd0, &[], Some("getsockopt")), 1, ALL), 2, ALL),
+        "sendto" | "sendmsg" | "sendmmsg" | "send" => op(on_fd, &[], Some("sendmsg")),
+        "connect" => op(on_fd, &[], Some("connect")),
+        "accept" | "accept4" => op(on_fd, &[], Some("accept")),
+        "bind" => op(on_fd, &[], Some("bind")),
+        "listen" => op(on_fd, &[], Some("listen")),
+        "shutdown" => op(on_fd, &[], Some("shutdown")),
+        "getsockname" | "getpeername" => op(on_fd, &[], Some("getname")),
+        "setsockopt" => with_cmd2(with_cmd(op(on_fd, &[], Some("setsockopt")), 1, ALL), 2, ALL),
+        "getsockopt" => with_cmd2(with_cmd(op(on_fd, &[], Some("getsockopt")), 1, ALL), 2, ALL),
         "ioctl" => {
             let member: &'static [&'static str] = match abi {
                 Abi::Native => &["unlocked_ioctl"],
                 Abi::Compat => &["compat_ioctl"],
             };
-            with_cmd(op(fd0, member, None), 1, ALL)
+            with_cmd(op(on_fd, member, None), 1, ALL)
         }
-        "fcntl" | "fcntl64" => with_cmd(op(fd0, &[], None), 1, ALL),
-        "flock" => with_cmd(op(fd0, &["flock"], None), 1, ALL),
-        "lseek" | "_llseek" | "llseek" => op(fd0, &["llseek"], None),
-        "fsync" | "fdatasync" | "sync_file_range" => op(fd0, &["fsync"], None),
-        "getdents" | "getdents64" => op(fd0, &["iterate_shared"], None),
-        "mmap" | "mmap2" => op(Some(4), &["mmap"], None),
-        "fallocate" => op(fd0, &["fallocate"], None),
-        "fadvise64" | "fadvise64_64" => op(fd0, &["fadvise"], None),
-        "splice" | "tee" => op(fd0, &["splice_read"], None),
-        "sendfile" | "sendfile64" => op(fd0, &["splice_write"], Some("sendmsg")),
-        "copy_file_range" => op(fd0, &["copy_file_range"], None),
-        "close" => op(fd0, &["flush", "release"], None),
-        "epoll_wait" | "epoll_pwait" | "epoll_pwait2" | "epoll_ctl" => op(fd0, &[], None),
+        "fcntl" | "fcntl64" => with_cmd(op(on_fd, &[], None), 1, ALL),
+        "flock" => with_cmd(op(on_fd, &["flock"], None), 1, ALL),
+        "lseek" | "_llseek" | "llseek" => op(on_fd, &["llseek"], None),
+        "fsync" | "fdatasync" | "sync_file_range" => op(on_fd, &["fsync"], None),
+        "getdents" | "getdents64" => op(on_fd, &["iterate_shared"], None),
+        // Linux 6.17 added `mmap_prepare`, which a file has instead of `mmap`.
+        "mmap" | "mmap2" => op(on_fd, &["mmap", "mmap_prepare"], None),
+        "fallocate" => op(on_fd, &["fallocate"], None),
+        "fadvise64" | "fadvise64_64" => op(on_fd, &["fadvise"], None),
+        "splice" | "tee" => op(on_fd, &["splice_read"], None),
+        "sendfile" | "sendfile64" => op(on_fd, &["splice_write"], Some("sendmsg")),
+        "copy_file_range" => op(on_fd, &["copy_file_range"], None),
+        "close" => op(on_fd, &["flush", "release"], None),
+        "epoll_wait" | "epoll_pwait" | "epoll_pwait2" | "epoll_ctl" => op(on_fd, &[], None),
         "fstat" | "newfstat" | "fstat64" | "fstatfs" | "fstatfs64" | "ftruncate"
         | "ftruncate64" | "dup" | "dup2" | "dup3" | "readahead" | "fchdir" | "fchmod"
         | "fchown" | "fchown32" | "syncfs" | "timerfd_settime" | "timerfd_gettime"
-        | "timerfd_settime64" | "timerfd_gettime64" | "inotify_add_watch" => op(fd0, &[], None),
-        "prctl" | "bpf" => with_cmd(op(None, &[], None), 0, ALL),
-        "futex" | "futex_time64" => with_cmd(op(None, &[], None), 1, FUTEX_CMD_MASK),
+        | "timerfd_settime64" | "timerfd_gettime64" | "inotify_add_watch" => op(on_fd, &[], None),
+        "prctl" | "bpf" => with_cmd(op(false, &[], None), 0, ALL),
+        "futex" | "futex_time64" => with_cmd(op(false, &[], None), 1, FUTEX_CMD_MASK),
         "socket" | "socketpair" => {
-            with_cmd2(with_cmd(op(None, &[], None), 0, ALL), 1, SOCK_TYPE_MASK)
+            with_cmd2(with_cmd(op(false, &[], None), 0, ALL), 1, SOCK_TYPE_MASK)
         }
         _ => return None,
     })
@@ -123,7 +126,7 @@ mod tests {
     #[test]
     fn reads_follow_the_vfs_order() {
         let read = operation(Abi::Native, "read").unwrap();
-        assert_eq!(read.fd_arg, Some(0));
+        assert!(read.on_fd);
         assert_eq!(read.file_ops, ["read", "read_iter"]);
         assert_eq!(read.socket_op, Some("recvmsg"));
         assert_eq!(
@@ -133,9 +136,23 @@ mod tests {
     }
 
     #[test]
+    fn every_fd_operation_has_its_fd_argument_in_the_kernel_source() {
+        let k = crate::syscalls::Knowledge::embedded();
+        let x86_64 = k.table(crate::syscalls::AbiName::X86_64);
+        for sc in x86_64 {
+            if operation(Abi::Native, sc.name).is_some_and(|op| op.on_fd) {
+                assert!(sc.fd_arg.is_some(), "{}: no fd parameter found", sc.name);
+            }
+        }
+        let fd = |name: &str| x86_64.iter().find(|s| s.name == name).unwrap().fd_arg;
+        assert_eq!(fd("read"), Some(0));
+        assert_eq!(fd("mmap"), Some(4));
+    }
+
+    #[test]
     fn commands_and_their_masks() {
         let futex = operation(Abi::Native, "futex").unwrap();
-        assert_eq!(futex.fd_arg, None);
+        assert!(!futex.on_fd);
         // FUTEX_WAKE | FUTEX_PRIVATE_FLAG is FUTEX_WAKE.
         assert_eq!(129 & futex.cmd.unwrap().1, 1);
         let socket = operation(Abi::Native, "socket").unwrap();
@@ -145,7 +162,6 @@ mod tests {
             operation(Abi::Compat, "ioctl").unwrap().file_ops,
             ["compat_ioctl"]
         );
-        assert_eq!(operation(Abi::Native, "mmap").unwrap().fd_arg, Some(4));
         assert!(operation(Abi::Native, "getppid").is_none());
     }
 }
