@@ -15,6 +15,9 @@ use wl_common::{ObjectKey, object};
 
 use super::{AbiName, Knowledge, Section, object_scan, rules};
 
+/// A set of named command values: (set, header, (value, name) sorted).
+pub type CommandSet = (&'static str, u16, &'static [(u32, &'static str)]);
+
 /// The object and command tables. Paths are repository-relative; a `u16` in a row is
 /// an index into [`ObjectTables::headers`] (commands) or [`Knowledge::sections`] (files).
 #[derive(Debug)]
@@ -40,7 +43,7 @@ pub struct ObjectTables {
     pub ioctl_encoded: &'static [(u32, u16, &'static str)],
     /// (set, header, (value, name) sorted): `fcntl`, `prctl`, `futex`, `bpf`, `sol`
     /// (socket option levels) and `sockopt:<level>`.
-    pub commands: &'static [(&'static str, u16, &'static [(u32, &'static str)])],
+    pub commands: &'static [CommandSet],
     /// Function name → indexes into `files`, built on first use.
     pub(super) handler_index: OnceLock<HashMap<&'static str, Vec<u32>>>,
 }
@@ -648,9 +651,16 @@ pub fn describe(
     let sym = ksyms.symbol(key.handler);
     let handler = sym.map(|s| s.name.clone());
     let handler_src = sym.and_then(|s| t.handler_file(&s.name, s.module.as_deref()));
+    // The file's release function tells a file system's code where no handler does
+    // (an mmap, an fcntl): ext4_release_file is fs/ext4/, not ext2 or ext3.
+    let type_src = ksyms
+        .symbol(key.type_fn)
+        .and_then(|s| t.handler_file(&s.name, s.module.as_deref()));
 
     let mut kind = match key.kind {
         object::NONE => "none",
+        // mmap's fd is ignored (and -1 by convention) for anonymous memory.
+        object::NO_FILE if matches!(syscall, "mmap" | "mmap2") => "anonymous",
         object::NO_FILE => "no_file",
         object::UNREADABLE => "unreadable",
         object::SOCKET => "socket",
@@ -699,7 +709,7 @@ pub fn describe(
                 } else {
                     format!(
                         "fifo on {}",
-                        magic.map_or("?".into(), |m| fs_name(m.1, handler_src))
+                        magic.map_or("?".into(), |m| fs_name(m.1, handler_src.or(type_src)))
                     )
                 });
                 object_src = magic_src.map(str::to_string);
@@ -707,7 +717,7 @@ pub fn describe(
             _ => {
                 name = Some(magic.map_or_else(
                     || format!("fs {:#x}", key.fs_magic),
-                    |m| fs_name(m.1, handler_src),
+                    |m| fs_name(m.1, handler_src.or(type_src)),
                 ));
                 object_src = magic_src.map(str::to_string);
             }
