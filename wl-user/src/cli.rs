@@ -181,6 +181,8 @@ impl OutputArgs {
             weight: self.weight.unwrap_or(Weight::Time),
             one_line: false,
             top: self.top.map(|n| n as usize),
+            // `run` and `attach` set it from --objects, a tracing option.
+            objects: ObjectsShown::Auto,
         })
     }
 }

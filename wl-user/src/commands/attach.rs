@@ -13,7 +13,7 @@ use crate::{
     collector::{self, Collector, Filter},
     output::Output,
     procs,
-    report::{Report, Target},
+    report::{Render, Report, Target},
     syscalls::Knowledge,
 };
 
@@ -21,7 +21,13 @@ use crate::{
 const POLL: Duration = Duration::from_millis(50);
 
 pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
-    let render = live::check(args.trace.interval, args.out.render()?)?;
+    let render = live::check(
+        args.trace.interval,
+        Render {
+            objects: args.trace.objects,
+            ..args.out.render()?
+        },
+    )?;
     let output = Output::open(args.out.output.as_ref(), Output::Stdout)?;
     // Validate every target before loading anything.
     let cgroup = args.cgroup.as_deref().map(Cgroup::open).transpose()?;

@@ -26,14 +26,20 @@ use crate::{
     cli::RunArgs,
     collector::{self, Collector, Filter},
     output::Output,
-    report::{DeniedRow, Report, SeccompOutcome, Target},
+    report::{DeniedRow, Render, Report, SeccompOutcome, Target},
     seccomp::{self, Denial},
     spawn,
     syscalls::{AbiName, Knowledge},
 };
 
 pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
-    let render = live::check(args.trace.interval, args.out.render()?)?;
+    let render = live::check(
+        args.trace.interval,
+        Render {
+            objects: args.trace.objects,
+            ..args.out.render()?
+        },
+    )?;
     let output = Output::open(args.out.output.as_ref(), Output::Stderr)?;
     let path = spawn::resolve(&args.command[0])?;
     // A profile is read and compiled before anything runs, so that a bad one fails at

@@ -6,8 +6,9 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::{Report, render::api};
+use crate::cli::ObjectsShown;
 
-pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
+pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
     let share = |ns: u64| report.percent_of_time(ns);
     writeln!(
         out,
@@ -27,6 +28,26 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
             api(&s.api),
             s.source.map_or_else(String::new, |p| format!("`{p}`")),
         )?;
+        for o in super::objects::shown(s, objects) {
+            writeln!(
+                out,
+                "| ↳ {} |  | {} | {} | {:.2} | {} | {} | {} |",
+                o.name.as_deref().unwrap_or(o.kind),
+                o.calls,
+                o.errors,
+                share(o.total_ns),
+                o.subsystem.unwrap_or(s.subsystem),
+                [o.command.as_deref(), o.handler.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                o.source
+                    .as_deref()
+                    .map_or_else(String::new, |p| format!("`{p}`")),
+            )?;
+        }
     }
     writeln!(out)?;
     writeln!(
@@ -34,7 +55,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
         "| Linux Subsystem | # calls | # errors | % time | # syscalls |"
     )?;
     writeln!(out, "|---|---:|---:|---:|---:|")?;
-    for s in &report.subsystems {
+    for s in report.summary() {
         writeln!(
             out,
             "| {} | {} | {} | {:.2} | {} |",
@@ -55,7 +76,7 @@ mod tests {
     #[test]
     fn two_tables() {
         let mut buf = Vec::new();
-        write(&super::super::tests::sample(), &mut buf).unwrap();
+        write(&super::super::tests::sample(), ObjectsShown::Auto, &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
         let tables: Vec<&str> = text.split("\n\n").collect();
         assert_eq!(tables.len(), 2);

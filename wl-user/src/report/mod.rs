@@ -6,6 +6,7 @@ pub mod diff;
 mod histogram;
 mod json;
 mod markdown;
+pub mod objects;
 pub mod percentile;
 pub mod read;
 pub mod render;
@@ -62,6 +63,8 @@ pub struct Render {
     pub one_line: bool,
     /// With `--by`, how many task blocks the table shows (`--top`); all without.
     pub top: Option<usize>,
+    /// Which object rows the tables show under their syscall (`--objects`).
+    pub objects: crate::cli::ObjectsShown,
 }
 
 #[cfg(test)]
@@ -73,6 +76,7 @@ impl Render {
             weight: Weight::Time,
             one_line: false,
             top: None,
+            objects: crate::cli::ObjectsShown::Auto,
         }
     }
 }
@@ -142,6 +146,10 @@ pub struct SyscallRow {
     pub api: String,
     /// The MAINTAINERS section covering `source`.
     pub maintainers: Option<&'static str>,
+    /// With objects resolved, for syscalls that work on an fd or carry a command: the
+    /// calls by object and command, busiest first; their calls add up to `calls`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objects: Option<Vec<objects::ObjectRow>>,
 }
 
 /// One subsystem's share of the workload.
@@ -183,8 +191,12 @@ pub struct Report {
     pub lost: BTreeMap<&'static str, u64>,
     /// Sorted by time spent, then calls, then name.
     pub syscalls: Vec<SyscallRow>,
-    /// Sorted by time spent, then calls.
+    /// By the subsystem of each syscall's entry point, sorted by time spent, then calls.
     pub subsystems: Vec<SubsystemRow>,
+    /// With objects resolved: each call under the subsystem of the object or command
+    /// that served it (the netdev ioctls under networking), else of its syscall.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subsystems_by_object: Option<Vec<SubsystemRow>>,
     pub syscall_tables: Tables,
     /// With `--by`: `process`, `thread` or `comm`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,7 +227,24 @@ pub struct DeniedRow {
     pub calls: u64,
 }
 
+/// Busiest first: by time spent, then calls, then name.
+fn sort_subsystems(rows: &mut [SubsystemRow]) {
+    rows.sort_by(|a, b| {
+        b.total_ns
+            .cmp(&a.total_ns)
+            .then(b.calls.cmp(&a.calls))
+            .then(a.name.cmp(b.name))
+    });
+}
+
 impl Report {
+    /// The subsystem summary the tables show: by object where objects were resolved.
+    pub fn summary(&self) -> &[SubsystemRow] {
+        self.subsystems_by_object
+            .as_deref()
+            .unwrap_or(&self.subsystems)
+    }
+
     pub fn new(
         target: Target,
         duration_ns: u64,
@@ -228,6 +257,7 @@ impl Report {
             Some(t) => (Some(t.by), tasks::build(t, k, timed)),
             None => (None, tasks::Tasks::default()),
         };
+        let mut object_rows = snap.objects.map(|o| objects::build(o, k));
         let mut syscalls: Vec<SyscallRow> = snap
             .syscalls
             .into_iter()
@@ -240,6 +270,11 @@ impl Report {
                 debug_assert!(hist.len() <= LATENCY_BUCKETS);
                 let known = k.lookup(abi, s.nr);
                 let pct = |q| percentile::percentile(&hist, q, s.min_ns, s.max_ns);
+                let objects = object_rows.as_mut().and_then(|o| o.remove(&(abi, s.nr)));
+                let objects = objects.map(|mut rows| {
+                    objects::scale_time(&mut rows, s.calls, s.timed);
+                    rows
+                });
                 SyscallRow {
                     name: k.name_of(abi, s.nr),
                     nr: s.nr,
@@ -268,6 +303,7 @@ impl Report {
                     source: known.and_then(|s| s.sources.first().copied()),
                     api: known.map_or_else(String::new, |s| s.entry.to_owned()),
                     maintainers: known.and_then(|s| k.section(s)).map(|sec| sec.name),
+                    objects,
                 }
             })
             .collect();
@@ -298,12 +334,8 @@ impl Report {
             s.total_ns += r.total_ns;
             s.syscalls += 1;
         }
-        subsystems.sort_by(|a, b| {
-            b.total_ns
-                .cmp(&a.total_ns)
-                .then(b.calls.cmp(&a.calls))
-                .then(a.name.cmp(b.name))
-        });
+        sort_subsystems(&mut subsystems);
+        let subsystems_by_object = object_rows.map(|_| objects::subsystems(&syscalls));
         Report {
             schema: SCHEMA,
             target,
@@ -315,6 +347,7 @@ impl Report {
             lost: snap.lost,
             syscalls,
             subsystems,
+            subsystems_by_object,
             syscall_tables: Tables {
                 linux: k.release,
                 origin: k.origin.clone(),
@@ -368,7 +401,7 @@ impl Report {
     pub fn write(&self, render: Render, out: &mut dyn Write) -> Result<()> {
         match render.format {
             Format::Table => {
-                table::write(self, out)?;
+                table::write(self, render.objects, out)?;
                 if render.histograms {
                     histogram::write(self, out)?;
                 }
@@ -376,12 +409,12 @@ impl Report {
             }
             Format::Json => json::write(self, render.one_line, out),
             Format::Rst => {
-                rst::write(self, out)?;
+                rst::write(self, render.objects, out)?;
                 tasks::write_rst(self, render.top, out)
             }
-            Format::Csv => csv::write(self, out),
+            Format::Csv => csv::write(self, render.objects, out),
             Format::Md => {
-                markdown::write(self, out)?;
+                markdown::write(self, render.objects, out)?;
                 tasks::write_md(self, render.top, out)
             }
             Format::Svg => svg::write(self, render.weight, out),

@@ -7,6 +7,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::{Report, render};
+use crate::cli::ObjectsShown;
 
 /// A reStructuredText grid table.
 pub fn grid(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
@@ -48,19 +49,30 @@ pub fn grid(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Resul
     Ok(())
 }
 
-pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
-    let rows: Vec<Vec<String>> = report
-        .by_subsystem()
-        .into_iter()
-        .map(|s| {
-            vec![
-                render::syscall_label(&s.name, s.abi),
-                s.calls.to_string(),
-                s.subsystem.to_owned(),
-                render::api(&s.api),
-            ]
-        })
-        .collect();
+pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for s in report.by_subsystem() {
+        rows.push(vec![
+            render::syscall_label(&s.name, s.abi),
+            s.calls.to_string(),
+            s.subsystem.to_owned(),
+            render::api(&s.api),
+        ]);
+        // The object rows under their syscall: the subsystem that served them and
+        // the function that did.
+        for o in super::objects::shown(s, objects) {
+            rows.push(vec![
+                format!("- {}", o.name.as_deref().unwrap_or(o.kind)),
+                o.calls.to_string(),
+                o.subsystem.unwrap_or(s.subsystem).to_owned(),
+                [o.command.as_deref(), o.handler.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]);
+        }
+    }
     grid(
         out,
         &[
@@ -73,7 +85,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
     )?;
     writeln!(out)?;
     let rows: Vec<Vec<String>> = report
-        .subsystems
+        .summary()
         .iter()
         .map(|s| {
             let share = report.percent_of_time(s.total_ns);
@@ -106,7 +118,7 @@ mod tests {
     #[test]
     fn grid_tables_line_up() {
         let mut buf = Vec::new();
-        write(&super::super::tests::sample(), &mut buf).unwrap();
+        write(&super::super::tests::sample(), ObjectsShown::Auto, &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
         let first: Vec<&str> = text.split("\n\n").next().unwrap().lines().collect();
         assert!(first.iter().all(|l| l.len() == first[0].len()), "{text}");

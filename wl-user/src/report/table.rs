@@ -7,6 +7,7 @@ use anyhow::Result;
 use wl_common::Lost;
 
 use super::{Report, render};
+use crate::cli::ObjectsShown;
 
 const RULE: &str = "------ ----------- ----------- ----------- ----------- ----------- --------- --------- ---------------- ----------------";
 const SUBSYSTEM_RULE: &str = "------ --------- --------- -------- ----------------";
@@ -44,7 +45,7 @@ fn timing(
     )
 }
 
-pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
+pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
     let total_ns = report.total_ns();
     let total_calls: u64 = report.syscalls.iter().map(|s| s.calls).sum();
     let total_errors: u64 = report.syscalls.iter().map(|s| s.errors).sum();
@@ -78,6 +79,23 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
             "{times} {:>9} {errors:>9} {name:<16} {}",
             s.calls, s.subsystem
         )?;
+        for o in super::objects::shown(s, objects) {
+            let times = timing(
+                report,
+                report.percent_of_time(o.total_ns),
+                o.total_ns,
+                o.total_ns.checked_div(o.calls).unwrap_or(0),
+                None,
+            );
+            writeln!(
+                out,
+                "{times} {:>9} {:>9}   - {} {}",
+                o.calls,
+                blank_if_zero(o.errors),
+                o.label(),
+                o.subsystem.unwrap_or(s.subsystem)
+            )?;
+        }
     }
     writeln!(out, "{RULE}")?;
     let errors = blank_if_zero(total_errors);
@@ -96,7 +114,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> Result<()> {
         "% time", "calls", "errors", "syscalls"
     )?;
     writeln!(out, "{SUBSYSTEM_RULE}")?;
-    for s in &report.subsystems {
+    for s in report.summary() {
         let share = report.percent_of_time(s.total_ns);
         let errors = blank_if_zero(s.errors);
         let share = if report.latency {
@@ -164,7 +182,7 @@ mod tests {
     #[test]
     fn one_row_per_syscall_and_a_total() {
         let mut buf = Vec::new();
-        write(&super::super::tests::sample(), &mut buf).unwrap();
+        write(&super::super::tests::sample(), ObjectsShown::Auto, &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2 + 4 + 2 + 1 + 2 + 3, "{text}");
@@ -190,7 +208,7 @@ mod tests {
         let mut report = super::super::tests::sample();
         report.latency = false;
         let mut buf = Vec::new();
-        write(&report, &mut buf).unwrap();
+        write(&report, ObjectsShown::Auto, &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
         let row = text.lines().find(|l| l.contains(" openat ")).unwrap();
         assert!(

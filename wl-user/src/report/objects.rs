@@ -1,0 +1,287 @@
+//! Each syscall's calls by the object and command that served them (`--objects`): the
+//! kernel side's keys named with the running kernel's symbols and wl's knowledge, and
+//! the subsystem summary counted by what served each call.
+
+use std::{collections::BTreeMap, sync::OnceLock};
+
+use serde::Serialize;
+use wl_common::{Abi, ObjectKey, TaskCounts, object, slot_syscall};
+
+use super::{SubsystemRow, SyscallRow};
+use crate::{
+    cli::ObjectsShown,
+    syscalls::{AbiName, Knowledge, objects},
+};
+
+/// One object (or command) of one syscall: `calls` of all of a syscall's rows add up
+/// to the syscall's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRow {
+    /// What the fd was: `file`, `pipe`, `socket`, `char_device`, `anon_inode`, ...;
+    /// `none` for a call without an fd (only its command is known), `no_file` for an
+    /// fd that was not open, `others` for calls the kernel side could not keep apart.
+    pub kind: &'static str,
+    /// The object: `ext4`, `pipe`, `/dev/null`, `AF_UNIX stream`, `eventfd`, ...
+    pub name: Option<String>,
+    /// The command the call carried: `SIOCGIFCONF`, `F_GETFL`, `FUTEX_WAKE`, ...
+    pub command: Option<String>,
+    /// The kernel function the operation dispatched to (`pipe_write`).
+    pub handler: Option<String>,
+    /// The source file of the handler, or of the object's code.
+    pub source: Option<String>,
+    /// The MAINTAINERS section of `source`.
+    pub maintainers: Option<&'static str>,
+    /// The coarse subsystem of `source`; null where only the syscall's is known.
+    pub subsystem: Option<&'static str>,
+    pub calls: u64,
+    pub errors: u64,
+    /// Time in these calls (estimated like the syscall's with `--latency-sample`).
+    pub total_ns: u64,
+}
+
+impl ObjectRow {
+    /// How the tables show it: `pipe pipe_write fs/pipe.c`, `socket AF_INET dgram
+    /// SIOCGIFCONF sock_ioctl net/socket.c`.
+    pub fn label(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        match self.name.as_deref() {
+            Some(n) => parts.push(n),
+            None => parts.push(self.kind),
+        }
+        parts.extend(self.command.as_deref());
+        parts.extend(self.handler.as_deref());
+        let mut label = parts.join(" ");
+        if let Some(s) = &self.source {
+            label.push_str(&format!(" ({s})"));
+        }
+        label
+    }
+}
+
+/// The object rows of every syscall slot, named; the rows of one slot whose names are
+/// equal (keys that differ only in what the report does not show) are merged.
+pub fn build(
+    keys: Vec<(ObjectKey, TaskCounts)>,
+    k: &Knowledge,
+) -> BTreeMap<(AbiName, u32), Vec<ObjectRow>> {
+    let ksyms = kallsyms();
+    let mut out: BTreeMap<(AbiName, u32), Vec<ObjectRow>> = BTreeMap::new();
+    for (key, counts) in keys {
+        let (abi, nr) = slot_syscall(key.slot);
+        let abi = AbiName::of(Abi::from_index(abi).unwrap_or(Abi::Native));
+        let syscall = k.name_of(abi, nr);
+        let row = if key.kind == object::OTHERS {
+            ObjectRow {
+                kind: "others",
+                name: None,
+                command: None,
+                handler: None,
+                source: None,
+                maintainers: None,
+                subsystem: None,
+                calls: counts.calls,
+                errors: counts.errors,
+                total_ns: counts.total_ns,
+            }
+        } else {
+            let info = objects::describe(k, ksyms, &syscall, &key);
+            ObjectRow {
+                kind: info.kind,
+                name: info.name,
+                command: info.command,
+                handler: info.handler,
+                source: info.source,
+                maintainers: info.section.map(|s| s.name),
+                subsystem: info.subsystem,
+                calls: counts.calls,
+                errors: counts.errors,
+                total_ns: counts.total_ns,
+            }
+        };
+        let rows = out.entry((abi, nr)).or_default();
+        match rows.iter_mut().find(|r| same_object(r, &row)) {
+            Some(r) => {
+                r.calls += row.calls;
+                r.errors += row.errors;
+                r.total_ns += row.total_ns;
+            }
+            None => rows.push(row),
+        }
+    }
+    for rows in out.values_mut() {
+        rows.sort_by(|a, b| {
+            b.calls
+                .cmp(&a.calls)
+                .then_with(|| a.label().cmp(&b.label()))
+        });
+    }
+    out
+}
+
+/// The running kernel's symbols, read once per process (intervals build a report each).
+/// Without them (no privilege to see addresses) handlers stay unnamed.
+fn kallsyms() -> &'static objects::Kallsyms {
+    static KSYMS: OnceLock<objects::Kallsyms> = OnceLock::new();
+    KSYMS.get_or_init(|| objects::Kallsyms::read().unwrap_or_default())
+}
+
+fn same_object(a: &ObjectRow, b: &ObjectRow) -> bool {
+    (a.kind, &a.name, &a.command, &a.handler, &a.source)
+        == (b.kind, &b.name, &b.command, &b.handler, &b.source)
+}
+
+/// Scales the object rows' time like their syscall's: with sampled latency only some
+/// calls were timed, and the syscall's total is the timed total scaled to all calls.
+pub fn scale_time(rows: &mut [ObjectRow], calls: u64, timed: u64) {
+    for r in rows {
+        r.total_ns = (u128::from(r.total_ns) * u128::from(calls))
+            .checked_div(u128::from(timed))
+            .map_or(0, |t| t as u64);
+    }
+}
+
+/// The object rows a table shows under `row`: every one with `all`; with `auto`, all
+/// of them where the syscall reached more than one object or one served outside its
+/// own subsystem, else none.
+pub fn shown(row: &SyscallRow, which: ObjectsShown) -> &[ObjectRow] {
+    let Some(objects) = row.objects.as_deref() else {
+        return &[];
+    };
+    let interesting = objects.len() > 1
+        || objects
+            .iter()
+            .any(|o| o.subsystem.is_some_and(|s| s != row.subsystem));
+    match which {
+        ObjectsShown::All => objects,
+        ObjectsShown::Auto if interesting => objects,
+        _ => &[],
+    }
+}
+
+/// The subsystem summary with each call counted under the subsystem that served it:
+/// its object's where known, else its syscall's.
+pub fn subsystems(syscalls: &[SyscallRow]) -> Vec<SubsystemRow> {
+    let mut out: Vec<SubsystemRow> = Vec::new();
+    let mut seen: Vec<(&'static str, String, AbiName)> = Vec::new();
+    let mut add = |name: &'static str, row: &SyscallRow, calls, errors, total_ns| {
+        let i = match out.iter().position(|s| s.name == name) {
+            Some(i) => i,
+            None => {
+                out.push(SubsystemRow {
+                    name,
+                    calls: 0,
+                    errors: 0,
+                    total_ns: 0,
+                    syscalls: 0,
+                });
+                out.len() - 1
+            }
+        };
+        let s = &mut out[i];
+        s.calls += calls;
+        s.errors += errors;
+        s.total_ns += total_ns;
+        let key = (name, row.name.clone(), row.abi);
+        if !seen.contains(&key) {
+            seen.push(key);
+            s.syscalls += 1;
+        }
+    };
+    for r in syscalls {
+        let Some(objects) = &r.objects else {
+            add(r.subsystem, r, r.calls, r.errors, r.total_ns);
+            continue;
+        };
+        let (mut calls, mut errors, mut total_ns) = (r.calls, r.errors, r.total_ns);
+        for o in objects {
+            let sub = o.subsystem.unwrap_or(r.subsystem);
+            add(sub, r, o.calls, o.errors, o.total_ns);
+            calls = calls.saturating_sub(o.calls);
+            errors = errors.saturating_sub(o.errors);
+            total_ns = total_ns.saturating_sub(o.total_ns);
+        }
+        // Calls the objects do not cover (none, unless the kernel side lost some).
+        if calls > 0 {
+            add(r.subsystem, r, calls, errors, total_ns);
+        }
+    }
+    super::sort_subsystems(&mut out);
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn object(name: &str, subsystem: Option<&'static str>, calls: u64, errors: u64) -> ObjectRow {
+        ObjectRow {
+            kind: "file",
+            name: Some(name.into()),
+            command: None,
+            handler: Some(format!("{name}_file_open")),
+            source: subsystem.map(|_| "net/socket.c".into()),
+            maintainers: None,
+            subsystem,
+            calls,
+            errors,
+            total_ns: 1000 * calls,
+        }
+    }
+
+    /// The sample's openat (10 calls, 3 errors) split over an ext4 file and something
+    /// of another subsystem.
+    pub fn split_openat(report: &mut super::super::Report) {
+        let row = report
+            .syscalls
+            .iter_mut()
+            .find(|s| s.name == "openat")
+            .unwrap();
+        row.objects = Some(vec![
+            object("ext4", None, 7, 3),
+            object("sock", Some("Network"), 3, 0),
+        ]);
+        report.subsystems_by_object = Some(subsystems(&report.syscalls));
+    }
+
+    #[test]
+    fn shown_where_a_syscall_reached_more_than_one_object_or_another_subsystem() {
+        let mut report = super::super::tests::sample();
+        split_openat(&mut report);
+        let row = report.syscalls.iter().find(|s| s.name == "openat").unwrap();
+        assert_eq!(shown(row, ObjectsShown::Auto).len(), 2);
+        assert_eq!(shown(row, ObjectsShown::None).len(), 0);
+        let mut one = row.clone();
+        one.objects = Some(vec![object("ext4", None, 10, 3)]);
+        assert!(shown(&one, ObjectsShown::Auto).is_empty());
+        assert_eq!(shown(&one, ObjectsShown::All).len(), 1);
+        one.objects = Some(vec![object("sock", Some("Network"), 10, 3)]);
+        assert_eq!(shown(&one, ObjectsShown::Auto).len(), 1);
+    }
+
+    #[test]
+    fn summary_counts_each_call_where_it_was_served() {
+        let mut report = super::super::tests::sample();
+        split_openat(&mut report);
+        let by_object = report.subsystems_by_object.as_ref().unwrap();
+        let get = |name: &str| by_object.iter().find(|s| s.name == name).unwrap();
+        let by_entry = |name: &str| report.subsystems.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(get("Network").calls, 3);
+        assert_eq!(get("Network").syscalls, 1);
+        assert_eq!(get("Filesystem").calls, by_entry("Filesystem").calls - 3);
+        assert_eq!(get("Filesystem").errors, by_entry("Filesystem").errors);
+        // Every call once, either way.
+        let total = |rows: &[SubsystemRow]| rows.iter().map(|s| s.calls).sum::<u64>();
+        assert_eq!(total(by_object), total(&report.subsystems));
+    }
+
+    #[test]
+    fn labels_name_the_object_command_handler_and_source() {
+        let mut o = object("sock", Some("Network"), 1, 0);
+        o.command = Some("SIOCGIFCONF".into());
+        assert_eq!(o.label(), "sock SIOCGIFCONF sock_file_open (net/socket.c)");
+        o.name = None;
+        o.handler = None;
+        o.source = None;
+        assert_eq!(o.label(), "file SIOCGIFCONF");
+    }
+}
