@@ -101,6 +101,7 @@ enum Variant {
     WlFloor,
     WlInterval,
     WlByProcess,
+    WlNoObjects,
     OutsideCgroup,
     OutsidePids,
     Strace,
@@ -110,7 +111,7 @@ enum Variant {
 }
 
 impl Variant {
-    const ALL: [Variant; 13] = [
+    const ALL: [Variant; 14] = [
         Variant::Untraced,
         Variant::Wl,
         Variant::WlSampled,
@@ -118,6 +119,7 @@ impl Variant {
         Variant::WlFloor,
         Variant::WlInterval,
         Variant::WlByProcess,
+        Variant::WlNoObjects,
         Variant::OutsideCgroup,
         Variant::OutsidePids,
         Variant::Strace,
@@ -135,6 +137,7 @@ impl Variant {
             Variant::WlFloor => "floor: wl's programs attached, returning at once",
             Variant::WlInterval => "wl-user run --interval 1 (a JSON line every second)",
             Variant::WlByProcess => "wl-user run --by process (counts per process too)",
+            Variant::WlNoObjects => "wl-user run --objects none (no fd/command resolution)",
             Variant::OutsideCgroup => "not traced, while wl-user run traces another cgroup",
             Variant::OutsidePids => "not traced, while wl-user attach --pid traces another process",
             Variant::Strace => "strace -f -c",
@@ -357,7 +360,8 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
         | Variant::WlCounts
         | Variant::WlFloor
         | Variant::WlInterval
-        | Variant::WlByProcess => {
+        | Variant::WlByProcess
+        | Variant::WlNoObjects => {
             let mut c = Command::new(setup.wl_user);
             c.args(["run", "--format", "json", "-o"]).arg(&report);
             match v {
@@ -366,6 +370,7 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
                 Variant::WlSampled => c.args(["--latency-sample", "16"]),
                 Variant::WlInterval => c.args(["--interval", "1"]),
                 Variant::WlByProcess => c.args(["--by", "process"]),
+                Variant::WlNoObjects => c.args(["--objects", "none"]),
                 _ => &mut c,
             };
             let (out, _) = run_capture(c.arg("--").args(&w))?;
@@ -751,7 +756,8 @@ fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
     writeln!(
         table,
         "\n- wl traced: {:.2}× untraced, {:.2}× the floor ({floor:.2}× untraced); with --latency-sample 16 {:.2}×, {:.2}× the floor; with --no-latency {:.2}×, {:.2}× the floor\n\
-         - processes wl does not trace: {:.2}× the floor with a cgroup filter, {:.2}× with a pid filter ({:+.2} / {:+.2} over it, in units of the untraced cost)\n",
+         - processes wl does not trace: {:.2}× the floor with a cgroup filter, {:.2}× with a pid filter ({:+.2} / {:+.2} over it, in units of the untraced cost)\n\
+         - object and command resolution (the default) costs {:+.1}% over --objects none\n",
         ratio(Variant::Wl),
         ratio(Variant::Wl) / floor,
         ratio(Variant::WlSampled),
@@ -762,6 +768,7 @@ fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
         ratio(Variant::OutsidePids) / floor,
         ratio(Variant::OutsideCgroup) - floor,
         ratio(Variant::OutsidePids) - floor,
+        100.0 * (ratio(Variant::Wl) / ratio(Variant::WlNoObjects) - 1.0),
     )?;
     Ok(table)
 }
