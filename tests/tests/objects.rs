@@ -32,6 +32,10 @@ fn ext4_dir() -> Option<PathBuf> {
 }
 
 fn traced(args: &[&str], dir: &std::path::Path) -> Value {
+    traced_workload(args, &[dir.to_str().unwrap()])
+}
+
+fn traced_workload(args: &[&str], workload_args: &[&str]) -> Value {
     // Tests run in parallel: each run its own report file.
     static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -39,7 +43,8 @@ fn traced(args: &[&str], dir: &std::path::Path) -> Value {
     let mut all = vec!["run", "--format", "json", "-o", report.to_str().unwrap()];
     all.extend_from_slice(args);
     let workload = wl_objects();
-    all.extend_from_slice(&["--", workload.to_str().unwrap(), dir.to_str().unwrap()]);
+    all.extend_from_slice(&["--", workload.to_str().unwrap()]);
+    all.extend_from_slice(workload_args);
     let out = wl(&all);
     assert!(
         out.status.success(),
@@ -271,6 +276,36 @@ fn objects_none_resolves_nothing() {
             .all(|s| s.get("objects").is_none())
     );
     assert!(r.get("subsystems_by_object").is_none());
+}
+
+/// More distinct keys than the kernel's object map holds (16,384): the calls past it
+/// are counted under the syscall's `others` object and in `lost`, so nothing is lost
+/// from the totals.
+#[test]
+fn keys_past_the_object_map_are_counted_as_others() {
+    require_root();
+    const N: u64 = 20_000;
+    let r = traced_workload(&[], &["--ioctl-sweep", &N.to_string()]);
+    let ioctl = syscall(&r, "ioctl");
+    assert_eq!(ioctl["calls"], N);
+    assert_eq!(ioctl["errors"], N);
+    assert_objects_add_up(&r);
+    let others: Vec<&Value> = objects(ioctl)
+        .iter()
+        .filter(|o| o["kind"] == "others")
+        .collect();
+    assert_eq!(others.len(), 1, "{:#}", ioctl["objects"]);
+    let lost = r["lost"]["object_map_full"].as_u64().unwrap();
+    // Every key of the run fits but for these: the ioctls' 20,000 and a few of the
+    // program's start-up calls.
+    assert!(lost >= N - 16_384 && lost < N, "lost {lost}");
+    assert_eq!(others[0]["calls"], lost);
+    // The keys that fit are each one request on /dev/null.
+    let named = objects(ioctl)
+        .iter()
+        .filter(|o| o["kind"] == "char_device" && o["name"] == "/dev/null")
+        .count() as u64;
+    assert_eq!(named + lost, N);
 }
 
 /// strace decodes these commands itself: its count of each must equal wl's.

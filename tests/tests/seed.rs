@@ -93,6 +93,29 @@ fn stress_ng_netdev() {
     assert_eq!(socket["maintainers"], "NETWORKING [GENERAL]");
     // stress-ng forks its stressor: wait4 is process management, not the guide's "Time".
     assert_eq!(row(&r, "wait4")["subsystem"], "Process Mgmt.");
+    // Where the work is: every ioctl went to an AF_INET socket's sock_ioctl with an
+    // interface request (SIOCGIF...), served by networking, and the summary counts
+    // them there.
+    let objects = ioctl["objects"].as_array().expect("ioctl objects");
+    let on_sockets: u64 = objects
+        .iter()
+        .filter(|o| {
+            o["kind"] == "socket"
+                && o["handler"] == "sock_ioctl"
+                && o["subsystem"] == "Network"
+                && o["command"].as_str().unwrap_or("").starts_with("SIOCGIF")
+        })
+        .map(|o| o["calls"].as_u64().unwrap())
+        .sum();
+    assert_eq!(on_sockets, ioctl["calls"].as_u64().unwrap(), "{objects:#?}");
+    assert!(objects.iter().any(|o| o["command"] == "SIOCGIFCONF"));
+    let net = r["subsystems_by_object"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Network")
+        .expect("Network in subsystems_by_object");
+    assert!(net["calls"].as_u64().unwrap() >= on_sockets);
 }
 
 #[test]

@@ -4,6 +4,10 @@
 //! futex commands, each a distinct number of times.
 //!
 //! Usage: wl-objects DIR   (DIR: where to create the scratch file; removed at exit)
+//!        wl-objects --ioctl-sweep N
+//!   --ioctl-sweep N  instead, N ioctls on /dev/null, each with another request number
+//!                    (all fail with ENOTTY): N distinct (syscall, object, command)
+//!                    keys, more than a tracer's object map may hold.
 
 use std::{ffi::CString, io::Error};
 
@@ -30,8 +34,26 @@ fn open(path: &str, flags: libc::c_int) -> libc::c_int {
     ) as libc::c_int
 }
 
+/// N ioctls with distinct request numbers on /dev/null: each fails with ENOTTY.
+fn ioctl_sweep(n: u64) {
+    let null = open("/dev/null", libc::O_RDONLY);
+    for request in 0..n {
+        // SAFETY: /dev/null has no ioctls; the kernel never reads the argument.
+        let r = unsafe { libc::ioctl(null, (0x4000_0000 + request) as libc::c_ulong, 0) };
+        assert_eq!(r, -1, "ioctl {request:#x} on /dev/null succeeded");
+    }
+}
+
 fn main() {
-    let dir = std::env::args().nth(1).expect("usage: wl-objects DIR");
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--ioctl-sweep") {
+        let n = args
+            .get(2)
+            .and_then(|n| n.parse().ok())
+            .expect("--ioctl-sweep takes a number");
+        return ioctl_sweep(n);
+    }
+    let dir = args.get(1).expect("usage: wl-objects DIR");
     let mut byte = [0u8; 8];
     let buf = byte.as_mut_ptr().cast::<libc::c_void>();
     // SAFETY: every call below gets valid fds it opened and pointers to live locals.
