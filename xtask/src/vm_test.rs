@@ -26,7 +26,7 @@ const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12"];
 
 /// Test files (cargo test targets) run in each guest, with tests left out of them.
 /// The seed workloads stay on the host: they take minutes under an emulated CPU.
-const GUEST_TESTS: &[(&str, &[&str])] = &[("run", &[]), ("attach", &[])];
+const GUEST_TESTS: &[(&str, &[&str])] = &[("run", &[]), ("attach", &[]), ("objects", &[])];
 
 /// Boot, tests and shutdown of one kernel; an emulated guest takes about a minute.
 const GUEST_TIMEOUT_SECS: u64 = 600;
@@ -299,6 +299,9 @@ fn guest_script(out: &Path, tests: &[(String, PathBuf)]) -> String {
     s += "uname -r > \"$out/release\"\n";
     // The tests fail where they would otherwise skip for want of something.
     s += "export CI=true\n";
+    // Tests that need what only the host has (an ext4 directory) check what the guest
+    // has instead: the writable directory shared with the host.
+    s += "export WL_VM_GUEST=\"$out\"\n";
     s += "cd /tmp\n";
     s += "start=$(date +%s)\n";
     for (name, exe) in tests {

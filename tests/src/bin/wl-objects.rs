@@ -34,6 +34,22 @@ fn open(path: &str, flags: libc::c_int) -> libc::c_int {
     ) as libc::c_int
 }
 
+/// A tmpfs directory: /dev/shm where there is one (a minimal VM may have none).
+fn tmpfs_dir() -> &'static str {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    ["/dev/shm", "/run", "/tmp"]
+        .into_iter()
+        .find(|d| {
+            let c = CString::new(*d).expect("no NUL in path");
+            // SAFETY: a valid path and a zeroed statfs to fill.
+            unsafe {
+                let mut st: libc::statfs = std::mem::zeroed();
+                libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == TMPFS_MAGIC
+            }
+        })
+        .expect("no tmpfs directory (/dev/shm, /run or /tmp)")
+}
+
 /// N ioctls with distinct request numbers on /dev/null: each fails with ENOTTY.
 fn ioctl_sweep(n: u64) {
     let null = open("/dev/null", libc::O_RDONLY);
@@ -134,7 +150,7 @@ fn main() {
             if r < 0 { 0 } else { r }
         });
 
-        let shm = format!("/dev/shm/wl-objects-{}", std::process::id());
+        let shm = format!("{}/wl-objects-{}", tmpfs_dir(), std::process::id());
         let tmpfs = open(&shm, libc::O_RDWR | libc::O_CREAT);
         times(TMPFS_PWRITE, "pwrite tmpfs", || {
             libc::pwrite(tmpfs, buf, 1, 0) as _
