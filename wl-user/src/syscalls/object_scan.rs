@@ -110,6 +110,22 @@ pub const SWITCH_COMMANDS: &[(&str, &str, &str, &str, &[&str])] = &[
         "option",
         &["include/uapi/linux/prctl.h"],
     ),
+    // prctl() asks the security modules first: the capability bounding set, ambient
+    // capabilities, securebits and Yama's ptracer are theirs, not kernel/sys.c's.
+    (
+        "prctl",
+        "security/commoncap.c",
+        "int cap_task_prctl(",
+        "option",
+        &["include/uapi/linux/prctl.h"],
+    ),
+    (
+        "prctl",
+        "security/yama/yama_lsm.c",
+        "static int yama_task_prctl(",
+        "option",
+        &["include/uapi/linux/prctl.h"],
+    ),
     (
         "futex",
         "kernel/futex/syscalls.c",

@@ -915,6 +915,8 @@ ffffffffzz t bad_address
         assert_eq!(set("fcntl", 1024), Some("F_SETLEASE"));
         assert_eq!(set("fcntl", 0), Some("F_DUPFD"));
         assert_eq!(set("prctl", 15), Some("PR_SET_NAME"));
+        // Options the capability module serves, not kernel/sys.c.
+        assert_eq!(set("prctl", 23), Some("PR_CAPBSET_READ"));
         assert_eq!(set("futex", 1), Some("FUTEX_WAKE"));
         assert_eq!(set("futex", 9), Some("FUTEX_WAIT_BITSET"));
         assert_eq!(set("bpf", 0), Some("BPF_MAP_CREATE"));
