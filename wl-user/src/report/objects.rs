@@ -10,7 +10,7 @@ use wl_common::{Abi, ObjectKey, TaskCounts, object, slot_syscall};
 use super::{SubsystemRow, SyscallRow};
 use crate::{
     cli::ObjectsShown,
-    syscalls::{AbiName, Knowledge, objects},
+    syscalls::{AbiName, Knowledge, objects, operations},
 };
 
 /// One object (or command) of one syscall: `calls` of all of a syscall's rows add up
@@ -31,7 +31,10 @@ pub struct ObjectRow {
     pub source: Option<String>,
     /// The MAINTAINERS section of `source`.
     pub maintainers: Option<&'static str>,
-    /// The coarse subsystem of `source`; null where only the syscall's is known.
+    /// Where the subsystem summary counts these calls: the coarse subsystem of the
+    /// handler's `source` where the object's operation does the call's work (a read, a
+    /// write, an ioctl, a socket call); null where the syscall's own code does it (an
+    /// mmap, an fcntl, a dup) or no handler is known: the syscall's subsystem.
     pub subsystem: Option<&'static str>,
     pub calls: u64,
     pub errors: u64,
@@ -67,9 +70,13 @@ pub fn build(
     let ksyms = kallsyms();
     let mut out: BTreeMap<(AbiName, u32), Vec<ObjectRow>> = BTreeMap::new();
     for (key, counts) in keys {
-        let (abi, nr) = slot_syscall(key.slot);
-        let abi = AbiName::of(Abi::from_index(abi).unwrap_or(Abi::Native));
+        let (abi_index, nr) = slot_syscall(key.slot);
+        let abi_kernel = Abi::from_index(abi_index).unwrap_or(Abi::Native);
+        let abi = AbiName::of(abi_kernel);
         let syscall = k.name_of(abi, nr);
+        // The call counts under its handler's subsystem only where the object's code
+        // does the work (see `Operation::object_serves`) and a handler was found.
+        let serves = operations::operation(abi_kernel, &syscall).is_some_and(|o| o.object_serves);
         let row = if key.kind == object::OTHERS {
             ObjectRow {
                 kind: "others",
@@ -85,6 +92,7 @@ pub fn build(
             }
         } else {
             let info = objects::describe(k, ksyms, &syscall, &key);
+            let served = serves && info.handler.is_some();
             ObjectRow {
                 kind: info.kind,
                 name: info.name,
@@ -92,7 +100,7 @@ pub fn build(
                 handler: info.handler,
                 source: info.source,
                 maintainers: info.section.map(|s| s.name),
-                subsystem: info.subsystem,
+                subsystem: info.subsystem.filter(|_| served),
                 calls: counts.calls,
                 errors: counts.errors,
                 total_ns: counts.total_ns,

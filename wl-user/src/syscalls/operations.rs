@@ -26,6 +26,11 @@ pub struct Operation {
     /// Command arguments and the bits of each that name the command.
     pub cmd: Option<(u8, u32)>,
     pub cmd2: Option<(u8, u32)>,
+    /// Whether the object's operation does the call's work, so that the call counts
+    /// under the handler's subsystem: a read, a write, an ioctl, a socket call. mmap's
+    /// work is the memory manager's (do_mmap), the file's `mmap` hook only sets up its
+    /// mapping: it stays under the syscall's subsystem, its object and handler shown.
+    pub object_serves: bool,
 }
 
 const fn op(
@@ -39,7 +44,13 @@ const fn op(
         socket_op,
         cmd: None,
         cmd2: None,
+        object_serves: !file_ops.is_empty() || socket_op.is_some(),
     }
+}
+
+const fn hook_only(mut o: Operation) -> Operation {
+    o.object_serves = false;
+    o
 }
 
 const fn with_cmd(mut o: Operation, arg: u8, mask: u32) -> Operation {
@@ -98,7 +109,7 @@ pub fn operation(abi: Abi, name: &str) -> Option<Operation> {
         "fsync" | "fdatasync" | "sync_file_range" => op(on_fd, &["fsync"], None),
         "getdents" | "getdents64" => op(on_fd, &["iterate_shared"], None),
         // Linux 6.17 added `mmap_prepare`, which a file has instead of `mmap`.
-        "mmap" | "mmap2" => op(on_fd, &["mmap", "mmap_prepare"], None),
+        "mmap" | "mmap2" => hook_only(op(on_fd, &["mmap", "mmap_prepare"], None)),
         "fallocate" => op(on_fd, &["fallocate"], None),
         "fadvise64" | "fadvise64_64" => op(on_fd, &["fadvise"], None),
         "splice" | "tee" => op(on_fd, &["splice_read"], None),
