@@ -229,6 +229,7 @@ impl TraceArgs {
             count_denied: false,
             by: self.by,
             noop: self.noop,
+            per_cgroup: None,
         }
     }
 }

@@ -141,6 +141,7 @@ fn checks() -> Vec<Line> {
             count_denied: false,
             by: None,
             noop: false,
+            per_cgroup: None,
         });
         add(
             &mut lines,
