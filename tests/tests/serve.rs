@@ -10,7 +10,7 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
     os::unix::process::CommandExt,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -177,7 +177,7 @@ impl TestCgroup {
     fn spawn(&self, args: &[&str]) -> Child {
         let procs = CString::new(self.dir.join("cgroup.procs").to_str().unwrap()).unwrap();
         let mut cmd = Command::new(testload());
-        workload_env(&mut cmd).args(args);
+        workload_env(&mut cmd).args(args).stdin(Stdio::piped());
         // SAFETY: between fork and exec the child only makes raw system calls on a
         // string prepared before the fork (no allocation, no locks).
         unsafe {
@@ -401,6 +401,9 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
+const TOP_CGROUPS_OF_A_SUBSYSTEM: &str = r#"topk(10, sum by (instance, cgroup) (rate(wl_subsystem_calls_total{subsystem="Network"}[5m])))"#;
+const NEW_SYSCALLS_IN_THE_LAST_HOUR: &str = "group by (instance, cgroup, syscall, abi) (wl_syscalls_total) unless group by (instance, cgroup, syscall, abi) (last_over_time(wl_syscalls_total[1d] offset 1h))";
+
 #[test]
 fn prometheus_scrapes_the_exact_counts_of_a_cgroup() {
     if !setup() || !has_tool("prometheus") {
@@ -416,7 +419,17 @@ fn prometheus_scrapes_the_exact_counts_of_a_cgroup() {
         prom.value("up{job=\"wl\"}") == Some(1.0)
     });
 
-    let mut w = cg.spawn(&["--scale", "1"]);
+    // The workload starts and waits; once Prometheus has a sample of the cgroup from
+    // before its calls, rate() over the cgroup's series has something to compare.
+    let mut w = cg.spawn(&["--wait-stdin", "--scale", "1"]);
+    let before = format!(
+        "count_over_time(wl_subsystem_calls_total{{cgroup=\"{}\",subsystem=\"Process Mgmt.\"}}[5m])",
+        cg.label
+    );
+    eventually("a scrape of the waiting workload", || {
+        prom.value(&before).is_some_and(|n| n >= 1.0)
+    });
+    w.stdin.take().unwrap().write_all(b"g").unwrap();
     assert_eq!(
         wait_with_timeout(&mut w, Duration::from_secs(60)).code(),
         Some(EXIT_STATUS)
@@ -469,6 +482,25 @@ fn prometheus_scrapes_the_exact_counts_of_a_cgroup() {
     assert_eq!(
         labels[0].0.get("unit").map(String::as_str),
         Some(cg.label.trim_start_matches('/'))
+    );
+    // The queries docs/fleet.md gives, as written there.
+    let fleet =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/fleet.md"))
+            .unwrap();
+    for q in [TOP_CGROUPS_OF_A_SUBSYSTEM, NEW_SYSCALLS_IN_THE_LAST_HOUR] {
+        assert!(fleet.contains(q), "docs/fleet.md no longer has {q}");
+    }
+    let top = prom.query(&TOP_CGROUPS_OF_A_SUBSYSTEM.replace("Network", "Process Mgmt."));
+    assert!(
+        top.iter()
+            .any(|(l, v)| l.get("cgroup") == Some(&cg.label) && *v > 0.0),
+        "{top:?}"
+    );
+    let new = prom.query(NEW_SYSCALLS_IN_THE_LAST_HOUR);
+    assert!(
+        new.iter().any(|(l, _)| l.get("cgroup") == Some(&cg.label)
+            && l.get("syscall").map(String::as_str) == Some("getsid")),
+        "{new:?}"
     );
     assert_eq!(prom.value("sum(wl_lost_total)"), Some(0.0));
     assert_eq!(

@@ -31,16 +31,25 @@ pub fn drop_capabilities(reads_maps: impl Fn() -> bool) -> Result<Kept> {
     let set = |caps: &[Capability]| caps.iter().copied().collect::<CapsHashSet>();
     let permitted = caps::read(None, CapSet::Permitted).map_err(err)?;
     // Try the maps with neither CAP_BPF nor CAP_SYS_ADMIN (which the kernel takes for
-    // it), keeping CAP_SETPCAP for the bounding set below.
-    caps::set(None, CapSet::Effective, &set(&[Capability::CAP_SETPCAP])).map_err(err)?;
+    // it), keeping CAP_SETPCAP for the bounding set below where there is one (a
+    // service manager may have left it out of the bounding set already).
+    let setpcap = permitted.contains(&Capability::CAP_SETPCAP);
+    let probe = if setpcap {
+        set(&[Capability::CAP_SETPCAP])
+    } else {
+        CapsHashSet::new()
+    };
+    caps::set(None, CapSet::Effective, &probe).map_err(err)?;
     let keep = if permitted.contains(&Capability::CAP_BPF) && !reads_maps() {
         set(&[Capability::CAP_BPF])
     } else {
         CapsHashSet::new()
     };
-    for cap in caps::read(None, CapSet::Bounding).map_err(err)? {
-        if !keep.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(err)?;
+    if setpcap {
+        for cap in caps::read(None, CapSet::Bounding).map_err(err)? {
+            if !keep.contains(&cap) {
+                caps::drop(None, CapSet::Bounding, cap).map_err(err)?;
+            }
         }
     }
     caps::clear(None, CapSet::Ambient).map_err(err)?;
