@@ -112,7 +112,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
             .unwrap_or_default(),
     });
     let tls = web.tls.map(tokio_rustls::TlsAcceptor::from);
-    eprintln!(
+    say(format_args!(
         "wl: serving {}://{local}/metrics for the cgroups below {} ({} MiB of kernel maps at most; capabilities kept: {})",
         if tls.is_some() { "https" } else { "http" },
         root.path.display(),
@@ -121,7 +121,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
             privileges::Kept::Nothing => "none",
             privileges::Kept::Bpf => "CAP_BPF",
         }
-    );
+    ));
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
@@ -134,7 +134,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
                 let ex = exporter.clone();
                 let done = tokio::task::spawn_blocking(move || ex.expire_gone(ttl)).await;
                 if let Ok(Err(e)) = done {
-                    eprintln!("wl: warning: {e:#}");
+                    say(format_args!("wl: warning: {e:#}"));
                 }
             }
             accepted = listener.accept() => {
@@ -168,8 +168,15 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
     // Requests under way get a few seconds to finish; the programs are detached when
     // the collector is dropped.
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
-    eprintln!("wl: stopped serving");
+    say(format_args!("wl: stopped serving"));
     Ok(0)
+}
+
+/// A line on standard error. A daemon's stderr may be closed under it (a supervisor
+/// that went away): that is no reason to stop serving, as `eprintln!` would.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// CPUs the kernel may ever bring up, for the memory estimate.
