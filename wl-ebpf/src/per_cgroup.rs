@@ -74,10 +74,11 @@ pub fn count(slot: u32, calls: u64, took: Option<u64>, errno: Option<u32>) {
         slot,
         _pad: 0,
     };
-    let counts = match CGROUP_STATS.get_ptr_mut(key) {
-        Some(c) => c,
+    // What did not fit is counted under cgroup id 0, "others", errnos included.
+    let (counts, counted_as) = match CGROUP_STATS.get_ptr_mut(key) {
+        Some(c) => (c, cgroup_id),
         None => match new_series(&key, calls.max(u64::from(errno.is_some()))) {
-            Some(c) => c,
+            Some(found) => found,
             None => return,
         },
     };
@@ -103,7 +104,7 @@ pub fn count(slot: u32, calls: u64, took: Option<u64>, errno: Option<u32>) {
     }
     if let Some(errno) = errno {
         count_errno(CgroupErrnoKey {
-            cgroup_id,
+            cgroup_id: counted_as,
             slot,
             errno,
         });
@@ -112,8 +113,9 @@ pub fn count(slot: u32, calls: u64, took: Option<u64>, errno: Option<u32>) {
 
 /// The entry of a pair seen for the first time, admitting its cgroup first; or, when
 /// either map is full, the syscall's "others" entry, with the `calls` counted as lost.
+/// With the cgroup id the entry counts for (0 for "others").
 #[inline(always)]
-fn new_series(key: &CgroupSyscallKey, calls: u64) -> Option<*mut CgroupSyscallCounts> {
+fn new_series(key: &CgroupSyscallKey, calls: u64) -> Option<(*mut CgroupSyscallCounts, u64)> {
     let zero = ZEROES.get_ptr(0)?;
     if CGROUPS.get_ptr(key.cgroup_id).is_none() {
         // SAFETY: `zero` points at the map's only value, 512 zero bytes, never written;
@@ -126,17 +128,17 @@ fn new_series(key: &CgroupSyscallKey, calls: u64) -> Option<*mut CgroupSyscallCo
             && CGROUPS.get_ptr(key.cgroup_id).is_none()
         {
             lost_n(Lost::CgroupMapFull, calls);
-            return CGROUP_OTHERS.get_ptr_mut(key.slot);
+            return CGROUP_OTHERS.get_ptr_mut(key.slot).map(|c| (c, 0));
         }
     }
     // SAFETY: as above, for `CgroupSyscallCounts`.
     let counts = unsafe { &*zero.cast::<CgroupSyscallCounts>() };
     let _ = CGROUP_STATS.insert(key, counts, BPF_NOEXIST.into());
     match CGROUP_STATS.get_ptr_mut(key) {
-        Some(c) => Some(c),
+        Some(c) => Some((c, key.cgroup_id)),
         None => {
             lost_n(Lost::CgroupSeriesFull, calls);
-            CGROUP_OTHERS.get_ptr_mut(key.slot)
+            CGROUP_OTHERS.get_ptr_mut(key.slot).map(|c| (c, 0))
         }
     }
 }
