@@ -18,7 +18,7 @@ use crate::{
     long_about = "Counts every system call a workload makes, and every error and the time spent in \
 each, with eBPF programs on the raw_syscalls tracepoints, filtered in the kernel to the workload's \
 cgroup or process tree. Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.",
-    after_help = "Examples:\n  sudo wl-user run -- perf bench syscall basic\n  sudo wl-user run --format rst -- perf bench all\n  wl-user syscalls openat\n  sudo wl-user attach --pid 1234 --duration 10\n  sudo wl-user attach --cgroup /sys/fs/cgroup/system.slice/nginx.service --format json -o nginx.json"
+    after_help = "Examples:\n  sudo wl-user run -- perf bench syscall basic\n  sudo wl-user run --format rst -- perf bench all\n  wl-user syscalls openat\n  sudo wl-user attach --pid 1234 --duration 10\n  sudo wl-user attach --cgroup /sys/fs/cgroup/system.slice/nginx.service --format json -o nginx.json\n  sudo wl-user serve --listen 0.0.0.0:9464 --web-config /etc/wl/web.yml   # for Prometheus"
 )]
 pub struct Cli {
     /// Name syscalls from this Linux source tree (its syscall tables, SYSCALL_DEFINE sites

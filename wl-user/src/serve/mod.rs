@@ -141,7 +141,10 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
                 let Ok((stream, _)) = accepted else { continue };
                 let exporter = exporter.clone();
                 let service = hyper::service::service_fn(move |req| handle(req, exporter.clone()));
-                let http = hyper::server::conn::http1::Builder::new();
+                let mut http = hyper::server::conn::http1::Builder::new();
+                // A client that never finishes its request headers is let go.
+                http.timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10));
                 match &tls {
                     None => {
                         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
