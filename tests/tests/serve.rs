@@ -512,9 +512,19 @@ fn prometheus_scrapes_the_exact_counts_of_a_cgroup() {
     );
     drop(prom);
 
-    // The daemon kept no capability once its programs were attached.
-    let status = std::fs::read_to_string(format!("/proc/{}/status", serve.child.id())).unwrap();
-    for set in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] {
+    assert_capabilities_dropped(serve.child.id());
+
+    cg.remove();
+    let (st, stderr) = serve.stop();
+    assert!(st.success(), "SIGTERM stops it cleanly: {st:?} {stderr}");
+    assert!(stderr.ends_with("wl: stopped serving\n"), "{stderr}");
+}
+
+/// The daemon kept no capability once its programs were attached: at most CAP_BPF (39),
+/// on kernels that check it for every bpf() call, and no way to gain any back.
+fn assert_capabilities_dropped(pid: u32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    for set in ["CapEff", "CapPrm", "CapBnd", "CapAmb", "CapInh"] {
         let line = status
             .lines()
             .find(|l| l.starts_with(set))
@@ -525,11 +535,6 @@ fn prometheus_scrapes_the_exact_counts_of_a_cgroup() {
         );
     }
     assert!(status.lines().any(|l| l == "NoNewPrivs:\t1"), "{status}");
-
-    cg.remove();
-    let (st, stderr) = serve.stop();
-    assert!(st.success(), "SIGTERM stops it cleanly: {st:?} {stderr}");
-    assert!(stderr.ends_with("wl: stopped serving\n"), "{stderr}");
 }
 
 /// Kernel memory of the daemon's BPF maps, from their fdinfo.
@@ -808,4 +813,57 @@ fn bad_serve_input_is_one_line_and_loads_nothing() {
         &["--listen", &addr],
         &format!("cannot listen on --listen {addr}"),
     );
+}
+
+/// Past --max-cgroups, a cgroup's calls are counted under cgroup="(others)" and in
+/// wl_lost_total, exactly: with --cgroup-root on a test cgroup, only its two children's
+/// workloads are traced, and the map has room for the first child only.
+#[test]
+fn cgroups_past_the_limit_are_counted_under_others_and_lost() {
+    if !setup() {
+        return;
+    }
+    let parent = TestCgroup::new(&format!("wl-serve-limit-{}", std::process::id())).unwrap();
+    let first = TestCgroup::new(&format!("{}/first", &parent.label[1..])).unwrap();
+    let second = TestCgroup::new(&format!("{}/second", &parent.label[1..])).unwrap();
+    let serve = Serve::start(&[
+        "--cgroup-root",
+        parent.dir.to_str().unwrap(),
+        "--max-cgroups",
+        "1",
+    ]);
+    for cg in [&first, &second] {
+        let mut w = cg.spawn(&["--fork-storm", "2"]);
+        assert_eq!(
+            wait_with_timeout(&mut w, Duration::from_secs(60)).code(),
+            Some(EXIT_STATUS)
+        );
+        cg.wait_empty();
+    }
+    let m = serve.metrics();
+    let calls = |cgroup: &str, syscall: &str| {
+        m.sum(
+            "wl_syscalls_total",
+            &[("cgroup", cgroup), ("syscall", syscall), ("abi", "x86_64")],
+        )
+    };
+    let storm = |per_child: u64| (2 * per_child) as f64;
+    assert_eq!(calls(&first.label, "getppid"), storm(STORM_CHILD_GETPPID));
+    assert_eq!(calls(&first.label, "getuid"), storm(STORM_CHILD_GETUID));
+    assert!(!m.cgroups().contains(&second.label), "{:?}", m.cgroups());
+    assert_eq!(calls("(others)", "getppid"), storm(STORM_CHILD_GETPPID));
+    assert_eq!(calls("(others)", "getuid"), storm(STORM_CHILD_GETUID));
+    // Every call of the second cgroup, and nothing else, was lost to the limit.
+    assert_eq!(
+        m.sum("wl_lost_total", &[("reason", "cgroup_map_full")]),
+        m.sum("wl_syscalls_total", &[("cgroup", "(others)")])
+    );
+    assert_eq!(
+        m.sum("wl_map_entries", &[("map", "cgroups")]),
+        1.0,
+        "the first cgroup only"
+    );
+    assert_capabilities_dropped(serve.child.id());
+    let (st, _) = serve.stop();
+    assert!(st.success());
 }
