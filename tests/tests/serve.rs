@@ -728,7 +728,15 @@ fn tls_and_basic_auth_with_a_real_client() {
     let url = format!("https://127.0.0.1:{}/metrics", serve.port);
     let ca = cert.to_str().unwrap();
 
-    let (code, out) = curl(&["--cacert", ca, "-u", "prom:right horse", &url]);
+    // --compressed asks for gzip, as Prometheus does, and unpacks it.
+    let (code, out) = curl(&[
+        "--compressed",
+        "--cacert",
+        ca,
+        "-u",
+        "prom:right horse",
+        &url,
+    ]);
     assert_eq!(code, 0, "{out}");
     let (code, again) = curl(&["--cacert", ca, "-u", "prom:right horse", &url]);
     assert_eq!((code, again.ends_with("\n200")), (0, true), "{again}");
