@@ -831,15 +831,28 @@ fn cgroups_past_the_limit_are_counted_under_others_and_lost() {
     if !setup() {
         return;
     }
+    // Timed, calls are counted at exit; untimed, at entry and their failures at exit.
+    for extra in [&[][..], &["--no-latency"]] {
+        past_the_limit(extra);
+    }
+}
+
+fn past_the_limit(extra: &[&str]) {
     let parent = TestCgroup::new(&format!("wl-serve-limit-{}", std::process::id())).unwrap();
     let first = TestCgroup::new(&format!("{}/first", &parent.label[1..])).unwrap();
     let second = TestCgroup::new(&format!("{}/second", &parent.label[1..])).unwrap();
-    let serve = Serve::start(&[
-        "--cgroup-root",
-        parent.dir.to_str().unwrap(),
-        "--max-cgroups",
-        "1",
-    ]);
+    let serve = Serve::start(
+        &[
+            &[
+                "--cgroup-root",
+                parent.dir.to_str().unwrap(),
+                "--max-cgroups",
+                "1",
+            ][..],
+            extra,
+        ]
+        .concat(),
+    );
     for cg in [&first, &second] {
         let mut w = cg.spawn(&["--fork-storm", "2"]);
         assert_eq!(

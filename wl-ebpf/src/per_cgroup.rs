@@ -77,7 +77,8 @@ pub fn count(slot: u32, calls: u64, took: Option<u64>, errno: Option<u32>) {
     // What did not fit is counted under cgroup id 0, "others", errnos included.
     let (counts, counted_as) = match CGROUP_STATS.get_ptr_mut(key) {
         Some(c) => (c, cgroup_id),
-        None => match new_series(&key, calls.max(u64::from(errno.is_some()))) {
+        // Lost counts calls: a failure whose call was counted at entry adds none.
+        None => match new_series(&key, calls) {
             Some(found) => found,
             None => return,
         },
