@@ -764,6 +764,96 @@ fn tls_and_basic_auth_with_a_real_client() {
 
     let (st, _) = serve.stop();
     assert!(st.success());
+
+    // Client certificates: one signed by the configured CA gets in, none does not.
+    let path = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=wl test CA",
+        "-keyout",
+        &path("ca.key"),
+        "-out",
+        &path("ca.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=prometheus",
+        "-keyout",
+        &path("client.key"),
+        "-out",
+        &path("client.csr"),
+    ]);
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &path("client.csr"),
+        "-CA",
+        &path("ca.pem"),
+        "-CAkey",
+        &path("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &path("client.ext"),
+        "-out",
+        &path("client.pem"),
+    ]);
+    std::fs::write(
+        &config,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n",
+            cert.display(),
+            key.display(),
+            path("ca.pem")
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(&["--web-config", config.to_str().unwrap()]);
+    let url = format!("https://127.0.0.1:{}/metrics", serve.port);
+    let (code, out) = curl(&[
+        "--cacert",
+        ca,
+        "--cert",
+        &path("client.pem"),
+        "--key",
+        &path("client.key"),
+        &url,
+    ]);
+    assert_eq!((code, out.ends_with("\n200")), (0, true), "{out}");
+    let (code, out) = curl(&["--cacert", ca, &url]);
+    assert_ne!(code, 0, "no client certificate: {out}");
+    assert!(!out.contains("wl_"), "{out}");
+    // A certificate the CA did not sign: the server's own.
+    let (code, out) = curl(&[
+        "--cacert",
+        ca,
+        "--cert",
+        ca,
+        "--key",
+        key.to_str().unwrap(),
+        &url,
+    ]);
+    assert_ne!(code, 0, "an unknown client certificate: {out}");
+    let (st, _) = serve.stop();
+    assert!(st.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
