@@ -17,6 +17,7 @@ fn check_loads_the_programs_and_says_wl_can_trace() {
         "tracepoints",
         "task storage",
         "programs",
+        "serve",
     ] {
         assert!(
             text.lines().any(|l| l

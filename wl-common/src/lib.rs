@@ -145,6 +145,15 @@ lost_reasons! {
     /// Calls whose (syscall, object, command) key did not fit in the object map; they
     /// are counted per syscall under "other objects" instead (the totals keep them).
     ObjectMapFull = 6, "object_map_full";
+    /// `serve`: calls of a cgroup that did not fit in the cgroup map (`--max-cgroups`);
+    /// they are counted per syscall under "others" instead (the totals keep them).
+    CgroupMapFull = 7, "cgroup_map_full";
+    /// `serve`: calls whose (cgroup, syscall) pair did not fit in the per-cgroup map
+    /// (`--max-series`); counted per syscall under "others" instead.
+    CgroupSeriesFull = 8, "cgroup_series_full";
+    /// `serve`: failed calls whose (cgroup, syscall, errno) did not fit in the
+    /// per-cgroup errno map; the call and its error are still counted.
+    CgroupErrnoMapFull = 9, "cgroup_errno_map_full";
 }
 
 /// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
@@ -473,6 +482,73 @@ pub struct TaskExit {
 /// tasks; what does not fit is counted under "others".
 pub const TASK_ENTRIES: u32 = 65536;
 
+/// `wl-user serve`: key of the per-cgroup map, one (cgroup v2, syscall) pair.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CgroupSyscallKey {
+    /// The cgroup v2 id (`bpf_get_current_cgroup_id()`, the directory's inode).
+    pub cgroup_id: u64,
+    /// The syscall's [`stats_slot`].
+    pub slot: u32,
+    pub _pad: u32,
+}
+
+/// `wl-user serve`: what one cgroup made of one syscall. Shared by all CPUs and updated
+/// with atomic adds: per CPU, 1,000 cgroups × 100 syscalls would take 7 GiB at 256 CPUs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupSyscallCounts {
+    pub calls: u64,
+    pub errors: u64,
+    /// Time in the timed calls (all but exit/exit_group); 0 with `--no-latency`.
+    pub total_ns: u64,
+    /// As [`LatencyHistogram`]: the buckets add up to the timed calls.
+    pub latency_log2: [u64; LATENCY_BUCKETS],
+}
+
+impl Default for CgroupSyscallCounts {
+    fn default() -> Self {
+        CgroupSyscallCounts {
+            calls: 0,
+            errors: 0,
+            total_ns: 0,
+            latency_log2: [0; LATENCY_BUCKETS],
+        }
+    }
+}
+
+/// `wl-user serve`: key of the per-cgroup errno map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CgroupErrnoKey {
+    pub cgroup_id: u64,
+    pub slot: u32,
+    pub errno: u32,
+}
+
+/// Room for a removed cgroup's path in [`CgroupEntry`], with its NUL; longer paths
+/// are cut (and [`CgroupEntry::path_len`] says so by being the full size).
+pub const CGROUP_PATH_MAX: usize = 496;
+
+/// `wl-user serve`: one cgroup the per-cgroup maps hold counts of, by id. Admitting a
+/// cgroup here is what `--max-cgroups` bounds. When the cgroup is removed the kernel
+/// side keeps its path, since user space may never have seen the directory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupEntry {
+    /// 1 once the cgroup was removed: its counts are final.
+    pub gone: u32,
+    /// Bytes of `path` with its NUL, as `bpf_probe_read_kernel_str` returned them.
+    pub path_len: u32,
+    /// Path below the cgroup v2 root, `/system.slice/x.service`, set when removed.
+    pub path: [u8; CGROUP_PATH_MAX],
+}
+
+/// `wl-user serve` default for `--max-cgroups`.
+pub const DEFAULT_MAX_CGROUPS: u32 = 1000;
+/// `wl-user serve` default for `--max-series`: (cgroup, syscall) pairs.
+pub const DEFAULT_MAX_SERIES: u32 = 100_000;
+
 /// Filter modes, set at load time in [`names::FILTER_MODE`].
 pub mod filter {
     /// Trace the tasks of one cgroup v2 and its descendants.
@@ -516,11 +592,20 @@ pub mod names {
     pub const OBJECT_SPEC_MAP: &str = "OBJECT_SPECS";
     pub const OBJECT_MAP: &str = "OBJECT_STATS";
     pub const OBJECT_OTHERS_MAP: &str = "OBJECT_OTHERS";
+    /// 1 in `wl-user serve`: count per (cgroup, syscall) instead of per syscall.
+    pub const PER_CGROUP: &str = "PER_CGROUP";
+    /// Offset of `cgroup.root` in the running kernel (`wl-user serve` only).
+    pub const CGROUP_ROOT_OFFSET: &str = "CGROUP_ROOT_OFFSET";
+    pub const CGROUP_MAP: &str = "CGROUPS";
+    pub const CGROUP_STATS_MAP: &str = "CGROUP_STATS";
+    pub const CGROUP_ERRNO_MAP: &str = "CGROUP_ERRNOS";
+    pub const CGROUP_OTHERS_MAP: &str = "CGROUP_OTHERS";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
     pub const PROG_FORK: &str = "sched_process_fork";
     pub const PROG_EXIT: &str = "sched_process_exit";
+    pub const PROG_CGROUP_RMDIR: &str = "cgroup_rmdir";
 }
 
 #[cfg(feature = "user")]
@@ -537,6 +622,10 @@ mod pod {
     unsafe impl aya::Pod for super::KernelOffsets {}
     unsafe impl aya::Pod for super::ObjectKey {}
     unsafe impl aya::Pod for super::ObjectSpec {}
+    unsafe impl aya::Pod for super::CgroupSyscallKey {}
+    unsafe impl aya::Pod for super::CgroupSyscallCounts {}
+    unsafe impl aya::Pod for super::CgroupErrnoKey {}
+    unsafe impl aya::Pod for super::CgroupEntry {}
 }
 
 #[cfg(test)]
@@ -567,5 +656,9 @@ mod tests {
         assert_eq!(size_of::<TaskCache>(), 32);
         assert_eq!(size_of::<ObjectKey>(), 48);
         assert_eq!(size_of::<ObjectSpec>(), 20);
+        assert_eq!(size_of::<CgroupSyscallKey>(), 16);
+        assert_eq!(size_of::<CgroupSyscallCounts>(), 8 * (3 + LATENCY_BUCKETS));
+        assert_eq!(size_of::<CgroupErrnoKey>(), 16);
+        assert_eq!(size_of::<CgroupEntry>(), 8 + CGROUP_PATH_MAX);
     }
 }

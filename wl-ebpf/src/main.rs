@@ -7,6 +7,8 @@
 //! - `sched_process_fork` / `sched_process_exit`: grow and shrink the set of traced
 //!   processes when tracing a process tree instead of a cgroup; the exit also counts a
 //!   call that a seccomp profile killed the process for.
+//! - `cgroup_rmdir` (`wl-user serve` only, in `per_cgroup`): keeps the path of a counted
+//!   cgroup when it is removed. In that mode the syscall programs count per cgroup.
 //!
 //! Both syscall programs run on every syscall of the machine while attached, so an
 //! untraced task must leave after as little work as possible: at entry, a few loads
@@ -18,6 +20,7 @@
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
 
+mod per_cgroup;
 mod task_storage;
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
@@ -560,6 +563,11 @@ fn account(slot: u32, outcome: Outcome, object: Option<&ObjectKey>) {
         Outcome::Returned { took, ret } => (1, Some(took), ret),
     };
     let errno = errno_of(ret);
+    // `wl-user serve` keeps these numbers per cgroup instead, and nothing else.
+    if per_cgroup::enabled() {
+        per_cgroup::count(slot, calls, took, errno);
+        return;
+    }
     if let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) {
         // SAFETY: per-CPU slot, preemption disabled (see `lost`).
         let stats = unsafe { &mut *stats };

@@ -36,13 +36,18 @@ pub struct Cgroup {
 impl Cgroup {
     /// Checks that `path` is a cgroup v2 directory and describes it.
     pub fn open(path: &Path) -> Result<Cgroup> {
+        Cgroup::open_as(path, "--cgroup")
+    }
+
+    /// As [`Cgroup::open`], for a path given with the option `flag`.
+    pub fn open_as(path: &Path, flag: &str) -> Result<Cgroup> {
         let meta = fs::metadata(path)
-            .with_context(|| format!("--cgroup {}: no such directory", path.display()))?;
+            .with_context(|| format!("{flag} {}: no such directory", path.display()))?;
         let fs = nix::sys::statfs::statfs(path)
-            .with_context(|| format!("--cgroup {}: cannot statfs", path.display()))?;
+            .with_context(|| format!("{flag} {}: cannot statfs", path.display()))?;
         if !meta.is_dir() || fs.filesystem_type().0 as i64 != CGROUP2_SUPER_MAGIC {
             bail!(
-                "--cgroup {}: not a cgroup v2 directory (cgroup v2 is mounted at {})",
+                "{flag} {}: not a cgroup v2 directory (cgroup v2 is mounted at {})",
                 path.display(),
                 mount_point().map_or_else(
                     || "no place on this machine".into(),

@@ -19,7 +19,7 @@ use crate::{
     long_about = "Counts every system call a workload makes, and every error and the time spent in \
 each, with eBPF programs on the raw_syscalls tracepoints, filtered in the kernel to the workload's \
 cgroup or process tree. Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.",
-    after_help = "Examples:\n  sudo wl-user run -- perf bench syscall basic\n  sudo wl-user run --format rst -- perf bench all\n  wl-user syscalls openat\n  sudo wl-user attach --pid 1234 --duration 10\n  sudo wl-user attach --cgroup /sys/fs/cgroup/system.slice/nginx.service --format json -o nginx.json"
+    after_help = "Examples:\n  sudo wl-user run -- perf bench syscall basic\n  sudo wl-user run --format rst -- perf bench all\n  wl-user syscalls openat\n  sudo wl-user attach --pid 1234 --duration 10\n  sudo wl-user attach --cgroup /sys/fs/cgroup/system.slice/nginx.service --format json -o nginx.json\n  sudo wl-user serve --listen 0.0.0.0:9464 --web-config /etc/wl/web.yml   # for Prometheus"
 )]
 pub struct Cli {
     /// Name syscalls from this Linux source tree (its syscall tables, SYSCALL_DEFINE sites
@@ -77,6 +77,35 @@ pub enum Command {
     ///
     /// Exits 0 when wl can trace here, 1 when it cannot (the NO lines say why).
     Check,
+    /// Serve every cgroup's syscalls to Prometheus: a per-node exporter.
+    ///
+    /// Counts every system call of every task below the cgroup root (the whole machine
+    /// by default) per (cgroup, syscall) in the kernel, and serves /metrics in the
+    /// Prometheus text format, or OpenMetrics when the scraper asks for it:
+    /// wl_syscalls_total{cgroup,syscall,abi,subsystem}, wl_syscall_errors_total{...,errno},
+    /// wl_syscall_duration_seconds (histogram), wl_subsystem_calls_total{cgroup,subsystem},
+    /// wl_lost_total{reason}, wl_build_info{version,kernel}, and the fill of the
+    /// kernel maps. `cgroup` is the path below the cgroup v2 mount.
+    ///
+    /// Kernel memory is bounded by --max-cgroups and --max-series and printed at start;
+    /// calls past them are counted under cgroup="(others)" and in wl_lost_total. A
+    /// removed cgroup is shown by the next scrape with its final counts, then dropped
+    /// (or after --gone-ttl without a scrape). After loading its programs the daemon
+    /// drops its capabilities. SIGTERM or SIGINT stops it. docs/fleet.md has a systemd
+    /// unit, a Kubernetes DaemonSet, a scrape config and queries.
+    #[command(after_long_help = "Examples:
+  sudo wl-user serve                                    # http://127.0.0.1:9464/metrics
+  sudo wl-user serve --listen 0.0.0.0:9464 --web-config /etc/wl/web.yml --by-unit
+  sudo wl-user serve --cgroup-root /sys/fs/cgroup/system.slice --max-cgroups 200
+  curl -s 127.0.0.1:9464/metrics | grep '^wl_subsystem_calls_total'
+
+A web config (the format Prometheus exporters share):
+  tls_server_config:
+    cert_file: /etc/wl/server.crt
+    key_file: /etc/wl/server.key
+  basic_auth_users:
+    prometheus: $2y$10$...     # htpasswd -nBC 10 \"\" | tr -d ':'")]
+    Serve(ServeArgs),
     /// Print a shell completion script for wl-user.
     ///
     /// Packages install it already; by hand, e.g.:
@@ -116,6 +145,53 @@ pub enum ProfileFormat {
     Oci,
     /// systemd unit settings: SystemCallFilter=, SystemCallArchitectures=.
     Systemd,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Where to serve /metrics: ADDRESS:PORT. Loopback by default; a wildcard address
+    /// (0.0.0.0:9464, [::]:9464) serves every network and must be asked for. Port 0
+    /// picks a free port (printed at start).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9464")]
+    pub listen: String,
+    /// Count the tasks of this cgroup v2 directory and the cgroups below it only (by
+    /// default the whole hierarchy).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup_root: Option<PathBuf>,
+    /// Also label each cgroup with its systemd unit, container id and Kubernetes pod
+    /// UID (`unit`, `container`, `pod`), read from the layouts systemd, Docker,
+    /// containerd, CRI-O, Podman and the kubelet use; empty where they do not match.
+    #[arg(long)]
+    pub by_unit: bool,
+    /// Cgroups counted at once in the kernel. Calls of further cgroups go to
+    /// cgroup="(others)" and wl_lost_total{reason="cgroup_map_full"} until removed
+    /// cgroups make room.
+    #[arg(long, value_name = "N", default_value_t = wl_common::DEFAULT_MAX_CGROUPS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_cgroups: u32,
+    /// (cgroup, syscall) pairs counted at once in the kernel: each is one
+    /// wl_syscalls_total series and one histogram (344 bytes of kernel memory). Calls
+    /// of further pairs go to cgroup="(others)" and reason="cgroup_series_full".
+    #[arg(long, value_name = "N", default_value_t = wl_common::DEFAULT_MAX_SERIES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_series: u32,
+    /// (cgroup, syscall, errno) triples counted at once; default a quarter of
+    /// --max-series, at least 1024.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_errno_series: Option<u32>,
+    /// TLS and basic auth, in the web config format of Prometheus exporters
+    /// (tls_server_config: cert_file, key_file, client_auth_type, client_ca_file,
+    /// min_version; basic_auth_users: name: bcrypt hash).
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+    /// A removed cgroup is dropped once a scrape has shown its final counts, or after
+    /// SECONDS if none has.
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_duration)]
+    pub gone_ttl: std::time::Duration,
+    /// Count calls and errors only, without timing each call: no duration histogram,
+    /// and the cheapest way to serve.
+    #[arg(long)]
+    pub no_latency: bool,
 }
 
 #[derive(Args)]
@@ -250,6 +326,7 @@ impl TraceArgs {
             by: self.by,
             noop: self.noop,
             objects: (self.objects != ObjectsShown::None).then_some(knowledge),
+            per_cgroup: None,
         }
     }
 }

@@ -10,9 +10,10 @@ use aya::{
     programs::BtfTracePoint,
 };
 use wl_common::{
-    Abi, ErrnoKey, KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, OBJECT_ENTRIES,
-    ObjectKey, ObjectSpec, STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES,
-    TaskCache, TaskCounts, TaskExit, TaskKey, filter, names, object, slot_syscall, stats_slot,
+    Abi, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, ErrnoKey,
+    KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, OBJECT_ENTRIES, ObjectKey, ObjectSpec,
+    STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskCounts,
+    TaskExit, TaskKey, filter, names, object, slot_syscall, stats_slot,
 };
 
 use crate::{
@@ -102,6 +103,56 @@ pub struct TraceOptions<'k> {
     /// Resolve each call's object and command (see `syscalls::operations`), naming
     /// slots with this syscall table.
     pub objects: Option<&'k Knowledge>,
+    /// `wl-user serve`: count per (cgroup, syscall) within these bounds, instead of per
+    /// syscall.
+    pub per_cgroup: Option<CgroupLimits>,
+}
+
+/// The bounds of the per-cgroup maps (`wl-user serve`): they decide its kernel memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CgroupLimits {
+    /// Cgroups counted at once.
+    pub cgroups: u32,
+    /// (cgroup, syscall) pairs.
+    pub series: u32,
+    /// (cgroup, syscall, errno) triples.
+    pub errno_series: u32,
+}
+
+impl CgroupLimits {
+    /// Kernel memory of the per-cgroup maps, in bytes, from the kernel's own layout of a
+    /// preallocated hash map (kernel/bpf/hashtab.c): per entry a 48-byte `htab_elem`
+    /// header, the key and the value rounded up to 8 bytes; one spare entry per
+    /// possible CPU; a 16-byte bucket per entry rounded up to a power of two. The array
+    /// of "others" is one value per syscall slot.
+    pub fn kernel_bytes(&self, cpus: u64) -> u64 {
+        fn hash(entries: u32, key: usize, value: usize, cpus: u64) -> u64 {
+            let elem = 48 + key.next_multiple_of(8) + value.next_multiple_of(8);
+            (u64::from(entries) + cpus) * elem as u64 + u64::from(entries.next_power_of_two()) * 16
+        }
+        use std::mem::size_of;
+        hash(self.cgroups, 8, size_of::<CgroupEntry>(), cpus)
+            + hash(
+                self.series,
+                size_of::<CgroupSyscallKey>(),
+                size_of::<CgroupSyscallCounts>(),
+                cpus,
+            )
+            + hash(self.errno_series, size_of::<CgroupErrnoKey>(), 8, cpus)
+            + u64::from(STATS_ENTRIES) * size_of::<CgroupSyscallCounts>() as u64
+    }
+}
+
+/// What the per-cgroup maps hold (`wl-user serve`).
+#[derive(Debug, Clone, Default)]
+pub struct CgroupSnapshot {
+    /// The counted cgroups, by id: `Some(path)` once removed (the path the kernel
+    /// gave; empty if it could not be read), `None` while it exists.
+    pub cgroups: BTreeMap<u64, Option<String>>,
+    /// Per (cgroup, syscall); cgroup id 0 holds what did not fit.
+    pub counts: Vec<(CgroupSyscallKey, CgroupSyscallCounts)>,
+    pub errnos: Vec<(CgroupErrnoKey, u64)>,
+    pub lost: BTreeMap<&'static str, u64>,
 }
 
 /// Everything gathered for one syscall of one ABI, summed over CPUs.
@@ -145,6 +196,9 @@ pub struct Collector {
     by: Option<By>,
     objects: bool,
 }
+
+/// `wl-user serve`'s extra program, attached only in that mode.
+const CGROUP_RMDIR: (&str, &str) = (names::PROG_CGROUP_RMDIR, "cgroup_rmdir");
 
 /// Fails early, in one line, when this process cannot load BPF tracing programs.
 pub fn check_privileges() -> Result<()> {
@@ -354,13 +408,18 @@ impl Collector {
             by,
             noop,
             objects,
+            per_cgroup,
         } = options;
         check_privileges()?;
-        let (offsets, specs) = {
-            let btf = btf::Btf::from_sys_fs()?;
-            let specs = objects.map(|k| object_specs(&btf, k));
-            (kernel_offsets(&btf)?, specs)
+        let kernel_types = btf::Btf::from_sys_fs()?;
+        let offsets = kernel_offsets(&kernel_types)?;
+        let specs = objects.map(|k| object_specs(&kernel_types, k));
+        // Only `serve` reads it: a kernel without the field fails only there.
+        let cgroup_root_offset = match per_cgroup {
+            Some(_) => kernel_types.field_offset("cgroup", "root")?,
+            None => 0u32,
         };
+        drop(kernel_types);
         if count_denied && (offsets.task_seccomp_mode == 0 || latency == Latency::Off) {
             bail!(
                 "counting what a seccomp profile denies needs a kernel with seccomp and calls \
@@ -402,6 +461,24 @@ impl Collector {
         // are never alive at once.
         let mut loader = EbpfLoader::new();
         loader.btf(None);
+        let mut programs = TRACEPOINTS.to_vec();
+        let per_cgroup_setting = u32::from(per_cgroup.is_some());
+        if let Some(limits) = per_cgroup {
+            // The per-syscall maps are not used in this mode: one entry each.
+            for (name, entries) in [
+                (names::STATS_MAP, 1),
+                (names::LATENCY_MAP, 1),
+                (names::ERRNO_MAP, 1),
+                (names::DENIED_MAP, 1),
+                (names::CGROUP_MAP, limits.cgroups),
+                (names::CGROUP_STATS_MAP, limits.series),
+                (names::CGROUP_ERRNO_MAP, limits.errno_series),
+                (names::CGROUP_OTHERS_MAP, STATS_ENTRIES),
+            ] {
+                loader.map_max_entries(name, entries);
+            }
+            programs.push(CGROUP_RMDIR);
+        }
         let vmlinux = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
         let mut ebpf = loader
             .map_max_entries(names::TRACED_TGIDS, tgid_entries)
@@ -422,11 +499,13 @@ impl Collector {
             .override_global(names::COUNT_DENIED, &denied_setting, true)
             .override_global(names::BY, &by_setting, true)
             .override_global(names::OBJECTS, &objects_setting, true)
+            .override_global(names::PER_CGROUP, &per_cgroup_setting, true)
+            .override_global(names::CGROUP_ROOT_OFFSET, &cgroup_root_offset, true)
             .load(EBPF_OBJECT)
             .context("cannot load wl's eBPF object into the kernel")?;
         // Load every program before attaching any, so a verifier failure leaves nothing
         // half attached.
-        for (prog, tracepoint) in TRACEPOINTS {
+        for &(prog, tracepoint) in &programs {
             let p: &mut BtfTracePoint = ebpf
                 .program_mut(prog)
                 .with_context(|| format!("the eBPF object has no program {prog}"))?
@@ -445,7 +524,7 @@ impl Collector {
             }
         }
         // Process tracking first, so no fork is missed once syscalls are counted.
-        for (prog, tracepoint) in TRACEPOINTS.iter().rev() {
+        for (prog, tracepoint) in programs.iter().rev() {
             let p: &mut BtfTracePoint = ebpf.program_mut(prog).expect("loaded above").try_into()?;
             p.attach()
                 .with_context(|| format!("cannot attach to the {tracepoint} tracepoint"))?;
@@ -567,12 +646,119 @@ impl Collector {
         Ok(())
     }
 
+    /// Reads the per-cgroup maps (`wl-user serve`). The cgroups are read first: one
+    /// found removed has its final counts in what follows.
+    pub fn cgroup_snapshot(&self) -> Result<CgroupSnapshot> {
+        let mut snap = CgroupSnapshot {
+            cgroups: self.cgroups()?,
+            ..CgroupSnapshot::default()
+        };
+        let stats: HashMap<&MapData, CgroupSyscallKey, CgroupSyscallCounts> =
+            map(&self.ebpf, names::CGROUP_STATS_MAP)?;
+        for entry in stats.iter() {
+            snap.counts
+                .push(entry.context("cannot read the per-cgroup map")?);
+        }
+        let errnos: HashMap<&MapData, CgroupErrnoKey, u64> =
+            map(&self.ebpf, names::CGROUP_ERRNO_MAP)?;
+        for entry in errnos.iter() {
+            snap.errnos
+                .push(entry.context("cannot read the per-cgroup errno map")?);
+        }
+        let others: Array<&MapData, CgroupSyscallCounts> =
+            map(&self.ebpf, names::CGROUP_OTHERS_MAP)?;
+        for slot in 0..STATS_ENTRIES {
+            let c = others
+                .get(&slot, 0)
+                .context("cannot read the per-cgroup map")?;
+            if c.calls + c.errors > 0 {
+                let key = CgroupSyscallKey {
+                    cgroup_id: 0,
+                    slot,
+                    _pad: 0,
+                };
+                snap.counts.push((key, c));
+            }
+        }
+        snap.lost = self.lost()?;
+        Ok(snap)
+    }
+
+    /// The counted cgroups (`wl-user serve`): `Some(path)` for those removed.
+    pub fn cgroups(&self) -> Result<BTreeMap<u64, Option<String>>> {
+        let cgroups: HashMap<&MapData, u64, CgroupEntry> = map(&self.ebpf, names::CGROUP_MAP)?;
+        let mut all = BTreeMap::new();
+        for entry in cgroups.iter() {
+            let (id, e) = entry.context("cannot read the cgroup map")?;
+            let gone = (e.gone != 0).then(|| {
+                let len = (e.path_len as usize).saturating_sub(1).min(e.path.len());
+                String::from_utf8_lossy(&e.path[..len]).into_owned()
+            });
+            all.insert(id, gone);
+        }
+        Ok(all)
+    }
+
+    /// Drops removed cgroups from the per-cgroup maps, making room for new ones.
+    pub fn forget_cgroups(&mut self, ids: &std::collections::BTreeSet<u64>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // Keys first, then deletions: deleting while iterating a hash map restarts it.
+        let stats: HashMap<&MapData, CgroupSyscallKey, CgroupSyscallCounts> =
+            map(&self.ebpf, names::CGROUP_STATS_MAP)?;
+        let pairs: Vec<CgroupSyscallKey> = stats
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| ids.contains(&k.cgroup_id))
+            .collect();
+        let errnos: HashMap<&MapData, CgroupErrnoKey, u64> =
+            map(&self.ebpf, names::CGROUP_ERRNO_MAP)?;
+        let triples: Vec<CgroupErrnoKey> = errnos
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| ids.contains(&k.cgroup_id))
+            .collect();
+        let mut stats: HashMap<&mut MapData, CgroupSyscallKey, CgroupSyscallCounts> =
+            HashMap::try_from(
+                self.ebpf
+                    .map_mut(names::CGROUP_STATS_MAP)
+                    .context("no map")?,
+            )?;
+        for k in &pairs {
+            let _ = stats.remove(k);
+        }
+        let mut errnos: HashMap<&mut MapData, CgroupErrnoKey, u64> = HashMap::try_from(
+            self.ebpf
+                .map_mut(names::CGROUP_ERRNO_MAP)
+                .context("no map")?,
+        )?;
+        for k in &triples {
+            let _ = errnos.remove(k);
+        }
+        let mut cgroups: HashMap<&mut MapData, u64, CgroupEntry> =
+            HashMap::try_from(self.ebpf.map_mut(names::CGROUP_MAP).context("no map")?)?;
+        for id in ids {
+            let _ = cgroups.remove(id);
+        }
+        Ok(())
+    }
+
+    fn lost(&self) -> Result<BTreeMap<&'static str, u64>> {
+        let lost: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::LOST_MAP)?;
+        let mut all = BTreeMap::new();
+        for &kind in Lost::ALL {
+            let n: u64 = lost.get(&(kind as u32), 0)?.iter().sum();
+            all.insert(kind.name(), n);
+        }
+        Ok(all)
+    }
+
     /// Reads the maps, summing the per-CPU ones.
     pub fn snapshot(&self) -> Result<Snapshot> {
         let stats: PerCpuArray<&MapData, SyscallStats> = map(&self.ebpf, names::STATS_MAP)?;
         let latency: Array<&MapData, LatencyHistogram> = map(&self.ebpf, names::LATENCY_MAP)?;
         let errnos: HashMap<&MapData, ErrnoKey, u64> = map(&self.ebpf, names::ERRNO_MAP)?;
-        let lost: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::LOST_MAP)?;
 
         let mut by_slot: BTreeMap<u32, BTreeMap<u32, u64>> = BTreeMap::new();
         for entry in errnos.iter() {
@@ -640,10 +826,7 @@ impl Collector {
         if self.objects {
             snapshot.objects = Some(self.objects()?);
         }
-        for &kind in Lost::ALL {
-            let n: u64 = lost.get(&(kind as u32), 0)?.iter().sum();
-            snapshot.lost.insert(kind.name(), n);
-        }
+        snapshot.lost = self.lost()?;
         Ok(snapshot)
     }
 }

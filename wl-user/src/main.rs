@@ -10,6 +10,7 @@ mod output;
 mod procs;
 mod report;
 mod seccomp;
+mod serve;
 mod spawn;
 mod syscalls;
 

@@ -8,8 +8,9 @@
 //! machine spread over all of them; medians and ranges are reported. The benchmarks
 //! report µs per operation, so tools that are too slow for the full loop run a shorter
 //! one without changing what is compared. Also measured: the cost wl imposes on
-//! processes it does not trace, its start and end latency, its peak RSS and the kernel
-//! memory its maps take on this machine and with 64 and 256 CPUs. Nothing here asserts a
+//! processes it does not trace, the cost on every process of the machine while
+//! `wl-user serve` runs (which traces them all), its start and end latency, its peak RSS
+//! and the kernel memory its maps take on this machine and with 64 and 256 CPUs. Nothing here asserts a
 //! time; `--smoke` only checks that every variant runs and that the counts are exact.
 
 use std::{
@@ -102,6 +103,8 @@ enum Variant {
     WlInterval,
     WlByProcess,
     WlNoObjects,
+    Serve,
+    ServeCounts,
     OutsideCgroup,
     OutsidePids,
     Strace,
@@ -111,7 +114,7 @@ enum Variant {
 }
 
 impl Variant {
-    const ALL: [Variant; 14] = [
+    const ALL: [Variant; 16] = [
         Variant::Untraced,
         Variant::Wl,
         Variant::WlSampled,
@@ -120,6 +123,8 @@ impl Variant {
         Variant::WlInterval,
         Variant::WlByProcess,
         Variant::WlNoObjects,
+        Variant::Serve,
+        Variant::ServeCounts,
         Variant::OutsideCgroup,
         Variant::OutsidePids,
         Variant::Strace,
@@ -138,6 +143,8 @@ impl Variant {
             Variant::WlInterval => "wl-user run --interval 1 (a JSON line every second)",
             Variant::WlByProcess => "wl-user run --by process (counts per process too)",
             Variant::WlNoObjects => "wl-user run --objects none (no fd/command resolution)",
+            Variant::Serve => "wl-user serve (every task of the machine, per cgroup)",
+            Variant::ServeCounts => "wl-user serve --no-latency (every task, per cgroup)",
             Variant::OutsideCgroup => "not traced, while wl-user run traces another cgroup",
             Variant::OutsidePids => "not traced, while wl-user attach --pid traces another process",
             Variant::Strace => "strace -f -c",
@@ -247,6 +254,8 @@ fn calibrate(scratch: &Path) -> Result<u64> {
 struct Background {
     child: Child,
     sleeper: Option<Child>,
+    /// `serve`: the port it serves /metrics on.
+    port: u16,
 }
 
 impl Background {
@@ -285,7 +294,57 @@ impl Background {
         Ok(Background {
             child,
             sleeper: None,
+            port: 0,
         })
+    }
+
+    /// `wl-user serve` at its defaults: every task of the machine traced.
+    fn serve(wl_user: &Path) -> Result<Background> {
+        Background::serve_with(wl_user, &[])
+    }
+
+    fn serve_with(wl_user: &Path, extra: &[&str]) -> Result<Background> {
+        let mut child = Command::new(wl_user)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start wl-user serve")?;
+        let mut line = String::new();
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+        stderr.read_line(&mut line)?;
+        // Its last words, on SIGTERM, go nowhere.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let port = line
+            .split("://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .with_context(|| format!("wl-user serve did not start: {line}"))?;
+        Ok(Background {
+            child,
+            sleeper: None,
+            port,
+        })
+    }
+
+    /// The calls of `syscall` (x86_64) in cgroup `label`, from a scrape.
+    fn served_calls(&self, label: &str, syscall: &str) -> Result<u64> {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        let series =
+            format!("wl_syscalls_total{{cgroup=\"{label}\",syscall=\"{syscall}\",abi=\"x86_64\",");
+        Ok(text
+            .lines()
+            .find(|l| l.starts_with(&series))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0))
     }
 
     fn pids(wl_user: &Path) -> Result<Background> {
@@ -312,6 +371,7 @@ impl Background {
         Ok(Background {
             child,
             sleeper: Some(sleeper),
+            port: 0,
         })
     }
 
@@ -386,6 +446,47 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
             Sample {
                 us_per_call: us_per_op(&out)?,
                 counted: (v != Variant::WlFloor).then_some(counted),
+            }
+        }
+        Variant::Serve | Variant::ServeCounts => {
+            let bg = if v == Variant::Serve {
+                Background::serve(setup.wl_user)?
+            } else {
+                Background::serve_with(setup.wl_user, &["--no-latency"])?
+            };
+            // The workload runs in a cgroup of its own, joined before its execve, so
+            // that its count is exact; every other task is traced all the same.
+            let name_cg = format!("wl-bench-serve-{}", std::process::id());
+            let result = (|| -> Result<(f64, u64)> {
+                let root = cgroup2_mount().context("serve needs cgroup v2")?;
+                let dir = root.join(&name_cg);
+                let _ = fs::remove_dir(&dir);
+                fs::create_dir(&dir)?;
+                let out = run_capture(
+                    Command::new("sh")
+                        .arg("-c")
+                        .arg(format!(
+                            "echo $$ > {}/cgroup.procs && exec \"$@\"",
+                            dir.display()
+                        ))
+                        .arg("sh")
+                        .args(&w),
+                );
+                let counted = bg.served_calls(&format!("/{name_cg}"), name);
+                // The workload has exited; its cgroup empties at once.
+                for _ in 0..100 {
+                    if fs::remove_dir(&dir).is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok((us_per_op(&out?.0)?, counted?))
+            })();
+            bg.stop()?;
+            let (us_per_call, counted) = result?;
+            Sample {
+                us_per_call,
+                counted: Some(counted),
             }
         }
         Variant::OutsideCgroup | Variant::OutsidePids => {
@@ -532,6 +633,17 @@ fn peak_rss_kib(wl_user: &Path) -> Result<i64> {
     Ok(usage.ru_maxrss)
 }
 
+/// Where cgroup v2 is mounted, if it is.
+fn cgroup2_mount() -> Option<PathBuf> {
+    fs::read_to_string("/proc/self/mounts")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| f[1].into())
+        })
+}
+
 fn possible_cpus() -> u64 {
     fs::read_to_string("/sys/devices/system/cpu/possible")
         .ok()
@@ -666,6 +778,10 @@ fn run_in(opts: &Options, scratch: &Path) -> Result<()> {
             "cgroup filter with `--by process`",
             Background::cgroup_by_process,
         ),
+        (
+            "`serve` at its defaults (1,000 cgroups, 100,000 (cgroup, syscall) pairs)",
+            Background::serve,
+        ),
     ] {
         let m = map_memory(bg(&opts.wl_user)?)?;
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
@@ -757,7 +873,8 @@ fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
         table,
         "\n- wl traced: {:.2}× untraced, {:.2}× the floor ({floor:.2}× untraced); with --latency-sample 16 {:.2}×, {:.2}× the floor; with --no-latency {:.2}×, {:.2}× the floor\n\
          - processes wl does not trace: {:.2}× the floor with a cgroup filter, {:.2}× with a pid filter ({:+.2} / {:+.2} over it, in units of the untraced cost)\n\
-         - object and command resolution (the default) costs {:+.1}% over --objects none\n",
+         - object and command resolution (the default) costs {:+.1}% over --objects none\n\
+         - every process of the machine while `wl-user serve` runs: {:.2}× untraced ({:.2}× `wl-user run`); with --no-latency {:.2}× ({:.2}× `wl-user run --no-latency`)\n",
         ratio(Variant::Wl),
         ratio(Variant::Wl) / floor,
         ratio(Variant::WlSampled),
@@ -769,6 +886,10 @@ fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
         ratio(Variant::OutsideCgroup) - floor,
         ratio(Variant::OutsidePids) - floor,
         100.0 * (ratio(Variant::Wl) / ratio(Variant::WlNoObjects) - 1.0),
+        ratio(Variant::Serve),
+        ratio(Variant::Serve) / ratio(Variant::Wl),
+        ratio(Variant::ServeCounts),
+        ratio(Variant::ServeCounts) / ratio(Variant::WlCounts),
     )?;
     Ok(table)
 }

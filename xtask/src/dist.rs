@@ -111,6 +111,20 @@ pub fn build() -> Result<PathBuf> {
         }
     }
     write(&doc.join("copyright"), copyright().as_bytes())?;
+    // `wl-user serve` as a service (installed, not enabled) and on Kubernetes.
+    for (from, to) in [
+        (
+            "deploy/wl-serve.service",
+            "lib/systemd/system/wl-serve.service".into(),
+        ),
+        (
+            "deploy/wl-daemonset.yaml",
+            doc.join("examples/wl-daemonset.yaml"),
+        ),
+        ("deploy/prometheus.yml", doc.join("examples/prometheus.yml")),
+    ] {
+        write(&stage.join(to), &read(&root.join(from))?)?;
+    }
 
     let installed_kib = installed_size_kib(&stage)?;
     // Also how dpkg-shlibdeps finds the package's root.
@@ -286,6 +300,9 @@ fn checks(chroot: &Path, deb_name: &str) -> Result<()> {
         "/usr/share/fish/vendor_completions.d/wl-user.fish",
         "/usr/share/doc/wl/copyright",
         "/usr/share/doc/wl/README.md",
+        "/usr/share/doc/wl/docs/fleet.md",
+        "/lib/systemd/system/wl-serve.service",
+        "/usr/share/doc/wl/examples/wl-daemonset.yaml",
     ] {
         ensure!(
             files.lines().any(|l| l == path),

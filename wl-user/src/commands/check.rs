@@ -2,7 +2,7 @@
 //!
 //! Each line names one requirement and what was found. The last check is the one that
 //! decides: the real programs are loaded and attached (tracing nothing), so a kernel
-//! that passes here runs `wl-user run`.
+//! that passes here runs `wl-user run`; then those of `wl-user serve`, optional.
 
 use std::io::Write as _;
 
@@ -144,6 +144,7 @@ fn checks() -> Vec<Line> {
             by: None,
             noop: false,
             objects: Some(&knowledge),
+            per_cgroup: None,
         });
         add(
             &mut lines,
@@ -154,6 +155,33 @@ fn checks() -> Vec<Line> {
                 Err(e) => format!("{e:#}"),
             },
             false,
+        );
+        // `serve` counts per cgroup with one more program; tried with tiny maps and a
+        // filter that matches no process.
+        let serve = Collector::start(TraceOptions {
+            filter: Filter::Pids {
+                follow_children: false,
+            },
+            latency: Latency::EveryCall,
+            count_denied: false,
+            by: None,
+            noop: false,
+            objects: None,
+            per_cgroup: Some(collector::CgroupLimits {
+                cgroups: 1,
+                series: 1,
+                errno_series: 1,
+            }),
+        });
+        add(
+            &mut lines,
+            serve.is_ok(),
+            "serve",
+            match serve {
+                Ok(_) => "per-cgroup counting and the cgroup_rmdir program load and attach".into(),
+                Err(e) => format!("{e:#}"),
+            },
+            true,
         );
     } else {
         add(

@@ -29,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Diff(args) => Ok(diff::diff(args)),
         Command::Seccomp(args) => seccomp::seccomp(args).map(|()| 0),
         Command::Check => check::check(),
+        Command::Serve(args) => crate::serve::serve(args, knowledge()?).await,
         Command::Completions { shell } => docs::completions(shell).map(|()| 0),
         Command::Man { dir } => docs::man(&dir).map(|()| 0),
     }

@@ -1,0 +1,980 @@
+//! `wl-user serve`: the exporter scraped by a real Prometheus server, cgroup churn with
+//! exact totals and bounded memory, TLS and basic auth with a real client, dropped
+//! capabilities, and bad input.
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    ffi::CString,
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::*;
+use wl_tests::*;
+
+/// A running `wl-user serve` on a free loopback port; stopped with SIGTERM when dropped.
+struct Serve {
+    child: Child,
+    port: u16,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Serve {
+    fn start(args: &[&str]) -> Serve {
+        let mut child = Command::new(wl_user())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wl-user serve");
+        let mut reader = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read wl-user's stderr");
+        let port = line
+            .split("://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("wl-user serve did not start: {line}"));
+        let stderr = std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = reader.read_to_string(&mut rest);
+            line + &rest
+        });
+        Serve {
+            child,
+            port,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// One plain-HTTP scrape: (status line, headers and body).
+    fn get(&self, path: &str, accept: &str) -> (String, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+        (head.to_owned(), body.to_owned())
+    }
+
+    fn metrics(&self) -> Metrics {
+        let (head, body) = self.get("/metrics", "*/*");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+        Metrics::parse(&body)
+    }
+
+    /// Stops the daemon with SIGTERM; returns its exit status and stderr.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let st = wait_with_timeout(&mut self.child, Duration::from_secs(30));
+        (st, self.stderr.take().unwrap().join().unwrap())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if self.stderr.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Samples of one exposition: (name, sorted labels) → value.
+struct Metrics(BTreeMap<(String, BTreeMap<String, String>), f64>);
+
+impl Metrics {
+    fn parse(text: &str) -> Metrics {
+        let mut all = BTreeMap::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (series, value) = line.rsplit_once(' ').expect("name{labels} value");
+            let (name, labels) = match series.split_once('{') {
+                Some((n, l)) => (n, l.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let labels = split_labels(labels);
+            all.insert((name.to_owned(), labels), value.parse().expect("a number"));
+        }
+        Metrics(all)
+    }
+
+    /// The sum of the samples of `name` whose labels include `with`.
+    fn sum(&self, name: &str, with: &[(&str, &str)]) -> f64 {
+        self.0
+            .iter()
+            .filter(|((n, l), _)| {
+                n == name
+                    && with
+                        .iter()
+                        .all(|(k, v)| l.get(*k).map(String::as_str) == Some(v))
+            })
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    fn cgroups(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .0
+            .keys()
+            .filter_map(|(_, l)| l.get("cgroup").cloned())
+            .collect();
+        all.dedup();
+        all
+    }
+}
+
+/// `a="x",b="y,z"` → {a: x, b: y,z}; values in these tests hold no quotes.
+fn split_labels(s: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = s;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        let end = after.find('"').expect("closing quote");
+        out.insert(
+            key.trim_start_matches(',').to_owned(),
+            after[..end].to_owned(),
+        );
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// A fresh cgroup v2 directory below the root; removed when dropped (once empty).
+struct TestCgroup {
+    dir: PathBuf,
+    /// Its path as the exporter labels it.
+    label: String,
+}
+
+impl TestCgroup {
+    fn new(name: &str) -> Option<TestCgroup> {
+        let root = cgroup2_mount()?;
+        let dir = root.join(name);
+        let _ = std::fs::remove_dir(&dir);
+        std::fs::create_dir(&dir).expect("create a cgroup");
+        Some(TestCgroup {
+            dir,
+            label: format!("/{name}"),
+        })
+    }
+
+    /// Starts `wl-testload ARGS` inside this cgroup from its `execve` on: the child
+    /// moves itself in before it execs, so every call it makes is the cgroup's.
+    fn spawn(&self, args: &[&str]) -> Child {
+        let procs = CString::new(self.dir.join("cgroup.procs").to_str().unwrap()).unwrap();
+        let mut cmd = Command::new(testload());
+        workload_env(&mut cmd).args(args).stdin(Stdio::piped());
+        // SAFETY: between fork and exec the child only makes raw system calls on a
+        // string prepared before the fork (no allocation, no locks).
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(fd);
+                Ok(())
+            })
+        };
+        cmd.spawn().expect("start wl-testload")
+    }
+
+    /// Waits until no process is left in the cgroup (the workload's orphans too).
+    fn wait_empty(&self) {
+        let events = self.dir.join("cgroup.events");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::fs::read_to_string(&events)
+            .unwrap()
+            .lines()
+            .any(|l| l == "populated 1")
+        {
+            assert!(Instant::now() < deadline, "{} never emptied", self.label);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn remove(&self) {
+        self.wait_empty();
+        std::fs::remove_dir(&self.dir).expect("remove the cgroup");
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+fn setup() -> bool {
+    require_root();
+    if cgroup2_mount().is_none() {
+        cannot_run("cgroup v2 is not mounted");
+        return false;
+    }
+    true
+}
+
+/// The exact counts of `wl-testload --scale 1`, by (syscall, abi).
+fn workload_counts() -> Vec<(&'static str, &'static str, u64)> {
+    let mut v = vec![
+        ("getppid", "x86_64", MAIN_GETPPID),
+        ("getpgid", "x86_64", THREADS * THREAD_GETPGID),
+        ("getsid", "x86_64", CHILD_GETSID),
+        ("umask", "x86_64", ORPHAN_UMASK),
+        ("setsid", "x86_64", 1),
+        ("getpgrp", "x86_64", EXEC_GETPGRP),
+        ("dup", "x86_64", DUP_EBADF),
+        ("rmdir", "x86_64", RMDIR_ENOENT),
+        ("chdir", "x86_64", CHDIR_OK + CHDIR_ENOENT),
+    ];
+    if cfg!(target_arch = "x86_64") {
+        v.push(("getppid", "i386", I386_GETPPID));
+    }
+    v
+}
+
+/// A free loopback port (bound and released; nothing else on this machine takes
+/// ports from the ephemeral range on purpose).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A Prometheus server on loopback scraping `target` every second, with its data in a
+/// temporary directory; killed when dropped.
+struct Prometheus {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Prometheus {
+    fn start(target: u16) -> Prometheus {
+        let dir = std::env::temp_dir().join(format!("wl-prometheus-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("prometheus.yml"),
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: wl\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+            .spawn()
+            .expect("start prometheus");
+        Prometheus { child, port, dir }
+    }
+
+    /// An instant query through the HTTP API: the result vector as (labels, value).
+    fn query(&self, promql: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+        let encoded: String = promql
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let body = http_get(self.port, &format!("/api/v1/query?query={encoded}"));
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("not JSON from Prometheus ({e}): {body}"));
+        assert_eq!(v["status"], "success", "{promql}: {body}");
+        v["data"]["result"]
+            .as_array()
+            .expect("a vector")
+            .iter()
+            .map(|r| {
+                let labels = r["metric"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                    .collect();
+                let value = r["value"][1].as_str().unwrap().parse().unwrap();
+                (labels, value)
+            })
+            .collect()
+    }
+
+    /// The one value of a query that yields a single sample, if it does.
+    fn value(&self, promql: &str) -> Option<f64> {
+        let r = self.query(promql);
+        assert!(r.len() <= 1, "{promql}: {r:?}");
+        r.first().map(|(_, v)| *v)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// GET over plain HTTP/1.1; the body, or "" while nothing listens yet.
+fn http_get(port: u16, path: &str) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    // Prometheus answers queries in chunks.
+    if reply
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Polls `cond` until it holds, for at most a minute (how long it takes does not
+/// matter; that it ends does).
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+const TOP_CGROUPS_OF_A_SUBSYSTEM: &str = r#"topk(10, sum by (instance, cgroup) (rate(wl_subsystem_calls_total{subsystem="Network"}[5m])))"#;
+const NEW_SYSCALLS_IN_THE_LAST_HOUR: &str = "group by (instance, cgroup, syscall, abi) (wl_syscalls_total) unless group by (instance, cgroup, syscall, abi) (last_over_time(wl_syscalls_total[1d] offset 1h))";
+
+#[test]
+fn prometheus_scrapes_the_exact_counts_of_a_cgroup() {
+    if !setup() || !has_tool("prometheus") {
+        return;
+    }
+    let serve = Serve::start(&["--by-unit"]);
+    let prom = Prometheus::start(serve.port);
+    let cg = TestCgroup::new(&format!("wl-serve-prom-{}.scope", std::process::id())).unwrap();
+    eventually("Prometheus to start", || {
+        http_get(prom.port, "/-/ready").contains("Ready")
+    });
+    eventually("Prometheus to scrape wl-user", || {
+        prom.value("up{job=\"wl\"}") == Some(1.0)
+    });
+
+    // The workload starts and waits; once Prometheus has a sample of the cgroup from
+    // before its calls, rate() over the cgroup's series has something to compare.
+    let mut w = cg.spawn(&["--wait-stdin", "--scale", "1"]);
+    let before = format!(
+        "count_over_time(wl_subsystem_calls_total{{cgroup=\"{}\",subsystem=\"Process Mgmt.\"}}[5m])",
+        cg.label
+    );
+    eventually("a scrape of the waiting workload", || {
+        prom.value(&before).is_some_and(|n| n >= 1.0)
+    });
+    w.stdin.take().unwrap().write_all(b"g").unwrap();
+    assert_eq!(
+        wait_with_timeout(&mut w, Duration::from_secs(60)).code(),
+        Some(EXIT_STATUS)
+    );
+    cg.wait_empty();
+    // Every scrape that starts from now on sees the workload's final counts.
+    let done = unix_now();
+    eventually("a scrape after the workload", || {
+        prom.value("timestamp(up{job=\"wl\"})")
+            .is_some_and(|t| t > done + 0.001)
+    });
+
+    let sel = |extra: &str| format!("{{cgroup=\"{}\"{extra}}}", cg.label);
+    for (syscall, abi, calls) in workload_counts() {
+        let q = format!(
+            "wl_syscalls_total{}",
+            sel(&format!(",syscall=\"{syscall}\",abi=\"{abi}\""))
+        );
+        assert_eq!(prom.value(&q), Some(calls as f64), "{q}\n{}", prom.log());
+    }
+    for (syscall, errno, n) in [
+        ("dup", "EBADF", DUP_EBADF),
+        ("rmdir", "ENOENT", RMDIR_ENOENT),
+        ("chdir", "ENOENT", CHDIR_ENOENT),
+    ] {
+        let q = format!(
+            "wl_syscall_errors_total{}",
+            sel(&format!(",syscall=\"{syscall}\",errno=\"{errno}\""))
+        );
+        assert_eq!(prom.value(&q), Some(n as f64), "{q}");
+    }
+    // Every getppid of the main thread was timed, in one of the histogram's buckets.
+    let q = format!(
+        "wl_syscall_duration_seconds_count{}",
+        sel(",syscall=\"getppid\",abi=\"x86_64\"")
+    );
+    assert_eq!(prom.value(&q), Some(MAIN_GETPPID as f64), "{q}");
+    let q = format!(
+        "max(wl_syscall_duration_seconds_bucket{})",
+        sel(",syscall=\"getppid\",abi=\"x86_64\"")
+    );
+    assert_eq!(prom.value(&q), Some(MAIN_GETPPID as f64), "{q}");
+    // Subsystem totals are the syscalls' totals, regrouped.
+    assert_eq!(
+        prom.value(&format!("sum(wl_subsystem_calls_total{})", sel(""))),
+        prom.value(&format!("sum(wl_syscalls_total{})", sel(""))),
+    );
+    // --by-unit: a .scope directory is a systemd unit.
+    let labels = prom.query(&format!("wl_syscalls_total{}", sel(",syscall=\"getsid\"")));
+    assert_eq!(
+        labels[0].0.get("unit").map(String::as_str),
+        Some(cg.label.trim_start_matches('/'))
+    );
+    // The queries docs/fleet.md gives, as written there.
+    let fleet =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/fleet.md"))
+            .unwrap();
+    for q in [TOP_CGROUPS_OF_A_SUBSYSTEM, NEW_SYSCALLS_IN_THE_LAST_HOUR] {
+        assert!(fleet.contains(q), "docs/fleet.md no longer has {q}");
+    }
+    let top = prom.query(&TOP_CGROUPS_OF_A_SUBSYSTEM.replace("Network", "Process Mgmt."));
+    assert!(
+        top.iter()
+            .any(|(l, v)| l.get("cgroup") == Some(&cg.label) && *v > 0.0),
+        "{top:?}"
+    );
+    let new = prom.query(NEW_SYSCALLS_IN_THE_LAST_HOUR);
+    assert!(
+        new.iter().any(|(l, _)| l.get("cgroup") == Some(&cg.label)
+            && l.get("syscall").map(String::as_str) == Some("getsid")),
+        "{new:?}"
+    );
+    assert_eq!(prom.value("sum(wl_lost_total)"), Some(0.0));
+    assert_eq!(
+        prom.query("wl_build_info")[0]
+            .0
+            .get("version")
+            .map(String::as_str),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    drop(prom);
+
+    assert_capabilities_dropped(serve.child.id());
+
+    cg.remove();
+    let (st, stderr) = serve.stop();
+    assert!(st.success(), "SIGTERM stops it cleanly: {st:?} {stderr}");
+    assert!(stderr.ends_with("wl: stopped serving\n"), "{stderr}");
+}
+
+/// The daemon kept no capability once its programs were attached: at most CAP_BPF (39),
+/// on kernels that check it for every bpf() call, and no way to gain any back.
+fn assert_capabilities_dropped(pid: u32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    for set in ["CapEff", "CapPrm", "CapBnd", "CapAmb", "CapInh"] {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(set))
+            .expect("a capability line");
+        assert!(
+            line.ends_with("0000000000000000") || line.ends_with("0000008000000000"),
+            "{line}: at most CAP_BPF (39) is kept"
+        );
+    }
+    assert!(status.lines().any(|l| l == "NoNewPrivs:\t1"), "{status}");
+}
+
+/// Kernel memory of the daemon's BPF maps, from their fdinfo.
+fn map_memlock(pid: u32) -> u64 {
+    let mut total = 0;
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .unwrap()
+        .flatten()
+    {
+        let info = std::fs::read_to_string(fd.path()).unwrap_or_default();
+        if info.contains("map_type:") {
+            total += info
+                .lines()
+                .find_map(|l| l.strip_prefix("memlock:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// 200 cgroups, 20 at a time, each running a short workload and removed at once, go
+/// through maps room for 64 cgroups: every cgroup's final counts are served exactly
+/// once removed, then dropped, so neither the maps nor the daemon grow, and nothing is
+/// lost. The test scrapes after each batch: at most 20 removed cgroups wait at once.
+#[test]
+fn cgroup_churn_keeps_totals_exact_and_memory_bounded() {
+    if !setup() {
+        return;
+    }
+    const CGROUPS: usize = 200;
+    const BATCH: usize = 20;
+    const STORM: u64 = 2;
+    let serve = Serve::start(&["--max-cgroups", "64", "--max-series", "4096"]);
+    let pid = serve.child.id();
+    let first = serve.metrics();
+    let lost_before = first.sum("wl_lost_total", &[]);
+    let memlock = map_memlock(pid);
+    let rss_before = rss_kib(pid);
+    let prefix = format!("wl-churn-{}-", std::process::id());
+
+    // The largest value each test cgroup's counters showed: counters only grow, and
+    // the last showing of a removed cgroup is its final count.
+    let mut seen: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut note = |m: &Metrics| {
+        for cg in m.cgroups().into_iter().filter(|c| c.contains(&prefix)) {
+            let getppid = m.sum(
+                "wl_syscalls_total",
+                &[("cgroup", &cg), ("syscall", "getppid")],
+            );
+            let getuid = m.sum(
+                "wl_syscalls_total",
+                &[("cgroup", &cg), ("syscall", "getuid")],
+            );
+            let e = seen.entry(cg).or_default();
+            assert!(getppid >= e.0 && getuid >= e.1, "a counter went backwards");
+            *e = (getppid, getuid);
+        }
+    };
+    let mut max_entries = 0.0f64;
+    for batch in 0..CGROUPS / BATCH {
+        let cgs: Vec<TestCgroup> = (0..BATCH)
+            .map(|i| TestCgroup::new(&format!("{prefix}{}", batch * BATCH + i)).unwrap())
+            .collect();
+        let mut children: Vec<Child> = cgs
+            .iter()
+            .map(|cg| cg.spawn(&["--fork-storm", &STORM.to_string()]))
+            .collect();
+        // A scrape while they run: live cgroups' counts are shown as they grow.
+        note(&serve.metrics());
+        for (c, cg) in children.iter_mut().zip(&cgs) {
+            assert_eq!(
+                wait_with_timeout(c, Duration::from_secs(60)).code(),
+                Some(EXIT_STATUS)
+            );
+            cg.remove();
+        }
+        let m = serve.metrics();
+        max_entries = max_entries.max(m.sum("wl_map_entries", &[("map", "cgroups")]));
+        note(&m);
+    }
+    // One more scrape shows that the removed cgroups are gone from the maps.
+    let last = serve.metrics();
+    assert!(
+        !last.cgroups().iter().any(|c| c.contains(&prefix)),
+        "removed cgroups are dropped after their last showing"
+    );
+    assert_eq!(seen.len(), CGROUPS, "every cgroup was served");
+    for (cg, (getppid, getuid)) in &seen {
+        assert_eq!(
+            (*getppid, *getuid),
+            (
+                (STORM * STORM_CHILD_GETPPID) as f64,
+                (STORM * STORM_CHILD_GETUID) as f64
+            ),
+            "{cg}"
+        );
+    }
+    assert_eq!(
+        last.sum("wl_lost_total", &[]),
+        lost_before,
+        "nothing was lost"
+    );
+    assert!(max_entries <= 64.0, "{max_entries} cgroups in a map of 64");
+    // The maps were sized once, at load: their memory does not move.
+    assert_eq!(map_memlock(pid), memlock);
+    assert!(memlock < 8 << 20, "{memlock} bytes of maps for 64 cgroups");
+    let rss_after = rss_kib(pid);
+    assert!(
+        rss_after < rss_before + 8 * 1024,
+        "RSS grew from {rss_before} to {rss_after} KiB"
+    );
+    let (st, _) = serve.stop();
+    assert!(st.success());
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// curl's (exit code, HTTP status it printed, body).
+fn curl(args: &[&str]) -> (i32, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn tls_and_basic_auth_with_a_real_client() {
+    if !setup() || !has_tool("curl") || !has_tool("openssl") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("wl-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    let hash = bcrypt::hash("right horse", 6).unwrap();
+    let config = dir.join("web.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  prom: {hash}\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(&["--web-config", config.to_str().unwrap()]);
+    let url = format!("https://127.0.0.1:{}/metrics", serve.port);
+    let ca = cert.to_str().unwrap();
+
+    // --compressed asks for gzip, as Prometheus does, and unpacks it.
+    let (code, out) = curl(&[
+        "--compressed",
+        "--cacert",
+        ca,
+        "-u",
+        "prom:right horse",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, again) = curl(&["--cacert", ca, "-u", "prom:right horse", &url]);
+    assert_eq!((code, again.ends_with("\n200")), (0, true), "{again}");
+    assert!(out.ends_with("\n200"), "{out}");
+    assert!(out.contains("wl_build_info{"), "{out}");
+
+    let (code, out) = curl(&["--cacert", ca, "-u", "prom:wrong horse", &url]);
+    assert_eq!((code, out.ends_with("\n401")), (0, true), "{out}");
+    let (code, out) = curl(&["--cacert", ca, "-u", "nobody:right horse", &url]);
+    assert_eq!((code, out.ends_with("\n401")), (0, true), "{out}");
+    let (code, out) = curl(&["--cacert", ca, &url]);
+    assert_eq!((code, out.ends_with("\n401")), (0, true), "{out}");
+
+    // Plain HTTP to the TLS port: no answer, no metrics.
+    let (code, out) = curl(&[
+        "-u",
+        "prom:right horse",
+        &format!("http://127.0.0.1:{}/metrics", serve.port),
+    ]);
+    assert_ne!(code, 0, "{out}");
+    assert!(!out.contains("wl_"), "{out}");
+    // A client that does not trust the certificate does not go on.
+    let (code, _) = curl(&["-u", "prom:right horse", &url]);
+    assert_eq!(code, 60, "curl: peer certificate cannot be authenticated");
+
+    let (st, _) = serve.stop();
+    assert!(st.success());
+
+    // Client certificates: one signed by the configured CA gets in, none does not.
+    let path = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=wl test CA",
+        "-keyout",
+        &path("ca.key"),
+        "-out",
+        &path("ca.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=prometheus",
+        "-keyout",
+        &path("client.key"),
+        "-out",
+        &path("client.csr"),
+    ]);
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &path("client.csr"),
+        "-CA",
+        &path("ca.pem"),
+        "-CAkey",
+        &path("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &path("client.ext"),
+        "-out",
+        &path("client.pem"),
+    ]);
+    std::fs::write(
+        &config,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n",
+            cert.display(),
+            key.display(),
+            path("ca.pem")
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(&["--web-config", config.to_str().unwrap()]);
+    let url = format!("https://127.0.0.1:{}/metrics", serve.port);
+    let (code, out) = curl(&[
+        "--cacert",
+        ca,
+        "--cert",
+        &path("client.pem"),
+        "--key",
+        &path("client.key"),
+        &url,
+    ]);
+    assert_eq!((code, out.ends_with("\n200")), (0, true), "{out}");
+    let (code, out) = curl(&["--cacert", ca, &url]);
+    assert_ne!(code, 0, "no client certificate: {out}");
+    assert!(!out.contains("wl_"), "{out}");
+    // A certificate the CA did not sign: the server's own.
+    let (code, out) = curl(&[
+        "--cacert",
+        ca,
+        "--cert",
+        ca,
+        "--key",
+        key.to_str().unwrap(),
+        &url,
+    ]);
+    assert_ne!(code, 0, "an unknown client certificate: {out}");
+    let (st, _) = serve.stop();
+    assert!(st.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs `wl-user serve ARGS`, which must fail with one line containing `needle`.
+fn refused(args: &[&str], needle: &str) {
+    let out = wl_within(&[&["serve"], args].concat(), Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("wl-user: error: "), "{stderr}");
+    assert!(lines[0].contains(needle), "expected {needle:?} in {stderr}");
+}
+
+#[test]
+fn bad_serve_input_is_one_line_and_loads_nothing() {
+    require_root();
+    refused(
+        &["--listen", "localhost"],
+        "--listen 'localhost': not an ADDRESS:PORT",
+    );
+    refused(
+        &["--listen", "127.0.0.1:99999"],
+        "--listen '127.0.0.1:99999'",
+    );
+    let missing = "/nonexistent/wl-web.yml";
+    refused(
+        &["--web-config", missing],
+        &format!("cannot read --web-config {missing}"),
+    );
+    let bad = std::env::temp_dir().join(format!("wl-bad-web-{}.yml", std::process::id()));
+    std::fs::write(&bad, "basic_auth_users:\n  prom: hunter2\n").unwrap();
+    refused(
+        &["--web-config", bad.to_str().unwrap()],
+        "basic_auth_users.prom: not a bcrypt hash",
+    );
+    std::fs::write(
+        &bad,
+        "tls_server_config:\n  cert_file: /nonexistent/c.pem\n  key_file: /nonexistent/k.pem\n",
+    )
+    .unwrap();
+    refused(
+        &["--web-config", bad.to_str().unwrap()],
+        "tls_server_config: cert_file /nonexistent/c.pem",
+    );
+    std::fs::remove_file(&bad).unwrap();
+    refused(
+        &["--cgroup-root", "/nonexistent/cg"],
+        "--cgroup-root /nonexistent/cg: no such directory",
+    );
+    // A port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    refused(
+        &["--listen", &addr],
+        &format!("cannot listen on --listen {addr}"),
+    );
+}
+
+/// Past --max-cgroups, a cgroup's calls are counted under cgroup="(others)" and in
+/// wl_lost_total, exactly: with --cgroup-root on a test cgroup, only its two children's
+/// workloads are traced, and the map has room for the first child only.
+#[test]
+fn cgroups_past_the_limit_are_counted_under_others_and_lost() {
+    if !setup() {
+        return;
+    }
+    // Timed, calls are counted at exit; untimed, at entry and their failures at exit.
+    for extra in [&[][..], &["--no-latency"]] {
+        past_the_limit(extra);
+    }
+}
+
+fn past_the_limit(extra: &[&str]) {
+    let parent = TestCgroup::new(&format!("wl-serve-limit-{}", std::process::id())).unwrap();
+    let first = TestCgroup::new(&format!("{}/first", &parent.label[1..])).unwrap();
+    let second = TestCgroup::new(&format!("{}/second", &parent.label[1..])).unwrap();
+    let serve = Serve::start(
+        &[
+            &[
+                "--cgroup-root",
+                parent.dir.to_str().unwrap(),
+                "--max-cgroups",
+                "1",
+            ][..],
+            extra,
+        ]
+        .concat(),
+    );
+    for cg in [&first, &second] {
+        let mut w = cg.spawn(&["--fork-storm", "2"]);
+        assert_eq!(
+            wait_with_timeout(&mut w, Duration::from_secs(60)).code(),
+            Some(EXIT_STATUS)
+        );
+        cg.wait_empty();
+    }
+    let m = serve.metrics();
+    let calls = |cgroup: &str, syscall: &str| {
+        m.sum(
+            "wl_syscalls_total",
+            &[("cgroup", cgroup), ("syscall", syscall), ("abi", "x86_64")],
+        )
+    };
+    let storm = |per_child: u64| (2 * per_child) as f64;
+    assert_eq!(calls(&first.label, "getppid"), storm(STORM_CHILD_GETPPID));
+    assert_eq!(calls(&first.label, "getuid"), storm(STORM_CHILD_GETUID));
+    assert!(!m.cgroups().contains(&second.label), "{:?}", m.cgroups());
+    assert_eq!(calls("(others)", "getppid"), storm(STORM_CHILD_GETPPID));
+    assert_eq!(calls("(others)", "getuid"), storm(STORM_CHILD_GETUID));
+    // Every call of the second cgroup, and nothing else, was lost to the limit.
+    assert_eq!(
+        m.sum("wl_lost_total", &[("reason", "cgroup_map_full")]),
+        m.sum("wl_syscalls_total", &[("cgroup", "(others)")])
+    );
+    assert_eq!(
+        m.sum("wl_map_entries", &[("map", "cgroups")]),
+        1.0,
+        "the first cgroup only"
+    );
+    assert_capabilities_dropped(serve.child.id());
+    let (st, _) = serve.stop();
+    assert!(st.success());
+}

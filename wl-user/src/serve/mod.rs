@@ -1,0 +1,586 @@
+//! `wl-user serve`: a per-node Prometheus exporter. The kernel side counts every call
+//! of every task under the cgroup root per (cgroup, syscall); each scrape of `/metrics`
+//! reads those maps, names the cgroups and syscalls, and answers in the Prometheus or
+//! OpenMetrics text format. Removed cgroups are shown one last time, then dropped from
+//! the maps (or after `--gone-ttl` without a scrape), so memory stays bounded under
+//! churn; a live cgroup's counters only grow.
+
+mod cgroups;
+mod exposition;
+mod privileges;
+mod web_config;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Request, Response, StatusCode, body::Incoming, header};
+use hyper_util::rt::TokioIo;
+use tokio::signal::unix::{SignalKind, signal};
+use wl_common::slot_syscall;
+
+use crate::{
+    cgroup::Cgroup,
+    cli::ServeArgs,
+    collector::{self, CgroupLimits, CgroupSnapshot, Collector, Filter, Latency, TraceOptions},
+    syscalls::{AbiName, Knowledge, errno_name},
+};
+use cgroups::CgroupPaths;
+use exposition::{CgroupLabels, ErrnoRow, Scrape, SyscallRow};
+use web_config::{BasicAuth, WebConfig};
+
+/// How often removed cgroups that no scrape has shown are looked for (`--gone-ttl`).
+const HOUSEKEEPING: Duration = Duration::from_secs(5);
+/// The label of what did not fit in the per-cgroup maps.
+const OTHERS: &str = "(others)";
+
+/// `--listen`: an address and a port; a wildcard address only when written as one.
+fn parse_listen(s: &str) -> Result<SocketAddr> {
+    s.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--listen '{s}': not an ADDRESS:PORT, e.g. 127.0.0.1:9464, [::1]:9464 or 0.0.0.0:9464"
+        )
+    })
+}
+
+pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
+    // Everything the command line names is checked before anything is loaded.
+    let addr = parse_listen(&args.listen)?;
+    let web = match &args.web_config {
+        Some(path) => WebConfig::load(path)?,
+        None => WebConfig::none(),
+    };
+    let mount = cgroups::mount()?;
+    let root = match &args.cgroup_root {
+        Some(p) => Cgroup::open_as(p, "--cgroup-root")?,
+        None => Cgroup::open_as(&mount, "--cgroup-root")?,
+    };
+    let limits = CgroupLimits {
+        cgroups: args.max_cgroups,
+        series: args.max_series,
+        errno_series: args
+            .max_errno_series
+            .unwrap_or((args.max_series / 4).max(1024)),
+    };
+    collector::check_privileges()?;
+    // Bound before the capabilities go, so that a port below 1024 works.
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on --listen {addr}"))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+
+    let collector = Collector::start(TraceOptions {
+        filter: Filter::Cgroup {
+            id: root.id,
+            level: root.level,
+        },
+        latency: if args.no_latency {
+            Latency::Off
+        } else {
+            Latency::EveryCall
+        },
+        count_denied: false,
+        by: None,
+        noop: false,
+        objects: None,
+        per_cgroup: Some(limits),
+    })?;
+    let kept = privileges::drop_capabilities(|| collector.cgroups().is_ok())?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+
+    let exporter = Arc::new(Exporter {
+        state: Mutex::new(State {
+            collector,
+            paths: CgroupPaths::new(mount),
+            gone_since: HashMap::new(),
+        }),
+        knowledge,
+        limits,
+        by_unit: args.by_unit,
+        timed: !args.no_latency,
+        auth: web.auth,
+        kernel: nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    });
+    let tls = web.tls.map(tokio_rustls::TlsAcceptor::from);
+    say(format_args!(
+        "wl: serving {}://{local}/metrics for the cgroups below {} ({} MiB of kernel maps at most; capabilities kept: {})",
+        if tls.is_some() { "https" } else { "http" },
+        root.path.display(),
+        limits.kernel_bytes(possible_cpus()).div_ceil(1 << 20),
+        match kept {
+            privileges::Kept::Nothing => "none",
+            privileges::Kept::Bpf => "CAP_BPF",
+        }
+    ));
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+    let ttl = args.gone_ttl;
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = housekeeping.tick() => {
+                let ex = exporter.clone();
+                let done = tokio::task::spawn_blocking(move || ex.expire_gone(ttl)).await;
+                if let Ok(Err(e)) = done {
+                    say(format_args!("wl: warning: {e:#}"));
+                }
+            }
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let exporter = exporter.clone();
+                let service = hyper::service::service_fn(move |req| handle(req, exporter.clone()));
+                let mut http = hyper::server::conn::http1::Builder::new();
+                // A client that never finishes its request headers is let go.
+                http.timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10));
+                match &tls {
+                    None => {
+                        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                        tokio::spawn(async move { let _ = conn.await; });
+                    }
+                    Some(acceptor) => {
+                        // The handshake runs in the connection's task: a slow client
+                        // holds up nobody else. Plain HTTP fails it and is closed.
+                        let acceptor = acceptor.clone();
+                        let watcher = graceful.watcher();
+                        tokio::spawn(async move {
+                            let Ok(Ok(stream)) = tokio::time::timeout(
+                                Duration::from_secs(10),
+                                acceptor.accept(stream),
+                            ).await else { return };
+                            let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                            let _ = conn.await;
+                        });
+                    }
+                }
+            }
+        }
+    }
+    // Requests under way get a few seconds to finish; the programs are detached when
+    // the collector is dropped.
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    say(format_args!("wl: stopped serving"));
+    Ok(0)
+}
+
+/// A line on standard error. A daemon's stderr may be closed under it (a supervisor
+/// that went away): that is no reason to stop serving, as `eprintln!` would.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// CPUs the kernel may ever bring up, for the memory estimate.
+fn possible_cpus() -> u64 {
+    aya::util::nr_cpus().map_or(1, |n| n as u64)
+}
+
+struct State {
+    collector: Collector,
+    paths: CgroupPaths,
+    /// Removed cgroups no scrape has shown yet, and when they were found removed.
+    gone_since: HashMap<u64, Instant>,
+}
+
+struct Exporter {
+    state: Mutex<State>,
+    knowledge: Knowledge,
+    limits: CgroupLimits,
+    by_unit: bool,
+    timed: bool,
+    auth: Option<BasicAuth>,
+    kernel: String,
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    exporter: Arc<Exporter>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if exporter.auth.is_some() {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let ex = exporter.clone();
+        let allowed = tokio::task::spawn_blocking(move || {
+            ex.auth
+                .as_ref()
+                .is_some_and(|a| a.allows(header.as_deref()))
+        })
+        .await
+        .unwrap_or(false);
+        if !allowed {
+            return Ok(Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header(header::WWW_AUTHENTICATE, "Basic realm=\"wl\"")
+                .body(Full::from("Unauthorized\n"))
+                .expect("a valid response"));
+        }
+    }
+    let reply = |status: StatusCode, kind: &str, body: Bytes| {
+        Ok(Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, kind)
+            .body(Full::new(body))
+            .expect("a valid response"))
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "only GET\n".into(),
+        );
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            let openmetrics = wants_openmetrics(
+                req.headers()
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or(""),
+            );
+            let gzip = accepts_gzip(
+                req.headers()
+                    .get(header::ACCEPT_ENCODING)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or(""),
+            );
+            let ex = exporter.clone();
+            let scraped = tokio::task::spawn_blocking(move || {
+                let text = ex.scrape(openmetrics)?;
+                Ok::<_, anyhow::Error>(if gzip { compress(&text) } else { text.into() })
+            })
+            .await;
+            match scraped {
+                Ok(Ok(body)) => {
+                    let mut r = Response::builder().status(StatusCode::OK).header(
+                        header::CONTENT_TYPE,
+                        if openmetrics {
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                        } else {
+                            "text/plain; version=0.0.4; charset=utf-8"
+                        },
+                    );
+                    if gzip {
+                        r = r.header(header::CONTENT_ENCODING, "gzip");
+                    }
+                    Ok(r.body(Full::new(body)).expect("a valid response"))
+                }
+                Ok(Err(e)) => reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    format!("wl: {e:#}\n").into(),
+                ),
+                Err(_) => reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    "wl: the scrape failed\n".into(),
+                ),
+            }
+        }
+        "/" => reply(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            "<html><head><title>wl exporter</title></head><body><h1>wl exporter</h1>\
+             <p>System calls by cgroup and kernel subsystem: <a href=\"/metrics\">/metrics</a></p>\
+             </body></html>\n"
+                .into(),
+        ),
+        _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+    }
+}
+
+/// Whether the client takes a gzip body (Prometheus always does). An exposition of
+/// many cgroups runs to megabytes of repetitive text, which gzip shrinks tenfold.
+fn accepts_gzip(accept_encoding: &str) -> bool {
+    accept_encoding.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f64>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        name.eq_ignore_ascii_case("gzip") && !refused
+    })
+}
+
+/// The body gzipped at a fast level: a scrape should not wait on compression.
+fn compress(text: &str) -> Bytes {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(text.len() / 8),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    gz.write_all(text.as_bytes()).expect("gzip into memory");
+    gz.finish().expect("gzip into memory").into()
+}
+
+/// Whether the `Accept` header asks for OpenMetrics (with a non-zero weight).
+fn wants_openmetrics(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let kind = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f64>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        kind.eq_ignore_ascii_case("application/openmetrics-text") && !refused
+    })
+}
+
+impl Exporter {
+    /// Reads the kernel side, names what it holds, encodes it, and then drops the
+    /// removed cgroups this scrape showed for the last time.
+    fn scrape(&self, openmetrics: bool) -> Result<String> {
+        let mut state = self.state.lock().expect("never poisoned");
+        let snap = state.collector.cgroup_snapshot()?;
+        let (scrape, shown_gone) = self.name(&mut state.paths, snap);
+        let text = scrape.encode(openmetrics);
+        state.forget(&shown_gone)?;
+        Ok(text)
+    }
+
+    fn name(&self, paths: &mut CgroupPaths, snap: CgroupSnapshot) -> (Scrape, BTreeSet<u64>) {
+        let mut scrape = Scrape {
+            timed: self.timed,
+            version: env!("CARGO_PKG_VERSION"),
+            kernel: self.kernel.clone(),
+            lost: snap.lost,
+            ..Scrape::default()
+        };
+        // Cgroup id → index into scrape.cgroups; None for one not resolved yet.
+        let mut index: HashMap<u64, Option<usize>> = HashMap::new();
+        let mut walked = false;
+        let mut shown_gone = BTreeSet::new();
+        let mut states: BTreeMap<&'static str, u64> =
+            [("live", 0), ("gone", 0), ("unresolved", 0)].into();
+        let ids = snap
+            .counts
+            .iter()
+            .map(|(k, _)| k.cgroup_id)
+            .chain(snap.cgroups.keys().copied());
+        for id in ids {
+            if index.contains_key(&id) {
+                continue;
+            }
+            let gone = snap.cgroups.get(&id).cloned().flatten();
+            let path = if id == 0 {
+                Some(OTHERS.to_owned())
+            } else {
+                match (paths.path(id, &mut walked), &gone) {
+                    (Some(p), _) => Some(p.to_owned()),
+                    (None, Some(p)) if !p.is_empty() => Some(p.clone()),
+                    // Removed, and its path could not be read: shown once by id
+                    // rather than dropped unseen.
+                    (None, Some(_)) => Some(format!("(removed cgroup {id})")),
+                    (None, None) => None,
+                }
+            };
+            if id != 0 {
+                *states
+                    .get_mut(match (&gone, &path) {
+                        (Some(_), _) => "gone",
+                        (None, Some(_)) => "live",
+                        (None, None) => "unresolved",
+                    })
+                    .expect("listed") += 1;
+            }
+            if gone.is_some() {
+                // Shown now with its final counts, or never: either way done.
+                shown_gone.insert(id);
+            }
+            index.insert(
+                id,
+                path.map(|p| {
+                    let unit = (self.by_unit && id != 0).then(|| cgroups::unit_of(&p));
+                    scrape.cgroups.push(CgroupLabels::new(p, unit));
+                    scrape.cgroups.len() - 1
+                }),
+            );
+        }
+        scrape.cgroup_states = states;
+        let name = |slot: u32| {
+            let (abi, nr) = slot_syscall(slot);
+            let abi = AbiName::of(wl_common::Abi::from_index(abi).expect("slot within the table"));
+            let sys = self.knowledge.lookup(abi, nr);
+            (
+                self.knowledge.name_of(abi, nr),
+                abi.as_str(),
+                sys.map_or("unknown", |s| s.subsystem),
+            )
+        };
+        let pairs = snap.counts.len();
+        for (key, c) in snap.counts {
+            let Some(&Some(cgroup)) = index.get(&key.cgroup_id) else {
+                continue;
+            };
+            let (syscall, abi, subsystem) = name(key.slot);
+            scrape.syscalls.push(SyscallRow {
+                cgroup,
+                syscall,
+                abi,
+                subsystem,
+                calls: c.calls,
+                total_ns: c.total_ns,
+                latency_log2: c.latency_log2,
+            });
+        }
+        let triples = snap.errnos.len();
+        for (key, n) in snap.errnos {
+            let Some(&Some(cgroup)) = index.get(&key.cgroup_id) else {
+                continue;
+            };
+            let (syscall, abi, _) = name(key.slot);
+            scrape.errnos.push(ErrnoRow {
+                cgroup,
+                syscall,
+                abi,
+                errno: errno_name(key.errno),
+                errors: n,
+            });
+        }
+        // A stable order: by cgroup path, then syscall.
+        let cgroups = &scrape.cgroups;
+        scrape.syscalls.sort_by(|a, b| {
+            (&cgroups[a.cgroup].path, &a.syscall, a.abi).cmp(&(
+                &cgroups[b.cgroup].path,
+                &b.syscall,
+                b.abi,
+            ))
+        });
+        scrape.errnos.sort_by(|a, b| {
+            (&cgroups[a.cgroup].path, &a.syscall, a.abi, &a.errno).cmp(&(
+                &cgroups[b.cgroup].path,
+                &b.syscall,
+                b.abi,
+                &b.errno,
+            ))
+        });
+        let others = scrape
+            .syscalls
+            .iter()
+            .filter(|r| scrape.cgroups[r.cgroup].path == OTHERS)
+            .count();
+        scrape.maps = [
+            (
+                "cgroups",
+                (snap.cgroups.len() as u64, u64::from(self.limits.cgroups)),
+            ),
+            (
+                "cgroup_syscalls",
+                ((pairs - others) as u64, u64::from(self.limits.series)),
+            ),
+            (
+                "cgroup_errnos",
+                (triples as u64, u64::from(self.limits.errno_series)),
+            ),
+        ]
+        .into();
+        (scrape, shown_gone)
+    }
+
+    /// Drops removed cgroups that no scrape has shown within `ttl`.
+    fn expire_gone(&self, ttl: Duration) -> Result<()> {
+        let mut state = self.state.lock().expect("never poisoned");
+        let now = Instant::now();
+        let gone: BTreeSet<u64> = state
+            .collector
+            .cgroups()?
+            .into_iter()
+            .filter_map(|(id, g)| g.map(|_| id))
+            .collect();
+        state.gone_since.retain(|id, _| gone.contains(id));
+        let mut expired = BTreeSet::new();
+        for id in gone {
+            let since = *state.gone_since.entry(id).or_insert(now);
+            if now.duration_since(since) >= ttl {
+                expired.insert(id);
+            }
+        }
+        state.forget(&expired)
+    }
+}
+
+impl State {
+    fn forget(&mut self, ids: &BTreeSet<u64>) -> Result<()> {
+        self.collector.forget_cgroups(ids)?;
+        for id in ids {
+            self.paths.forget(*id);
+            self.gone_since.remove(id);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openmetrics_only_when_asked() {
+        // Prometheus 2.42's header.
+        assert!(wants_openmetrics(
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        ));
+        assert!(!wants_openmetrics("*/*"));
+        assert!(!wants_openmetrics(""));
+        assert!(!wants_openmetrics("application/openmetrics-text;q=0"));
+    }
+
+    #[test]
+    fn gzip_when_accepted() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("deflate, gzip;q=0.5"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip(""));
+        let text = "wl_syscalls_total 1\n".repeat(100);
+        let mut back = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&compress(&text)[..]),
+            &mut back,
+        )
+        .unwrap();
+        assert_eq!(back, text);
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert!(parse_listen("127.0.0.1:9464").is_ok());
+        assert!(parse_listen("[::1]:0").is_ok());
+        let e = parse_listen("localhost").unwrap_err().to_string();
+        assert!(
+            e.starts_with("--listen 'localhost': not an ADDRESS:PORT"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn memory_at_the_issue_bounds_is_under_64_mib_at_256_cpus() {
+        let limits = CgroupLimits {
+            cgroups: 1000,
+            series: 100_000,
+            errno_series: 25_000,
+        };
+        let bytes = limits.kernel_bytes(256);
+        assert!(bytes < 64 << 20, "{bytes}");
+        // The pairs dominate: 100,256 × 344 bytes and 131,072 buckets.
+        assert!(bytes > 36_000_000, "{bytes}");
+    }
+}
