@@ -346,7 +346,7 @@ fn keys_past_the_object_map_are_counted_as_others() {
     let lost = r["lost"]["object_map_full"].as_u64().unwrap();
     // Every key of the run fits but for these: the ioctls' 20,000 and a few of the
     // program's start-up calls.
-    assert!(lost >= N - 16_384 && lost < N, "lost {lost}");
+    assert!((N - 16_384..N).contains(&lost), "lost {lost}");
     assert_eq!(others[0]["calls"], lost);
     // The keys that fit are each one request on /dev/null.
     let named = objects(ioctl)
