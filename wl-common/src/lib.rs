@@ -364,6 +364,11 @@ pub struct KernelOffsets {
     /// (x86_64: di si dx r10 r8 r9; i386: bx cx dx si di bp; arm64: regs[0..6]).
     pub regs_args: [u32; 6],
     pub regs_compat_args: [u32; 6],
+    /// Where the first argument is at `sys_exit`, natively and in compat: arm64's
+    /// syscall return overwrites x0, the argument stays in `orig_x0`; on x86 it is
+    /// where it was at entry.
+    pub regs_exit_arg0: u32,
+    pub regs_compat_exit_arg0: u32,
 }
 
 impl KernelOffsets {
@@ -406,6 +411,8 @@ impl KernelOffsets {
         sk_protocol: 0,
         regs_args: [0; 6],
         regs_compat_args: [0; 6],
+        regs_exit_arg0: 0,
+        regs_compat_exit_arg0: 0,
     };
 }
 
@@ -649,7 +656,7 @@ mod tests {
         assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
         assert_eq!(size_of::<InFlight>(), 72);
-        assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12);
+        assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12 + 8);
         assert_eq!(size_of::<TaskKey>(), 8);
         assert_eq!(size_of::<TaskCounts>(), 24);
         assert_eq!(size_of::<TaskExit>(), 40);

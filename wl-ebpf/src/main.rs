@@ -355,8 +355,15 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     let regs: *const u8 = ctx.arg(0);
     if TIMED.load() == 0 || never_returns(abi, nr) {
         let mut key = ObjectKey::default();
-        let object =
-            OBJECTS.load() != 0 && objects::resolve(task.cast(), regs, abi, slot, &mut key);
+        let object = OBJECTS.load() != 0
+            && objects::resolve(
+                task.cast(),
+                regs,
+                abi,
+                slot,
+                objects::Point::Entry,
+                &mut key,
+            );
         account(slot, Outcome::Entered, object.then_some(&key));
         return 0;
     }
@@ -365,7 +372,14 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
             in_flight.slot = slot;
             in_flight.has_object = u32::from(
                 OBJECTS.load() != 0
-                    && objects::resolve(task.cast(), regs, abi, slot, &mut in_flight.object),
+                    && objects::resolve(
+                        task.cast(),
+                        regs,
+                        abi,
+                        slot,
+                        objects::Point::Entry,
+                        &mut in_flight.object,
+                    ),
             );
             in_flight.start_ns = if sampled(in_flight, slot) {
                 // SAFETY: a helper without arguments.
@@ -524,8 +538,8 @@ fn untimed_exit(ctx: &BtfTracePointContext, ret: i64) -> i32 {
         // object the arguments name now (the registers still hold them). A call that
         // closed its own fd finds none, as does one that failed for a bad fd.
         let mut key = ObjectKey::default();
-        let object =
-            OBJECTS.load() != 0 && objects::resolve(task.cast(), regs, abi, slot, &mut key);
+        let object = OBJECTS.load() != 0
+            && objects::resolve(task.cast(), regs, abi, slot, objects::Point::Exit, &mut key);
         account(slot, Outcome::Failed { ret }, object.then_some(&key));
     }
     0

@@ -47,7 +47,14 @@ const S_IFBLK: u16 = 0o060000;
 /// Fills `key` for a traced call of `slot`; false when the syscall's spec resolves
 /// nothing (most syscalls: `getppid` pays one array lookup).
 #[inline(always)]
-pub fn resolve(task: *const u8, regs: *const u8, abi: Abi, slot: u32, key: &mut ObjectKey) -> bool {
+pub fn resolve(
+    task: *const u8,
+    regs: *const u8,
+    abi: Abi,
+    slot: u32,
+    at: Point,
+    key: &mut ObjectKey,
+) -> bool {
     let Some(spec) = OBJECT_SPECS.get(slot) else {
         return false;
     };
@@ -58,7 +65,7 @@ pub fn resolve(task: *const u8, regs: *const u8, abi: Abi, slot: u32, key: &mut 
         slot,
         ..ObjectKey::default()
     };
-    let args = syscall_args(regs, abi);
+    let args = syscall_args(regs, abi, at);
     // Specs number arguments from 1 (see `ObjectSpec::arg`).
     let arg = |i: u8| args.get((i as usize).wrapping_sub(1)).copied().unwrap_or(0);
     if spec.cmd_arg != ObjectSpec::NO_ARG {
@@ -75,19 +82,41 @@ pub fn resolve(task: *const u8, regs: *const u8, abi: Abi, slot: u32, key: &mut 
     true
 }
 
+/// Where a call is resolved: its entry, or its exit (untimed mode, for a failure),
+/// where the first argument may have moved (see `KernelOffsets::regs_exit_arg0`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    Entry,
+    Exit,
+}
+
 /// The six arguments' low 32 bits (every fd and command is an `int`). Each is loaded at
 /// a constant offset: the verifier refuses a BTF pointer plus a variable offset, so the
 /// argument is picked from the copy instead.
 #[inline(always)]
-fn syscall_args(regs: *const u8, abi: Abi) -> [u32; 6] {
-    let base = match abi {
-        Abi::Native => core::mem::offset_of!(KernelOffsets, regs_args),
-        Abi::Compat => core::mem::offset_of!(KernelOffsets, regs_compat_args),
+fn syscall_args(regs: *const u8, abi: Abi, at: Point) -> [u32; 6] {
+    let (base, first) = match (abi, at) {
+        (Abi::Native, Point::Entry) => (
+            core::mem::offset_of!(KernelOffsets, regs_args),
+            core::mem::offset_of!(KernelOffsets, regs_args),
+        ),
+        (Abi::Native, Point::Exit) => (
+            core::mem::offset_of!(KernelOffsets, regs_args),
+            core::mem::offset_of!(KernelOffsets, regs_exit_arg0),
+        ),
+        (Abi::Compat, Point::Entry) => (
+            core::mem::offset_of!(KernelOffsets, regs_compat_args),
+            core::mem::offset_of!(KernelOffsets, regs_compat_args),
+        ),
+        (Abi::Compat, Point::Exit) => (
+            core::mem::offset_of!(KernelOffsets, regs_compat_args),
+            core::mem::offset_of!(KernelOffsets, regs_compat_exit_arg0),
+        ),
     };
     // SAFETY: `regs` is the tracepoint's BTF pt_regs pointer; the offsets come from BTF.
     unsafe {
         [
-            read_u32(regs, kernel_offset(base)),
+            read_u32(regs, kernel_offset(first)),
             read_u32(regs, kernel_offset(base + 4)),
             read_u32(regs, kernel_offset(base + 8)),
             read_u32(regs, kernel_offset(base + 12)),
@@ -99,9 +128,9 @@ fn syscall_args(regs: *const u8, abi: Abi) -> [u32; 6] {
 
 /// A kernel value `off` bytes into the object at `base`, read with a probe.
 #[inline(always)]
-fn probe<T>(base: u64, off: u32) -> Option<T> {
+fn probe<T>(base: u64, off: impl Into<u64>) -> Option<T> {
     // SAFETY: the helper checks the address and fails rather than faulting.
-    unsafe { bpf_probe_read_kernel((base + u64::from(off)) as *const T).ok() }
+    unsafe { bpf_probe_read_kernel(base.wrapping_add(off.into()) as *const T).ok() }
 }
 
 /// # Safety
@@ -119,7 +148,7 @@ unsafe fn resolve_fd(task: *const u8, fd: u32, spec: &ObjectSpec, key: &mut Obje
         }
         core::ptr::read_volatile(fdt.add(offset!(fdt_fd) as usize).cast::<u64>())
     };
-    let Some(file) = probe::<u64>(fds, 8 * fd) else {
+    let Some(file) = probe::<u64>(fds, 8 * u64::from(fd)) else {
         key.kind = object::UNREADABLE;
         return;
     };

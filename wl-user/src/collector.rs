@@ -288,6 +288,8 @@ pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         sk_protocol: btf.field_offset("sock", "sk_protocol")?,
         regs_args: regs_args(btf, Abi::Native)?,
         regs_compat_args: regs_args(btf, Abi::Compat)?,
+        regs_exit_arg0: regs_exit_arg0(btf, Abi::Native)?,
+        regs_compat_exit_arg0: regs_exit_arg0(btf, Abi::Compat)?,
     })
 }
 
@@ -308,6 +310,16 @@ fn regs_args(btf: &btf::Btf, abi: Abi) -> Result<[u32; 6]> {
         *o = btf.field_offset("pt_regs", name)?;
     }
     Ok(out)
+}
+
+/// Where `pt_regs` holds the first syscall argument at `sys_exit`: arm64 returns the
+/// result in x0 (arch/arm64/kernel/syscall.c) and keeps the argument in `orig_x0`.
+fn regs_exit_arg0(btf: &btf::Btf, abi: Abi) -> Result<u32> {
+    if cfg!(target_arch = "aarch64") {
+        btf.field_offset("pt_regs", "orig_x0")
+    } else {
+        Ok(regs_args(btf, abi)?[0])
+    }
 }
 
 /// What the kernel side resolves for each slot: the operation of the syscall the
