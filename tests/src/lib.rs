@@ -66,6 +66,8 @@ pub mod objects {
     pub const UNIX_RECVFROM: u64 = 137;
     /// `ioctl(SIOCGIFCONF)` on an AF_INET datagram socket.
     pub const INET_SIOCGIFCONF: u64 = 139;
+    /// `ioctl(FIONBIO)` on the same socket: the VFS serves it, not the socket.
+    pub const INET_FIONBIO: u64 = 191;
     /// `write` and `read` of an eventfd's 8-byte counter.
     pub const EVENTFD_WRITE: u64 = 149;
     pub const EVENTFD_READ: u64 = 151;

@@ -224,6 +224,10 @@ fn check_report(r: &Value, on_ext4: bool) {
     assert_object(o, INET_SIOCGIFCONF, 0, "net/socket.c", "Network");
     assert_eq!(o["handler"], "sock_ioctl");
     assert_eq!(o["kind"], "socket");
+    // FIONBIO on the same socket never reaches it: do_vfs_ioctl answers.
+    let o = by_command(r, "ioctl", "FIONBIO");
+    assert_object(o, INET_FIONBIO, 0, "fs/ioctl.c", "Filesystem");
+    assert_eq!(o["handler"], "do_vfs_ioctl");
 
     // AF_UNIX stream sockets: the protocol's own operations.
     let o = by_handler(r, "sendto", "unix_stream_sendmsg");
@@ -381,6 +385,7 @@ fn commands_agree_with_strace() {
     for (word, ours) in [
         ("FIONREAD", "FIONREAD"),
         ("SIOCGIFCONF", "SIOCGIFCONF"),
+        ("FIONBIO", "FIONBIO"),
         ("F_GETFL", "F_GETFL"),
         ("PR_SET_NAME", "PR_SET_NAME"),
         ("PR_GET_NAME", "PR_GET_NAME"),
@@ -393,7 +398,7 @@ fn commands_agree_with_strace() {
     let r = traced(&[], &dir);
     for (command, n) in strace {
         let syscall_name = match command {
-            "FIONREAD" | "SIOCGIFCONF" => "ioctl",
+            "FIONREAD" | "SIOCGIFCONF" | "FIONBIO" => "ioctl",
             "F_GETFL" => "fcntl",
             "FUTEX_WAKE" => "futex",
             _ => "prctl",

@@ -135,6 +135,11 @@ fn main() {
             libc::ioctl(inet, libc::SIOCGIFCONF, &mut conf).into()
         });
 
+        times(INET_FIONBIO, "FIONBIO", || {
+            let mut on: libc::c_int = 1;
+            libc::ioctl(inet, libc::FIONBIO, &mut on).into()
+        });
+
         let efd = check(
             "eventfd",
             libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK).into(),

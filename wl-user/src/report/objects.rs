@@ -2,7 +2,10 @@
 //! kernel side's keys named with the running kernel's symbols and wl's knowledge, and
 //! the subsystem summary counted by what served each call.
 
-use std::{collections::BTreeMap, sync::OnceLock};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::OnceLock,
+};
 
 use serde::Serialize;
 use wl_common::{Abi, ObjectKey, TaskCounts, object, slot_syscall};
@@ -69,6 +72,24 @@ pub fn build(
 ) -> BTreeMap<(AbiName, u32), Vec<ObjectRow>> {
     let ksyms = kallsyms();
     let mut out: BTreeMap<(AbiName, u32), Vec<ObjectRow>> = BTreeMap::new();
+    // Where each distinct object of a syscall is in `out`: a run can have thousands.
+    type Identity = (
+        &'static str,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let mut index: HashMap<(AbiName, u32), HashMap<Identity, usize>> = HashMap::new();
+    let identity = |r: &ObjectRow| -> Identity {
+        (
+            r.kind,
+            r.name.clone(),
+            r.command.clone(),
+            r.handler.clone(),
+            r.source.clone(),
+        )
+    };
     for (key, counts) in keys {
         let (abi_index, nr) = slot_syscall(key.slot);
         let abi_kernel = Abi::from_index(abi_index).unwrap_or(Abi::Native);
@@ -93,7 +114,7 @@ pub fn build(
         } else {
             let info = objects::describe(k, ksyms, &syscall, &key);
             let served = serves && info.handler.is_some();
-            ObjectRow {
+            let mut row = ObjectRow {
                 kind: info.kind,
                 name: info.name,
                 command: info.command,
@@ -104,16 +125,36 @@ pub fn build(
                 calls: counts.calls,
                 errors: counts.errors,
                 total_ns: counts.total_ns,
+            };
+            if syscall == "ioctl"
+                && row
+                    .command
+                    .as_deref()
+                    .is_some_and(|c| operations::vfs_serves_ioctl(c, row.kind))
+            {
+                // The VFS answers it without calling the file's ioctl (fs/ioctl.c).
+                // That is ioctl's own source file, with its section.
+                let entry = k.lookup(abi, nr);
+                row.handler = Some("do_vfs_ioctl".into());
+                row.source = entry.and_then(|s| s.sources.first()).map(|s| s.to_string());
+                row.maintainers = entry.and_then(|s| k.section(s)).map(|s| s.name);
+                row.subsystem = entry.map(|s| s.subsystem);
             }
+            row
         };
         let rows = out.entry((abi, nr)).or_default();
-        match rows.iter_mut().find(|r| same_object(r, &row)) {
-            Some(r) => {
+        let at = index.entry((abi, nr)).or_default();
+        match at.get(&identity(&row)) {
+            Some(&i) => {
+                let r: &mut ObjectRow = &mut rows[i];
                 r.calls += row.calls;
                 r.errors += row.errors;
                 r.total_ns += row.total_ns;
             }
-            None => rows.push(row),
+            None => {
+                at.insert(identity(&row), rows.len());
+                rows.push(row);
+            }
         }
     }
     for rows in out.values_mut() {
@@ -127,15 +168,16 @@ pub fn build(
 }
 
 /// The running kernel's symbols, read once per process (intervals build a report each).
-/// Without them (no privilege to see addresses) handlers stay unnamed.
+/// Without them (no privilege to see addresses) handlers stay unnamed, and the report
+/// says so once.
 fn kallsyms() -> &'static objects::Kallsyms {
     static KSYMS: OnceLock<objects::Kallsyms> = OnceLock::new();
-    KSYMS.get_or_init(|| objects::Kallsyms::read().unwrap_or_default())
-}
-
-fn same_object(a: &ObjectRow, b: &ObjectRow) -> bool {
-    (a.kind, &a.name, &a.command, &a.handler, &a.source)
-        == (b.kind, &b.name, &b.command, &b.handler, &b.source)
+    KSYMS.get_or_init(|| {
+        objects::Kallsyms::read().unwrap_or_else(|e| {
+            eprintln!("wl: handlers stay unnamed: {e:#}");
+            objects::Kallsyms::default()
+        })
+    })
 }
 
 /// Scales the object rows' time like their syscall's: with sampled latency only some

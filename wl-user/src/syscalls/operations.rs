@@ -76,6 +76,36 @@ const WRITE: &[&str] = &["write", "write_iter"];
 const READ_VEC: &[&str] = &["read_iter", "read"];
 const WRITE_VEC: &[&str] = &["write_iter", "write"];
 
+/// ioctl requests the VFS serves itself in do_vfs_ioctl() (fs/ioctl.c), before and
+/// instead of the file's `unlocked_ioctl`; FIONREAD only for regular files (other
+/// files pass it on). Matched by name, as the report decodes the request.
+pub const VFS_IOCTLS: &[&str] = &[
+    "FIOCLEX",
+    "FIONCLEX",
+    "FIONBIO",
+    "FIOASYNC",
+    "FIOQSIZE",
+    "FIFREEZE",
+    "FITHAW",
+    "FS_IOC_FIEMAP",
+    "FIGETBSZ",
+    "FICLONE",
+    "FICLONERANGE",
+    "FIDEDUPERANGE",
+    "FS_IOC_GETFLAGS",
+    "FS_IOC_SETFLAGS",
+    "FS_IOC_FSGETXATTR",
+    "FS_IOC_FSSETXATTR",
+    "FS_IOC_GETFSUUID",
+    "FS_IOC_GETFSSYSFSPATH",
+];
+
+/// Whether the VFS itself serves ioctl `command` on an object of `kind` (as reports
+/// name them), so that the file's handler never runs.
+pub fn vfs_serves_ioctl(command: &str, kind: &str) -> bool {
+    VFS_IOCTLS.contains(&command) || (command == "FIONREAD" && kind == "file")
+}
+
 /// The operation behind syscall `name` of `abi`, if it resolves anything.
 pub fn operation(abi: Abi, name: &str) -> Option<Operation> {
     let on_fd = true;
@@ -112,7 +142,10 @@ pub fn operation(abi: Abi, name: &str) -> Option<Operation> {
         "mmap" | "mmap2" => hook_only(op(on_fd, &["mmap", "mmap_prepare"], None)),
         "fallocate" => op(on_fd, &["fallocate"], None),
         "fadvise64" | "fadvise64_64" => op(on_fd, &["fadvise"], None),
-        "splice" | "tee" => op(on_fd, &["splice_read"], None),
+        // splice from a pipe calls the *output's* splice_write, and tee links two pipes
+        // without a file operation: the first fd's object is named, its code not
+        // credited.
+        "splice" | "tee" => op(on_fd, &[], None),
         "sendfile" | "sendfile64" => op(on_fd, &["splice_write"], Some("sendmsg")),
         "copy_file_range" => op(on_fd, &["copy_file_range"], None),
         "close" => op(on_fd, &["flush", "release"], None),
@@ -174,5 +207,12 @@ mod tests {
             ["compat_ioctl"]
         );
         assert!(operation(Abi::Native, "getppid").is_none());
+        assert!(operation(Abi::Native, "ioctl").unwrap().object_serves);
+        assert!(!operation(Abi::Native, "mmap").unwrap().object_serves);
+        assert!(!operation(Abi::Native, "fcntl").unwrap().object_serves);
+        assert!(vfs_serves_ioctl("FIONBIO", "socket"));
+        assert!(vfs_serves_ioctl("FIONREAD", "file"));
+        assert!(!vfs_serves_ioctl("FIONREAD", "pipe"));
+        assert!(!vfs_serves_ioctl("SIOCGIFCONF", "socket"));
     }
 }
