@@ -56,10 +56,14 @@ impl Serve {
 
     /// One plain-HTTP scrape: (status line, headers and body).
     fn get(&self, path: &str, accept: &str) -> (String, String) {
+        self.request("GET", path, accept)
+    }
+
+    fn request(&self, method: &str, path: &str, accept: &str) -> (String, String) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut reply = String::new();
@@ -96,6 +100,8 @@ impl Drop for Serve {
 struct Metrics(BTreeMap<(String, BTreeMap<String, String>), f64>);
 
 impl Metrics {
+    /// Panics on a sample repeated with the same name and labels: Prometheus keeps only
+    /// one of them, so the exposition would be wrong.
     fn parse(text: &str) -> Metrics {
         let mut all = BTreeMap::new();
         for line in text
@@ -108,7 +114,10 @@ impl Metrics {
                 None => (series, ""),
             };
             let labels = split_labels(labels);
-            all.insert((name.to_owned(), labels), value.parse().expect("a number"));
+            let value: f64 = value.parse().expect("a number");
+            if let Some(before) = all.insert((name.to_owned(), labels), value) {
+                panic!("a repeated series: {series} {before} and {value}");
+            }
         }
         Metrics(all)
     }
@@ -656,6 +665,68 @@ fn cgroup_churn_keeps_totals_exact_and_memory_bounded() {
         rss_after < rss_before + 8 * 1024,
         "RSS grew from {rss_before} to {rss_after} KiB"
     );
+    let (st, _) = serve.stop();
+    assert!(st.success());
+}
+
+/// `systemctl restart` removes a unit's cgroup and makes a new one with the same path:
+/// both are in the maps for a while, under two ids. The exposition has one series per
+/// label set, the sum of both, and it does not go back when the old cgroup is dropped.
+#[test]
+fn a_reused_cgroup_path_is_one_series_that_only_grows() {
+    if !setup() {
+        return;
+    }
+    let parent = TestCgroup::new(&format!("wl-serve-reuse-{}", std::process::id())).unwrap();
+    let name = format!("{}/app.service", &parent.label[1..]);
+    let serve = Serve::start(&["--cgroup-root", parent.dir.to_str().unwrap()]);
+    let run = |cg: &TestCgroup| {
+        let mut w = cg.spawn(&["--fork-storm", "2"]);
+        assert_eq!(
+            wait_with_timeout(&mut w, Duration::from_secs(60)).code(),
+            Some(EXIT_STATUS)
+        );
+        cg.wait_empty();
+    };
+    let getppid = |m: &Metrics, label: &str| {
+        m.sum(
+            "wl_syscalls_total",
+            &[("cgroup", label), ("syscall", "getppid"), ("abi", "x86_64")],
+        )
+    };
+    let once = (2 * STORM_CHILD_GETPPID) as f64;
+
+    let old = TestCgroup::new(&name).unwrap();
+    run(&old);
+    assert_eq!(getppid(&serve.metrics(), &old.label), once);
+    old.remove();
+    let new = TestCgroup::new(&name).unwrap();
+    run(&new);
+    // The old cgroup, removed, and the new one, live, share the path.
+    let m = serve.metrics();
+    assert_eq!(m.sum("wl_cgroups", &[("state", "gone")]), 1.0);
+    assert_eq!(m.sum("wl_cgroups", &[("state", "live")]), 1.0);
+    assert_eq!(getppid(&m, &new.label), 2.0 * once);
+    let samples = |m: &Metrics| {
+        m.0.keys()
+            .filter(|(n, l)| {
+                n == "wl_syscalls_total"
+                    && l.get("cgroup") == Some(&new.label)
+                    && l.get("syscall").map(String::as_str) == Some("getppid")
+            })
+            .count()
+    };
+    assert_eq!(samples(&m), 1);
+    // Once the old cgroup leaves the maps, its counts stay in the series.
+    eventually("the old cgroup to leave the maps", || {
+        let m = serve.metrics();
+        assert_eq!(getppid(&m, &new.label), 2.0 * once, "a counter went back");
+        m.sum("wl_cgroups", &[("state", "gone")]) == 0.0
+    });
+    let m = serve.metrics();
+    assert_eq!(getppid(&m, &new.label), 2.0 * once);
+    assert_eq!(m.sum("wl_map_entries", &[("map", "cgroups")]), 1.0);
+    new.remove();
     let (st, _) = serve.stop();
     assert!(st.success());
 }

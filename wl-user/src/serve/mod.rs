@@ -3,7 +3,9 @@
 //! reads those maps, names the cgroups and syscalls, and answers in the Prometheus or
 //! OpenMetrics text format. Removed cgroups are shown one last time, then dropped from
 //! the maps (or after `--gone-ttl` without a scrape), so memory stays bounded under
-//! churn; a live cgroup's counters only grow.
+//! churn. One label set
+//! is one series, whose counters only grow: what removed cgroups of a path counted is
+//! kept, and added to a later cgroup with that path, for `--gone-ttl`.
 
 mod cgroups;
 mod exposition;
@@ -24,7 +26,7 @@ use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, header};
 use hyper_util::rt::TokioIo;
 use tokio::signal::unix::{SignalKind, signal};
-use wl_common::slot_syscall;
+use wl_common::{CgroupSyscallCounts, slot_syscall};
 
 use crate::{
     cgroup::Cgroup,
@@ -102,6 +104,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
             collector,
             paths: CgroupPaths::new(mount),
             gone_since: HashMap::new(),
+            retired: HashMap::new(),
         }),
         knowledge,
         limits,
@@ -193,6 +196,30 @@ struct State {
     paths: CgroupPaths,
     /// Removed cgroups no scrape has shown yet, and when they were found removed.
     gone_since: HashMap<u64, Instant>,
+    /// What removed cgroups counted before they left the maps, by path.
+    retired: HashMap<String, Retired>,
+}
+
+/// The counts of the removed cgroups of one path, dropped from the maps: added to the
+/// series of any cgroup with that path, so that a series (one label set) never goes
+/// backwards when `systemctl restart` makes a new cgroup where the old one was.
+struct Retired {
+    syscalls: HashMap<u32, CgroupSyscallCounts>,
+    /// (slot, errno) → failures.
+    errnos: HashMap<(u32, u32), u64>,
+    /// The last time a cgroup with this path was in the maps: dropped `--gone-ttl`
+    /// after.
+    seen: Instant,
+}
+
+impl Retired {
+    fn new(now: Instant) -> Retired {
+        Retired {
+            syscalls: HashMap::new(),
+            errnos: HashMap::new(),
+            seen: now,
+        }
+    }
 }
 
 struct Exporter {
@@ -350,25 +377,36 @@ impl Exporter {
     /// removed cgroups this scrape showed for the last time.
     fn scrape(&self, openmetrics: bool) -> Result<String> {
         let mut state = self.state.lock().expect("never poisoned");
+        let now = Instant::now();
         let snap = state.collector.cgroup_snapshot()?;
-        let (scrape, shown_gone) = self.name(&mut state.paths, snap);
+        let (scrape, gone) = self.name(&mut state, &snap, now);
         let text = scrape.encode(openmetrics);
-        state.forget(&shown_gone)?;
+        state.retire(&gone, &snap, now)?;
         Ok(text)
     }
 
-    fn name(&self, paths: &mut CgroupPaths, snap: CgroupSnapshot) -> (Scrape, BTreeSet<u64>) {
+    /// The scrape of `snap`, one series per label set: cgroups that share a path (a
+    /// removed one and its successor, after `systemctl restart`) are summed, with what
+    /// the removed ones of that path counted before they were dropped. Also returns the
+    /// removed cgroups shown, with their paths.
+    fn name(
+        &self,
+        state: &mut State,
+        snap: &CgroupSnapshot,
+        now: Instant,
+    ) -> (Scrape, BTreeMap<u64, String>) {
         let mut scrape = Scrape {
             timed: self.timed,
             version: env!("CARGO_PKG_VERSION"),
             kernel: self.kernel.clone(),
-            lost: snap.lost,
+            lost: snap.lost.clone(),
             ..Scrape::default()
         };
         // Cgroup id → index into scrape.cgroups; None for one not resolved yet.
         let mut index: HashMap<u64, Option<usize>> = HashMap::new();
+        let mut by_path: HashMap<String, usize> = HashMap::new();
         let mut walked = false;
-        let mut shown_gone = BTreeSet::new();
+        let mut shown_gone = BTreeMap::new();
         let mut states: BTreeMap<&'static str, u64> =
             [("live", 0), ("gone", 0), ("unresolved", 0)].into();
         let ids = snap
@@ -381,18 +419,7 @@ impl Exporter {
                 continue;
             }
             let gone = snap.cgroups.get(&id).cloned().flatten();
-            let path = if id == 0 {
-                Some(OTHERS.to_owned())
-            } else {
-                match (paths.path(id, &mut walked), &gone) {
-                    (Some(p), _) => Some(p.to_owned()),
-                    (None, Some(p)) if !p.is_empty() => Some(p.clone()),
-                    // Removed, and its path could not be read: shown once by id
-                    // rather than dropped unseen.
-                    (None, Some(_)) => Some(format!("(removed cgroup {id})")),
-                    (None, None) => None,
-                }
-            };
+            let path = path_of(&mut state.paths, id, gone.as_deref(), &mut walked);
             if id != 0 {
                 *states
                     .get_mut(match (&gone, &path) {
@@ -402,20 +429,51 @@ impl Exporter {
                     })
                     .expect("listed") += 1;
             }
+            let Some(path) = path else {
+                index.insert(id, None);
+                continue;
+            };
             if gone.is_some() {
-                // Shown now with its final counts, or never: either way done.
-                shown_gone.insert(id);
+                shown_gone.insert(id, path.clone());
             }
-            index.insert(
-                id,
-                path.map(|p| {
-                    let unit = (self.by_unit && id != 0).then(|| cgroups::unit_of(&p));
-                    scrape.cgroups.push(CgroupLabels::new(p, unit));
+            let i = match by_path.get(&path) {
+                Some(&i) => i,
+                None => {
+                    let unit = (self.by_unit && id != 0).then(|| cgroups::unit_of(&path));
+                    scrape.cgroups.push(CgroupLabels::new(path.clone(), unit));
+                    by_path.insert(path, scrape.cgroups.len() - 1);
                     scrape.cgroups.len() - 1
-                }),
-            );
+                }
+            };
+            index.insert(id, Some(i));
         }
         scrape.cgroup_states = states;
+
+        let mut counts: BTreeMap<(usize, u32), CgroupSyscallCounts> = BTreeMap::new();
+        for (key, c) in &snap.counts {
+            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+                add_counts(counts.entry((i, key.slot)).or_default(), c);
+            }
+        }
+        let mut errnos: BTreeMap<(usize, u32, u32), u64> = BTreeMap::new();
+        for (key, n) in &snap.errnos {
+            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+                *errnos.entry((i, key.slot, key.errno)).or_default() += n;
+            }
+        }
+        for (i, labels) in scrape.cgroups.iter().enumerate() {
+            let Some(retired) = state.retired.get_mut(&labels.path) else {
+                continue;
+            };
+            retired.seen = now;
+            for (slot, c) in &retired.syscalls {
+                add_counts(counts.entry((i, *slot)).or_default(), c);
+            }
+            for ((slot, errno), n) in &retired.errnos {
+                *errnos.entry((i, *slot, *errno)).or_default() += n;
+            }
+        }
+
         let name = |slot: u32| {
             let (abi, nr) = slot_syscall(slot);
             let abi = AbiName::of(wl_common::Abi::from_index(abi).expect("slot within the table"));
@@ -426,12 +484,8 @@ impl Exporter {
                 sys.map_or("unknown", |s| s.subsystem),
             )
         };
-        let pairs = snap.counts.len();
-        for (key, c) in snap.counts {
-            let Some(&Some(cgroup)) = index.get(&key.cgroup_id) else {
-                continue;
-            };
-            let (syscall, abi, subsystem) = name(key.slot);
+        for ((cgroup, slot), c) in counts {
+            let (syscall, abi, subsystem) = name(slot);
             scrape.syscalls.push(SyscallRow {
                 cgroup,
                 syscall,
@@ -442,17 +496,13 @@ impl Exporter {
                 latency_log2: c.latency_log2,
             });
         }
-        let triples = snap.errnos.len();
-        for (key, n) in snap.errnos {
-            let Some(&Some(cgroup)) = index.get(&key.cgroup_id) else {
-                continue;
-            };
-            let (syscall, abi, _) = name(key.slot);
+        for ((cgroup, slot, errno), n) in errnos {
+            let (syscall, abi, _) = name(slot);
             scrape.errnos.push(ErrnoRow {
                 cgroup,
                 syscall,
                 abi,
-                errno: errno_name(key.errno),
+                errno: errno_name(errno),
                 errors: n,
             });
         }
@@ -473,11 +523,7 @@ impl Exporter {
                 &b.errno,
             ))
         });
-        let others = scrape
-            .syscalls
-            .iter()
-            .filter(|r| scrape.cgroups[r.cgroup].path == OTHERS)
-            .count();
+        let others = snap.counts.iter().filter(|(k, _)| k.cgroup_id == 0).count();
         scrape.maps = [
             (
                 "cgroups",
@@ -485,45 +531,127 @@ impl Exporter {
             ),
             (
                 "cgroup_syscalls",
-                ((pairs - others) as u64, u64::from(self.limits.series)),
+                (
+                    (snap.counts.len() - others) as u64,
+                    u64::from(self.limits.series),
+                ),
             ),
             (
                 "cgroup_errnos",
-                (triples as u64, u64::from(self.limits.errno_series)),
+                (
+                    snap.errnos.len() as u64,
+                    u64::from(self.limits.errno_series),
+                ),
             ),
         ]
         .into();
         (scrape, shown_gone)
     }
 
-    /// Drops removed cgroups that no scrape has shown within `ttl`.
+    /// Drops removed cgroups that no scrape has shown within `ttl`, and the retired
+    /// counts of paths no cgroup has had for `ttl`.
     fn expire_gone(&self, ttl: Duration) -> Result<()> {
         let mut state = self.state.lock().expect("never poisoned");
+        let state = &mut *state;
         let now = Instant::now();
-        let gone: BTreeSet<u64> = state
-            .collector
-            .cgroups()?
-            .into_iter()
-            .filter_map(|(id, g)| g.map(|_| id))
-            .collect();
-        state.gone_since.retain(|id, _| gone.contains(id));
-        let mut expired = BTreeSet::new();
-        for id in gone {
+        let cgroups = state.collector.cgroups()?;
+        state
+            .gone_since
+            .retain(|id, _| cgroups.get(id).is_some_and(Option::is_some));
+        let mut walked = false;
+        let mut expired = BTreeMap::new();
+        for (&id, gone) in &cgroups {
+            let Some(path) = path_of(&mut state.paths, id, gone.as_deref(), &mut walked) else {
+                continue;
+            };
+            if let Some(retired) = state.retired.get_mut(&path) {
+                retired.seen = now;
+            }
+            if gone.is_none() {
+                continue;
+            }
             let since = *state.gone_since.entry(id).or_insert(now);
             if now.duration_since(since) >= ttl {
-                expired.insert(id);
+                expired.insert(id, path);
             }
         }
-        state.forget(&expired)
+        if !expired.is_empty() {
+            let snap = state.collector.cgroup_snapshot()?;
+            state.retire(&expired, &snap, now)?;
+        }
+        state
+            .retired
+            .retain(|_, r| now.duration_since(r.seen) < ttl);
+        Ok(())
+    }
+}
+
+/// The `cgroup` label of cgroup `id`: its path; `(others)` for what did not fit; the
+/// path the kernel side kept for a removed one never seen, else its id; None for a
+/// live one made since the last walk of the hierarchy.
+fn path_of(
+    paths: &mut CgroupPaths,
+    id: u64,
+    gone: Option<&str>,
+    walked: &mut bool,
+) -> Option<String> {
+    if id == 0 {
+        return Some(OTHERS.to_owned());
+    }
+    match (paths.path(id, walked), gone) {
+        (Some(p), _) => Some(p.to_owned()),
+        (None, Some(p)) if !p.is_empty() => Some(p.to_owned()),
+        // Removed, and its path could not be read: shown by id rather than
+        // dropped unseen.
+        (None, Some(_)) => Some(format!("(removed cgroup {id})")),
+        (None, None) => None,
+    }
+}
+
+fn add_counts(to: &mut CgroupSyscallCounts, c: &CgroupSyscallCounts) {
+    to.calls += c.calls;
+    to.errors += c.errors;
+    to.total_ns += c.total_ns;
+    for (t, n) in to.latency_log2.iter_mut().zip(&c.latency_log2) {
+        *t += n;
     }
 }
 
 impl State {
-    fn forget(&mut self, ids: &BTreeSet<u64>) -> Result<()> {
-        self.collector.forget_cgroups(ids)?;
+    /// Drops removed cgroups from the maps, keeping what they counted under their
+    /// paths: a later cgroup with the same path continues their series.
+    fn retire(
+        &mut self,
+        ids: &BTreeMap<u64, String>,
+        snap: &CgroupSnapshot,
+        now: Instant,
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for (key, c) in &snap.counts {
+            if let Some(path) = ids.get(&key.cgroup_id) {
+                let retired = self
+                    .retired
+                    .entry(path.clone())
+                    .or_insert_with(|| Retired::new(now));
+                add_counts(retired.syscalls.entry(key.slot).or_default(), c);
+            }
+        }
+        for (key, n) in &snap.errnos {
+            if let Some(path) = ids.get(&key.cgroup_id) {
+                let retired = self
+                    .retired
+                    .entry(path.clone())
+                    .or_insert_with(|| Retired::new(now));
+                *retired.errnos.entry((key.slot, key.errno)).or_default() += n;
+            }
+        }
+        let ids: BTreeSet<u64> = ids.keys().copied().collect();
+        self.collector.forget_cgroups(&ids)?;
         for id in ids {
-            self.paths.forget(*id);
-            self.gone_since.remove(id);
+            self.paths.forget(id);
+            self.gone_since.remove(&id);
         }
         Ok(())
     }
