@@ -184,8 +184,9 @@ pub struct ServeArgs {
     /// min_version; basic_auth_users: name: bcrypt hash).
     #[arg(long, value_name = "FILE")]
     pub web_config: Option<PathBuf>,
-    /// A removed cgroup is dropped once a scrape has shown its final counts, or after
-    /// SECONDS if none has.
+    /// A removed cgroup is dropped two scrape intervals after a scrape first showed
+    /// its final counts (at most SECONDS), or after SECONDS if none has; what it
+    /// counted stays in the series of its path for SECONDS more.
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_duration)]
     pub gone_ttl: std::time::Duration,
     /// Count calls and errors only, without timing each call: no duration histogram,

@@ -222,7 +222,7 @@ impl Collector for Scrape {
 
         let mut m = encoder.encode_descriptor(
             "wl_cgroups",
-            "Cgroups counted in the kernel: live, gone (removed; shown one last time), unresolved (new since the last walk of the hierarchy; shown from the next scrape).",
+            "Cgroups counted in the kernel: live, gone (removed; shown with their final counts for a grace period), unresolved (new since the last walk of the hierarchy; shown from the next scrape).",
             None,
             MetricType::Gauge,
         )?;

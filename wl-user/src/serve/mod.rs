@@ -1,9 +1,9 @@
 //! `wl-user serve`: a per-node Prometheus exporter. The kernel side counts every call
 //! of every task under the cgroup root per (cgroup, syscall); each scrape of `/metrics`
 //! reads those maps, names the cgroups and syscalls, and answers in the Prometheus or
-//! OpenMetrics text format. Removed cgroups are shown one last time, then dropped from
-//! the maps (or after `--gone-ttl` without a scrape), so memory stays bounded under
-//! churn. One label set
+//! OpenMetrics text format. Removed cgroups are shown with their final counts for a
+//! grace period (two scrape intervals), then dropped from the maps (or after
+//! `--gone-ttl` without a scrape), so memory stays bounded under churn. One label set
 //! is one series, whose counters only grow: what removed cgroups of a path counted is
 //! kept, and added to a later cgroup with that path, for `--gone-ttl`.
 
@@ -13,7 +13,7 @@ mod privileges;
 mod web_config;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     convert::Infallible,
     net::SocketAddr,
     sync::{Arc, Mutex},
@@ -38,8 +38,10 @@ use cgroups::CgroupPaths;
 use exposition::{CgroupLabels, ErrnoRow, Scrape, SyscallRow};
 use web_config::{BasicAuth, WebConfig};
 
-/// How often removed cgroups that no scrape has shown are looked for (`--gone-ttl`).
+/// How often removed cgroups past their grace period or `--gone-ttl` are looked for.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
+/// Scrape gaps remembered for the grace period of removed cgroups.
+const SCRAPE_GAPS: usize = 8;
 /// The label of what did not fit in the per-cgroup maps.
 const OTHERS: &str = "(others)";
 
@@ -104,11 +106,15 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
             collector,
             paths: CgroupPaths::new(mount),
             gone_since: HashMap::new(),
+            first_shown: HashMap::new(),
             retired: HashMap::new(),
+            last_scrape: None,
+            gaps: VecDeque::new(),
         }),
         knowledge,
         limits,
         by_unit: args.by_unit,
+        gone_ttl: args.gone_ttl,
         timed: !args.no_latency,
         auth: web.auth,
         kernel: nix::sys::utsname::uname()
@@ -194,10 +200,15 @@ fn possible_cpus() -> u64 {
 struct State {
     collector: Collector,
     paths: CgroupPaths,
-    /// Removed cgroups no scrape has shown yet, and when they were found removed.
+    /// Removed cgroups still in the maps, and when they were found removed.
     gone_since: HashMap<u64, Instant>,
+    /// Removed cgroups a GET has shown, and when it first did.
+    first_shown: HashMap<u64, Instant>,
     /// What removed cgroups counted before they left the maps, by path.
     retired: HashMap<String, Retired>,
+    /// When the last GET of `/metrics` came, and the gaps between the recent ones.
+    last_scrape: Option<Instant>,
+    gaps: VecDeque<Duration>,
 }
 
 /// The counts of the removed cgroups of one path, dropped from the maps: added to the
@@ -227,6 +238,7 @@ struct Exporter {
     knowledge: Knowledge,
     limits: CgroupLimits,
     by_unit: bool,
+    gone_ttl: Duration,
     timed: bool,
     auth: Option<BasicAuth>,
     kernel: String,
@@ -286,9 +298,11 @@ async fn handle(
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or(""),
             );
+            // A HEAD shows nothing: it does not use up a removed cgroup's showing.
+            let shows = req.method() == Method::GET;
             let ex = exporter.clone();
             let scraped = tokio::task::spawn_blocking(move || {
-                let text = ex.scrape(openmetrics)?;
+                let text = ex.scrape(openmetrics, shows, ex.gone_ttl)?;
                 Ok::<_, anyhow::Error>(if gzip { compress(&text) } else { text.into() })
             })
             .await;
@@ -373,15 +387,27 @@ fn wants_openmetrics(accept: &str) -> bool {
 }
 
 impl Exporter {
-    /// Reads the kernel side, names what it holds, encodes it, and then drops the
-    /// removed cgroups this scrape showed for the last time.
-    fn scrape(&self, openmetrics: bool) -> Result<String> {
+    /// Reads the kernel side, names what it holds and encodes it. A GET (`shows`) then
+    /// drops the removed cgroups whose grace period after their first showing is over;
+    /// a HEAD changes nothing.
+    fn scrape(&self, openmetrics: bool, shows: bool, ttl: Duration) -> Result<String> {
         let mut state = self.state.lock().expect("never poisoned");
         let now = Instant::now();
         let snap = state.collector.cgroup_snapshot()?;
         let (scrape, gone) = self.name(&mut state, &snap, now);
         let text = scrape.encode(openmetrics);
-        state.retire(&gone, &snap, now)?;
+        if shows {
+            state.note_scrape(now);
+            let grace = state.grace(ttl);
+            let mut done = BTreeMap::new();
+            for (id, path) in gone {
+                let first = *state.first_shown.entry(id).or_insert(now);
+                if now.duration_since(first) >= grace {
+                    done.insert(id, path);
+                }
+            }
+            state.retire(&done, &snap, now)?;
+        }
         Ok(text)
     }
 
@@ -548,8 +574,9 @@ impl Exporter {
         (scrape, shown_gone)
     }
 
-    /// Drops removed cgroups that no scrape has shown within `ttl`, and the retired
-    /// counts of paths no cgroup has had for `ttl`.
+    /// Drops removed cgroups whose grace period after their first showing is over, or
+    /// that no scrape has shown within `ttl`, and the retired counts of paths no cgroup
+    /// has had for `ttl`.
     fn expire_gone(&self, ttl: Duration) -> Result<()> {
         let mut state = self.state.lock().expect("never poisoned");
         let state = &mut *state;
@@ -558,6 +585,10 @@ impl Exporter {
         state
             .gone_since
             .retain(|id, _| cgroups.get(id).is_some_and(Option::is_some));
+        state
+            .first_shown
+            .retain(|id, _| cgroups.get(id).is_some_and(Option::is_some));
+        let grace = state.grace(ttl);
         let mut walked = false;
         let mut expired = BTreeMap::new();
         for (&id, gone) in &cgroups {
@@ -571,7 +602,11 @@ impl Exporter {
                 continue;
             }
             let since = *state.gone_since.entry(id).or_insert(now);
-            if now.duration_since(since) >= ttl {
+            let shown_long_enough = state
+                .first_shown
+                .get(&id)
+                .is_some_and(|&t| now.duration_since(t) >= grace);
+            if shown_long_enough || now.duration_since(since) >= ttl {
                 expired.insert(id, path);
             }
         }
@@ -618,6 +653,23 @@ fn add_counts(to: &mut CgroupSyscallCounts, c: &CgroupSyscallCounts) {
 }
 
 impl State {
+    /// How long a removed cgroup stays after its first showing: two of the longest gap
+    /// between the recent scrapes, so that each of two servers scraping the node (an
+    /// HA pair) sees its final counts; `ttl` until two scrapes have been seen.
+    fn grace(&self, ttl: Duration) -> Duration {
+        self.gaps.iter().max().map_or(ttl, |g| (*g * 2).min(ttl))
+    }
+
+    fn note_scrape(&mut self, now: Instant) {
+        if let Some(last) = self.last_scrape {
+            if self.gaps.len() == SCRAPE_GAPS {
+                self.gaps.pop_front();
+            }
+            self.gaps.push_back(now.duration_since(last));
+        }
+        self.last_scrape = Some(now);
+    }
+
     /// Drops removed cgroups from the maps, keeping what they counted under their
     /// paths: a later cgroup with the same path continues their series.
     fn retire(
@@ -652,6 +704,7 @@ impl State {
         for id in ids {
             self.paths.forget(id);
             self.gone_since.remove(&id);
+            self.first_shown.remove(&id);
         }
         Ok(())
     }
