@@ -578,7 +578,8 @@ fn rss_kib(pid: u32) -> u64 {
 /// through maps room for 64 cgroups: every cgroup's final counts are served once
 /// removed, then dropped, so neither the maps nor the daemon grow, and nothing is lost.
 /// The test scrapes until each batch has left the maps: at most 20 removed cgroups
-/// wait at once.
+/// wait at once. With --cgroup-root on a test cgroup, only the test's cgroups are
+/// counted, so the maps' fill is known exactly.
 #[test]
 fn cgroup_churn_keeps_totals_exact_and_memory_bounded() {
     if !setup() {
@@ -599,6 +600,11 @@ fn cgroup_churn_keeps_totals_exact_and_memory_bounded() {
     let pid = serve.child.id();
     let first = serve.metrics();
     let lost_before = first.sum("wl_lost_total", &[]);
+    let entries = |m: &Metrics| {
+        ["cgroups", "cgroup_syscalls", "cgroup_errnos"]
+            .map(|map| m.sum("wl_map_entries", &[("map", map)]))
+    };
+    let entries_before = entries(&first);
     let memlock = map_memlock(pid);
     let rss_before = rss_kib(pid);
     let prefix = format!("{}/c", &parent.label[1..]);
@@ -646,12 +652,14 @@ fn cgroup_churn_keeps_totals_exact_and_memory_bounded() {
                 && m.sum("wl_cgroups", &[("state", "live")]) == 0.0
         });
     }
-    // One more scrape shows that the removed cgroups are gone.
+    // One more scrape: the removed cgroups are gone from the exposition and the maps,
+    // which hold what they held before the first cgroup was made.
     let last = serve.metrics();
     assert!(
         !last.cgroups().iter().any(|c| c.contains(&prefix)),
         "removed cgroups are dropped after their grace period"
     );
+    assert_eq!(entries(&last), entries_before);
     assert_eq!(seen.len(), CGROUPS, "every cgroup was served");
     for (cg, (getppid, getuid)) in &seen {
         assert_eq!(
