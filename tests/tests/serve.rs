@@ -797,6 +797,48 @@ fn a_removed_cgroup_outlives_a_head_and_its_first_showing() {
     assert!(st.success());
 }
 
+/// At most 64 connections are served at once: the 65th is closed unanswered, and
+/// once one of the 64 goes, a new one is served. (The 64 idle ones would be let go
+/// after 10 s without a request; the test takes milliseconds.)
+#[test]
+fn connections_past_the_limit_are_closed() {
+    if !setup() {
+        return;
+    }
+    let serve = Serve::start(&[]);
+    let connect = || TcpStream::connect(("127.0.0.1", serve.port)).expect("connect");
+    let mut held: Vec<TcpStream> = (0..64).map(|_| connect()).collect();
+    // Accepted in order: the 65th finds no room and is closed unanswered (a reset if
+    // the request was in before the close).
+    let mut extra = connect();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let _ = write!(
+        extra,
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    );
+    let mut reply = Vec::new();
+    match extra.read_to_end(&mut reply) {
+        Ok(_) => assert_eq!(String::from_utf8_lossy(&reply), ""),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    held.pop();
+    eventually("a freed connection to be served", || {
+        let mut s = connect();
+        let _ = write!(
+            s,
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        );
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        reply.starts_with("HTTP/1.1 200")
+    });
+    drop(held);
+    let (st, _) = serve.stop();
+    assert!(st.success());
+}
+
 fn openssl(args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)

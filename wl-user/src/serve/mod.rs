@@ -40,6 +40,16 @@ use web_config::{BasicAuth, WebConfig};
 
 /// How often removed cgroups past their grace period or `--gone-ttl` are looked for.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
+/// Connections served at once; more are closed as soon as they are accepted. A scraper
+/// needs one or two: this bounds what a flood of clients can hold (tasks, buffers,
+/// TLS state).
+const MAX_CONNECTIONS: usize = 64;
+/// How long one connection may live, from accept to close, whatever it does: a client
+/// that never reads its reply cannot hold a connection (and its body) for ever.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(60);
+/// Password checks at once. A bcrypt check costs tens of milliseconds of CPU by
+/// design; past this, a request is answered 503 rather than queued.
+const PASSWORD_CHECKS: usize = 2;
 /// Scrape gaps remembered for the grace period of removed cgroups.
 const SCRAPE_GAPS: usize = 8;
 /// The label of what did not fit in the per-cgroup maps.
@@ -117,6 +127,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         gone_ttl: args.gone_ttl,
         timed: !args.no_latency,
         auth: web.auth,
+        password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)),
         kernel: nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default(),
@@ -134,6 +145,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
     ));
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     let ttl = args.gone_ttl;
     loop {
@@ -149,6 +161,9 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
             }
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // Past the limit the connection is closed unanswered: a reply would
+                // need the TLS handshake the limit is there to spare.
+                let Ok(permit) = connections.clone().try_acquire_owned() else { continue };
                 let exporter = exporter.clone();
                 let service = hyper::service::service_fn(move |req| handle(req, exporter.clone()));
                 let mut http = hyper::server::conn::http1::Builder::new();
@@ -158,7 +173,10 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
                 match &tls {
                     None => {
                         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                        tokio::spawn(async move { let _ = conn.await; });
+                        tokio::spawn(async move {
+                            let _ = tokio::time::timeout(CONNECTION_DEADLINE, conn).await;
+                            drop(permit);
+                        });
                     }
                     Some(acceptor) => {
                         // The handshake runs in the connection's task: a slow client
@@ -166,12 +184,16 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
                         let acceptor = acceptor.clone();
                         let watcher = graceful.watcher();
                         tokio::spawn(async move {
-                            let Ok(Ok(stream)) = tokio::time::timeout(
-                                Duration::from_secs(10),
-                                acceptor.accept(stream),
-                            ).await else { return };
-                            let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-                            let _ = conn.await;
+                            let served = async {
+                                let Ok(Ok(stream)) = tokio::time::timeout(
+                                    Duration::from_secs(10),
+                                    acceptor.accept(stream),
+                                ).await else { return };
+                                let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                                let _ = conn.await;
+                            };
+                            let _ = tokio::time::timeout(CONNECTION_DEADLINE, served).await;
+                            drop(permit);
                         });
                     }
                 }
@@ -241,6 +263,7 @@ struct Exporter {
     gone_ttl: Duration,
     timed: bool,
     auth: Option<BasicAuth>,
+    password_checks: Arc<tokio::sync::Semaphore>,
     kernel: String,
 }
 
@@ -254,8 +277,16 @@ async fn handle(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let Ok(permit) = exporter.password_checks.clone().try_acquire_owned() else {
+            return Ok(Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .header(header::RETRY_AFTER, "1")
+                .body(Full::from("too many password checks at once\n"))
+                .expect("a valid response"));
+        };
         let ex = exporter.clone();
         let allowed = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             ex.auth
                 .as_ref()
                 .is_some_and(|a| a.allows(header.as_deref()))
