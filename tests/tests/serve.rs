@@ -530,9 +530,18 @@ fn prometheus_scrapes_the_exact_counts_of_a_cgroup() {
 }
 
 /// The daemon kept no capability once its programs were attached: at most CAP_BPF (39),
-/// on kernels that check it for every bpf() call, and no way to gain any back.
+/// on kernels that check it for every bpf() call, and no way to gain any back; and it
+/// runs as 65534 (real, effective, saved and file system ids), with no groups.
 fn assert_capabilities_dropped(pid: u32) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    for ids in ["Uid", "Gid"] {
+        let line = format!("{ids}:\t65534\t65534\t65534\t65534");
+        assert!(status.lines().any(|l| l == line), "{line} not in\n{status}");
+    }
+    assert!(
+        status.lines().any(|l| l.trim_end() == "Groups:"),
+        "{status}"
+    );
     for set in ["CapEff", "CapPrm", "CapBnd", "CapAmb", "CapInh"] {
         let line = status
             .lines()
@@ -1079,6 +1088,10 @@ fn bad_serve_input_is_one_line_and_loads_nothing() {
         "tls_server_config: cert_file /nonexistent/c.pem",
     );
     std::fs::remove_file(&bad).unwrap();
+    refused(
+        &["--user", "no-such-user-wl"],
+        "--user 'no-such-user-wl': no such user",
+    );
     refused(
         &["--cgroup-root", "/nonexistent/cg"],
         "--cgroup-root /nonexistent/cg: no such directory",

@@ -71,6 +71,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         Some(path) => WebConfig::load(path)?,
         None => WebConfig::none(),
     };
+    let run_as = privileges::RunAs::parse(&args.user)?;
     let mount = cgroups::mount()?;
     let root = match &args.cgroup_root {
         Some(p) => Cgroup::open_as(p, "--cgroup-root")?,
@@ -108,7 +109,15 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         objects: None,
         per_cgroup: Some(limits),
     })?;
-    let kept = privileges::drop_capabilities(|| collector.cgroups().is_ok())?;
+    let kept = privileges::drop_privileges(run_as, || collector.cgroups().is_ok())?;
+    // The walk that names cgroups reads the hierarchy as that user.
+    std::fs::read_dir(&mount).with_context(|| {
+        format!(
+            "cannot read the cgroup hierarchy {} as --user {}",
+            mount.display(),
+            run_as.uid
+        )
+    })?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
 
     let exporter = Arc::new(Exporter {
@@ -134,10 +143,12 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
     });
     let tls = web.tls.map(tokio_rustls::TlsAcceptor::from);
     say(format_args!(
-        "wl: serving {}://{local}/metrics for the cgroups below {} ({} MiB of kernel maps at most; capabilities kept: {})",
+        "wl: serving {}://{local}/metrics for the cgroups below {} ({} MiB of kernel maps at most; running as uid {} gid {}; capabilities kept: {})",
         if tls.is_some() { "https" } else { "http" },
         root.path.display(),
         limits.kernel_bytes(possible_cpus()).div_ceil(1 << 20),
+        run_as.uid,
+        run_as.gid,
         match kept {
             privileges::Kept::Nothing => "none",
             privileges::Kept::Bpf => "CAP_BPF",
