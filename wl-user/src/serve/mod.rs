@@ -437,7 +437,6 @@ impl Exporter {
         let now = Instant::now();
         let snap = state.collector.cgroup_snapshot()?;
         let (scrape, gone) = self.name(&mut state, &snap, now);
-        let text = scrape.encode(openmetrics);
         if shows {
             state.note_scrape(now);
             let grace = state.grace(ttl);
@@ -450,7 +449,11 @@ impl Exporter {
             }
             state.retire(&done, &snap, now)?;
         }
-        Ok(text)
+        // The snapshot goes before the text is made: the two are the largest things a
+        // scrape holds. The lock is held while encoding, so that one exposition is
+        // made at a time.
+        drop(snap);
+        Ok(scrape.encode(openmetrics))
     }
 
     /// The scrape of `snap`, one series per label set: cgroups that share a path (a
