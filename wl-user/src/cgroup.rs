@@ -12,6 +12,28 @@ use anyhow::{Context as _, Result, bail};
 
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
+/// A cgroup path as text that names it alone, for a label. Directory names are bytes;
+/// a byte that is not UTF-8 becomes U+FFFD and its two hex digits, and a U+FFFD of the
+/// name is doubled, so that two names never share a label (a lossy conversion would
+/// make `a\x80` and `a\x81` both `a�`). Valid names are as they are.
+pub fn path_label(path: &[u8]) -> String {
+    const MARK: char = '\u{FFFD}';
+    let mut out = String::with_capacity(path.len());
+    for chunk in path.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            out.push(c);
+            if c == MARK {
+                out.push(MARK);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push(MARK);
+            out.push_str(&format!("{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Where cgroup v2 is mounted, from `/proc/self/mounts` (`/sys/fs/cgroup` on most
 /// systems, `/sys/fs/cgroup/unified` on hybrid ones).
 pub fn mount_point() -> Option<PathBuf> {
@@ -170,5 +192,22 @@ impl Drop for OwnCgroup {
             "wl: warning: could not remove cgroup {}",
             self.0.path.display()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_labels_keep_non_utf8_names_apart() {
+        assert_eq!(
+            path_label(b"/system.slice/ssh.service"),
+            "/system.slice/ssh.service"
+        );
+        assert_eq!(path_label(b"/a\x80"), "/a\u{FFFD}80");
+        assert_ne!(path_label(b"/a\x80"), path_label(b"/a\x81"));
+        // A name with U+FFFD and "80" in it is not the invalid byte 0x80.
+        assert_ne!(path_label("/a\u{FFFD}80".as_bytes()), path_label(b"/a\x80"));
     }
 }

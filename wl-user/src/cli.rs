@@ -184,10 +184,16 @@ pub struct ServeArgs {
     /// min_version; basic_auth_users: name: bcrypt hash).
     #[arg(long, value_name = "FILE")]
     pub web_config: Option<PathBuf>,
-    /// A removed cgroup is dropped once a scrape has shown its final counts, or after
-    /// SECONDS if none has.
+    /// A removed cgroup is dropped two scrape intervals after a scrape first showed
+    /// its final counts (at most SECONDS), or after SECONDS if none has; what it
+    /// counted stays in the series of its path for SECONDS more.
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_duration)]
     pub gone_ttl: std::time::Duration,
+    /// The user to run as once the programs are attached and the port is bound: a
+    /// name or a number (65534, nobody, by default). Its cgroup hierarchy must be
+    /// readable to it; `--user 0` stays root (capabilities are dropped all the same).
+    #[arg(long, value_name = "NAME|UID", default_value = "65534")]
+    pub user: String,
     /// Count calls and errors only, without timing each call: no duration histogram,
     /// and the cheapest way to serve.
     #[arg(long)]

@@ -704,7 +704,7 @@ impl Collector {
             let (id, e) = entry.context("cannot read the cgroup map")?;
             let gone = (e.gone != 0).then(|| {
                 let len = (e.path_len as usize).saturating_sub(1).min(e.path.len());
-                String::from_utf8_lossy(&e.path[..len]).into_owned()
+                crate::cgroup::path_label(&e.path[..len])
             });
             all.insert(id, gone);
         }

@@ -5,7 +5,7 @@
 use std::{
     collections::HashMap,
     fs,
-    os::unix::fs::MetadataExt,
+    os::unix::{ffi::OsStrExt as _, fs::MetadataExt},
     path::{Path, PathBuf},
 };
 
@@ -50,7 +50,10 @@ impl CgroupPaths {
             let Ok(meta) = fs::metadata(&dir) else {
                 continue;
             };
-            self.by_id.insert(meta.ino(), rel.display().to_string());
+            self.by_id.insert(
+                meta.ino(),
+                crate::cgroup::path_label(rel.as_os_str().as_bytes()),
+            );
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
@@ -255,6 +258,17 @@ mod tests {
         assert_eq!(paths.path(root, &mut walked), Some("/"));
         assert_eq!(paths.path(u64::MAX, &mut walked), None);
         assert!(walked);
+        // Two names that are not UTF-8 and differ in one byte keep two labels.
+        let mut inos = Vec::new();
+        for name in [&b"x\x80"[..], &b"x\x81"[..]] {
+            let d = dir.join(std::ffi::OsStr::from_bytes(name));
+            fs::create_dir(&d).unwrap();
+            inos.push(fs::metadata(&d).unwrap().ino());
+        }
+        let mut paths = CgroupPaths::new(dir.clone());
+        let mut walked = false;
+        assert_eq!(paths.path(inos[0], &mut walked), Some("/x\u{FFFD}80"));
+        assert_eq!(paths.path(inos[1], &mut walked), Some("/x\u{FFFD}81"));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

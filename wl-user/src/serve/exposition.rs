@@ -4,8 +4,9 @@
 //!
 //! prometheus-client writes OpenMetrics only; the classic format differs from it in
 //! metadata alone (a counter's `# TYPE` names its `_total` series, there is no info
-//! type, `# UNIT` and `# EOF`), so [`classic_text`] rewrites those lines and leaves
-//! every sample as it is.
+//! type, `# UNIT` and `# EOF`), so [`Classic`] rewrites those lines as they are
+//! written and leaves every sample as it is: at `--max-series 100000` the text runs to
+//! 150 MB, and it exists once.
 
 use std::collections::BTreeMap;
 
@@ -93,13 +94,15 @@ impl Scrape {
         registry.register_collector(Box::new(self));
         let mut text = String::new();
         // Writing to a String cannot fail.
-        prometheus_client::encoding::text::encode(&mut text, &registry)
-            .expect("encoding into a String");
         if openmetrics {
-            text
+            prometheus_client::encoding::text::encode(&mut text, &registry)
         } else {
-            classic_text(&text)
+            let mut classic = Classic::new(&mut text);
+            prometheus_client::encoding::text::encode(&mut classic, &registry)
+                .map(|()| classic.finish())
         }
+        .expect("encoding into a String");
+        text
     }
 }
 
@@ -222,7 +225,7 @@ impl Collector for Scrape {
 
         let mut m = encoder.encode_descriptor(
             "wl_cgroups",
-            "Cgroups counted in the kernel: live, gone (removed; shown one last time), unresolved (new since the last walk of the hierarchy; shown from the next scrape).",
+            "Cgroups counted in the kernel: live, gone (removed; shown with their final counts for a grace period), unresolved (new since the last walk of the hierarchy; shown from the next scrape).",
             None,
             MetricType::Gauge,
         )?;
@@ -265,33 +268,91 @@ impl Collector for Scrape {
 }
 
 /// The OpenMetrics text as the classic Prometheus text format (version 0.0.4).
+#[cfg(test)]
 pub fn classic_text(openmetrics: &str) -> String {
-    let mut out = String::with_capacity(openmetrics.len());
-    let mut lines = openmetrics.lines().peekable();
-    while let Some(line) = lines.next() {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let mut classic = Classic::new(&mut out);
+    classic.write_str(openmetrics).expect("into a String");
+    classic.finish();
+    out
+}
+
+/// Writes OpenMetrics text into `out` as the classic text format, a line at a time:
+/// samples as they are, metadata renamed, `# UNIT` and `# EOF` left out.
+pub struct Classic<'a> {
+    out: &'a mut String,
+    /// The line being written.
+    line: String,
+    /// A `# HELP` line waiting for its `# TYPE`, which decides the family's name.
+    help: Option<String>,
+}
+
+impl<'a> Classic<'a> {
+    pub fn new(out: &'a mut String) -> Classic<'a> {
+        Classic {
+            out,
+            line: String::new(),
+            help: None,
+        }
+    }
+
+    /// Writes what is left: a last line without its newline, a HELP without a TYPE.
+    pub fn finish(mut self) {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.end_line(&line);
+        }
+        self.flush_help("");
+    }
+
+    fn flush_help(&mut self, kind: &str) {
+        let Some(help) = self.help.take() else {
+            return;
+        };
+        let (name, text) = help.split_once(' ').unwrap_or((&help, ""));
+        let (name, _) = classic_name(name, kind);
+        self.out.push_str(&format!("# HELP {name} {text}\n"));
+    }
+
+    fn end_line(&mut self, line: &str) {
         if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
+            return;
         }
         if let Some(help) = line.strip_prefix("# HELP ") {
-            // Each family's HELP is followed by its TYPE, which decides the name.
-            let (name, text) = help.split_once(' ').unwrap_or((help, ""));
-            let kind = lines
-                .peek()
-                .and_then(|t| t.strip_prefix("# TYPE "))
-                .and_then(|t| t.rsplit_once(' '))
-                .map_or("", |(_, k)| k);
-            let (name, kind) = classic_name(name, kind);
-            out.push_str(&format!("# HELP {name} {text}\n"));
-            if !kind.is_empty() {
-                lines.next();
-                out.push_str(&format!("# TYPE {name} {kind}\n"));
-            }
-            continue;
+            self.flush_help("");
+            self.help = Some(help.to_owned());
+            return;
         }
-        out.push_str(line);
-        out.push('\n');
+        if let Some((name, kind)) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|t| t.rsplit_once(' '))
+        {
+            self.flush_help(kind);
+            let (name, kind) = classic_name(name, kind);
+            self.out.push_str(&format!("# TYPE {name} {kind}\n"));
+            return;
+        }
+        self.flush_help("");
+        self.out.push_str(line);
+        self.out.push('\n');
     }
-    out
+}
+
+impl std::fmt::Write for Classic<'_> {
+    fn write_str(&mut self, mut s: &str) -> std::fmt::Result {
+        while let Some(nl) = s.find('\n') {
+            self.line.push_str(&s[..nl]);
+            let line = std::mem::take(&mut self.line);
+            self.end_line(&line);
+            // The line's buffer is used again for the next one.
+            self.line = line;
+            self.line.clear();
+            s = &s[nl + 1..];
+        }
+        self.line.push_str(s);
+        Ok(())
+    }
 }
 
 fn classic_name(name: &str, kind: &str) -> (String, &'static str) {
@@ -391,6 +452,29 @@ mod tests {
         assert!(text.contains("# TYPE wl_syscall_duration_seconds histogram\n"));
         assert!(!text.contains("# EOF") && !text.contains("# UNIT"));
         assert!(text.contains(r#"wl_build_info{version="0.1.0",kernel="6.18.0"} 1"#));
+    }
+
+    #[test]
+    fn classic_text_written_in_pieces_is_the_same() {
+        use std::fmt::Write as _;
+        let om = scrape().encode(true);
+        let whole = classic_text(&om);
+        let mut pieces = String::new();
+        let mut classic = Classic::new(&mut pieces);
+        // Pieces of 7 bytes: lines cut anywhere, newlines included.
+        let bytes = om.as_bytes();
+        for chunk in bytes.chunks(7) {
+            classic
+                .write_str(std::str::from_utf8(chunk).unwrap())
+                .unwrap();
+        }
+        classic.finish();
+        assert_eq!(pieces, whole);
+        assert_eq!(whole, scrape().encode(false));
+        assert_eq!(
+            whole.lines().filter(|l| l.starts_with("# HELP ")).count(),
+            om.lines().filter(|l| l.starts_with("# HELP ")).count()
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `wl-user serve`: a per-node Prometheus exporter. The kernel side counts every call
 //! of every task under the cgroup root per (cgroup, syscall); each scrape of `/metrics`
 //! reads those maps, names the cgroups and syscalls, and answers in the Prometheus or
-//! OpenMetrics text format. Removed cgroups are shown one last time, then dropped from
-//! the maps (or after `--gone-ttl` without a scrape), so memory stays bounded under
-//! churn; a live cgroup's counters only grow.
+//! OpenMetrics text format. Removed cgroups are shown with their final counts for a
+//! grace period (two scrape intervals), then dropped from the maps (or after
+//! `--gone-ttl` without a scrape), so memory stays bounded under churn. One label set
+//! is one series, whose counters only grow: what removed cgroups of a path counted is
+//! kept, and added to a later cgroup with that path, for `--gone-ttl`.
 
 mod cgroups;
 mod exposition;
@@ -11,7 +13,7 @@ mod privileges;
 mod web_config;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     convert::Infallible,
     net::SocketAddr,
     sync::{Arc, Mutex},
@@ -24,7 +26,7 @@ use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, header};
 use hyper_util::rt::TokioIo;
 use tokio::signal::unix::{SignalKind, signal};
-use wl_common::slot_syscall;
+use wl_common::{CgroupSyscallCounts, slot_syscall};
 
 use crate::{
     cgroup::Cgroup,
@@ -36,8 +38,20 @@ use cgroups::CgroupPaths;
 use exposition::{CgroupLabels, ErrnoRow, Scrape, SyscallRow};
 use web_config::{BasicAuth, WebConfig};
 
-/// How often removed cgroups that no scrape has shown are looked for (`--gone-ttl`).
+/// How often removed cgroups past their grace period or `--gone-ttl` are looked for.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
+/// Connections served at once; more are closed as soon as they are accepted. A scraper
+/// needs one or two: this bounds what a flood of clients can hold (tasks, buffers,
+/// TLS state).
+const MAX_CONNECTIONS: usize = 64;
+/// How long one connection may live, from accept to close, whatever it does: a client
+/// that never reads its reply cannot hold a connection (and its body) for ever.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(60);
+/// Password checks at once. A bcrypt check costs tens of milliseconds of CPU by
+/// design; past this, a request is answered 503 rather than queued.
+const PASSWORD_CHECKS: usize = 2;
+/// Scrape gaps remembered for the grace period of removed cgroups.
+const SCRAPE_GAPS: usize = 8;
 /// The label of what did not fit in the per-cgroup maps.
 const OTHERS: &str = "(others)";
 
@@ -57,6 +71,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         Some(path) => WebConfig::load(path)?,
         None => WebConfig::none(),
     };
+    let run_as = privileges::RunAs::parse(&args.user)?;
     let mount = cgroups::mount()?;
     let root = match &args.cgroup_root {
         Some(p) => Cgroup::open_as(p, "--cgroup-root")?,
@@ -94,7 +109,15 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         objects: None,
         per_cgroup: Some(limits),
     })?;
-    let kept = privileges::drop_capabilities(|| collector.cgroups().is_ok())?;
+    let kept = privileges::drop_privileges(run_as, || collector.cgroups().is_ok())?;
+    // The walk that names cgroups reads the hierarchy as that user.
+    std::fs::read_dir(&mount).with_context(|| {
+        format!(
+            "cannot read the cgroup hierarchy {} as --user {}",
+            mount.display(),
+            run_as.uid
+        )
+    })?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
 
     let exporter = Arc::new(Exporter {
@@ -102,22 +125,30 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
             collector,
             paths: CgroupPaths::new(mount),
             gone_since: HashMap::new(),
+            first_shown: HashMap::new(),
+            retired: HashMap::new(),
+            last_scrape: None,
+            gaps: VecDeque::new(),
         }),
         knowledge,
         limits,
         by_unit: args.by_unit,
+        gone_ttl: args.gone_ttl,
         timed: !args.no_latency,
         auth: web.auth,
+        password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)),
         kernel: nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default(),
     });
     let tls = web.tls.map(tokio_rustls::TlsAcceptor::from);
     say(format_args!(
-        "wl: serving {}://{local}/metrics for the cgroups below {} ({} MiB of kernel maps at most; capabilities kept: {})",
+        "wl: serving {}://{local}/metrics for the cgroups below {} ({} MiB of kernel maps at most; running as uid {} gid {}; capabilities kept: {})",
         if tls.is_some() { "https" } else { "http" },
         root.path.display(),
         limits.kernel_bytes(possible_cpus()).div_ceil(1 << 20),
+        run_as.uid,
+        run_as.gid,
         match kept {
             privileges::Kept::Nothing => "none",
             privileges::Kept::Bpf => "CAP_BPF",
@@ -125,6 +156,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
     ));
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     let ttl = args.gone_ttl;
     loop {
@@ -140,6 +172,9 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
             }
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // Past the limit the connection is closed unanswered: a reply would
+                // need the TLS handshake the limit is there to spare.
+                let Ok(permit) = connections.clone().try_acquire_owned() else { continue };
                 let exporter = exporter.clone();
                 let service = hyper::service::service_fn(move |req| handle(req, exporter.clone()));
                 let mut http = hyper::server::conn::http1::Builder::new();
@@ -149,7 +184,10 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
                 match &tls {
                     None => {
                         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                        tokio::spawn(async move { let _ = conn.await; });
+                        tokio::spawn(async move {
+                            let _ = tokio::time::timeout(CONNECTION_DEADLINE, conn).await;
+                            drop(permit);
+                        });
                     }
                     Some(acceptor) => {
                         // The handshake runs in the connection's task: a slow client
@@ -157,12 +195,16 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
                         let acceptor = acceptor.clone();
                         let watcher = graceful.watcher();
                         tokio::spawn(async move {
-                            let Ok(Ok(stream)) = tokio::time::timeout(
-                                Duration::from_secs(10),
-                                acceptor.accept(stream),
-                            ).await else { return };
-                            let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-                            let _ = conn.await;
+                            let served = async {
+                                let Ok(Ok(stream)) = tokio::time::timeout(
+                                    Duration::from_secs(10),
+                                    acceptor.accept(stream),
+                                ).await else { return };
+                                let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                                let _ = conn.await;
+                            };
+                            let _ = tokio::time::timeout(CONNECTION_DEADLINE, served).await;
+                            drop(permit);
                         });
                     }
                 }
@@ -191,8 +233,37 @@ fn possible_cpus() -> u64 {
 struct State {
     collector: Collector,
     paths: CgroupPaths,
-    /// Removed cgroups no scrape has shown yet, and when they were found removed.
+    /// Removed cgroups still in the maps, and when they were found removed.
     gone_since: HashMap<u64, Instant>,
+    /// Removed cgroups a GET has shown, and when it first did.
+    first_shown: HashMap<u64, Instant>,
+    /// What removed cgroups counted before they left the maps, by path.
+    retired: HashMap<String, Retired>,
+    /// When the last GET of `/metrics` came, and the gaps between the recent ones.
+    last_scrape: Option<Instant>,
+    gaps: VecDeque<Duration>,
+}
+
+/// The counts of the removed cgroups of one path, dropped from the maps: added to the
+/// series of any cgroup with that path, so that a series (one label set) never goes
+/// backwards when `systemctl restart` makes a new cgroup where the old one was.
+struct Retired {
+    syscalls: HashMap<u32, CgroupSyscallCounts>,
+    /// (slot, errno) → failures.
+    errnos: HashMap<(u32, u32), u64>,
+    /// The last time a cgroup with this path was in the maps: dropped `--gone-ttl`
+    /// after.
+    seen: Instant,
+}
+
+impl Retired {
+    fn new(now: Instant) -> Retired {
+        Retired {
+            syscalls: HashMap::new(),
+            errnos: HashMap::new(),
+            seen: now,
+        }
+    }
 }
 
 struct Exporter {
@@ -200,8 +271,10 @@ struct Exporter {
     knowledge: Knowledge,
     limits: CgroupLimits,
     by_unit: bool,
+    gone_ttl: Duration,
     timed: bool,
     auth: Option<BasicAuth>,
+    password_checks: Arc<tokio::sync::Semaphore>,
     kernel: String,
 }
 
@@ -215,8 +288,16 @@ async fn handle(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let Ok(permit) = exporter.password_checks.clone().try_acquire_owned() else {
+            return Ok(Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .header(header::RETRY_AFTER, "1")
+                .body(Full::from("too many password checks at once\n"))
+                .expect("a valid response"));
+        };
         let ex = exporter.clone();
         let allowed = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             ex.auth
                 .as_ref()
                 .is_some_and(|a| a.allows(header.as_deref()))
@@ -259,9 +340,11 @@ async fn handle(
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or(""),
             );
+            // A HEAD shows nothing: it does not use up a removed cgroup's showing.
+            let shows = req.method() == Method::GET;
             let ex = exporter.clone();
             let scraped = tokio::task::spawn_blocking(move || {
-                let text = ex.scrape(openmetrics)?;
+                let text = ex.scrape(openmetrics, shows, ex.gone_ttl)?;
                 Ok::<_, anyhow::Error>(if gzip { compress(&text) } else { text.into() })
             })
             .await;
@@ -346,29 +429,55 @@ fn wants_openmetrics(accept: &str) -> bool {
 }
 
 impl Exporter {
-    /// Reads the kernel side, names what it holds, encodes it, and then drops the
-    /// removed cgroups this scrape showed for the last time.
-    fn scrape(&self, openmetrics: bool) -> Result<String> {
+    /// Reads the kernel side, names what it holds and encodes it. A GET (`shows`) then
+    /// drops the removed cgroups whose grace period after their first showing is over;
+    /// a HEAD changes nothing.
+    fn scrape(&self, openmetrics: bool, shows: bool, ttl: Duration) -> Result<String> {
         let mut state = self.state.lock().expect("never poisoned");
+        let now = Instant::now();
         let snap = state.collector.cgroup_snapshot()?;
-        let (scrape, shown_gone) = self.name(&mut state.paths, snap);
-        let text = scrape.encode(openmetrics);
-        state.forget(&shown_gone)?;
-        Ok(text)
+        let (scrape, gone) = self.name(&mut state, &snap, now);
+        if shows {
+            state.note_scrape(now);
+            let grace = state.grace(ttl);
+            let mut done = BTreeMap::new();
+            for (id, path) in gone {
+                let first = *state.first_shown.entry(id).or_insert(now);
+                if now.duration_since(first) >= grace {
+                    done.insert(id, path);
+                }
+            }
+            state.retire(&done, &snap, now)?;
+        }
+        // The snapshot goes before the text is made: the two are the largest things a
+        // scrape holds. The lock is held while encoding, so that one exposition is
+        // made at a time.
+        drop(snap);
+        Ok(scrape.encode(openmetrics))
     }
 
-    fn name(&self, paths: &mut CgroupPaths, snap: CgroupSnapshot) -> (Scrape, BTreeSet<u64>) {
+    /// The scrape of `snap`, one series per label set: cgroups that share a path (a
+    /// removed one and its successor, after `systemctl restart`) are summed, with what
+    /// the removed ones of that path counted before they were dropped. Also returns the
+    /// removed cgroups shown, with their paths.
+    fn name(
+        &self,
+        state: &mut State,
+        snap: &CgroupSnapshot,
+        now: Instant,
+    ) -> (Scrape, BTreeMap<u64, String>) {
         let mut scrape = Scrape {
             timed: self.timed,
             version: env!("CARGO_PKG_VERSION"),
             kernel: self.kernel.clone(),
-            lost: snap.lost,
+            lost: snap.lost.clone(),
             ..Scrape::default()
         };
         // Cgroup id → index into scrape.cgroups; None for one not resolved yet.
         let mut index: HashMap<u64, Option<usize>> = HashMap::new();
+        let mut by_path: HashMap<String, usize> = HashMap::new();
         let mut walked = false;
-        let mut shown_gone = BTreeSet::new();
+        let mut shown_gone = BTreeMap::new();
         let mut states: BTreeMap<&'static str, u64> =
             [("live", 0), ("gone", 0), ("unresolved", 0)].into();
         let ids = snap
@@ -381,18 +490,7 @@ impl Exporter {
                 continue;
             }
             let gone = snap.cgroups.get(&id).cloned().flatten();
-            let path = if id == 0 {
-                Some(OTHERS.to_owned())
-            } else {
-                match (paths.path(id, &mut walked), &gone) {
-                    (Some(p), _) => Some(p.to_owned()),
-                    (None, Some(p)) if !p.is_empty() => Some(p.clone()),
-                    // Removed, and its path could not be read: shown once by id
-                    // rather than dropped unseen.
-                    (None, Some(_)) => Some(format!("(removed cgroup {id})")),
-                    (None, None) => None,
-                }
-            };
+            let path = path_of(&mut state.paths, id, gone.as_deref(), &mut walked);
             if id != 0 {
                 *states
                     .get_mut(match (&gone, &path) {
@@ -402,20 +500,51 @@ impl Exporter {
                     })
                     .expect("listed") += 1;
             }
+            let Some(path) = path else {
+                index.insert(id, None);
+                continue;
+            };
             if gone.is_some() {
-                // Shown now with its final counts, or never: either way done.
-                shown_gone.insert(id);
+                shown_gone.insert(id, path.clone());
             }
-            index.insert(
-                id,
-                path.map(|p| {
-                    let unit = (self.by_unit && id != 0).then(|| cgroups::unit_of(&p));
-                    scrape.cgroups.push(CgroupLabels::new(p, unit));
+            let i = match by_path.get(&path) {
+                Some(&i) => i,
+                None => {
+                    let unit = (self.by_unit && id != 0).then(|| cgroups::unit_of(&path));
+                    scrape.cgroups.push(CgroupLabels::new(path.clone(), unit));
+                    by_path.insert(path, scrape.cgroups.len() - 1);
                     scrape.cgroups.len() - 1
-                }),
-            );
+                }
+            };
+            index.insert(id, Some(i));
         }
         scrape.cgroup_states = states;
+
+        let mut counts: BTreeMap<(usize, u32), CgroupSyscallCounts> = BTreeMap::new();
+        for (key, c) in &snap.counts {
+            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+                add_counts(counts.entry((i, key.slot)).or_default(), c);
+            }
+        }
+        let mut errnos: BTreeMap<(usize, u32, u32), u64> = BTreeMap::new();
+        for (key, n) in &snap.errnos {
+            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+                *errnos.entry((i, key.slot, key.errno)).or_default() += n;
+            }
+        }
+        for (i, labels) in scrape.cgroups.iter().enumerate() {
+            let Some(retired) = state.retired.get_mut(&labels.path) else {
+                continue;
+            };
+            retired.seen = now;
+            for (slot, c) in &retired.syscalls {
+                add_counts(counts.entry((i, *slot)).or_default(), c);
+            }
+            for ((slot, errno), n) in &retired.errnos {
+                *errnos.entry((i, *slot, *errno)).or_default() += n;
+            }
+        }
+
         let name = |slot: u32| {
             let (abi, nr) = slot_syscall(slot);
             let abi = AbiName::of(wl_common::Abi::from_index(abi).expect("slot within the table"));
@@ -426,12 +555,8 @@ impl Exporter {
                 sys.map_or("unknown", |s| s.subsystem),
             )
         };
-        let pairs = snap.counts.len();
-        for (key, c) in snap.counts {
-            let Some(&Some(cgroup)) = index.get(&key.cgroup_id) else {
-                continue;
-            };
-            let (syscall, abi, subsystem) = name(key.slot);
+        for ((cgroup, slot), c) in counts {
+            let (syscall, abi, subsystem) = name(slot);
             scrape.syscalls.push(SyscallRow {
                 cgroup,
                 syscall,
@@ -442,17 +567,13 @@ impl Exporter {
                 latency_log2: c.latency_log2,
             });
         }
-        let triples = snap.errnos.len();
-        for (key, n) in snap.errnos {
-            let Some(&Some(cgroup)) = index.get(&key.cgroup_id) else {
-                continue;
-            };
-            let (syscall, abi, _) = name(key.slot);
+        for ((cgroup, slot, errno), n) in errnos {
+            let (syscall, abi, _) = name(slot);
             scrape.errnos.push(ErrnoRow {
                 cgroup,
                 syscall,
                 abi,
-                errno: errno_name(key.errno),
+                errno: errno_name(errno),
                 errors: n,
             });
         }
@@ -473,11 +594,7 @@ impl Exporter {
                 &b.errno,
             ))
         });
-        let others = scrape
-            .syscalls
-            .iter()
-            .filter(|r| scrape.cgroups[r.cgroup].path == OTHERS)
-            .count();
+        let others = snap.counts.iter().filter(|(k, _)| k.cgroup_id == 0).count();
         scrape.maps = [
             (
                 "cgroups",
@@ -485,45 +602,154 @@ impl Exporter {
             ),
             (
                 "cgroup_syscalls",
-                ((pairs - others) as u64, u64::from(self.limits.series)),
+                (
+                    (snap.counts.len() - others) as u64,
+                    u64::from(self.limits.series),
+                ),
             ),
             (
                 "cgroup_errnos",
-                (triples as u64, u64::from(self.limits.errno_series)),
+                (
+                    snap.errnos.len() as u64,
+                    u64::from(self.limits.errno_series),
+                ),
             ),
         ]
         .into();
         (scrape, shown_gone)
     }
 
-    /// Drops removed cgroups that no scrape has shown within `ttl`.
+    /// Drops removed cgroups whose grace period after their first showing is over, or
+    /// that no scrape has shown within `ttl`, and the retired counts of paths no cgroup
+    /// has had for `ttl`.
     fn expire_gone(&self, ttl: Duration) -> Result<()> {
         let mut state = self.state.lock().expect("never poisoned");
+        let state = &mut *state;
         let now = Instant::now();
-        let gone: BTreeSet<u64> = state
-            .collector
-            .cgroups()?
-            .into_iter()
-            .filter_map(|(id, g)| g.map(|_| id))
-            .collect();
-        state.gone_since.retain(|id, _| gone.contains(id));
-        let mut expired = BTreeSet::new();
-        for id in gone {
+        let cgroups = state.collector.cgroups()?;
+        state
+            .gone_since
+            .retain(|id, _| cgroups.get(id).is_some_and(Option::is_some));
+        state
+            .first_shown
+            .retain(|id, _| cgroups.get(id).is_some_and(Option::is_some));
+        let grace = state.grace(ttl);
+        let mut walked = false;
+        let mut expired = BTreeMap::new();
+        for (&id, gone) in &cgroups {
+            let Some(path) = path_of(&mut state.paths, id, gone.as_deref(), &mut walked) else {
+                continue;
+            };
+            if let Some(retired) = state.retired.get_mut(&path) {
+                retired.seen = now;
+            }
+            if gone.is_none() {
+                continue;
+            }
             let since = *state.gone_since.entry(id).or_insert(now);
-            if now.duration_since(since) >= ttl {
-                expired.insert(id);
+            let shown_long_enough = state
+                .first_shown
+                .get(&id)
+                .is_some_and(|&t| now.duration_since(t) >= grace);
+            if shown_long_enough || now.duration_since(since) >= ttl {
+                expired.insert(id, path);
             }
         }
-        state.forget(&expired)
+        if !expired.is_empty() {
+            let snap = state.collector.cgroup_snapshot()?;
+            state.retire(&expired, &snap, now)?;
+        }
+        state
+            .retired
+            .retain(|_, r| now.duration_since(r.seen) < ttl);
+        Ok(())
+    }
+}
+
+/// The `cgroup` label of cgroup `id`: its path; `(others)` for what did not fit; the
+/// path the kernel side kept for a removed one never seen, else its id; None for a
+/// live one made since the last walk of the hierarchy.
+fn path_of(
+    paths: &mut CgroupPaths,
+    id: u64,
+    gone: Option<&str>,
+    walked: &mut bool,
+) -> Option<String> {
+    if id == 0 {
+        return Some(OTHERS.to_owned());
+    }
+    match (paths.path(id, walked), gone) {
+        (Some(p), _) => Some(p.to_owned()),
+        (None, Some(p)) if !p.is_empty() => Some(p.to_owned()),
+        // Removed, and its path could not be read: shown by id rather than
+        // dropped unseen.
+        (None, Some(_)) => Some(format!("(removed cgroup {id})")),
+        (None, None) => None,
+    }
+}
+
+fn add_counts(to: &mut CgroupSyscallCounts, c: &CgroupSyscallCounts) {
+    to.calls += c.calls;
+    to.errors += c.errors;
+    to.total_ns += c.total_ns;
+    for (t, n) in to.latency_log2.iter_mut().zip(&c.latency_log2) {
+        *t += n;
     }
 }
 
 impl State {
-    fn forget(&mut self, ids: &BTreeSet<u64>) -> Result<()> {
-        self.collector.forget_cgroups(ids)?;
+    /// How long a removed cgroup stays after its first showing: two of the longest gap
+    /// between the recent scrapes, so that each of two servers scraping the node (an
+    /// HA pair) sees its final counts; `ttl` until two scrapes have been seen.
+    fn grace(&self, ttl: Duration) -> Duration {
+        self.gaps.iter().max().map_or(ttl, |g| (*g * 2).min(ttl))
+    }
+
+    fn note_scrape(&mut self, now: Instant) {
+        if let Some(last) = self.last_scrape {
+            if self.gaps.len() == SCRAPE_GAPS {
+                self.gaps.pop_front();
+            }
+            self.gaps.push_back(now.duration_since(last));
+        }
+        self.last_scrape = Some(now);
+    }
+
+    /// Drops removed cgroups from the maps, keeping what they counted under their
+    /// paths: a later cgroup with the same path continues their series.
+    fn retire(
+        &mut self,
+        ids: &BTreeMap<u64, String>,
+        snap: &CgroupSnapshot,
+        now: Instant,
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for (key, c) in &snap.counts {
+            if let Some(path) = ids.get(&key.cgroup_id) {
+                let retired = self
+                    .retired
+                    .entry(path.clone())
+                    .or_insert_with(|| Retired::new(now));
+                add_counts(retired.syscalls.entry(key.slot).or_default(), c);
+            }
+        }
+        for (key, n) in &snap.errnos {
+            if let Some(path) = ids.get(&key.cgroup_id) {
+                let retired = self
+                    .retired
+                    .entry(path.clone())
+                    .or_insert_with(|| Retired::new(now));
+                *retired.errnos.entry((key.slot, key.errno)).or_default() += n;
+            }
+        }
+        let ids: BTreeSet<u64> = ids.keys().copied().collect();
+        self.collector.forget_cgroups(&ids)?;
         for id in ids {
-            self.paths.forget(*id);
-            self.gone_since.remove(id);
+            self.paths.forget(id);
+            self.gone_since.remove(&id);
+            self.first_shown.remove(&id);
         }
         Ok(())
     }
