@@ -89,10 +89,12 @@ pub enum Command {
     ///
     /// Kernel memory is bounded by --max-cgroups and --max-series and printed at start;
     /// calls past them are counted under cgroup="(others)" and in wl_lost_total. A
-    /// removed cgroup is shown by the next scrape with its final counts, then dropped
-    /// (or after --gone-ttl without a scrape). After loading its programs the daemon
-    /// drops its capabilities. SIGTERM or SIGINT stops it. docs/fleet.md has a systemd
-    /// unit, a Kubernetes DaemonSet, a scrape config and queries.
+    /// removed cgroup's final counts are shown for two scrape intervals, then it is
+    /// dropped (or after --gone-ttl without a scrape); a cgroup made again at the same
+    /// path continues its series. After loading its programs the daemon drops its
+    /// capabilities and becomes an unprivileged user (--user). SIGTERM or SIGINT stops
+    /// it. docs/fleet.md has a systemd unit, a Kubernetes DaemonSet, a scrape config and
+    /// queries.
     #[command(after_long_help = "Examples:
   sudo wl-user serve                                    # http://127.0.0.1:9464/metrics
   sudo wl-user serve --listen 0.0.0.0:9464 --web-config /etc/wl/web.yml --by-unit
