@@ -156,8 +156,9 @@ fn tree(report: &Report, by: Weight) -> Vec<Node> {
         report.total_ns(),
     );
     let share = |w: u64| 100.0 * w as f64 / total.max(1) as f64;
+    // By what served each call where objects were resolved, as the table's summary.
     let mut nodes: Vec<Node> = report
-        .subsystems
+        .summary()
         .iter()
         .map(|sub| {
             let weight = measure(sub.calls, sub.total_ns);
@@ -173,18 +174,24 @@ fn tree(report: &Report, by: Weight) -> Vec<Node> {
         })
         .collect();
     for s in report.by_subsystem() {
-        let Some(parent) = nodes.iter_mut().find(|n| n.label == s.subsystem) else {
-            continue;
-        };
-        let weight = measure(s.calls, s.total_ns);
-        parent.children.push(Node {
-            label: render::syscall_label(&s.name, s.abi),
-            detail: String::new(),
-            weight,
-            fill: parent.fill,
-            title: syscall_title(report, s, by, share(weight)),
-            children: Vec::new(),
-        });
+        for (subsystem, calls, ns) in served_by(s) {
+            let Some(parent) = nodes.iter_mut().find(|n| n.label == subsystem) else {
+                continue;
+            };
+            let weight = measure(calls, ns);
+            let mut title = syscall_title(report, s, by, share(weight));
+            if subsystem != s.subsystem {
+                let _ = write!(title, "\nof which served by {subsystem}: {calls} calls");
+            }
+            parent.children.push(Node {
+                label: render::syscall_label(&s.name, s.abi),
+                detail: String::new(),
+                weight,
+                fill: parent.fill,
+                title,
+                children: Vec::new(),
+            });
+        }
     }
     // The report orders by time, or by calls within a subsystem; the widest box goes
     // first here, whatever the widths measure (stable: ties keep the report's order).
@@ -199,6 +206,28 @@ fn tree(report: &Report, by: Weight) -> Vec<Node> {
         }
     }
     nodes
+}
+
+/// A syscall's calls and time by the subsystem that served them: its objects' where
+/// they name one, the rest its own (the split `Report::summary` counts).
+fn served_by(s: &SyscallRow) -> Vec<(&'static str, u64, u64)> {
+    let mut out = vec![(s.subsystem, s.calls, s.total_ns)];
+    for o in s.objects.iter().flatten() {
+        let Some(sub) = o.subsystem.filter(|&sub| sub != s.subsystem) else {
+            continue;
+        };
+        out[0].1 = out[0].1.saturating_sub(o.calls);
+        out[0].2 = out[0].2.saturating_sub(o.total_ns);
+        match out.iter_mut().find(|(name, _, _)| *name == sub) {
+            Some(e) => {
+                e.1 += o.calls;
+                e.2 += o.total_ns;
+            }
+            None => out.push((sub, o.calls, o.total_ns)),
+        }
+    }
+    out.retain(|&(_, calls, _)| calls > 0);
+    out
 }
 
 /// Places `nodes` side by side in `[x, x + width)`, each as wide as its share of their
@@ -254,7 +283,7 @@ fn caption(report: &Report, asked: Weight, by: Weight) -> Vec<String> {
         totals,
         " · {} syscalls in {} subsystems",
         report.syscalls.len(),
-        report.subsystems.len()
+        report.summary().len()
     );
     if let Some(status) = report.exit_status {
         let _ = write!(totals, " · exit status {status}");
@@ -619,6 +648,35 @@ mod tests {
         let svg = svg(&r, Weight::Time);
         assert!(boxes(&svg).is_empty());
         assert!(svg.contains("no syscalls were recorded"));
+    }
+
+    #[test]
+    fn calls_served_elsewhere_are_drawn_under_that_subsystem() {
+        let mut r = sample();
+        super::super::objects::tests::split_openat(&mut r);
+        let openat = r.syscalls.iter().find(|s| s.name == "openat").unwrap();
+        // 7 calls stay under Filesystem, 3 go to Network.
+        assert_eq!(
+            served_by(openat),
+            vec![("Filesystem", 7, 90_000 - 3000), ("Network", 3, 3000)]
+        );
+        let nodes = tree(&r, Weight::Calls);
+        let net = nodes.iter().find(|n| n.label == "Network").unwrap();
+        assert_eq!(net.weight, 3);
+        assert_eq!(net.children.len(), 1);
+        assert_eq!(net.children[0].weight, 3);
+        assert!(
+            net.children[0]
+                .title
+                .contains("of which served by Network: 3 calls")
+        );
+        // Every call once, as in the summary.
+        let total: u64 = nodes
+            .iter()
+            .flat_map(|n| &n.children)
+            .map(|c| c.weight)
+            .sum();
+        assert_eq!(total, r.syscalls.iter().map(|s| s.calls).sum::<u64>());
     }
 
     #[test]
