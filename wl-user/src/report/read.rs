@@ -23,6 +23,9 @@ pub struct ReadReport {
     pub lost: BTreeMap<String, u64>,
     pub syscalls: Vec<ReadSyscall>,
     pub subsystems: Vec<ReadSubsystem>,
+    /// Reports with objects resolved: each call under the subsystem that served it.
+    #[serde(default)]
+    pub subsystems_by_object: Option<Vec<ReadSubsystem>>,
     pub syscall_tables: ReadTables,
 }
 

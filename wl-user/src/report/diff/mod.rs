@@ -111,6 +111,9 @@ pub struct SyscallDiff {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SubsystemDiff {
+    /// `object` when both reports say which subsystem served each call (objects
+    /// resolved), else `entry`: by each syscall's entry point.
+    pub by: &'static str,
     pub appeared: Vec<String>,
     pub vanished: Vec<String>,
 }
@@ -186,6 +189,11 @@ fn notes(base: &ReadReport, new: &ReadReport) -> Vec<String> {
             list(base),
             list(new)
         ));
+    }
+    if base.subsystems_by_object.is_some() != new.subsystems_by_object.is_some() {
+        notes.push(
+            "only one report resolved objects (the other ran with --objects none or an older wl-user): subsystems are compared by syscall entry point".to_owned(),
+        );
     }
     if base.syscall_tables.linux != new.syscall_tables.linux {
         notes.push(format!(
@@ -313,11 +321,19 @@ pub fn compare(
         list.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));
     }
 
+    // By what served the calls where both reports know it: a workload that starts
+    // talking to a socket shows Network appearing, though write was Filesystem before.
+    let by_object = base.subsystems_by_object.is_some() && new.subsystems_by_object.is_some();
     let names = |r: &ReadReport| -> BTreeSet<String> {
-        r.subsystems.iter().map(|s| s.name.clone()).collect()
+        let rows = match (&r.subsystems_by_object, by_object) {
+            (Some(rows), true) => rows,
+            _ => &r.subsystems,
+        };
+        rows.iter().map(|s| s.name.clone()).collect()
     };
     let (bsub, nsub) = (names(base), names(new));
     let subsystems = SubsystemDiff {
+        by: if by_object { "object" } else { "entry" },
         appeared: nsub.difference(&bsub).cloned().collect(),
         vanished: bsub.difference(&nsub).cloned().collect(),
     };
@@ -492,6 +508,38 @@ pub(crate) mod tests {
         assert_eq!(umask.p99_ns, None);
         assert_eq!(openat.p50_ns, None);
         assert!(!openat.changed);
+    }
+
+    #[test]
+    fn subsystems_by_what_served_the_calls_where_both_know() {
+        let served = |names: &[&str]| {
+            Some(
+                names
+                    .iter()
+                    .map(|n| super::super::read::ReadSubsystem {
+                        name: (*n).to_owned(),
+                    })
+                    .collect(),
+            )
+        };
+        let mut base = report(&[("write", 10, &[], 9)]);
+        let mut new = base.clone();
+        base.subsystems_by_object = served(&["Filesystem"]);
+        new.subsystems_by_object = served(&["Filesystem", "Network"]);
+        let d = diff(&base, &new);
+        assert_eq!(d.subsystems.by, "object");
+        assert_eq!(d.subsystems.appeared, ["Network"]);
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
+        // One side without objects: by entry point, and a note says so.
+        base.subsystems_by_object = None;
+        let d = diff(&base, &new);
+        assert_eq!(d.subsystems.by, "entry");
+        assert!(d.subsystems.appeared.is_empty());
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.contains("only one report resolved objects"))
+        );
     }
 
     #[test]

@@ -138,6 +138,15 @@ fn compared_heading(d: &Diff, all: bool) -> String {
 }
 
 /// Whether `compared` holds every common syscall (`--all`) rather than the changed ones.
+/// How the subsystems were compared, where it is not by entry point.
+fn served(d: &Diff) -> &'static str {
+    if d.subsystems.by == "object" {
+        " (by what served the calls)"
+    } else {
+        ""
+    }
+}
+
 fn shows_all(d: &Diff) -> bool {
     d.syscalls.compared.iter().any(|c| !c.changed)
 }
@@ -172,12 +181,14 @@ fn table(d: &Diff, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(
         out,
-        "subsystems appeared: {}",
+        "subsystems appeared{}: {}",
+        served(d),
         names(&d.subsystems.appeared)
     )?;
     writeln!(
         out,
-        "subsystems vanished: {}",
+        "subsystems vanished{}: {}",
+        served(d),
         names(&d.subsystems.vanished)
     )?;
     let all = shows_all(d);
@@ -253,12 +264,14 @@ fn markdown(d: &Diff, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(
         out,
-        "Subsystems appeared: {}  ",
+        "Subsystems appeared{}: {}  ",
+        served(d),
         names(&d.subsystems.appeared)
     )?;
     writeln!(
         out,
-        "Subsystems vanished: {}",
+        "Subsystems vanished{}: {}",
+        served(d),
         names(&d.subsystems.vanished)
     )?;
     writeln!(out)?;
