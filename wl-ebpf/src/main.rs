@@ -625,17 +625,38 @@ fn account(slot: u32, outcome: Outcome, object: Option<&ObjectKey>) {
 /// "other objects".
 #[inline(always)]
 fn count_object(key: &ObjectKey, add: &TaskCounts) {
-    let mut row = OBJECT_STATS.get_ptr_mut(key);
+    add_to_row(
+        &OBJECT_STATS,
+        key,
+        &OBJECT_OTHERS,
+        key.slot,
+        Lost::ObjectMapFull,
+        add,
+    );
+}
+
+/// Adds `add` to `key`'s row of `rows`, creating it; a key that does not fit is
+/// counted in `others` at `slot` and in `full`, so totals stay exact.
+#[inline(always)]
+fn add_to_row<K, const N: usize>(
+    rows: &HashMap<K, TaskCounts, N>,
+    key: &K,
+    others: &Array<TaskCounts, { STATS_ENTRIES as usize }>,
+    slot: u32,
+    full: Lost,
+    add: &TaskCounts,
+) {
+    let mut row = rows.get_ptr_mut(key);
     if row.is_none() {
         // Another CPU may insert the same key first: then the lookup below finds it.
-        let _ = OBJECT_STATS.insert(key, &TaskCounts::default(), BPF_NOEXIST.into());
-        row = OBJECT_STATS.get_ptr_mut(key);
+        let _ = rows.insert(key, &TaskCounts::default(), BPF_NOEXIST.into());
+        row = rows.get_ptr_mut(key);
     }
     let row = match row {
         Some(r) => r,
         None => {
-            lost_n(Lost::ObjectMapFull, add.calls);
-            match OBJECT_OTHERS.get_ptr_mut(key.slot) {
+            lost_n(full, add.calls);
+            match others.get_ptr_mut(slot) {
                 Some(r) => r,
                 None => return,
             }
@@ -695,24 +716,16 @@ fn count_task(slot: u32, add: &TaskCounts) {
 /// fit is counted under "others".
 #[inline(always)]
 fn flush_task(key: TaskKey, add: &TaskCounts) {
-    let mut counts = TASK_STATS.get_ptr_mut(&key);
-    if counts.is_none() {
-        let _ = TASK_STATS.insert(&key, &TaskCounts::default(), BPF_NOEXIST.into());
-        counts = TASK_STATS.get_ptr_mut(&key);
-    }
     // Rows are updated from the CPU that flushes a thread's cache, which need not be
     // the thread's: the adds are atomic.
-    let counts = match counts {
-        Some(c) => c,
-        None => {
-            lost_n(Lost::TaskMapFull, add.calls);
-            match TASK_OTHERS.get_ptr_mut(key.slot) {
-                Some(c) => c,
-                None => return,
-            }
-        }
-    };
-    add_counts(counts, add);
+    add_to_row(
+        &TASK_STATS,
+        &key,
+        &TASK_OTHERS,
+        key.slot,
+        Lost::TaskMapFull,
+        add,
+    );
 }
 
 /// The log2 bucket of a duration: the number of significant bits, capped at the last
