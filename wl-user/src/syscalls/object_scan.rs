@@ -23,9 +23,7 @@ use std::{
     path::Path,
 };
 
-use anyhow::{Context as _, Result};
-
-use super::scan;
+use anyhow::Result;
 
 /// `struct file_operations` members whose functions serve a syscall on a file.
 pub const FILE_OPS_MEMBERS: &[&str] = &[
@@ -983,109 +981,101 @@ const STRUCTS: [&str; 5] = [
     "net_proto_family",
 ];
 
-fn walk(tree: &Path) -> Result<Walked> {
-    let magic_res: Vec<(regex_lite::Regex, u8)> = [
-        (r"\b(?:s_magic|magic)\s*=\s*([A-Z0-9_]+MAGIC)\b", 0),
-        (r"\binit_pseudo\s*\([^,]+,\s*([A-Z0-9_]+MAGIC)\s*\)", 0),
-        (r"\bsimple_fill_super\s*\([^,]+,\s*([A-Z0-9_]+MAGIC)\b", 0),
-        (r"\bf_type\s*=\s*([A-Z0-9_]+MAGIC)\b", 1),
-        (
-            r"\bs_magic\s*[!=]=\s*(?:cpu_to_le\d+\()?([A-Z0-9_]+MAGIC)\b",
-            2,
-        ),
-    ]
-    .into_iter()
-    .map(|(r, rank)| (regex_lite::Regex::new(r).expect("valid regex"), rank))
-    .collect();
-    let anon_re = regex_lite::Regex::new(r#"anon_inode_\w+\(\s*"\[?([\w-]+)\]?"\s*,\s*&(\w+)"#)
-        .expect("valid regex");
-    let protosw6_re =
-        regex_lite::Regex::new(r"inet6_register_protosw\(\s*&?(\w+)").expect("valid regex");
+/// Gathers the object tables' facts from each C file of a tree (see
+/// `scan::each_c_file`, which walks it once for this and the syscall scan).
+pub struct Walker {
+    magic_res: Vec<(regex_lite::Regex, u8)>,
+    anon_re: regex_lite::Regex,
+    protosw6_re: regex_lite::Regex,
+    w: Walked,
+}
 
-    let mut w = Walked {
-        inits: Vec::new(),
-        own_defs: HashMap::new(),
-        global_defs: HashMap::new(),
-        files: Vec::new(),
-        magic_uses: Vec::new(),
-        anon_names: Vec::new(),
-        inet6_protosw: Vec::new(),
-    };
-    let mut todo = vec![String::new()];
-    while let Some(rel) = todo.pop() {
-        let dir = tree.join(&rel);
-        for entry in fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child = if rel.is_empty() {
-                name.clone()
+impl Walker {
+    pub fn new() -> Walker {
+        let magic_res: Vec<(regex_lite::Regex, u8)> = [
+            (r"\b(?:s_magic|magic)\s*=\s*([A-Z0-9_]+MAGIC)\b", 0),
+            (r"\binit_pseudo\s*\([^,]+,\s*([A-Z0-9_]+MAGIC)\s*\)", 0),
+            (r"\bsimple_fill_super\s*\([^,]+,\s*([A-Z0-9_]+MAGIC)\b", 0),
+            (r"\bf_type\s*=\s*([A-Z0-9_]+MAGIC)\b", 1),
+            (
+                r"\bs_magic\s*[!=]=\s*(?:cpu_to_le\d+\()?([A-Z0-9_]+MAGIC)\b",
+                2,
+            ),
+        ]
+        .into_iter()
+        .map(|(r, rank)| (regex_lite::Regex::new(r).expect("valid regex"), rank))
+        .collect();
+        let anon_re = regex_lite::Regex::new(r#"anon_inode_\w+\(\s*"\[?([\w-]+)\]?"\s*,\s*&(\w+)"#)
+            .expect("valid regex");
+        let protosw6_re =
+            regex_lite::Regex::new(r"inet6_register_protosw\(\s*&?(\w+)").expect("valid regex");
+        Walker {
+            magic_res,
+            anon_re,
+            protosw6_re,
+            w: Walked {
+                inits: Vec::new(),
+                own_defs: HashMap::new(),
+                global_defs: HashMap::new(),
+                files: Vec::new(),
+                magic_uses: Vec::new(),
+                anon_names: Vec::new(),
+                inet6_protosw: Vec::new(),
+            },
+        }
+    }
+
+    /// Takes in the C file at `rel` (relative to the tree), whose text is `raw`.
+    pub fn visit(&mut self, rel: &str, raw: &str) {
+        let text = strip_comments(raw);
+        let idx = self.w.files.len() as u32;
+        self.w.files.push(rel.to_owned());
+        let defs = function_definitions(&text);
+        let mut own = Vec::new();
+        for (f, is_static) in defs {
+            if !is_static {
+                self.w.global_defs.entry(f.clone()).or_default().push(idx);
+            }
+            own.push(f);
+        }
+        let inits: [Vec<Initialiser>; 5] = STRUCTS.map(|s| {
+            if text.contains(s) {
+                initialisers(&text, s)
             } else {
-                format!("{rel}/{name}")
-            };
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                // Unlike syscalls, drivers live under every architecture's tree too,
-                // but the kernels wl runs on are x86 and arm64 ones.
-                if !scan::skip_dir(&child) {
-                    todo.push(child);
-                }
-                continue;
+                Vec::new()
             }
-            if !(ft.is_file() && name.ends_with(".c")) {
-                continue;
-            }
-            let Ok(bytes) = fs::read(entry.path()) else {
-                continue;
-            };
-            let raw = String::from_utf8_lossy(&bytes);
-            let text = strip_comments(&raw);
-            let idx = w.files.len() as u32;
-            w.files.push(child.clone());
-            let defs = function_definitions(&text);
-            let mut own = Vec::new();
-            for (f, is_static) in defs {
-                if !is_static {
-                    w.global_defs.entry(f.clone()).or_default().push(idx);
-                }
-                own.push(f);
-            }
-            let inits: [Vec<Initialiser>; 5] = STRUCTS.map(|s| {
-                if text.contains(s) {
-                    initialisers(&text, s)
-                } else {
-                    Vec::new()
-                }
-            });
-            if inits.iter().any(|v| !v.is_empty()) {
-                w.own_defs.insert(child.clone(), own);
-                w.inits.push((child.clone(), inits));
-            }
-            // regex-lite has no literal prefilter: only files that can match meet it.
-            if text.contains("MAGIC")
-                && ["magic", "init_pseudo", "simple_fill_super", "f_type"]
-                    .iter()
-                    .any(|w| text.contains(w))
-            {
-                for (re, rank) in &magic_res {
-                    for c in re.captures_iter(&text) {
-                        w.magic_uses.push((c[1].to_string(), child.clone(), *rank));
-                    }
-                }
-            }
-            if text.contains("anon_inode_") {
-                for c in anon_re.captures_iter(&text) {
-                    w.anon_names
-                        .push((c[1].to_string(), c[2].to_string(), child.clone()));
-                }
-            }
-            if text.contains("inet6_register_protosw") {
-                for c in protosw6_re.captures_iter(&text) {
-                    w.inet6_protosw.push(c[1].to_string());
+        });
+        if inits.iter().any(|v| !v.is_empty()) {
+            self.w.own_defs.insert(rel.to_owned(), own);
+            self.w.inits.push((rel.to_owned(), inits));
+        }
+        // regex-lite has no literal prefilter: only files that can match meet it.
+        if text.contains("MAGIC")
+            && ["magic", "init_pseudo", "simple_fill_super", "f_type"]
+                .iter()
+                .any(|w| text.contains(w))
+        {
+            for (re, rank) in &self.magic_res {
+                for c in re.captures_iter(&text) {
+                    self.w
+                        .magic_uses
+                        .push((c[1].to_string(), rel.to_owned(), *rank));
                 }
             }
         }
+        if text.contains("anon_inode_") {
+            for c in self.anon_re.captures_iter(&text) {
+                self.w
+                    .anon_names
+                    .push((c[1].to_string(), c[2].to_string(), rel.to_owned()));
+            }
+        }
+        if text.contains("inet6_register_protosw") {
+            for c in self.protosw6_re.captures_iter(&text) {
+                self.w.inet6_protosw.push(c[1].to_string());
+            }
+        }
     }
-    Ok(w)
 }
 
 /// Where `func`, named in an initialiser in `file`, is defined.
@@ -1439,9 +1429,10 @@ fn scan_sockets(tree: &Path, w: &Walked, scan: &mut ObjectScan) -> Result<()> {
     Ok(())
 }
 
-/// Scans the tree at `tree` for the object and command tables.
-pub fn scan_objects(tree: &Path) -> Result<ObjectScan> {
-    let w = walk(tree)?;
+/// The object and command tables of the tree at `tree`, from what `walker` saw of its
+/// C files and from its headers.
+pub fn scan_objects(tree: &Path, walker: Walker) -> Result<ObjectScan> {
+    let w = walker.w;
     let mut scan = ObjectScan::default();
     let mut fops_release: HashMap<(&str, &str), &str> = HashMap::new();
     for (file, inits) in &w.inits {

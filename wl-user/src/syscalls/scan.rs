@@ -294,9 +294,9 @@ type FdArgs = HashMap<(Kind, String, String), Option<u8>>;
 /// The files defining each (kind, name).
 type DefinitionIndex = HashMap<(Kind, String), Vec<String>>;
 
-fn index_definitions(tree: &Path) -> Result<(DefinitionIndex, FdArgs)> {
-    let mut index = DefinitionIndex::new();
-    let mut fd_args = FdArgs::new();
+/// Calls `visit` with the path (relative to `tree`) and text of every C file of the
+/// tree wl reads: one walk serves the syscall and the object scans.
+pub fn each_c_file(tree: &Path, mut visit: impl FnMut(&str, &str)) -> Result<()> {
     let mut todo = vec![String::new()];
     while let Some(rel) = todo.pop() {
         let dir = tree.join(&rel);
@@ -310,6 +310,8 @@ fn index_definitions(tree: &Path) -> Result<(DefinitionIndex, FdArgs)> {
             };
             let ft = entry.file_type()?;
             if ft.is_dir() {
+                // Drivers live under every architecture's tree too, but the kernels wl
+                // runs on are x86 and arm64 ones.
                 if !skip_dir(&child) {
                     todo.push(child);
                 }
@@ -318,21 +320,31 @@ fn index_definitions(tree: &Path) -> Result<(DefinitionIndex, FdArgs)> {
                 let Ok(bytes) = fs::read(entry.path()) else {
                     continue;
                 };
-                let text = String::from_utf8_lossy(&bytes);
-                if !text.contains("SYSCALL") && !text.contains("asmlinkage long") {
-                    continue;
-                }
-                for (compat, def) in definitions(&text) {
-                    let kind = if compat { Kind::Compat } else { Kind::Native };
-                    index.entry((kind, def)).or_default().push(child.clone());
-                }
-                for (compat, def, params) in definition_params(&text) {
-                    let kind = if compat { Kind::Compat } else { Kind::Native };
-                    fd_args.insert((kind, def, child.clone()), object_scan::fd_arg(&params));
-                }
+                visit(&child, &String::from_utf8_lossy(&bytes));
             }
         }
     }
+    Ok(())
+}
+
+/// Adds the syscall definitions of the C file `rel` to `index` and their fd arguments
+/// to `fd_args`.
+fn index_definitions(rel: &str, text: &str, index: &mut DefinitionIndex, fd_args: &mut FdArgs) {
+    if !text.contains("SYSCALL") && !text.contains("asmlinkage long") {
+        return;
+    }
+    for (compat, def) in definitions(text) {
+        let kind = if compat { Kind::Compat } else { Kind::Native };
+        index.entry((kind, def)).or_default().push(rel.to_owned());
+    }
+    for (compat, def, params) in definition_params(text) {
+        let kind = if compat { Kind::Compat } else { Kind::Native };
+        fd_args.insert((kind, def, rel.to_owned()), object_scan::fd_arg(&params));
+    }
+}
+
+/// Puts each definition's files in the order the build prefers them.
+fn order_definitions(index: &mut DefinitionIndex) {
     for files in index.values_mut() {
         // The MMU implementation before the no-MMU one, real code before stubs for
         // configurations without the feature (posix-stubs.c), real definitions before
@@ -346,7 +358,6 @@ fn index_definitions(tree: &Path) -> Result<(DefinitionIndex, FdArgs)> {
         });
         files.dedup();
     }
-    Ok((index, fd_args))
 }
 
 /// get_maintainer.pl's pattern match: a pattern ending in '/' matches everything below
@@ -482,7 +493,14 @@ pub fn scan(tree: &Path) -> Result<Scan> {
         fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))
     };
     let release = kernel_release(&read("Makefile").context("not a Linux source tree")?);
-    let (index, fd_args) = index_definitions(tree)?;
+    // One walk of the tree for the syscall definitions and the object tables.
+    let (mut index, mut fd_args) = (DefinitionIndex::new(), FdArgs::new());
+    let mut objects = object_scan::Walker::new();
+    each_c_file(tree, |rel, text| {
+        index_definitions(rel, text, &mut index, &mut fd_args);
+        objects.visit(rel, text);
+    })?;
+    order_definitions(&mut index);
     let all_sections = parse_maintainers(&read("MAINTAINERS")?, Some(tree));
     let regexes: Vec<Vec<regex_lite::Regex>> = all_sections
         .iter()
@@ -605,7 +623,7 @@ pub fn scan(tree: &Path) -> Result<Scan> {
             ABIS.iter().map(|a| a.tbl).collect::<Vec<_>>().join(", ")
         );
     }
-    let objects = object_scan::scan_objects(tree)?;
+    let objects = object_scan::scan_objects(tree, objects)?;
     let object_sections = objects
         .paths()
         .into_iter()
