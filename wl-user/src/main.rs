@@ -6,6 +6,7 @@ mod cgroup;
 mod cli;
 mod collector;
 mod commands;
+mod input;
 mod output;
 mod procs;
 mod report;

@@ -155,7 +155,7 @@ pub fn systemd(profile: &Profile) -> String {
 
 /// Reads an OCI profile.
 pub fn read(path: &Path) -> Result<Profile> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_text(path, crate::input::limit::PROFILE)
         .with_context(|| format!("cannot read --seccomp {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| {
         format!(

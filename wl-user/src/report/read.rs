@@ -10,6 +10,9 @@ use super::SCHEMA;
 
 /// A report as read from a file.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(
+    expecting = "a report: an object with schema, kernel, duration_ns, latency, syscalls, subsystems and syscall_tables"
+)]
 pub struct ReadReport {
     /// Absent in reports written before the schema number existed; read as 0.
     #[serde(default)]
@@ -30,12 +33,16 @@ pub struct ReadReport {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "kernel: an object with release and arch")]
 pub struct ReadKernel {
     pub release: String,
     pub arch: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(
+    expecting = "a syscalls entry: an object with name, abi, calls, errors, min_ns, max_ns and subsystem"
+)]
 pub struct ReadSyscall {
     pub name: String,
     /// Kept as text: a report from another machine may name an ABI this one lacks.
@@ -54,11 +61,13 @@ pub struct ReadSyscall {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a subsystems entry: an object with name")]
 pub struct ReadSubsystem {
     pub name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "syscall_tables: an object with linux and origin")]
 pub struct ReadTables {
     pub linux: String,
     pub origin: String,
@@ -67,6 +76,7 @@ pub struct ReadTables {
 /// Just the schema number, read before the rest so that a newer report is refused
 /// for what it is rather than for a field this version does not know.
 #[derive(Deserialize)]
+#[serde(expecting = "a report: an object with schema, kernel, syscalls and more")]
 struct SchemaOnly {
     #[serde(default)]
     schema: u64,
@@ -76,7 +86,7 @@ impl ReadReport {
     /// Reads and checks `path`. Errors are one line naming the file and what to do.
     pub fn load(path: &Path) -> Result<ReadReport, String> {
         let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::input::read_text(path, crate::input::limit::REPORT).map_err(|e| {
             format!("cannot read {shown}: {e}; give the path of a report written by `wl-user run --format json -o FILE`")
         })?;
         Self::parse(&text).map_err(|e| format!("{shown}: {e}"))
@@ -87,6 +97,12 @@ impl ReadReport {
         let not_a_report = "write one with `wl-user run --format json -o FILE`";
         serde_json::from_str::<serde::de::IgnoredAny>(text)
             .map_err(|e| format!("not JSON ({e}); {not_a_report}"))?;
+        // serde would read an array as a struct's fields in order: a report is an object.
+        if !text.trim_start().starts_with('{') {
+            return Err(format!(
+                "not a wl-user JSON report (a report is a JSON object, this is not one); {not_a_report}"
+            ));
+        }
         let probe: SchemaOnly = serde_json::from_str(text)
             .map_err(|e| format!("not a wl-user JSON report ({e}); {not_a_report}"))?;
         if probe.schema > u64::from(SCHEMA) {
@@ -180,10 +196,21 @@ mod tests {
             ("{ not json", "not JSON ("),
             (r#"{"name": "x"}"#, "not a wl-user JSON report ("),
             ("[1, 2]", "not a wl-user JSON report ("),
+            ("null", "not a wl-user JSON report ("),
             ("", "not JSON ("),
         ] {
             let e = ReadReport::parse(text).unwrap_err();
             assert!(e.starts_with(start) && !e.contains('\n'), "{text}: {e}");
+            // The report's fields, not this program's type names.
+            assert!(!e.contains("struct"), "{text}: {e}");
         }
+        let e = ReadReport::parse(r#"{"schema": 1, "kernel": 3}"#).unwrap_err();
+        assert!(
+            e.contains("expected kernel: an object with release and arch"),
+            "{e}"
+        );
+        let e = ReadReport::parse(&current_json().replacen("\"kernel\": {", "\"kernel\": [{", 1))
+            .unwrap_err();
+        assert!(!e.contains("struct"), "{e}");
     }
 }
