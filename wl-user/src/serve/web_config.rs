@@ -34,9 +34,23 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    tls_server_config: Option<TlsFile>,
-    #[serde(default)]
-    basic_auth_users: BTreeMap<String, String>,
+    /// Outer None: the key is absent; inner None: present but empty (`null`), which is
+    /// refused rather than read as "no TLS".
+    #[serde(default, deserialize_with = "present")]
+    tls_server_config: Option<Option<TlsFile>>,
+    /// The same for users: `basic_auth_users:` with no users (`null` or `{}`) would
+    /// serve with no authentication while the file seems to ask for it.
+    #[serde(default, deserialize_with = "present")]
+    basic_auth_users: Option<Option<BTreeMap<String, String>>>,
+}
+
+/// A key that is present, whatever its value, including `null`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,19 +84,40 @@ impl WebConfig {
 
     pub fn load(path: &Path) -> Result<WebConfig> {
         let flag = format!("--web-config {}", path.display());
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {flag}"))?;
-        let file: File = serde_yaml_ng::from_str(&text)
+        let text = crate::input::read_text(path, crate::input::limit::WEB_CONFIG)
+            .with_context(|| format!("cannot read {flag}"))?;
+        Self::parse(&text, &flag)
+    }
+
+    /// The settings of a web config's text; errors start with `flag`.
+    pub fn parse(text: &str, flag: &str) -> Result<WebConfig> {
+        let file: File = serde_yaml_ng::from_str(text)
             .map_err(|e| anyhow::anyhow!("{flag}: {}", one_line(&e.to_string())))?;
-        let tls = file
-            .tls_server_config
-            .map(|t| tls_config(&t))
-            .transpose()
-            .with_context(|| format!("{flag}: tls_server_config"))?;
-        let auth = if file.basic_auth_users.is_empty() {
-            None
-        } else {
-            Some(BasicAuth::new(file.basic_auth_users).with_context(|| flag.clone())?)
+        let tls = match file.tls_server_config {
+            None => None,
+            Some(None) => bail!(
+                "{flag}: tls_server_config is empty, which would serve plain HTTP; give its cert_file and key_file, or leave the key out"
+            ),
+            Some(Some(t)) => {
+                Some(tls_config(&t).with_context(|| format!("{flag}: tls_server_config"))?)
+            }
         };
+        let auth = match file.basic_auth_users {
+            None => None,
+            Some(users) if users.as_ref().is_none_or(BTreeMap::is_empty) => bail!(
+                "{flag}: basic_auth_users lists no user, which would serve with no authentication; list users (name: bcrypt hash), or leave the key out"
+            ),
+            Some(users) => {
+                Some(BasicAuth::new(users.unwrap_or_default()).with_context(|| flag.to_owned())?)
+            }
+        };
+        // A file that asks for nothing is a mistake (the wrong file, a truncated one):
+        // serving plain HTTP without a word would hide it.
+        if tls.is_none() && auth.is_none() {
+            bail!(
+                "{flag}: sets neither tls_server_config nor basic_auth_users, so it would change nothing; leave --web-config out to serve plain HTTP"
+            );
+        }
         Ok(WebConfig { tls, auth })
     }
 }
@@ -91,14 +126,20 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A certificate or key file, read with the bound every named file has.
+fn pem(field: &str, path: &Path) -> Result<Vec<u8>> {
+    crate::input::read_bytes(path, crate::input::limit::WEB_CONFIG)
+        .map_err(|e| anyhow::anyhow!("{field} {}: {e}", path.display()))
+}
+
 fn tls_config(t: &TlsFile) -> Result<Arc<ServerConfig>> {
-    let certs = CertificateDer::pem_file_iter(&t.cert_file)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let certs = CertificateDer::pem_slice_iter(&pem("cert_file", &t.cert_file)?)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("cert_file {}: {e}", t.cert_file.display()))?;
     if certs.is_empty() {
         bail!("cert_file {}: no certificate in it", t.cert_file.display());
     }
-    let key = PrivateKeyDer::from_pem_file(&t.key_file)
+    let key = PrivateKeyDer::from_pem_slice(&pem("key_file", &t.key_file)?)
         .map_err(|e| anyhow::anyhow!("key_file {}: {e}", t.key_file.display()))?;
     let versions: &[&rustls::SupportedProtocolVersion] = match t.min_version.as_deref() {
         None | Some("TLS12") => rustls::ALL_VERSIONS,
@@ -112,9 +153,7 @@ fn tls_config(t: &TlsFile) -> Result<Arc<ServerConfig>> {
             .as_ref()
             .context("client_auth_type verifies client certificates: client_ca_file is needed")?;
         let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(path)
-            .map_err(|e| anyhow::anyhow!("client_ca_file {}: {e}", path.display()))?
-        {
+        for cert in CertificateDer::pem_slice_iter(&pem("client_ca_file", path)?) {
             let cert =
                 cert.map_err(|e| anyhow::anyhow!("client_ca_file {}: {e}", path.display()))?;
             roots
@@ -242,7 +281,10 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        let p = write("bad.yml", text);
+        // A name of its own: the tests run at the same time.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = write(&format!("bad-{n}.yml"), text);
         let e = WebConfig::load(&p).err().expect("refused");
         std::fs::remove_file(&p).unwrap();
         format!("{e:#}")
@@ -286,10 +328,52 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_file_serves_plain_http() {
-        let p = write("empty.yml", "{}\n");
-        let c = WebConfig::load(&p).unwrap();
-        assert!(c.tls.is_none() && c.auth.is_none());
-        std::fs::remove_file(&p).unwrap();
+    fn settings_present_but_empty_are_refused() {
+        for text in [
+            "basic_auth_users: {}\n",
+            "basic_auth_users:\n",
+            "basic_auth_users: null\n",
+        ] {
+            let e = err(text);
+            assert!(
+                e.contains(
+                    "basic_auth_users lists no user, which would serve with no authentication"
+                ),
+                "{text}: {e}"
+            );
+        }
+        let e = err("tls_server_config:\n");
+        assert!(
+            e.contains("tls_server_config is empty, which would serve plain HTTP"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_endless_or_blocking_file_is_refused_at_once() {
+        let e = format!(
+            "{:#}",
+            WebConfig::load(Path::new("/dev/zero")).err().unwrap()
+        );
+        assert_eq!(
+            e,
+            "cannot read --web-config /dev/zero: a character device, not a regular file"
+        );
+        let e = err("tls_server_config:\n  cert_file: /dev/zero\n  key_file: /dev/zero\n");
+        assert!(
+            e.contains("cert_file /dev/zero: a character device, not a regular file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_asks_for_nothing_is_refused() {
+        for text in ["{}\n", "", "# nothing\n"] {
+            let e = err(text);
+            assert!(
+                e.contains("sets neither tls_server_config nor basic_auth_users, so it would change nothing"),
+                "{text:?}: {e}"
+            );
+        }
     }
 }
