@@ -32,6 +32,9 @@ impl RunAs {
     /// A user name or a number; a number not in the user database takes the same
     /// number as its group (65534 is nobody and nogroup on most systems, and a
     /// container image may have no /etc/passwd at all).
+    ///
+    /// Refused: ids that set*id(2) reads as "leave this id as it is" (-1, i.e.
+    /// 4294967295), with which the daemon would stay root while it seemed to change.
     pub fn parse(s: &str) -> Result<RunAs> {
         let user = match s.parse::<u32>() {
             Ok(n) => User::from_uid(Uid::from_raw(n)).ok().flatten().map_or(
@@ -52,6 +55,13 @@ impl RunAs {
                 _ => bail!("--user '{s}': no such user (give a name or a number)"),
             },
         };
+        for (what, id) in [("uid", user.uid.as_raw()), ("gid", user.gid.as_raw())] {
+            if id == u32::MAX {
+                bail!(
+                    "--user '{s}': {what} {id} is -1, which the kernel reads as \"do not change\": give another user (65534 is nobody)"
+                );
+            }
+        }
         Ok(user)
     }
 }
@@ -70,9 +80,13 @@ pub fn drop_privileges(run_as: RunAs, reads_maps: impl Fn() -> bool) -> Result<K
     let set = |caps: &[Capability]| caps.iter().copied().collect::<CapsHashSet>();
     let permitted = caps::read(None, CapSet::Permitted).map_err(err)?;
     let ids = nix::unistd::getresuid().context("cannot read the user ids")?;
+    let gids = nix::unistd::getresgid().context("cannot read the group ids")?;
     let switching = [ids.real, ids.effective, ids.saved]
         .iter()
-        .any(|&id| id != run_as.uid);
+        .any(|&id| id != run_as.uid)
+        || [gids.real, gids.effective, gids.saved]
+            .iter()
+            .any(|&id| id != run_as.gid);
     let switch_caps = set(&[Capability::CAP_SETUID, Capability::CAP_SETGID]);
     if switching && !switch_caps.is_subset(&permitted) {
         bail!(
@@ -121,6 +135,13 @@ pub fn drop_privileges(run_as: RunAs, reads_maps: impl Fn() -> bool) -> Result<K
         if !keep.is_empty() {
             nix::sys::prctl::set_keepcaps(false).context("cannot clear PR_SET_KEEPCAPS")?;
         }
+        // Checked, not assumed: every id is the one asked for.
+        let (u, g) = (nix::unistd::getresuid()?, nix::unistd::getresgid()?);
+        if [u.real, u.effective, u.saved] != [run_as.uid; 3]
+            || [g.real, g.effective, g.saved] != [run_as.gid; 3]
+        {
+            bail!("cannot become --user {user}: the ids did not change");
+        }
     }
     caps::set(None, CapSet::Effective, &keep).map_err(err)?;
     caps::set(None, CapSet::Permitted, &keep).map_err(err)?;
@@ -151,6 +172,12 @@ mod tests {
         assert_eq!(
             (free.uid.as_raw(), free.gid.as_raw()),
             (4000000000, 4000000000)
+        );
+        // (uid_t)-1 means "unchanged" to setresuid: that would keep root.
+        let e = RunAs::parse("4294967295").unwrap_err().to_string();
+        assert!(
+            e.starts_with("--user '4294967295': uid 4294967295 is -1, which the kernel reads as \"do not change\""),
+            "{e}"
         );
         let e = RunAs::parse("no-such-user-wl").unwrap_err().to_string();
         assert_eq!(
