@@ -4,7 +4,8 @@
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader, Write as _},
+    io::{BufRead, BufReader, Read as _, Write as _},
+    net::TcpStream,
     path::PathBuf,
     process::{Child, Command, ExitStatus, Output, Stdio},
     time::{Duration, Instant},
@@ -327,4 +328,76 @@ pub fn cgroup2_mount() -> Option<PathBuf> {
             let f: Vec<&str> = l.split_whitespace().collect();
             (f.get(2) == Some(&"cgroup2")).then(|| f[1].into())
         })
+}
+
+/// A running `wl-user serve` on a free loopback port; stopped with SIGTERM when dropped.
+pub struct Serve {
+    pub child: Child,
+    pub port: u16,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Serve {
+    pub fn start(args: &[&str]) -> Serve {
+        let mut child = Command::new(wl_user())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wl-user serve");
+        let mut reader = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read wl-user's stderr");
+        let port = line
+            .split("://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("wl-user serve did not start: {line}"));
+        let stderr = std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = reader.read_to_string(&mut rest);
+            line + &rest
+        });
+        Serve {
+            child,
+            port,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// One plain-HTTP scrape: (status line, headers and body).
+    pub fn get(&self, path: &str, accept: &str) -> (String, String) {
+        self.request("GET", path, accept)
+    }
+
+    pub fn request(&self, method: &str, path: &str, accept: &str) -> (String, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+        (head.to_owned(), body.to_owned())
+    }
+
+    /// Stops the daemon with SIGTERM; returns its exit status and stderr.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let st = wait_with_timeout(&mut self.child, Duration::from_secs(30));
+        (st, self.stderr.take().unwrap().join().unwrap())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if self.stderr.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

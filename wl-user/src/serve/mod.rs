@@ -8,9 +8,10 @@
 //! kept, and added to a later cgroup with that path, for `--gone-ttl`.
 
 mod cgroups;
+mod connections;
 mod exposition;
 mod privileges;
-mod web_config;
+pub(crate) mod web_config;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
@@ -40,13 +41,12 @@ use web_config::{BasicAuth, WebConfig};
 
 /// How often removed cgroups past their grace period or `--gone-ttl` are looked for.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
-/// Connections served at once; more are closed as soon as they are accepted. A scraper
-/// needs one or two: this bounds what a flood of clients can hold (tasks, buffers,
-/// TLS state).
-const MAX_CONNECTIONS: usize = 64;
 /// How long one connection may live, from accept to close, whatever it does: a client
 /// that never reads its reply cannot hold a connection (and its body) for ever.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(60);
+/// The most of a request (line and headers) read into memory: a scraper's request is a
+/// few hundred bytes. Past it, the request is answered 431.
+const REQUEST_BUFFER: usize = 16 << 10;
 /// Password checks at once. A bcrypt check costs tens of milliseconds of CPU by
 /// design; past this, a request is answered 503 rather than queued.
 const PASSWORD_CHECKS: usize = 2;
@@ -156,7 +156,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
     ));
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let connections = Arc::new(connections::Connections::default());
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     let ttl = args.gone_ttl;
     loop {
@@ -171,43 +171,63 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
                 }
             }
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                // Past the limit the connection is closed unanswered: a reply would
-                // need the TLS handshake the limit is there to spare.
-                let Ok(permit) = connections.clone().try_acquire_owned() else { continue };
+                let Ok((stream, peer)) = accepted else { continue };
+                // Room is made by closing the connection idle the longest; with none
+                // to close, this one is closed unanswered: a reply would need the TLS
+                // handshake the limit is there to spare.
+                let Some(admitted) = connections.admit(peer.ip(), Instant::now()) else { continue };
+                let admitted = Arc::new(admitted);
                 let exporter = exporter.clone();
-                let service = hyper::service::service_fn(move |req| handle(req, exporter.clone()));
-                let mut http = hyper::server::conn::http1::Builder::new();
-                // A client that never finishes its request headers is let go.
-                http.timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10));
-                match &tls {
-                    None => {
-                        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                        tokio::spawn(async move {
-                            let _ = tokio::time::timeout(CONNECTION_DEADLINE, conn).await;
-                            drop(permit);
-                        });
+                let service = hyper::service::service_fn({
+                    let admitted = admitted.clone();
+                    move |req| {
+                        let busy = admitted.busy();
+                        let reply = handle(req, exporter.clone());
+                        async move {
+                            let reply = reply.await;
+                            drop(busy);
+                            reply
+                        }
                     }
-                    Some(acceptor) => {
-                        // The handshake runs in the connection's task: a slow client
-                        // holds up nobody else. Plain HTTP fails it and is closed.
-                        let acceptor = acceptor.clone();
-                        let watcher = graceful.watcher();
-                        tokio::spawn(async move {
-                            let served = async {
+                });
+                let mut http = hyper::server::conn::http1::Builder::new();
+                // A client that never finishes its request headers is let go. One that
+                // shuts its side after the request (`printf ... | nc`) still gets the
+                // reply.
+                http.timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .half_close(true)
+                    // A scrape's request is well under 1 KiB; hyper would buffer 400.
+                    .max_buf_size(REQUEST_BUFFER);
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let served = async {
+                        match tls {
+                            None => {
+                                let _ = watcher
+                                    .watch(http.serve_connection(TokioIo::new(stream), service))
+                                    .await;
+                            }
+                            Some(acceptor) => {
+                                // The handshake runs in the connection's task: a slow
+                                // client holds up nobody else. Plain HTTP fails it
+                                // and is closed.
                                 let Ok(Ok(stream)) = tokio::time::timeout(
                                     Duration::from_secs(10),
                                     acceptor.accept(stream),
                                 ).await else { return };
-                                let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-                                let _ = conn.await;
-                            };
-                            let _ = tokio::time::timeout(CONNECTION_DEADLINE, served).await;
-                            drop(permit);
-                        });
+                                let _ = watcher
+                                    .watch(http.serve_connection(TokioIo::new(stream), service))
+                                    .await;
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::time::timeout(CONNECTION_DEADLINE, served) => {}
+                        () = admitted.evicted() => {}
                     }
-                }
+                });
             }
         }
     }
