@@ -48,7 +48,12 @@ fn record(cmd: &[&str], profile: &Path) -> (Value, i32) {
 }
 
 fn denied(report: &Value) -> Vec<(String, String, u64)> {
-    report["seccomp"]["denied"]
+    listed(report, "denied")
+}
+
+/// The seccomp section's `denied` or `logged` rows: (name, ABI, calls).
+fn listed(report: &Value, which: &str) -> Vec<(String, String, u64)> {
+    report["seccomp"][which]
         .as_array()
         .unwrap_or_else(|| panic!("no seccomp section: {report}"))
         .iter()
@@ -107,7 +112,12 @@ fn a_recorded_profile_runs_the_same_workload_unchanged() {
     std::fs::remove_file(&profile).unwrap();
     assert_eq!(code, wl_tests::EXIT_STATUS);
     assert_eq!(denied(&second), [], "{}", second["seccomp"]);
-    assert_eq!(second["seccomp"]["action"], "errno");
+    // Applied as written: nothing replaced its actions.
+    assert!(
+        second["seccomp"].get("replaced").is_none(),
+        "{}",
+        second["seccomp"]
+    );
     // Installing the filter is wl-user's doing, not the workload's: the counts are the
     // same as without a profile.
     assert_workload_counts(&second, 1, true);
@@ -136,6 +146,8 @@ fn a_profile_without_a_syscall_denies_exactly_its_calls() {
         expected.push(("getppid".into(), "i386".into(), wl_tests::I386_GETPPID));
     }
     assert_eq!(denied(&report), expected);
+    assert_eq!(report["seccomp"]["denied"][0]["action"], "SCMP_ACT_ERRNO");
+    assert_eq!(report["seccomp"]["denied"][0]["effect"], "EPERM");
     // A denied call never runs: it is not among the calls.
     assert_eq!(calls(&rows(&report), "getppid"), 0);
     assert_eq!(
@@ -159,7 +171,12 @@ fn a_profile_without_a_syscall_denies_exactly_its_calls() {
         [("getppid".to_owned(), "x86_64".to_owned(), 1)]
     );
 
-    // log: the calls run and are counted, and reported as outside the profile.
+    assert_eq!(
+        report["seccomp"]["denied"][0]["action"],
+        "SCMP_ACT_KILL_PROCESS"
+    );
+
+    // log: the calls run and are counted, and reported as logged.
     let (report, code) = run(
         &[
             "--seccomp",
@@ -172,7 +189,160 @@ fn a_profile_without_a_syscall_denies_exactly_its_calls() {
     std::fs::remove_file(&cut).unwrap();
     assert_eq!(code, wl_tests::EXIT_STATUS);
     assert_workload_counts(&report, 1, true);
+    assert_eq!(denied(&report), []);
+    assert_eq!(listed(&report, "logged"), expected);
+}
+
+/// A profile written by hand, in `dir`.
+fn profile_file(json: Value) -> PathBuf {
+    let p = scratch("profile.json");
+    std::fs::write(&p, serde_json::to_vec(&json).unwrap()).unwrap();
+    p
+}
+
+/// Both ABIs the test workload uses, so that its i386 calls meet the rules too.
+fn architectures() -> Value {
+    if cfg!(target_arch = "x86_64") {
+        serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])
+    } else {
+        serde_json::json!(["SCMP_ARCH_AARCH64"])
+    }
+}
+
+/// A deny-list: everything runs but the calls named, each with its own action; the
+/// profile's defaultAction is what every other call gets, not --seccomp-action's.
+#[test]
+fn a_deny_list_profile_is_applied_as_written() {
+    require_root();
+    let profile = profile_file(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": architectures(),
+        "syscalls": [
+            {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+            {"names": ["umask"], "action": "SCMP_ACT_LOG"}
+        ]
+    }));
+    let cmd = testload_cmd();
+    let (report, code) = run(&["--seccomp", profile.to_str().unwrap()], &as_strs(&cmd));
+    std::fs::remove_file(&profile).unwrap();
+    // Everything else ran: the workload ends as it always does.
+    assert_eq!(code, wl_tests::EXIT_STATUS);
+    let mut expected = vec![(
+        "getppid".to_owned(),
+        "x86_64".to_owned(),
+        wl_tests::MAIN_GETPPID,
+    )];
+    if cfg!(target_arch = "x86_64") {
+        expected.push(("getppid".into(), "i386".into(), wl_tests::I386_GETPPID));
+    }
     assert_eq!(denied(&report), expected);
+    for d in report["seccomp"]["denied"].as_array().unwrap() {
+        assert_eq!(d["effect"], "EACCES", "{d}");
+    }
+    assert_eq!(calls(&rows(&report), "getppid"), 0);
+    assert_eq!(
+        calls(&rows(&report), "getpgid"),
+        wl_tests::THREADS * wl_tests::THREAD_GETPGID
+    );
+    // The logged calls ran, and are counted as such.
+    assert_eq!(calls(&rows(&report), "umask"), wl_tests::ORPHAN_UMASK);
+    assert_eq!(
+        listed(&report, "logged"),
+        [(
+            "umask".to_owned(),
+            "x86_64".to_owned(),
+            wl_tests::ORPHAN_UMASK
+        )]
+    );
+}
+
+/// An allow-list whose default kills: the first call outside it kills the process, and
+/// the report says it was a kill.
+#[test]
+fn a_default_kill_profile_kills() {
+    require_root();
+    let profile = scratch("full.json");
+    let cmd = testload_cmd();
+    record(&as_strs(&cmd), &profile);
+    let mut p: Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
+    std::fs::remove_file(&profile).unwrap();
+    p["defaultAction"] = "SCMP_ACT_KILL_PROCESS".into();
+    p.as_object_mut().unwrap().remove("defaultErrnoRet");
+    p["syscalls"][0]["names"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n != "getppid");
+    let profile = profile_file(p);
+    let (report, code) = run(&["--seccomp", profile.to_str().unwrap()], &as_strs(&cmd));
+    std::fs::remove_file(&profile).unwrap();
+    assert_eq!(code, 128 + libc::SIGSYS);
+    assert_eq!(
+        denied(&report),
+        [("getppid".to_owned(), "x86_64".to_owned(), 1)]
+    );
+    let d = &report["seccomp"]["denied"][0];
+    assert_eq!(d["action"], "SCMP_ACT_KILL_PROCESS");
+    assert_eq!(d["effect"], "process killed");
+}
+
+/// Profiles that cannot be applied as written are refused in one line, before the
+/// workload runs; so is a --seccomp-out path that cannot be written.
+#[test]
+fn what_cannot_be_applied_is_refused_before_anything_runs() {
+    require_root();
+    let marker = scratch("ran");
+    for (json, needle) in [
+        (
+            serde_json::json!({"defaultAction": "SCMP_ACT_BOGUS", "syscalls": []}),
+            "defaultAction: action 'SCMP_ACT_BOGUS' is not a seccomp action",
+        ),
+        (
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_BOGUS"}]}),
+            "the rule for mount: action 'SCMP_ACT_BOGUS' is not a seccomp action",
+        ),
+        (
+            // An empty allow-list: nothing, not even the command's execve, may run.
+            serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}),
+            "the profile does not allow execve (SCMP_ACT_ERRNO), so no command can start under it",
+        ),
+        (serde_json::json!([1, 2]), "not an OCI seccomp profile"),
+    ] {
+        let profile = profile_file(json);
+        let out = wl(&[
+            "run",
+            "--seccomp",
+            profile.to_str().unwrap(),
+            "--",
+            "touch",
+            marker.to_str().unwrap(),
+        ]);
+        std::fs::remove_file(&profile).unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{needle}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{needle}: {err}");
+        assert!(!marker.exists(), "{needle}: the workload ran");
+    }
+    let out = wl(&[
+        "run",
+        "--seccomp-out",
+        "/nonexistent/dir/p.json",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot write --seccomp-out /nonexistent/dir/p.json"),
+        "{err}"
+    );
+    assert!(
+        !marker.exists(),
+        "the workload ran before --seccomp-out was checked"
+    );
 }
 
 #[test]

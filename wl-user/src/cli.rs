@@ -351,13 +351,18 @@ pub struct RunArgs {
     pub no_cgroup: bool,
     /// Run the command under this seccomp profile (OCI JSON, as `--seccomp-out` or
     /// `wl-user seccomp` write it, or as Docker and Podman read it, without argument
-    /// conditions). Every call it denies is counted and reported by name.
+    /// conditions), applied as written: its defaultAction and each rule's action
+    /// (ALLOW, ERRNO with its errnoRet, KILL_PROCESS, KILL_THREAD/KILL, TRAP, LOG,
+    /// TRACE). Every call it stops is counted and reported by name with what it got;
+    /// calls it logs are reported too.
     #[arg(long, value_name = "PROFILE", conflicts_with = "no_latency")]
     pub seccomp: Option<PathBuf>,
-    /// What a call outside the profile gets: errno (fails with EPERM), kill (SIGSYS) or
-    /// log (runs, logged by the kernel; reported as denied).
-    #[arg(long, value_enum, default_value_t = Denial::Errno, requires = "seccomp")]
-    pub seccomp_action: Denial,
+    /// Put this in place of every action of the profile that stops a call (its
+    /// defaultAction if it does, and the rules' ERRNO, KILL, TRAP, TRACE): errno (fails
+    /// with EPERM), kill (the process, by SIGSYS) or log (runs, logged by the kernel),
+    /// e.g. log to see what a strict profile would stop without stopping it.
+    #[arg(long, value_enum, value_name = "ACTION", requires = "seccomp")]
+    pub seccomp_action: Option<Denial>,
     /// Write a seccomp profile that allows exactly the syscalls this run made (OCI
     /// JSON); `wl-user seccomp REPORT.json` does the same from a saved report.
     #[arg(long, value_name = "FILE")]

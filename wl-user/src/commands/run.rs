@@ -41,6 +41,17 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
         },
     )?;
     let output = Output::open(args.out.output.as_ref(), Output::Stderr)?;
+    // Opened now for the same reason as --output: a path that cannot be written fails
+    // before the workload has done anything.
+    let profile_out = args
+        .seccomp_out
+        .as_deref()
+        .map(|p| {
+            std::fs::File::create(p)
+                .map(|f| (p, f))
+                .with_context(|| format!("cannot write --seccomp-out {}", p.display()))
+        })
+        .transpose()?;
     let path = spawn::resolve(&args.command[0])?;
     // A profile is read and compiled before anything runs, so that a bad one fails at
     // once; compiled in the parent, since the forked child must not allocate.
@@ -49,9 +60,12 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
         .as_deref()
         .map(|p| -> Result<_> {
             let profile = seccomp::read(p)?;
-            let compiled = seccomp::compile(&profile, args.seccomp_action)
+            let applied = seccomp::Applied::new(&profile, args.seccomp_action)
                 .with_context(|| format!("--seccomp {}", p.display()))?;
-            Ok((p, profile, compiled))
+            let compiled = applied
+                .compile()
+                .with_context(|| format!("--seccomp {}", p.display()))?;
+            Ok((p, applied, compiled))
         })
         .transpose()?;
     collector::check_privileges()?;
@@ -158,67 +172,73 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     drop(cgroup);
     let denied = std::mem::take(&mut snapshot.denied);
     let mut report = Report::new(target, duration_ns, Some(status), snapshot, knowledge);
-    if let Some((path, profile, _)) = &enforced {
-        report.seccomp = Some(SeccompOutcome {
-            profile: path.display().to_string(),
-            action: args.seccomp_action,
-            denied: denied_rows(&report, profile, args.seccomp_action, &denied, knowledge)?,
-        });
+    if let Some((path, applied, _)) = &enforced {
+        report.seccomp = Some(outcome(
+            &report,
+            path,
+            applied,
+            args.seccomp_action,
+            &denied,
+            knowledge,
+        ));
     }
     // The profile first: a report that cannot be written must not lose it.
-    let profile_written = args
-        .seccomp_out
-        .as_deref()
-        .map_or(Ok(()), |p| write_profile(&report, p));
+    let profile_written =
+        profile_out.map_or(Ok(()), |(path, file)| write_profile(&report, path, file));
     output.write(&report, render)?;
     profile_written?;
     Ok(status as u8)
 }
 
-/// What the profile denied: counted by the kernel side for errno and kill; for log,
-/// the calls of syscalls the profile does not allow, which ran and were counted.
-fn denied_rows(
+/// What the profile did: the calls it stopped, counted by the kernel side (at their
+/// `sys_exit`, or at the exit of the task it killed), each with the action the profile
+/// gives its syscall; and the calls it logged, which ran and were counted as usual.
+fn outcome(
     report: &Report,
-    profile: &seccomp::Profile,
-    action: Denial,
+    path: &std::path::Path,
+    applied: &seccomp::Applied,
+    replaced: Option<Denial>,
     counted: &[(wl_common::Abi, u32, u64)],
     knowledge: &Knowledge,
-) -> Result<Vec<DeniedRow>> {
-    let mut rows: Vec<DeniedRow> = if action == Denial::Log {
-        let allowed = seccomp::allowed(profile)?;
-        report
-            .syscalls
-            .iter()
-            .filter(|s| {
-                !allowed
-                    .get(&s.abi)
-                    .is_some_and(|names| names.contains(&s.name))
-            })
-            .map(|s| DeniedRow {
-                name: s.name.clone(),
-                abi: s.abi,
-                calls: s.calls,
-            })
-            .collect()
-    } else {
-        counted
-            .iter()
-            .map(|&(abi, nr, calls)| {
-                let abi = AbiName::of(abi);
-                DeniedRow {
-                    name: knowledge.name_of(abi, nr),
-                    abi,
-                    calls,
-                }
-            })
-            .collect()
+) -> SeccompOutcome {
+    let row = |name: String, abi: AbiName, calls: u64| {
+        let action = applied.action_of(abi, &name);
+        DeniedRow {
+            action: action.oci(),
+            effect: action.effect(),
+            name,
+            abi,
+            calls,
+        }
     };
-    rows.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));
-    Ok(rows)
+    let mut denied: Vec<DeniedRow> = counted
+        .iter()
+        .map(|&(abi, nr, calls)| {
+            let abi = AbiName::of(abi);
+            row(knowledge.name_of(abi, nr), abi, calls)
+        })
+        .collect();
+    let mut logged: Vec<DeniedRow> = report
+        .syscalls
+        .iter()
+        .filter(|s| applied.action_of(s.abi, &s.name) == seccomp::Action::Log)
+        .map(|s| row(s.name.clone(), s.abi, s.calls))
+        .collect();
+    for rows in [&mut denied, &mut logged] {
+        rows.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));
+    }
+    SeccompOutcome {
+        profile: path.display().to_string(),
+        replaced,
+        denied,
+        logged,
+    }
 }
 
-/// `--seccomp-out`: a profile allowing exactly the syscalls of this run.
-fn write_profile(report: &Report, path: &std::path::Path) -> Result<()> {
+/// `--seccomp-out`: a profile allowing exactly the syscalls of this run, into the file
+/// opened before the run.
+fn write_profile(report: &Report, path: &std::path::Path, mut file: std::fs::File) -> Result<()> {
+    use std::io::Write as _;
     let (profile, unnamed) = seccomp::profile(&report.seen(), Denial::Errno);
     if !unnamed.is_empty() {
         eprintln!(
@@ -227,7 +247,7 @@ fn write_profile(report: &Report, path: &std::path::Path) -> Result<()> {
         );
     }
     let json = serde_json::to_string_pretty(&profile)?;
-    std::fs::write(path, json + "\n")
+    file.write_all((json + "\n").as_bytes())
         .with_context(|| format!("cannot write --seccomp-out {}", path.display()))
 }
 

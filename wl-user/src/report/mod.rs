@@ -209,15 +209,19 @@ pub struct Report {
     pub seccomp: Option<SeccompOutcome>,
 }
 
-/// A run under a seccomp profile: the calls it did not allow.
+/// A run under a seccomp profile: the calls it stopped and those it logged.
 #[derive(Debug, Clone, Serialize)]
 pub struct SeccompOutcome {
     /// The profile's path as given.
     pub profile: String,
-    pub action: crate::seccomp::Denial,
-    /// By syscall, most calls first: refused with EPERM (errno), fatal (kill), or run
-    /// and logged by the kernel (log).
+    /// `--seccomp-action`, in place of the profile's actions that stop a call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<crate::seccomp::Denial>,
+    /// By syscall, most calls first: calls that did not run (an errno, a trap, or the
+    /// kill of their thread or process).
     pub denied: Vec<DeniedRow>,
+    /// Calls that ran under `SCMP_ACT_LOG`, logged by the kernel.
+    pub logged: Vec<DeniedRow>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -225,6 +229,10 @@ pub struct DeniedRow {
     pub name: String,
     pub abi: AbiName,
     pub calls: u64,
+    /// The profile's action for the syscall, e.g. `SCMP_ACT_ERRNO`.
+    pub action: &'static str,
+    /// What the caller got: an errno's name, `SIGSYS`, `process killed`, ...
+    pub effect: String,
 }
 
 /// Busiest first: by time spent, then calls, then name.

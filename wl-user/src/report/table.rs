@@ -129,24 +129,34 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
         )?;
     }
     if let Some(s) = &report.seccomp {
-        let total: u64 = s.denied.iter().map(|d| d.calls).sum();
-        let what = match s.action {
-            crate::seccomp::Denial::Errno => "denied (EPERM)",
-            crate::seccomp::Denial::Kill => "denied (killed by SIGSYS)",
-            crate::seccomp::Denial::Log => "outside the profile (logged)",
+        let part = |what: &str, rows: &[super::DeniedRow]| {
+            let total: u64 = rows.iter().map(|d| d.calls).sum();
+            let list: Vec<String> = rows
+                .iter()
+                .map(|d| {
+                    let label = render::syscall_label(&d.name, d.abi);
+                    format!("{label} {} ({})", d.calls, d.effect)
+                })
+                .collect();
+            format!(
+                "{total} calls {what}{}{}",
+                if list.is_empty() { "" } else { ": " },
+                list.join(", ")
+            )
         };
-        let list: Vec<String> = s
-            .denied
-            .iter()
-            .map(|d| format!("{} {}", render::syscall_label(&d.name, d.abi), d.calls))
-            .collect();
-        writeln!(
-            out,
-            "wl: seccomp profile {}: {total} calls {what}{}{}",
-            s.profile,
-            if list.is_empty() { "" } else { ": " },
-            list.join(", ")
-        )?;
+        let mut line = format!("wl: seccomp profile {}", s.profile);
+        if let Some(d) = s.replaced {
+            line += &format!(
+                " (--seccomp-action {})",
+                clap::ValueEnum::to_possible_value(&d)
+                    .map_or_else(String::new, |v| v.get_name().to_owned())
+            );
+        }
+        line += &format!(": {}", part("denied", &s.denied));
+        if !s.logged.is_empty() {
+            line += &format!("; {}", part("logged", &s.logged));
+        }
+        writeln!(out, "{line}")?;
     }
     if report.latency && report.latency_sample > 1 {
         writeln!(
