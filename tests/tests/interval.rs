@@ -72,6 +72,7 @@ fn json_lines_intervals_add_up_to_the_final_report() {
     let duration = last["duration_ns"].as_u64().unwrap();
 
     let mut end = 0;
+    let tail = intervals.len() - 1;
     for (i, line) in intervals.iter().enumerate() {
         let span = &line["interval"];
         assert_eq!(span["index"], i as u64, "{span}");
@@ -82,15 +83,18 @@ fn json_lines_intervals_add_up_to_the_final_report() {
         assert_eq!(start_ns, end, "intervals are contiguous: {span}");
         assert!(end_ns > start_ns, "{span}");
         assert_eq!(line["duration_ns"], end_ns - start_ns);
-        // About a second each; a loaded machine may stretch one.
-        assert!(
-            (900_000_000..3_000_000_000).contains(&(end_ns - start_ns)),
-            "{span}"
-        );
+        // About a second each; a loaded machine may stretch one. The last is what was
+        // left when tracing stopped.
+        if i < tail {
+            assert!(
+                (900_000_000..3_000_000_000).contains(&(end_ns - start_ns)),
+                "{span}"
+            );
+        }
         assert!(line["subsystems"].is_array() && line["target"].is_object());
         end = end_ns;
     }
-    assert!(end <= duration, "the intervals end before tracing does");
+    assert_eq!(end, duration, "the last interval ends when tracing does");
 
     // Each interval counts its own calls: the getppid batches fall into several, and
     // add up to exactly the workload's calls, all made before the last interval ended.
@@ -108,18 +112,60 @@ fn json_lines_intervals_add_up_to_the_final_report() {
         wl_tests::MAIN_GETPPID,
         "{per_interval:?}"
     );
-    // Everything else: what the intervals saw plus what came after the last of them is
-    // the final count, so they never count more than it.
-    let fin = rows(last);
-    for (key, (calls, errors)) in &sums {
-        let f = &fin[key];
-        assert!(
-            *calls <= f.calls && *errors <= f.errors,
-            "{key:?}: intervals {calls}/{errors}, final {}/{}",
-            f.calls,
-            f.errors
-        );
-    }
+    // Every call is in exactly one interval, the last, partial one included: together
+    // they are the final report, syscall by syscall.
+    let fin: BTreeMap<_, _> = rows(last)
+        .into_iter()
+        .map(|(k, r)| (k, (r.calls, r.errors)))
+        .collect();
+    assert_eq!(sums, fin);
+}
+
+/// The partial interval after the last tick is written too: with calls made up to the
+/// end (no pause), the intervals still add up to the final report exactly.
+#[test]
+fn the_last_partial_interval_is_written() {
+    require_root();
+    let file = std::env::temp_dir().join(format!("wl-interval-tail-{}.jsonl", std::process::id()));
+    // Batches until the end, over 2.7 s: ticks at 1 and 2 s, then 0.7 s that no tick ends.
+    let load = spread_workload("2.7", "0");
+    let mut args = vec![
+        "run",
+        "--interval",
+        "1",
+        "--format",
+        "json",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+    ];
+    args.extend(load.iter().map(String::as_str));
+    let out = wl(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(wl_tests::EXIT_STATUS),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    let lines: Vec<Value> = text.lines().map(|l| parse_json(l.as_bytes())).collect();
+    let (last, intervals) = lines.split_last().unwrap();
+    let tail = &intervals.last().unwrap()["interval"];
+    assert_eq!(tail["end_ns"], last["duration_ns"], "{tail}");
+    // The tail holds calls: the workload's last ones, its exit_group at least.
+    let tail_rows = rows(intervals.last().unwrap());
+    assert!(tail_rows.values().any(|r| r.calls > 0), "{tail}");
+    let sums = sum_calls(intervals);
+    assert_eq!(
+        sums[&("x86_64".to_owned(), "getppid".to_owned())].0,
+        wl_tests::MAIN_GETPPID
+    );
+    let fin: BTreeMap<_, _> = rows(last)
+        .into_iter()
+        .map(|(k, r)| (k, (r.calls, r.errors)))
+        .collect();
+    assert_eq!(sums, fin);
 }
 
 /// `wl-user ARGS` under a pseudo-terminal (util-linux `script`); its output as seen on
@@ -335,9 +381,15 @@ fn attach_reports_intervals_until_its_duration_ends() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<Value> = text.lines().map(|l| parse_json(l.as_bytes())).collect();
-    assert_eq!(lines.len(), 3, "two intervals and the final report: {text}");
+    assert_eq!(
+        lines.len(),
+        4,
+        "two intervals, the last 0.3 s and the final report: {text}"
+    );
     assert_eq!(lines[1]["interval"]["index"], 1);
-    assert_eq!(lines[2]["target"]["pids"][0].as_u64(), pid.parse().ok());
-    assert!(lines[2].get("interval").is_none());
-    assert!(lines[2]["duration_ns"].as_u64().unwrap() >= 1_300_000_000);
+    assert_eq!(lines[2]["interval"]["index"], 2);
+    assert_eq!(lines[2]["interval"]["end_ns"], lines[3]["duration_ns"]);
+    assert_eq!(lines[3]["target"]["pids"][0].as_u64(), pid.parse().ok());
+    assert!(lines[3].get("interval").is_none());
+    assert!(lines[3]["duration_ns"].as_u64().unwrap() >= 1_300_000_000);
 }

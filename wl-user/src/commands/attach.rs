@@ -118,6 +118,7 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
     let duration_ns = started.elapsed().as_nanos() as u64;
     let snapshot = collector.snapshot()?;
     drop(collector);
+    live::finish(live, &snapshot, duration_ns);
     let report = Report::new(target, duration_ns, None, snapshot, knowledge);
     output.write(&report, render)
 }

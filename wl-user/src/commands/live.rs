@@ -122,6 +122,16 @@ impl<'a> Live<'a> {
     fn report(&mut self, collector: &Collector) -> Result<()> {
         let now = collector.snapshot()?;
         let end_ns = self.started.elapsed().as_nanos() as u64;
+        self.write_interval(&now, end_ns)?;
+        self.last = Some(now);
+        self.last_ns = end_ns;
+        self.index += 1;
+        Ok(())
+    }
+
+    /// Writes what changed between the last reading and `now`, taken `end_ns` after
+    /// tracing started.
+    fn write_interval(&self, now: &Snapshot, end_ns: u64) -> Result<()> {
         let span = Span {
             index: self.index,
             start_ns: self.last_ns,
@@ -131,7 +141,7 @@ impl<'a> Live<'a> {
             self.target.clone(),
             end_ns - self.last_ns,
             None,
-            delta(self.last.as_ref(), &now),
+            delta(self.last.as_ref(), now),
             self.knowledge,
         );
         // Made whole before it is written, so that a frame appears at once.
@@ -158,9 +168,6 @@ impl<'a> Live<'a> {
             }
         }
         self.output.write_now(&buf)?;
-        self.last = Some(now);
-        self.last_ns = end_ns;
-        self.index += 1;
         Ok(())
     }
 }
@@ -181,15 +188,33 @@ pub async fn tick(live: &mut Option<Live<'_>>) {
 pub fn report(live: &mut Option<Live<'_>>, collector: &Collector) {
     let Some(l) = live else { return };
     if let Err(e) = l.report(collector) {
-        // A reader that went away (`| head`) wanted no more.
-        let gone = e
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe);
-        if !gone {
+        if !reader_gone(&e) {
             eprintln!("wl: --interval stops ({e:#}); the final report follows when tracing ends");
         }
         *live = None;
     }
+}
+
+/// Reports the last, partial interval: from the last tick to `end_ns`, when tracing
+/// stopped, read from `last`, the reading the final report is made of. So every call
+/// is in exactly one interval, and the intervals add up to the final report. The live
+/// view on a terminal skips it: the final report is drawn right after.
+pub fn finish(live: Option<Live<'_>>, last: &Snapshot, end_ns: u64) {
+    let Some(l) = live else { return };
+    if matches!(l.view, View::Terminal) {
+        return;
+    }
+    if let Err(e) = l.write_interval(last, end_ns)
+        && !reader_gone(&e)
+    {
+        eprintln!("wl: --interval: the last interval was not written ({e:#})");
+    }
+}
+
+/// Whether writing failed because the reader went away (`| head`), which wanted no more.
+fn reader_gone(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>()
+        .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }
 
 /// What was gathered between two readings of the cumulative sums (`before` None: since

@@ -169,6 +169,7 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
 
     let mut snapshot = collector.snapshot()?;
     drop(collector);
+    live::finish(live, &snapshot, duration_ns);
     drop(cgroup);
     let denied = std::mem::take(&mut snapshot.denied);
     let mut report = Report::new(target, duration_ns, Some(status), snapshot, knowledge);
