@@ -196,6 +196,44 @@ fn attach_to_the_root_cgroup_traces_for_the_whole_duration() {
     assert!(calls(&r, "getpgid") >= wl_tests::THREADS * wl_tests::THREAD_GETPGID);
 }
 
+/// An empty cgroup with --duration: traced for all of it, since processes may enter it
+/// meanwhile; a workload moved in after the start is counted exactly.
+#[test]
+fn attach_to_an_empty_cgroup_waits_out_its_duration() {
+    require_root();
+    let Some(root) = cgroup2_mount() else {
+        cannot_run("cgroup v2 is not mounted");
+        return;
+    };
+    let cg = root.join(format!("wl-test-empty-{}", std::process::id()));
+    std::fs::create_dir(&cg).unwrap();
+    let mut wl = Command::new(wl_user())
+        .args(["attach", "--format", "json", "--duration", "3", "--cgroup"])
+        .arg(&cg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = wait_until_tracing(&mut wl);
+    // Still empty a while after the start, when wl-user would have stopped before.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut w = paused_workload(1);
+    std::fs::write(cg.join("cgroup.procs"), w.id().to_string()).unwrap();
+    w.stdin.take().unwrap().write_all(b"g").unwrap();
+    assert_eq!(
+        wait_with_timeout(&mut w, Duration::from_secs(60)).code(),
+        Some(wl_tests::EXIT_STATUS)
+    );
+    let out = output_with_timeout(wl, Duration::from_secs(60));
+    let stderr = stderr.join().unwrap();
+    let _ = std::fs::remove_dir(&cg);
+    assert!(out.status.success(), "{stderr}");
+    let report = parse_json(&out.stdout);
+    let d = report["duration_ns"].as_u64().unwrap();
+    assert!(d >= 3_000_000_000, "stopped after {d} ns");
+    assert_workload_counts(&report, 1, true);
+}
+
 /// A cgroup whose only process is wl-user itself: nothing is counted, where wl-user's
 /// own map reads and timers would otherwise fill the report.
 #[test]

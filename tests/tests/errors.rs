@@ -69,6 +69,17 @@ fn pid_that_does_not_exist() {
 }
 
 #[test]
+fn kernel_threads_are_refused() {
+    // kthreadd: it makes no system calls, so tracing it would report nothing.
+    let (code, err) = fails(&["attach", "--pid", "2"]);
+    assert_eq!(code, 1);
+    one_line_error(
+        &err,
+        "--pid 2 is a kernel thread (kthreadd): kernel threads make no system calls",
+    );
+}
+
+#[test]
 fn cgroup_that_is_not_cgroup_v2() {
     let (_, err) = fails(&["attach", "--cgroup", "/tmp"]);
     one_line_error(&err, "--cgroup /tmp: not a cgroup v2 directory");

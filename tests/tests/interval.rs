@@ -301,6 +301,14 @@ fn bad_intervals_are_refused_before_the_workload_runs() {
         ),
         (&["--interval", "x"][..], "'x' is not a number of seconds"),
         (
+            &["--interval", "1e30"][..],
+            "'1e30' seconds is more than a year",
+        ),
+        (
+            &["--interval", "NaN"][..],
+            "'NaN' is not a positive number of seconds",
+        ),
+        (
             &["--interval", "1", "--format", "csv"][..],
             "--interval reports while tracing as JSON Lines (--format json) or a table; not with --format csv",
         ),
@@ -324,6 +332,20 @@ fn bad_intervals_are_refused_before_the_workload_runs() {
     let out = wl(&["attach", "--pid", "1", "--interval", "1", "--format", "md"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not with --format md"));
+    // --duration reads its value the same way: 0 s would trace nothing.
+    for (bad, needle) in [
+        ("0", "'0' is not a positive number of seconds"),
+        ("-1", "'-1' is not a positive number of seconds"),
+        ("1e30", "'1e30' seconds is more than a year"),
+    ] {
+        let out = wl(&["attach", "--pid", "1", &format!("--duration={bad}")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.lines().next().unwrap_or("").contains(needle),
+            "{bad}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -41,8 +41,8 @@ pub enum Command {
     /// Count the syscalls of processes or a cgroup that already run.
     ///
     /// Tracing ends on Ctrl-C (or SIGTERM, SIGHUP), after --duration, or when every traced
-    /// process has exited (for --cgroup: when the cgroup is empty); the report is printed
-    /// in every case.
+    /// process has exited (for --cgroup without --duration: when the cgroup is empty);
+    /// the report is printed in every case.
     Attach(AttachArgs),
     /// List the syscalls wl knows, or explain one: its number in each ABI, the kernel
     /// function and source file that implement it, its subsystem and MAINTAINERS entry.
@@ -292,7 +292,7 @@ pub struct TraceArgs {
     /// object per interval and the final report last; with the table on a terminal: a
     /// view redrawn in place (calls/s, errors/s, share of time); elsewhere a table block
     /// per interval. Other formats are refused.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
     pub interval: Option<std::time::Duration>,
     /// Also split the counts by process (its threads summed), by thread, or by command
     /// name. JSON gains `processes`, `threads` or `commands`; the table a block per
@@ -390,24 +390,31 @@ pub struct AttachArgs {
     /// Trace only the given processes, not their children.
     #[arg(long, requires = "pid")]
     pub no_children: bool,
-    /// Stop after SECONDS (fractions allowed).
+    /// Stop after SECONDS (fractions allowed). A --cgroup is traced for all of it, empty
+    /// or not, since processes may enter it meanwhile.
     #[arg(long, short = 'd', value_name = "SECONDS", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
 }
 
+/// `--duration`, `--interval`, `--gone-ttl`: seconds, fractions allowed, more than
+/// nothing (a report every 0 s never ends; tracing for 0 s sees nothing), and no more
+/// than a year, which is longer than anyone means.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    const YEAR: f64 = 365.0 * 24.0 * 3600.0;
     let secs: f64 = s
+        .trim()
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    std::time::Duration::try_from_secs_f64(secs)
-        .map_err(|_| format!("'{s}' is not a positive number of seconds"))
-}
-
-/// `--interval`: like `--duration`, and more than nothing, since a report every 0 s
-/// never ends.
-fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
-    match parse_duration(s)? {
-        d if d.is_zero() => Err(format!("'{s}' is not a positive number of seconds")),
+    if secs.is_nan() || secs <= 0.0 {
+        return Err(format!("'{s}' is not a positive number of seconds"));
+    }
+    if secs > YEAR {
+        return Err(format!(
+            "'{s}' seconds is more than a year ({YEAR} s); give a shorter time"
+        ));
+    }
+    match std::time::Duration::from_secs_f64(secs) {
+        d if d.is_zero() => Err(format!("'{s}' is less than a nanosecond")),
         d => Ok(d),
     }
 }

@@ -2,18 +2,46 @@
 
 use std::{collections::BTreeMap, fs};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 /// The tgid (process id) of thread or process `pid`, or an error naming the pid when
 /// there is no such process.
+///
+/// A kernel thread is refused: it makes no system calls, so tracing it would report
+/// nothing, as if it were idle.
 pub fn tgid_of(pid: u32) -> Result<u32> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("--pid {pid}: no such process"))?;
+    if stat_fields(pid)
+        .and_then(|f| f.get(6)?.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+    {
+        let name = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Name:"))
+            .unwrap_or("")
+            .trim();
+        bail!(
+            "--pid {pid} is a kernel thread ({name}): kernel threads make no system calls; give a user process"
+        );
+    }
     status
         .lines()
         .find_map(|l| l.strip_prefix("Tgid:"))
         .and_then(|v| v.trim().parse().ok())
         .with_context(|| format!("--pid {pid}: cannot read its tgid"))
+}
+
+/// `task_struct.flags` of a kernel thread (include/linux/sched.h).
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// The fields of /proc/PID/stat after the command name: state first, then ppid, ...
+/// (proc_pid_stat(5) numbers them from 3).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; fields resume after the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
 /// Whether process `tgid` still exists (a zombie counts until it is reaped).
@@ -53,10 +81,7 @@ pub fn descendants(roots: &[u32]) -> Vec<u32> {
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses; fields resume after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    stat_fields(pid)?.get(1)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -74,6 +99,19 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("no such process")
+        );
+    }
+
+    #[test]
+    fn kernel_threads_are_refused() {
+        // kthreadd, the parent of every kernel thread, is pid 2 (in the initial pid
+        // namespace, where wl runs).
+        let e = tgid_of(2).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "--pid 2 is a kernel thread (kthreadd): kernel threads make no system calls"
+            ),
+            "{e}"
         );
     }
 

@@ -86,6 +86,9 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
     );
 
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
+    // A cgroup may be empty now and have processes later: with --duration it is traced
+    // for all of it. Processes, once gone, cannot come back.
+    let watch_targets = deadline.is_none() || cgroup.is_none();
     let mut tick = tokio::time::interval(POLL);
     let mut live = live::Live::start(
         args.trace.interval,
@@ -102,7 +105,7 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
             _ = sigterm.recv() => break,
             _ = sighup.recv() => break,
             _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => break,
-            _ = tick.tick() => {
+            _ = tick.tick(), if watch_targets => {
                 match targets_gone(&mut collector, cgroup.as_ref()) {
                     Ok(false) => {}
                     Ok(true) => break,
