@@ -6,6 +6,8 @@ mod cgroup;
 mod cli;
 mod collector;
 mod commands;
+#[cfg(test)]
+mod fuzz;
 mod input;
 mod output;
 mod procs;
