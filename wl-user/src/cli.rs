@@ -183,7 +183,8 @@ pub struct ServeArgs {
     pub max_errno_series: Option<u32>,
     /// TLS and basic auth, in the web config format of Prometheus exporters
     /// (tls_server_config: cert_file, key_file, client_auth_type, client_ca_file,
-    /// min_version; basic_auth_users: name: bcrypt hash).
+    /// min_version; basic_auth_users: name: bcrypt hash). Unknown fields, and a file
+    /// or key that asks for nothing (basic_auth_users: {}), are refused at start.
     #[arg(long, value_name = "FILE")]
     pub web_config: Option<PathBuf>,
     /// A removed cgroup is dropped two scrape intervals after a scrape first showed
