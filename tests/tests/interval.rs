@@ -33,13 +33,11 @@ fn sum_calls(lines: &[Value]) -> BTreeMap<(String, String), (u64, u64)> {
     sums
 }
 
-#[test]
-fn json_lines_intervals_add_up_to_the_final_report() {
-    require_root();
-    let file = std::env::temp_dir().join(format!("wl-interval-{}.jsonl", std::process::id()));
-    // 3 s of getppid batches, then 1.5 s without a call: the interval ending near 4 s
-    // holds the last of them, so that every getppid call is in some interval.
-    let load = spread_workload("3", "1.5");
+/// `wl-user run --interval 1 --format json` of `load`: its JSON Lines, the final report
+/// last.
+fn json_lines_of(load: &[String], name: &str) -> Vec<Value> {
+    let file =
+        std::env::temp_dir().join(format!("wl-interval-{name}-{}.jsonl", std::process::id()));
     let mut args = vec![
         "run",
         "--interval",
@@ -60,8 +58,26 @@ fn json_lines_intervals_add_up_to_the_final_report() {
     );
     let text = std::fs::read_to_string(&file).unwrap();
     let _ = std::fs::remove_file(&file);
-    let lines: Vec<Value> = text.lines().map(|l| parse_json(l.as_bytes())).collect();
-    assert!(lines.len() >= 4, "{} lines: {text}", lines.len());
+    text.lines().map(|l| parse_json(l.as_bytes())).collect()
+}
+
+/// Every call is in exactly one interval, the last, partial one included: together
+/// they are the final report, syscall by syscall.
+fn assert_intervals_add_up(intervals: &[Value], last: &Value) {
+    let fin: BTreeMap<_, _> = rows(last)
+        .into_iter()
+        .map(|(k, r)| (k, (r.calls, r.errors)))
+        .collect();
+    assert_eq!(sum_calls(intervals), fin);
+}
+
+#[test]
+fn json_lines_intervals_add_up_to_the_final_report() {
+    require_root();
+    // 3 s of getppid batches, then 1.5 s without a call: the interval ending near 4 s
+    // holds the last of them, so that every getppid call is in some interval.
+    let lines = json_lines_of(&spread_workload("3", "1.5"), "pause");
+    assert!(lines.len() >= 4, "{} lines: {lines:?}", lines.len());
 
     let (last, intervals) = lines.split_last().unwrap();
     // The last line is the whole report, as without --interval.
@@ -112,13 +128,7 @@ fn json_lines_intervals_add_up_to_the_final_report() {
         wl_tests::MAIN_GETPPID,
         "{per_interval:?}"
     );
-    // Every call is in exactly one interval, the last, partial one included: together
-    // they are the final report, syscall by syscall.
-    let fin: BTreeMap<_, _> = rows(last)
-        .into_iter()
-        .map(|(k, r)| (k, (r.calls, r.errors)))
-        .collect();
-    assert_eq!(sums, fin);
+    assert_intervals_add_up(intervals, last);
 }
 
 /// The partial interval after the last tick is written too: with calls made up to the
@@ -126,46 +136,19 @@ fn json_lines_intervals_add_up_to_the_final_report() {
 #[test]
 fn the_last_partial_interval_is_written() {
     require_root();
-    let file = std::env::temp_dir().join(format!("wl-interval-tail-{}.jsonl", std::process::id()));
     // Batches until the end, over 2.7 s: ticks at 1 and 2 s, then 0.7 s that no tick ends.
-    let load = spread_workload("2.7", "0");
-    let mut args = vec![
-        "run",
-        "--interval",
-        "1",
-        "--format",
-        "json",
-        "-o",
-        file.to_str().unwrap(),
-        "--",
-    ];
-    args.extend(load.iter().map(String::as_str));
-    let out = wl(&args);
-    assert_eq!(
-        out.status.code(),
-        Some(wl_tests::EXIT_STATUS),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&file).unwrap();
-    let _ = std::fs::remove_file(&file);
-    let lines: Vec<Value> = text.lines().map(|l| parse_json(l.as_bytes())).collect();
+    let lines = json_lines_of(&spread_workload("2.7", "0"), "tail");
     let (last, intervals) = lines.split_last().unwrap();
     let tail = &intervals.last().unwrap()["interval"];
     assert_eq!(tail["end_ns"], last["duration_ns"], "{tail}");
     // The tail holds calls: the workload's last ones, its exit_group at least.
     let tail_rows = rows(intervals.last().unwrap());
     assert!(tail_rows.values().any(|r| r.calls > 0), "{tail}");
-    let sums = sum_calls(intervals);
     assert_eq!(
-        sums[&("x86_64".to_owned(), "getppid".to_owned())].0,
+        sum_calls(intervals)[&("x86_64".to_owned(), "getppid".to_owned())].0,
         wl_tests::MAIN_GETPPID
     );
-    let fin: BTreeMap<_, _> = rows(last)
-        .into_iter()
-        .map(|(k, r)| (k, (r.calls, r.errors)))
-        .collect();
-    assert_eq!(sums, fin);
+    assert_intervals_add_up(intervals, last);
 }
 
 /// `wl-user ARGS` under a pseudo-terminal (util-linux `script`); its output as seen on
