@@ -15,7 +15,9 @@ mod report;
 mod seccomp;
 mod serve;
 mod spawn;
-mod syscalls;
+
+// The syscall knowledge is a crate of its own, shared with xtask's generator.
+use wl_syscalls as syscalls;
 
 use std::process::ExitCode;
 

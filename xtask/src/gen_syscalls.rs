@@ -1,5 +1,5 @@
 //! `cargo xtask gen-syscalls`: writes wl-user's embedded syscall knowledge from a Linux
-//! source tree, with wl-user's own scanner (`wl-user/src/syscalls/scan.rs`), so the
+//! source tree, with wl-user's own scanner (`wl-user/syscalls/src/scan.rs`), so the
 //! embedded table and `wl-user --kernel-src` agree by construction. The object and
 //! command tables (`generated_objects.rs`) come from the same scan.
 
@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path};
 
 use anyhow::{Context as _, Result};
 
-use crate::{object_scan::ObjectScan, scan};
+use wl_syscalls::{object_scan::ObjectScan, scan};
 
 /// `#define ENAME number` lines of the errno headers.
 pub fn parse_errnos(text: &str) -> BTreeMap<u32, String> {
@@ -62,7 +62,7 @@ pub fn run(kernel_src: &Path, out_path: &Path, objects_path: &Path) -> Result<()
     )?;
     writeln!(
         w,
-        "// Do not edit: change wl-user/src/syscalls/{{scan,rules}}.rs and regenerate."
+        "// Do not edit: change wl-user/syscalls/src/{{scan,rules}}.rs and regenerate."
     )?;
     writeln!(
         w,
@@ -302,7 +302,7 @@ fn write_objects(
     )?;
     writeln!(
         out,
-        "// Do not edit: change wl-user/src/syscalls/{{object_scan,scan}}.rs and regenerate."
+        "// Do not edit: change wl-user/syscalls/src/{{object_scan,scan}}.rs and regenerate."
     )?;
     writeln!(out, "// Holds {summary}.")?;
     // The size is of the body; the header adds a few hundred bytes.

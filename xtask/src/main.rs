@@ -5,15 +5,6 @@ mod dist;
 mod gen_syscalls;
 mod vm_test;
 
-// wl-user's kernel-source scanner and subsystem rules, compiled here too so that the
-// generator and `wl-user --kernel-src` share one implementation.
-#[path = "../../wl-user/src/syscalls/object_scan.rs"]
-mod object_scan;
-#[path = "../../wl-user/src/syscalls/rules.rs"]
-mod rules;
-#[path = "../../wl-user/src/syscalls/scan.rs"]
-mod scan;
-
 use std::{
     env,
     path::{Path, PathBuf},
@@ -69,7 +60,7 @@ enum Task {
     /// Build the package, install it into a minimal Debian 12 chroot (made once by
     /// debootstrap, kept in target/dist) and trace, read the manual and complete there (as root).
     DistTest,
-    /// Regenerate wl-user/src/syscalls/generated.rs and generated_objects.rs from a Linux
+    /// Regenerate wl-user/syscalls/src/generated.rs and generated_objects.rs from a Linux
     /// source tree.
     GenSyscalls {
         /// The top of an unpacked Linux source tree.
@@ -237,7 +228,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Dist => dist::build().map(drop),
         Task::DistTest => dist::test(),
         Task::GenSyscalls { kernel_src } => {
-            let dir = workspace_root().join("wl-user/src/syscalls");
+            let dir = workspace_root().join("wl-user/syscalls/src");
             gen_syscalls::run(
                 &kernel_src,
                 &dir.join("generated.rs"),

@@ -15,8 +15,7 @@
 //!   section of every file they name.
 //!
 //! Used by `cargo xtask gen-syscalls` to write the embedded table, and by wl-user when
-//! pointed at a kernel tree with `--kernel-src`. Shared with xtask through `#[path]`, so
-//! it uses std, anyhow and regex-lite only.
+//! pointed at a kernel tree with `--kernel-src`.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -723,7 +722,7 @@ mod tests {
     /// nested directories.
     #[test]
     fn scans_the_fixture_tree() {
-        let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/linux-mini");
+        let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/linux-mini");
         let scan = scan(&tree).unwrap();
         assert_eq!(scan.release, "6.99.0");
         let abis: Vec<&str> = scan.abis.iter().map(|(a, _)| *a).collect();

@@ -54,10 +54,11 @@ pub struct Section {
 }
 
 /// A syscall ABI as users name it: the architecture whose numbering it uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum AbiName {
-    #[value(name = "x86_64")]
+    #[cfg_attr(feature = "clap", value(name = "x86_64"))]
     X86_64,
     I386,
     Aarch64,

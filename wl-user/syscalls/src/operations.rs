@@ -181,8 +181,8 @@ mod tests {
 
     #[test]
     fn every_fd_operation_has_its_fd_argument_in_the_kernel_source() {
-        let k = crate::syscalls::Knowledge::embedded();
-        let x86_64 = k.table(crate::syscalls::AbiName::X86_64);
+        let k = crate::Knowledge::embedded();
+        let x86_64 = k.table(crate::AbiName::X86_64);
         for sc in x86_64 {
             if operation(Abi::Native, sc.name).is_some_and(|op| op.on_fd) {
                 assert!(sc.fd_arg.is_some(), "{}: no fd parameter found", sc.name);

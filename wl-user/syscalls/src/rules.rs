@@ -6,8 +6,6 @@
 //! events, ...). The rules are ordered: the first whose path prefix matches wins, so a
 //! more specific directory comes before its parent. Architecture code is classified by
 //! what it wraps (see [`subsystem_of`]).
-//!
-//! Shared with xtask's generator (`#[path]`): std only.
 
 /// Not implemented: the entry point is `sys_ni_syscall`.
 pub const NOT_IMPLEMENTED: &str = "Not implemented";

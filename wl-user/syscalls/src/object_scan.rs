@@ -14,8 +14,6 @@
 //! is one (fs/fcntl.c's `do_fcntl`, kernel/sys.c's prctl), so a header's other defines
 //! (flags, sub-options) do not pose as commands. Values come from a small evaluator of
 //! `#define` expressions.
-//!
-//! Shared with xtask through `#[path]` like [`super::scan`]: std, anyhow and regex-lite.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -988,6 +986,12 @@ pub struct Walker {
     anon_re: regex_lite::Regex,
     protosw6_re: regex_lite::Regex,
     w: Walked,
+}
+
+impl Default for Walker {
+    fn default() -> Walker {
+        Walker::new()
+    }
 }
 
 impl Walker {
