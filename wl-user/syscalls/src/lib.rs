@@ -17,6 +17,7 @@ pub mod objects;
 pub mod operations;
 pub mod rules;
 pub mod scan;
+pub mod source;
 
 use std::path::Path;
 

@@ -1119,7 +1119,7 @@ fn definition_file(w: &Walked, file: &str, func: &str) -> String {
 /// A file's text without comments; empty when the tree lacks it (an older or trimmed
 /// tree then gives smaller tables, which the generator's counts show).
 fn read_text(tree: &Path, rel: &str) -> Result<String> {
-    let bytes = super::scan::read_source(&tree.join(rel))?.unwrap_or_default();
+    let bytes = super::source::read(&tree.join(rel))?.unwrap_or_default();
     Ok(strip_comments(&String::from_utf8_lossy(&bytes)))
 }
 

@@ -25,7 +25,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{object_scan, rules};
+use super::{object_scan, rules, source};
 
 /// How one ABI's table is laid out in the tree.
 pub struct AbiSpec {
@@ -316,7 +316,7 @@ pub fn each_c_file(tree: &Path, mut visit: impl FnMut(&str, &str)) -> Result<()>
                 }
             } else if ft.is_file() && name.ends_with(".c") {
                 // A few sources carry Latin-1 bytes in comments.
-                let Some(bytes) = read_source(&entry.path())? else {
+                let Some(bytes) = source::read(&entry.path())? else {
                     continue;
                 };
                 visit(&child, &String::from_utf8_lossy(&bytes));
@@ -324,44 +324,6 @@ pub fn each_c_file(tree: &Path, mut visit: impl FnMut(&str, &str)) -> Result<()>
         }
     }
     Ok(())
-}
-
-/// The most one file of a source tree may hold: far more than any file of Linux, so
-/// that `--kernel-src` pointed at the wrong place cannot fill the memory.
-pub const SOURCE_LIMIT: u64 = 32 << 20;
-
-/// File `path` of a source tree; None where it cannot be opened (absent, unreadable).
-/// What is not a regular file (a FIFO would block) or is larger than [`SOURCE_LIMIT`]
-/// is refused, naming the file.
-pub fn read_source(path: &Path) -> Result<Option<Vec<u8>>> {
-    use std::io::Read as _;
-    let Ok(meta) = fs::metadata(path) else {
-        return Ok(None);
-    };
-    if !meta.is_file() {
-        bail!("{}: not a regular file", path.display());
-    }
-    let too_big = || {
-        anyhow::anyhow!(
-            "{}: larger than {} MiB, more than any source file",
-            path.display(),
-            SOURCE_LIMIT >> 20
-        )
-    };
-    if meta.len() > SOURCE_LIMIT {
-        return Err(too_big());
-    }
-    let Ok(file) = fs::File::open(path) else {
-        return Ok(None);
-    };
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(SOURCE_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() as u64 > SOURCE_LIMIT {
-        return Err(too_big());
-    }
-    Ok(Some(bytes))
 }
 
 /// Adds the syscall definitions of the C file `rel` to `index` and their fd arguments
@@ -527,7 +489,7 @@ fn kernel_release(makefile: &str) -> String {
 pub fn scan(tree: &Path) -> Result<Scan> {
     let read = |rel: &str| -> Result<String> {
         let p = tree.join(rel);
-        let bytes = read_source(&p)?.with_context(|| format!("cannot read {}", p.display()))?;
+        let bytes = source::read(&p)?.with_context(|| format!("cannot read {}", p.display()))?;
         String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8 text", p.display()))
     };
     let release = kernel_release(&read("Makefile").context("not a Linux source tree")?);
