@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     collector::{By, Filter, Latency, TraceOptions},
-    report::{Format, Render, Weight},
+    report::{Format, ObjectsShown, Render, Weight},
     seccomp::Denial,
     syscalls::Knowledge,
 };
@@ -310,14 +310,6 @@ pub struct TraceArgs {
     /// resolved.
     #[arg(long, value_enum, value_name = "WHICH", default_value_t = ObjectsShown::Auto)]
     pub objects: ObjectsShown,
-}
-
-/// Which objects the report shows (`--objects`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ObjectsShown {
-    None,
-    Auto,
-    All,
 }
 
 impl TraceArgs {

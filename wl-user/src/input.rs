@@ -3,7 +3,7 @@
 //! (endless), a FIFO (blocks until someone writes), a directory, or a file far larger
 //! than any real input. Each is refused in one line before it can fill the memory or
 //! hang the command; a regular file within the bound is read whole. (A kernel source
-//! tree's files go through `wl_syscalls::scan::read_source`, used by xtask too.)
+//! tree's files go through `wl_syscalls::source::read`, used by xtask too.)
 
 use std::{
     fs::File,

@@ -4,8 +4,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::ObjectsShown;
 use super::{Report, render};
-use crate::cli::ObjectsShown;
 
 /// With object rows shown (`--objects`), each follows its syscall's row with `row` =
 /// `object` and the syscall's identity repeated; sums over `row` = `syscall` count

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::ObjectsShown;
 use super::{Report, render::api};
-use crate::cli::ObjectsShown;
 
 pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
     let share = |ns: u64| report.percent_of_time(ns);

@@ -51,6 +51,16 @@ pub enum Format {
     Svg,
 }
 
+/// Which objects the report shows (`--objects`): none (and the kernel side does not
+/// look), those of syscalls that reached more than one object or one of another
+/// subsystem, or all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectsShown {
+    None,
+    Auto,
+    All,
+}
+
 /// How a report is written.
 #[derive(Debug, Clone, Copy)]
 pub struct Render {
@@ -64,7 +74,7 @@ pub struct Render {
     /// With `--by`, how many task blocks the table shows (`--top`); all without.
     pub top: Option<usize>,
     /// Which object rows the tables show under their syscall (`--objects`).
-    pub objects: crate::cli::ObjectsShown,
+    pub objects: ObjectsShown,
 }
 
 #[cfg(test)]
@@ -76,7 +86,7 @@ impl Render {
             weight: Weight::Time,
             one_line: false,
             top: None,
-            objects: crate::cli::ObjectsShown::Auto,
+            objects: ObjectsShown::Auto,
         }
     }
 }

@@ -10,11 +10,8 @@ use std::{
 use serde::Serialize;
 use wl_common::{Abi, ObjectKey, TaskCounts, object, slot_syscall};
 
-use super::{SubsystemRow, SyscallRow};
-use crate::{
-    cli::ObjectsShown,
-    syscalls::{AbiName, Knowledge, objects, operations},
-};
+use super::{ObjectsShown, SubsystemRow, SyscallRow};
+use crate::syscalls::{AbiName, Knowledge, objects, operations};
 
 /// One object (or command) of one syscall: `calls` of all of a syscall's rows add up
 /// to the syscall's.

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::ObjectsShown;
 use super::{Report, render};
-use crate::cli::ObjectsShown;
 
 /// A reStructuredText grid table.
 pub fn grid(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {

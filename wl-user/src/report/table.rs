@@ -6,8 +6,8 @@ use anyhow::Result;
 
 use wl_common::Lost;
 
+use super::ObjectsShown;
 use super::{Report, render};
-use crate::cli::ObjectsShown;
 
 const RULE: &str = "------ ----------- ----------- ----------- ----------- ----------- --------- --------- ---------------- ----------------";
 const SUBSYSTEM_RULE: &str = "------ --------- --------- -------- ----------------";
