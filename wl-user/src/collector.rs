@@ -24,6 +24,18 @@ use crate::{
 /// The compiled kernel side, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/wl"));
 
+/// CPUs the kernel may ever bring up: per-CPU maps hold a value for each.
+pub fn possible_cpus() -> u64 {
+    aya::util::nr_cpus().map_or(1, |n| n as u64)
+}
+
+/// Whether the kernel has BPF task local storage (Linux 5.11+), where each traced call
+/// keeps its start.
+pub fn has_task_storage() -> Result<bool> {
+    aya::sys::is_map_supported(aya::maps::MapType::TaskStorage)
+        .map_err(|e| anyhow::anyhow!("cannot probe: {e}"))
+}
+
 /// Which tasks the kernel side counts.
 #[derive(Debug, Clone, Copy)]
 pub enum Filter {

@@ -101,7 +101,7 @@ fn checks() -> Vec<Line> {
     }
 
     if privileged.is_ok() {
-        let task_storage = aya::sys::is_map_supported(aya::maps::MapType::TaskStorage);
+        let task_storage = collector::has_task_storage();
         add(
             &mut lines,
             matches!(task_storage, Ok(true)),
@@ -109,7 +109,7 @@ fn checks() -> Vec<Line> {
             match task_storage {
                 Ok(true) => "BPF task local storage (Linux 5.11+) keeps each call's start".into(),
                 Ok(false) => "this kernel has no BPF task local storage (Linux 5.11+)".into(),
-                Err(e) => format!("cannot probe: {e}"),
+                Err(e) => format!("{e:#}"),
             },
             false,
         );

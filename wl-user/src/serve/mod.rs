@@ -146,7 +146,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         "wl: serving {}://{local}/metrics for the cgroups below {} ({} MiB of kernel maps at most; running as uid {} gid {}; capabilities kept: {})",
         if tls.is_some() { "https" } else { "http" },
         root.path.display(),
-        limits.kernel_bytes(possible_cpus()).div_ceil(1 << 20),
+        limits.kernel_bytes(collector::possible_cpus()).div_ceil(1 << 20),
         run_as.uid,
         run_as.gid,
         match kept {
@@ -243,11 +243,6 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
 fn say(line: std::fmt::Arguments) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// CPUs the kernel may ever bring up, for the memory estimate.
-fn possible_cpus() -> u64 {
-    aya::util::nr_cpus().map_or(1, |n| n as u64)
 }
 
 struct State {
