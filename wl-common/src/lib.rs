@@ -50,16 +50,68 @@ pub const fn slot_syscall(slot: u32) -> (u32, u32) {
 /// `[2^(b-1), 2^b)` ns (bucket 0: under 1 ns); the last one also takes everything longer.
 pub const LATENCY_BUCKETS: usize = 32;
 
+/// What a set of calls came to: how many, how many failed, and the time they took. The
+/// one counts record of every row, in the kernel and out: per syscall, per task, per
+/// object, per cgroup, and the differences between two readings.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub calls: u64,
+    /// Calls that returned a negative error number.
+    pub errors: u64,
+    /// Time in the timed calls, in ns (0 when calls are not timed).
+    pub total_ns: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<Counts>() == 24);
+
+impl core::ops::AddAssign for Counts {
+    #[inline(always)]
+    fn add_assign(&mut self, other: Counts) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.total_ns += other.total_ns;
+    }
+}
+
+impl core::ops::Add for Counts {
+    type Output = Counts;
+
+    #[inline(always)]
+    fn add(mut self, other: Counts) -> Counts {
+        self += other;
+        self
+    }
+}
+
+impl core::ops::Sub for Counts {
+    type Output = Counts;
+
+    /// What was added between two readings of counts that only grow (an earlier reading
+    /// never exceeds a later one; if it did, the difference is 0, not a wrap).
+    #[inline(always)]
+    fn sub(self, earlier: Counts) -> Counts {
+        Counts {
+            calls: self.calls.saturating_sub(earlier.calls),
+            errors: self.errors.saturating_sub(earlier.errors),
+            total_ns: self.total_ns.saturating_sub(earlier.total_ns),
+        }
+    }
+}
+
+impl core::iter::Sum for Counts {
+    fn sum<I: Iterator<Item = Counts>>(iter: I) -> Counts {
+        iter.fold(Counts::default(), |a, b| a + b)
+    }
+}
+
 /// Per-CPU counters of one syscall of one ABI: what every traced call updates. Kept
 /// small, since the map holds one per slot per possible CPU (40 bytes × 1024 slots:
 /// 10 MiB on a 256-CPU machine); the histogram lives in a shared map instead.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SyscallStats {
-    pub calls: u64,
-    /// Calls that returned a negative error number.
-    pub errors: u64,
-    pub total_ns: u64,
+    pub counts: Counts,
     pub max_ns: u64,
     /// The shortest call as `!ns` (bitwise not), so that the map's zero means "none
     /// yet" and the minimum is kept as a maximum: [`SyscallStats::min_ns`] reads it.
@@ -448,16 +500,6 @@ pub struct TaskKey {
     pub slot: u32,
 }
 
-/// One task's calls of one syscall; shared by all CPUs (a process's threads run on
-/// several), updated with atomic adds.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TaskCounts {
-    pub calls: u64,
-    pub errors: u64,
-    pub total_ns: u64,
-}
-
 /// Per CPU, the (thread, syscall) pair counted last and what it has gathered since it
 /// came: a loop of one syscall updates it in place, and the per-task map is touched
 /// only when the pair changes. Readers add it to the map's numbers.
@@ -465,7 +507,7 @@ pub struct TaskCounts {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TaskCache {
     pub key: TaskKey,
-    pub counts: TaskCounts,
+    pub counts: Counts,
 }
 
 /// What the kernel side keeps of a traced task when it exits: short-lived processes are
@@ -505,10 +547,9 @@ pub struct CgroupSyscallKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CgroupSyscallCounts {
-    pub calls: u64,
-    pub errors: u64,
-    /// Time in the timed calls (all but exit/exit_group); 0 with `--no-latency`.
-    pub total_ns: u64,
+    /// `total_ns` is the time in the timed calls (all but exit/exit_group); 0 with
+    /// `--no-latency`.
+    pub counts: Counts,
     /// As [`LatencyHistogram`]: the buckets add up to the timed calls.
     pub latency_log2: [u64; LATENCY_BUCKETS],
 }
@@ -516,10 +557,17 @@ pub struct CgroupSyscallCounts {
 impl Default for CgroupSyscallCounts {
     fn default() -> Self {
         CgroupSyscallCounts {
-            calls: 0,
-            errors: 0,
-            total_ns: 0,
+            counts: Counts::default(),
             latency_log2: [0; LATENCY_BUCKETS],
+        }
+    }
+}
+
+impl core::ops::AddAssign<&CgroupSyscallCounts> for CgroupSyscallCounts {
+    fn add_assign(&mut self, other: &CgroupSyscallCounts) {
+        self.counts += other.counts;
+        for (b, n) in self.latency_log2.iter_mut().zip(&other.latency_log2) {
+            *b += n;
         }
     }
 }
@@ -622,7 +670,7 @@ mod pod {
     unsafe impl aya::Pod for super::SyscallStats {}
     unsafe impl aya::Pod for super::LatencyHistogram {}
     unsafe impl aya::Pod for super::TaskKey {}
-    unsafe impl aya::Pod for super::TaskCounts {}
+    unsafe impl aya::Pod for super::Counts {}
     unsafe impl aya::Pod for super::TaskExit {}
     unsafe impl aya::Pod for super::TaskCache {}
     unsafe impl aya::Pod for super::ErrnoKey {}
@@ -650,15 +698,50 @@ mod tests {
     }
 
     #[test]
+    fn counts_add_and_take_the_difference_of_two_readings() {
+        let a = Counts {
+            calls: 10,
+            errors: 2,
+            total_ns: 500,
+        };
+        let mut b = a;
+        b += Counts {
+            calls: 5,
+            errors: 1,
+            total_ns: 70,
+        };
+        assert_eq!((b.calls, b.errors, b.total_ns), (15, 3, 570));
+        assert_eq!(
+            b - a,
+            Counts {
+                calls: 5,
+                errors: 1,
+                total_ns: 70
+            }
+        );
+        // An earlier reading is never larger; if one were, nothing wraps.
+        assert_eq!(a - b, Counts::default());
+        assert_eq!([a, a, a].into_iter().sum::<Counts>().calls, 30);
+        let mut c = CgroupSyscallCounts::default();
+        let mut one = CgroupSyscallCounts::default();
+        one.counts.calls = 1;
+        one.latency_log2[3] = 1;
+        c += &one;
+        c += &one;
+        assert_eq!((c.counts.calls, c.latency_log2[3]), (2, 2));
+    }
+
+    #[test]
     fn shared_types_have_no_padding() {
         use core::mem::size_of;
         assert_eq!(size_of::<SyscallStats>(), 8 * 5);
+        assert_eq!(size_of::<Counts>(), 24);
+        assert_eq!(size_of::<CgroupSyscallCounts>(), 24 + 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
         assert_eq!(size_of::<InFlight>(), 72);
         assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12 + 8);
         assert_eq!(size_of::<TaskKey>(), 8);
-        assert_eq!(size_of::<TaskCounts>(), 24);
         assert_eq!(size_of::<TaskExit>(), 40);
         assert_eq!(size_of::<TaskCache>(), 32);
         assert_eq!(size_of::<ObjectKey>(), 48);

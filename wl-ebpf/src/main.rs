@@ -41,10 +41,10 @@ use aya_ebpf::{
 };
 use task_storage::TaskStorage;
 use wl_common::{
-    ALWAYS_TIMED_CALLS, Abi, CGROUP_WALK_MAX, ERRNO_ENTRIES, ErrnoKey, InFlight, KernelOffsets,
-    LATENCY_BUCKETS, LatencyHistogram, Lost, NR_PER_ABI, OBJECT_ENTRIES, ObjectKey, ObjectSpec,
-    SECCOMP_MODE_DEAD, STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache,
-    TaskCounts, TaskExit, TaskKey, by, filter, stats_slot,
+    ALWAYS_TIMED_CALLS, Abi, CGROUP_WALK_MAX, Counts, ERRNO_ENTRIES, ErrnoKey, InFlight,
+    KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, NR_PER_ABI, OBJECT_ENTRIES, ObjectKey,
+    ObjectSpec, SECCOMP_MODE_DEAD, STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES,
+    TaskCache, TaskExit, TaskKey, by, filter, stats_slot,
 };
 
 // Load-time settings: read-only data the loader fills in before loading, so the verifier
@@ -152,7 +152,7 @@ static PENDING_EXEC: Array<u32, 1> = Array::new();
 /// With `BY`: calls per (thread, syscall), past what `TASK_CACHE` holds. Sized to one
 /// entry by the loader without `--by`.
 #[btf_map]
-static TASK_STATS: HashMap<TaskKey, TaskCounts, { TASK_ENTRIES as usize }> = HashMap::new();
+static TASK_STATS: HashMap<TaskKey, Counts, { TASK_ENTRIES as usize }> = HashMap::new();
 
 /// With `BY`: this CPU's last (thread, syscall) pair and its counts since.
 #[btf_map]
@@ -160,7 +160,7 @@ static TASK_CACHE: PerCpuArray<TaskCache, 1> = PerCpuArray::new();
 
 /// With `BY`: per syscall, the calls of tasks that did not fit in `TASK_STATS`.
 #[btf_map]
-static TASK_OTHERS: Array<TaskCounts, { STATS_ENTRIES as usize }> = Array::new();
+static TASK_OTHERS: Array<Counts, { STATS_ENTRIES as usize }> = Array::new();
 
 /// With `BY`: traced threads that exited, by tid, and processes, by tgid.
 #[btf_map]
@@ -173,11 +173,11 @@ static OBJECT_SPECS: Array<ObjectSpec, { STATS_ENTRIES as usize }> = Array::new(
 /// With `OBJECTS`: calls per (syscall, object, command), shared by all CPUs (atomic
 /// adds). Sized to one entry by the loader without it.
 #[btf_map]
-static OBJECT_STATS: HashMap<ObjectKey, TaskCounts, { OBJECT_ENTRIES as usize }> = HashMap::new();
+static OBJECT_STATS: HashMap<ObjectKey, Counts, { OBJECT_ENTRIES as usize }> = HashMap::new();
 
 /// With `OBJECTS`: per syscall, the calls whose key did not fit in `OBJECT_STATS`.
 #[btf_map]
-static OBJECT_OTHERS: Array<TaskCounts, { STATS_ENTRIES as usize }> = Array::new();
+static OBJECT_OTHERS: Array<Counts, { STATS_ENTRIES as usize }> = Array::new();
 
 /// tgids of the traced processes in `filter::PIDS` mode (value unused).
 #[btf_map]
@@ -409,7 +409,7 @@ fn sampled(in_flight: &mut InFlight, slot: u32) -> bool {
     // SAFETY: per-CPU slot, preemption disabled (see `lost`).
     SYSCALL_STATS
         .get_ptr(slot)
-        .is_some_and(|s| unsafe { (*s).calls } < ALWAYS_TIMED_CALLS)
+        .is_some_and(|s| unsafe { (*s).counts.calls } < ALWAYS_TIMED_CALLS)
 }
 
 #[btf_tracepoint(function = "sys_exit")]
@@ -577,15 +577,20 @@ fn account(slot: u32, outcome: Outcome, object: Option<&ObjectKey>) {
         Outcome::Returned { took, ret } => (1, Some(took), ret),
     };
     let errno = errno_of(ret);
+    let counts = Counts {
+        calls,
+        errors: u64::from(errno.is_some()),
+        total_ns: took.unwrap_or(0),
+    };
     // `wl-user serve` keeps these numbers per cgroup instead, and nothing else.
     if per_cgroup::enabled() {
-        per_cgroup::count(slot, calls, took, errno);
+        per_cgroup::count(slot, &counts, took, errno);
         return;
     }
     if let Some(stats) = SYSCALL_STATS.get_ptr_mut(slot) {
         // SAFETY: per-CPU slot, preemption disabled (see `lost`).
         let stats = unsafe { &mut *stats };
-        stats.calls += calls;
+        stats.counts += counts;
         if let Some(took) = took {
             // The minimum is kept inverted, as a maximum (see `SyscallStats`).
             if !took > stats.min_ns_inverted {
@@ -594,7 +599,6 @@ fn account(slot: u32, outcome: Outcome, object: Option<&ObjectKey>) {
             if took > stats.max_ns {
                 stats.max_ns = took;
             }
-            stats.total_ns += took;
             let bucket = latency_bucket(took);
             if let Some(hist) = SYSCALL_LATENCY.get_ptr_mut(slot)
                 && bucket < LATENCY_BUCKETS
@@ -604,15 +608,9 @@ fn account(slot: u32, outcome: Outcome, object: Option<&ObjectKey>) {
             }
         }
         if let Some(errno) = errno {
-            stats.errors += 1;
             count_errno(ErrnoKey { slot, errno });
         }
     }
-    let counts = TaskCounts {
-        calls,
-        errors: u64::from(errno.is_some()),
-        total_ns: took.unwrap_or(0),
-    };
     if BY.load() != by::NONE {
         count_task(slot, &counts);
     }
@@ -624,7 +622,7 @@ fn account(slot: u32, outcome: Outcome, object: Option<&ObjectKey>) {
 /// Adds to the object's row; a key that does not fit is counted under its syscall's
 /// "other objects".
 #[inline(always)]
-fn count_object(key: &ObjectKey, add: &TaskCounts) {
+fn count_object(key: &ObjectKey, add: &Counts) {
     add_to_row(
         &OBJECT_STATS,
         key,
@@ -639,17 +637,17 @@ fn count_object(key: &ObjectKey, add: &TaskCounts) {
 /// counted in `others` at `slot` and in `full`, so totals stay exact.
 #[inline(always)]
 fn add_to_row<K, const N: usize>(
-    rows: &HashMap<K, TaskCounts, N>,
+    rows: &HashMap<K, Counts, N>,
     key: &K,
-    others: &Array<TaskCounts, { STATS_ENTRIES as usize }>,
+    others: &Array<Counts, { STATS_ENTRIES as usize }>,
     slot: u32,
     full: Lost,
-    add: &TaskCounts,
+    add: &Counts,
 ) {
     let mut row = rows.get_ptr_mut(key);
     if row.is_none() {
         // Another CPU may insert the same key first: then the lookup below finds it.
-        let _ = rows.insert(key, &TaskCounts::default(), BPF_NOEXIST.into());
+        let _ = rows.insert(key, &Counts::default(), BPF_NOEXIST.into());
         row = rows.get_ptr_mut(key);
     }
     let row = match row {
@@ -667,7 +665,7 @@ fn add_to_row<K, const N: usize>(
 
 /// Adds `add` to a row that other CPUs update too.
 #[inline(always)]
-fn add_counts(row: *mut TaskCounts, add: &TaskCounts) {
+pub(crate) fn add_counts(row: *mut Counts, add: &Counts) {
     // SAFETY: `row` points at a live map value; every update of it is atomic.
     unsafe {
         for (field, n) in [
@@ -687,7 +685,7 @@ fn add_counts(row: *mut TaskCounts, add: &TaskCounts) {
 /// `TaskCache`). Rows are per thread whatever `--by` asks (user space sums a process's
 /// threads): a thread is in one syscall at a time, so its row needs no atomic adds.
 #[inline(always)]
-fn count_task(slot: u32, add: &TaskCounts) {
+fn count_task(slot: u32, add: &Counts) {
     let key = TaskKey {
         id: bpf_get_current_pid_tgid() as u32,
         slot,
@@ -698,9 +696,7 @@ fn count_task(slot: u32, add: &TaskCounts) {
     // SAFETY: this CPU's cache entry, preemption disabled (see `lost`).
     let cache = unsafe { &mut *cache };
     if cache.key == key {
-        cache.counts.calls += add.calls;
-        cache.counts.errors += add.errors;
-        cache.counts.total_ns += add.total_ns;
+        cache.counts += *add;
         return;
     }
     let (was, counts) = (cache.key, cache.counts);
@@ -715,7 +711,7 @@ fn count_task(slot: u32, add: &TaskCounts) {
 /// Adds a cached count to the thread's row in the per-task map; a thread that does not
 /// fit is counted under "others".
 #[inline(always)]
-fn flush_task(key: TaskKey, add: &TaskCounts) {
+fn flush_task(key: TaskKey, add: &Counts) {
     // Rows are updated from the CPU that flushes a thread's cache, which need not be
     // the thread's: the adds are atomic.
     add_to_row(

@@ -19,11 +19,11 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use wl_common::{
-    CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, KernelOffsets,
+    CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, KernelOffsets,
     LATENCY_BUCKETS, Lost,
 };
 
-use crate::{atomic_add, kernel_offset, latency_bucket, lost, lost_n, read_ptr};
+use crate::{add_counts, atomic_add, kernel_offset, latency_bucket, lost, lost_n, read_ptr};
 
 /// 1 in `wl-user serve`: `account` counts per cgroup here, and nothing else.
 #[unsafe(no_mangle)]
@@ -63,10 +63,11 @@ pub fn enabled() -> bool {
     PER_CGROUP.load() != 0
 }
 
-/// Adds one call's outcome to the current task's cgroup: `calls` (0 when only a failure
-/// is left to count), its time if it was timed, its errno if it failed.
+/// Adds one call's outcome to the current task's cgroup: its `counts` (no call when
+/// only a failure is left to count), its time's bucket if it was timed, its errno if
+/// it failed.
 #[inline(always)]
-pub fn count(slot: u32, calls: u64, took: Option<u64>, errno: Option<u32>) {
+pub fn count(slot: u32, add: &Counts, took: Option<u64>, errno: Option<u32>) {
     // SAFETY: a helper without arguments; tracing programs may call it.
     let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     let key = CgroupSyscallKey {
@@ -78,29 +79,24 @@ pub fn count(slot: u32, calls: u64, took: Option<u64>, errno: Option<u32>) {
     let (counts, counted_as) = match CGROUP_STATS.get_ptr_mut(key) {
         Some(c) => (c, cgroup_id),
         // Lost counts calls: a failure whose call was counted at entry adds none.
-        None => match new_series(&key, calls) {
+        None => match new_series(&key, add.calls) {
             Some(found) => found,
             None => return,
         },
     };
-    // SAFETY: `counts` points at a live map value; every update of it is atomic, as
-    // other CPUs add to the same pair.
-    unsafe {
-        if calls != 0 {
-            atomic_add(&raw mut (*counts).calls, calls);
-        }
-        if let Some(took) = took {
-            atomic_add(&raw mut (*counts).total_ns, took);
-            let bucket = latency_bucket(took);
-            if bucket < LATENCY_BUCKETS {
+    // SAFETY: `counts` points at a live map value; every update of it is atomic (in
+    // `add_counts` too), as other CPUs add to the same pair.
+    add_counts(unsafe { &raw mut (*counts).counts }, add);
+    if let Some(took) = took {
+        let bucket = latency_bucket(took);
+        if bucket < LATENCY_BUCKETS {
+            // SAFETY: as above; `bucket` is in bounds.
+            unsafe {
                 atomic_add(
                     (&raw mut (*counts).latency_log2).cast::<u64>().add(bucket),
                     1,
                 );
             }
-        }
-        if errno.is_some() {
-            atomic_add(&raw mut (*counts).errors, 1);
         }
     }
     if let Some(errno) = errno {

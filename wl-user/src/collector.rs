@@ -10,10 +10,10 @@ use aya::{
     programs::BtfTracePoint,
 };
 use wl_common::{
-    Abi, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, ErrnoKey,
+    Abi, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, ErrnoKey,
     KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, OBJECT_ENTRIES, ObjectKey, ObjectSpec,
-    STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskCounts,
-    TaskExit, TaskKey, filter, names, object, slot_syscall, stats_slot,
+    STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
+    filter, names, object, slot_syscall, stats_slot,
 };
 
 use crate::{
@@ -96,7 +96,7 @@ impl By {
 pub struct TaskSnapshot {
     pub by: By,
     /// Per (task id, ABI, syscall number); task id 0 holds the tasks that did not fit.
-    pub counts: Vec<(u32, Abi, u32, TaskCounts)>,
+    pub counts: Vec<(u32, Abi, u32, Counts)>,
     /// By task id.
     pub exits: BTreeMap<u32, TaskExit>,
 }
@@ -172,9 +172,7 @@ pub struct CgroupSnapshot {
 pub struct SyscallCounts {
     pub abi: Abi,
     pub nr: u32,
-    pub calls: u64,
-    pub errors: u64,
-    pub total_ns: u64,
+    pub counts: Counts,
     /// Calls whose duration was measured (all but exit/exit_group).
     pub timed: u64,
     pub min_ns: u64,
@@ -198,7 +196,7 @@ pub struct Snapshot {
     pub tasks: Option<TaskSnapshot>,
     /// With object resolution: calls per (syscall, object, command); a key of kind
     /// `object::OTHERS` holds a syscall's calls that did not fit in the kernel's map.
-    pub objects: Option<Vec<(ObjectKey, TaskCounts)>>,
+    pub objects: Option<Vec<(ObjectKey, Counts)>>,
 }
 
 pub struct Collector {
@@ -586,15 +584,15 @@ impl Collector {
 
     /// The per-task counts and exits (`--by`).
     fn tasks(&self) -> Result<TaskSnapshot> {
-        let counts: HashMap<&MapData, TaskKey, TaskCounts> = map(&self.ebpf, names::TASK_MAP)?;
-        let others: Array<&MapData, TaskCounts> = map(&self.ebpf, names::TASK_OTHERS_MAP)?;
+        let counts: HashMap<&MapData, TaskKey, Counts> = map(&self.ebpf, names::TASK_MAP)?;
+        let others: Array<&MapData, Counts> = map(&self.ebpf, names::TASK_OTHERS_MAP)?;
         let exits: HashMap<&MapData, u32, TaskExit> = map(&self.ebpf, names::TASK_EXIT_MAP)?;
         let mut snap = TaskSnapshot {
             by: self.by.expect("asked for with --by"),
             counts: Vec::new(),
             exits: BTreeMap::new(),
         };
-        let mut push = |id: u32, slot: u32, c: TaskCounts| {
+        let mut push = |id: u32, slot: u32, c: Counts| {
             let (abi, nr) = slot_syscall(slot);
             let abi = Abi::from_index(abi).expect("slot within the table");
             snap.counts.push((id, abi, nr, c));
@@ -629,9 +627,9 @@ impl Collector {
     }
 
     /// Calls per (syscall, object, command), and per syscall those that did not fit.
-    fn objects(&self) -> Result<Vec<(ObjectKey, TaskCounts)>> {
-        let rows: HashMap<&MapData, ObjectKey, TaskCounts> = map(&self.ebpf, names::OBJECT_MAP)?;
-        let others: Array<&MapData, TaskCounts> = map(&self.ebpf, names::OBJECT_OTHERS_MAP)?;
+    fn objects(&self) -> Result<Vec<(ObjectKey, Counts)>> {
+        let rows: HashMap<&MapData, ObjectKey, Counts> = map(&self.ebpf, names::OBJECT_MAP)?;
+        let others: Array<&MapData, Counts> = map(&self.ebpf, names::OBJECT_OTHERS_MAP)?;
         let mut out = Vec::new();
         for entry in rows.iter() {
             out.push(entry.context("cannot read the object map")?);
@@ -695,7 +693,7 @@ impl Collector {
             let c = others
                 .get(&slot, 0)
                 .context("cannot read the per-cgroup map")?;
-            if c.calls + c.errors > 0 {
+            if c.counts.calls + c.counts.errors > 0 {
                 let key = CgroupSyscallKey {
                     cgroup_id: 0,
                     slot,
@@ -806,10 +804,8 @@ impl Collector {
             let per_cpu = stats
                 .get(&slot, 0)
                 .context("cannot read the statistics map")?;
-            let (calls, errors, total_ns) = per_cpu.iter().fold((0, 0, 0), |(c, e, t), s| {
-                (c + s.calls, e + s.errors, t + s.total_ns)
-            });
-            if calls == 0 {
+            let counts: Counts = per_cpu.iter().map(|s| s.counts).sum();
+            if counts.calls == 0 {
                 continue;
             }
             let latency_log2 = latency
@@ -820,9 +816,7 @@ impl Collector {
             snapshot.syscalls.push(SyscallCounts {
                 abi: Abi::from_index(abi).expect("slot within the table"),
                 nr,
-                calls,
-                errors,
-                total_ns,
+                counts,
                 // Every timed call is in exactly one bucket.
                 timed: latency_log2.iter().sum(),
                 min_ns: per_cpu.iter().filter_map(|s| s.min_ns()).min().unwrap_or(0),

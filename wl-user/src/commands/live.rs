@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Result, bail};
 use serde::Serialize;
-use wl_common::{Abi, LATENCY_BUCKETS, ObjectKey, TaskCounts};
+use wl_common::{Abi, Counts, LATENCY_BUCKETS, ObjectKey};
 
 use crate::{
     collector::{Collector, Snapshot, SyscallCounts, TaskSnapshot},
@@ -228,8 +228,8 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
         .iter()
         .filter_map(|s| {
             let b = earlier.get(&(s.abi, s.nr)).copied();
-            let calls = s.calls - b.map_or(0, |b| b.calls.min(s.calls));
-            if calls == 0 {
+            let counts = s.counts - b.map_or_else(Counts::default, |b| b.counts);
+            if counts.calls == 0 {
                 return None;
             }
             let mut latency_log2 = s.latency_log2;
@@ -251,9 +251,7 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
             Some(SyscallCounts {
                 abi: s.abi,
                 nr: s.nr,
-                calls,
-                errors: s.errors.saturating_sub(b.map_or(0, |b| b.errors)),
-                total_ns: s.total_ns.saturating_sub(b.map_or(0, |b| b.total_ns)),
+                counts,
                 timed: s.timed.saturating_sub(b.map_or(0, |b| b.timed)),
                 min_ns,
                 max_ns,
@@ -290,19 +288,13 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
 
 /// The per-object counts gathered between two readings.
 fn object_delta(
-    before: Option<&[(ObjectKey, TaskCounts)]>,
-    now: &[(ObjectKey, TaskCounts)],
-) -> Vec<(ObjectKey, TaskCounts)> {
-    let earlier: BTreeMap<ObjectKey, TaskCounts> =
-        before.unwrap_or_default().iter().copied().collect();
+    before: Option<&[(ObjectKey, Counts)]>,
+    now: &[(ObjectKey, Counts)],
+) -> Vec<(ObjectKey, Counts)> {
+    let earlier: BTreeMap<ObjectKey, Counts> = before.unwrap_or_default().iter().copied().collect();
     now.iter()
         .filter_map(|(k, c)| {
-            let b = earlier.get(k).copied().unwrap_or_default();
-            let d = TaskCounts {
-                calls: c.calls.saturating_sub(b.calls),
-                errors: c.errors.saturating_sub(b.errors),
-                total_ns: c.total_ns.saturating_sub(b.total_ns),
-            };
+            let d = *c - earlier.get(k).copied().unwrap_or_default();
             (d.calls + d.errors > 0).then_some((*k, d))
         })
         .collect()
@@ -310,17 +302,11 @@ fn object_delta(
 
 /// The per-thread counts gathered between two readings (`--by`). A reading may hold a
 /// thread's syscall twice (the map and a CPU's cache): summed first.
-fn task_delta(
-    before: Option<&TaskSnapshot>,
-    now: &TaskSnapshot,
-) -> Vec<(u32, Abi, u32, TaskCounts)> {
+fn task_delta(before: Option<&TaskSnapshot>, now: &TaskSnapshot) -> Vec<(u32, Abi, u32, Counts)> {
     let sum = |t: &TaskSnapshot| {
-        let mut m: BTreeMap<(u32, Abi, u32), TaskCounts> = BTreeMap::new();
+        let mut m: BTreeMap<(u32, Abi, u32), Counts> = BTreeMap::new();
         for &(id, abi, nr, c) in &t.counts {
-            let e = m.entry((id, abi, nr)).or_default();
-            e.calls += c.calls;
-            e.errors += c.errors;
-            e.total_ns += c.total_ns;
+            *m.entry((id, abi, nr)).or_default() += c;
         }
         m
     };
@@ -328,12 +314,7 @@ fn task_delta(
     sum(now)
         .into_iter()
         .filter_map(|((id, abi, nr), c)| {
-            let b = earlier.get(&(id, abi, nr)).copied().unwrap_or_default();
-            let d = TaskCounts {
-                calls: c.calls.saturating_sub(b.calls),
-                errors: c.errors.saturating_sub(b.errors),
-                total_ns: c.total_ns.saturating_sub(b.total_ns),
-            };
+            let d = c - earlier.get(&(id, abi, nr)).copied().unwrap_or_default();
             (d.calls + d.errors > 0).then_some((id, abi, nr, d))
         })
         .collect()
@@ -517,8 +498,8 @@ mod tests {
         let mut openat = counts(Abi::Native, 257, 10, 3, 90_000);
         openat.latency_log2[14] = 10;
         let first = snapshot(vec![getppid.clone(), openat.clone()]);
-        getppid.calls = 250;
-        getppid.total_ns = 25_000;
+        getppid.counts.calls = 250;
+        getppid.counts.total_ns = 25_000;
         getppid.latency_log2[7] = 250;
         getppid.timed = 250;
         let second = snapshot(vec![getppid, openat]);
@@ -528,7 +509,7 @@ mod tests {
         assert_eq!(d.syscalls.len(), 1);
         let g = &d.syscalls[0];
         assert_eq!(
-            (g.nr, g.calls, g.total_ns, g.timed),
+            (g.nr, g.counts.calls, g.counts.total_ns, g.timed),
             (110, 150, 15_000, 150)
         );
         assert_eq!(g.latency_log2[7], 150);
@@ -546,13 +527,14 @@ mod tests {
         let mut dup = counts(Abi::Native, 32, 5, 5, 500);
         dup.errnos = [(9, 5)].into();
         let first = snapshot(vec![dup.clone()]);
-        dup.calls = 8;
-        dup.errors = 7;
+        dup.counts.calls = 8;
+        dup.counts.errors = 7;
         dup.errnos = [(9, 6), (24, 1)].into();
         let mut second = snapshot(vec![dup]);
         second.lost.insert("no_task_slot", 4);
         let d = delta(Some(&first), &second);
-        assert_eq!((d.syscalls[0].calls, d.syscalls[0].errors), (3, 2));
+        let c = d.syscalls[0].counts;
+        assert_eq!((c.calls, c.errors), (3, 2));
         assert_eq!(d.syscalls[0].errnos, [(9, 1), (24, 1)].into());
         assert_eq!(d.lost["no_task_slot"], 4);
     }

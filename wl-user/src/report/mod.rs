@@ -290,15 +290,15 @@ impl Report {
                 let pct = |q| percentile::percentile(&hist, q, s.min_ns, s.max_ns);
                 let objects = object_rows.as_mut().and_then(|o| o.remove(&(abi, s.nr)));
                 let objects = objects.map(|mut rows| {
-                    objects::scale_time(&mut rows, s.calls, s.timed);
+                    objects::scale_time(&mut rows, s.counts.calls, s.timed);
                     rows
                 });
                 SyscallRow {
                     name: k.name_of(abi, s.nr),
                     nr: s.nr,
                     abi,
-                    calls: s.calls,
-                    errors: s.errors,
+                    calls: s.counts.calls,
+                    errors: s.counts.errors,
                     errno: s
                         .errnos
                         .iter()
@@ -306,11 +306,11 @@ impl Report {
                         .collect(),
                     // The timed calls' total scaled to all calls; the same number
                     // when every call was timed.
-                    total_ns: (u128::from(s.total_ns) * u128::from(s.calls))
+                    total_ns: (u128::from(s.counts.total_ns) * u128::from(s.counts.calls))
                         .checked_div(u128::from(s.timed))
                         .map_or(0, |t| t as u64),
                     timed_calls: s.timed,
-                    avg_ns: s.total_ns.checked_div(s.timed).unwrap_or(0),
+                    avg_ns: s.counts.total_ns.checked_div(s.timed).unwrap_or(0),
                     min_ns: s.min_ns,
                     max_ns: s.max_ns,
                     p50_ns: pct(0.5),
@@ -451,9 +451,11 @@ pub(crate) mod tests {
         SyscallCounts {
             abi,
             nr,
-            calls,
-            errors,
-            total_ns,
+            counts: wl_common::Counts {
+                calls,
+                errors,
+                total_ns,
+            },
             timed: calls,
             min_ns: 1,
             max_ns: total_ns,

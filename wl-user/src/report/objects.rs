@@ -8,7 +8,7 @@ use std::{
 };
 
 use serde::Serialize;
-use wl_common::{Abi, ObjectKey, TaskCounts, object, slot_syscall};
+use wl_common::{Abi, Counts, ObjectKey, object, slot_syscall};
 
 use super::{ObjectsShown, SubsystemRow, SyscallRow};
 use crate::syscalls::{AbiName, Knowledge, objects, operations};
@@ -64,7 +64,7 @@ impl ObjectRow {
 /// The object rows of every syscall slot, named; the rows of one slot whose names are
 /// equal (keys that differ only in what the report does not show) are merged.
 pub fn build(
-    keys: Vec<(ObjectKey, TaskCounts)>,
+    keys: Vec<(ObjectKey, Counts)>,
     k: &Knowledge,
 ) -> BTreeMap<(AbiName, u32), Vec<ObjectRow>> {
     let ksyms = kallsyms();

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, io::Write};
 
 use anyhow::Result;
 use serde::Serialize;
-use wl_common::TaskCounts;
+use wl_common::Counts;
 
 use super::{Report, render};
 use crate::{
@@ -118,7 +118,7 @@ fn busiest_first(timed: bool) -> impl Fn(&(u64, u64), &(u64, u64)) -> std::cmp::
 }
 
 /// A task's (or command's) counts by (ABI, syscall number).
-type PerSyscall = BTreeMap<(AbiName, u32), TaskCounts>;
+type PerSyscall = BTreeMap<(AbiName, u32), Counts>;
 
 fn syscall_rows(counts: &PerSyscall, k: &Knowledge, timed: bool) -> Vec<TaskSyscall> {
     let mut rows: Vec<TaskSyscall> = counts
@@ -138,12 +138,6 @@ fn syscall_rows(counts: &PerSyscall, k: &Knowledge, timed: bool) -> Vec<TaskSysc
         order(&(a.total_ns, a.calls), &(b.total_ns, b.calls)).then(a.name.cmp(&b.name))
     });
     rows
-}
-
-fn add(into: &mut TaskCounts, c: &TaskCounts) {
-    into.calls += c.calls;
-    into.errors += c.errors;
-    into.total_ns += c.total_ns;
 }
 
 /// Builds the per-task part of a report.
@@ -172,20 +166,16 @@ pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
             (false, _, Some(e)) => e.tgid,
             (false, _, None) => stat(tid).map_or(tid, |p| p.0),
         };
-        add(
-            per_task
-                .entry(id)
-                .or_default()
-                .entry((AbiName::of(abi), nr))
-                .or_default(),
-            &c,
-        );
+        *per_task
+            .entry(id)
+            .or_default()
+            .entry((AbiName::of(abi), nr))
+            .or_default() += c;
     }
     let mut rows: Vec<TaskRow> = per_task
         .iter()
         .map(|(&id, counts)| {
-            let mut total = TaskCounts::default();
-            counts.values().for_each(|c| add(&mut total, c));
+            let total: Counts = counts.values().copied().sum();
             let exited = snap.exits.get(&id);
             let alive = stat(id);
             let (pid, ppid, comm, start_ns) = match (id, exited, &alive) {
@@ -239,14 +229,13 @@ pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
                 let entry = by_comm.entry(row.comm.clone()).or_default();
                 entry.0 += 1;
                 for (key, c) in counts {
-                    add(entry.1.entry(*key).or_default(), c);
+                    *entry.1.entry(*key).or_default() += *c;
                 }
             }
             let mut commands: Vec<CommandRow> = by_comm
                 .into_iter()
                 .map(|(comm, (processes, counts))| {
-                    let mut total = TaskCounts::default();
-                    counts.values().for_each(|c| add(&mut total, c));
+                    let total: Counts = counts.values().copied().sum();
                     CommandRow {
                         comm,
                         processes,

@@ -146,7 +146,9 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         "wl: serving {}://{local}/metrics for the cgroups below {} ({} MiB of kernel maps at most; running as uid {} gid {}; capabilities kept: {})",
         if tls.is_some() { "https" } else { "http" },
         root.path.display(),
-        limits.kernel_bytes(collector::possible_cpus()).div_ceil(1 << 20),
+        limits
+            .kernel_bytes(collector::possible_cpus())
+            .div_ceil(1 << 20),
         run_as.uid,
         run_as.gid,
         match kept {
@@ -538,7 +540,7 @@ impl Exporter {
         let mut counts: BTreeMap<(usize, u32), CgroupSyscallCounts> = BTreeMap::new();
         for (key, c) in &snap.counts {
             if let Some(&Some(i)) = index.get(&key.cgroup_id) {
-                add_counts(counts.entry((i, key.slot)).or_default(), c);
+                *counts.entry((i, key.slot)).or_default() += c;
             }
         }
         let mut errnos: BTreeMap<(usize, u32, u32), u64> = BTreeMap::new();
@@ -553,7 +555,7 @@ impl Exporter {
             };
             retired.seen = now;
             for (slot, c) in &retired.syscalls {
-                add_counts(counts.entry((i, *slot)).or_default(), c);
+                *counts.entry((i, *slot)).or_default() += c;
             }
             for ((slot, errno), n) in &retired.errnos {
                 *errnos.entry((i, *slot, *errno)).or_default() += n;
@@ -577,8 +579,8 @@ impl Exporter {
                 syscall,
                 abi,
                 subsystem,
-                calls: c.calls,
-                total_ns: c.total_ns,
+                calls: c.counts.calls,
+                total_ns: c.counts.total_ns,
                 latency_log2: c.latency_log2,
             });
         }
@@ -703,15 +705,6 @@ fn path_of(
     }
 }
 
-fn add_counts(to: &mut CgroupSyscallCounts, c: &CgroupSyscallCounts) {
-    to.calls += c.calls;
-    to.errors += c.errors;
-    to.total_ns += c.total_ns;
-    for (t, n) in to.latency_log2.iter_mut().zip(&c.latency_log2) {
-        *t += n;
-    }
-}
-
 impl State {
     /// How long a removed cgroup stays after its first showing: two of the longest gap
     /// between the recent scrapes, so that each of two servers scraping the node (an
@@ -747,7 +740,7 @@ impl State {
                     .retired
                     .entry(path.clone())
                     .or_insert_with(|| Retired::new(now));
-                add_counts(retired.syscalls.entry(key.slot).or_default(), c);
+                *retired.syscalls.entry(key.slot).or_default() += c;
             }
         }
         for (key, n) in &snap.errnos {
