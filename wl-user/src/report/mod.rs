@@ -286,7 +286,7 @@ impl Report {
                     hist.pop();
                 }
                 debug_assert!(hist.len() <= LATENCY_BUCKETS);
-                let known = k.lookup(abi, s.nr);
+                let described = k.describe(abi, s.nr);
                 let pct = |q| percentile::percentile(&hist, q, s.min_ns, s.max_ns);
                 let objects = object_rows.as_mut().and_then(|o| o.remove(&(abi, s.nr)));
                 let objects = objects.map(|mut rows| {
@@ -294,7 +294,7 @@ impl Report {
                     rows
                 });
                 SyscallRow {
-                    name: k.name_of(abi, s.nr),
+                    name: described.name,
                     nr: s.nr,
                     abi,
                     calls: s.counts.calls,
@@ -317,10 +317,10 @@ impl Report {
                     p90_ns: pct(0.9),
                     p99_ns: pct(0.99),
                     latency_log2: hist,
-                    subsystem: known.map_or(syscalls::rules::OTHER, |s| s.subsystem),
-                    source: known.and_then(|s| s.sources.first().copied()),
-                    api: known.map_or_else(String::new, |s| s.entry.to_owned()),
-                    maintainers: known.and_then(|s| k.section(s)).map(|sec| sec.name),
+                    subsystem: described.subsystem,
+                    source: described.source,
+                    api: described.entry.to_owned(),
+                    maintainers: described.maintainers,
                     objects,
                 }
             })

@@ -131,11 +131,11 @@ pub fn build(
             {
                 // The VFS answers it without calling the file's ioctl (fs/ioctl.c).
                 // That is ioctl's own source file, with its section.
-                let entry = k.lookup(abi, nr);
+                let ioctl = k.describe(abi, nr);
                 row.handler = Some("do_vfs_ioctl".into());
-                row.source = entry.and_then(|s| s.sources.first()).map(|s| s.to_string());
-                row.maintainers = entry.and_then(|s| k.section(s)).map(|s| s.name);
-                row.subsystem = entry.map(|s| s.subsystem);
+                row.source = ioctl.source.map(str::to_owned);
+                row.maintainers = ioctl.maintainers;
+                row.subsystem = Some(ioctl.subsystem);
             }
             row
         };

@@ -11,7 +11,7 @@ use wl_common::Counts;
 use super::{Report, render};
 use crate::{
     collector::{By, TaskSnapshot},
-    syscalls::{AbiName, Knowledge, rules},
+    syscalls::{AbiName, Knowledge},
 };
 
 /// One syscall of one task.
@@ -123,14 +123,17 @@ type PerSyscall = BTreeMap<(AbiName, u32), Counts>;
 fn syscall_rows(counts: &PerSyscall, k: &Knowledge, timed: bool) -> Vec<TaskSyscall> {
     let mut rows: Vec<TaskSyscall> = counts
         .iter()
-        .map(|(&(abi, nr), c)| TaskSyscall {
-            name: k.name_of(abi, nr),
-            nr,
-            abi,
-            calls: c.calls,
-            errors: c.errors,
-            total_ns: c.total_ns,
-            subsystem: k.lookup(abi, nr).map_or(rules::OTHER, |s| s.subsystem),
+        .map(|(&(abi, nr), c)| {
+            let described = k.describe(abi, nr);
+            TaskSyscall {
+                name: described.name,
+                nr,
+                abi,
+                calls: c.calls,
+                errors: c.errors,
+                total_ns: c.total_ns,
+                subsystem: described.subsystem,
+            }
         })
         .collect();
     let order = busiest_first(timed);

@@ -565,12 +565,8 @@ impl Exporter {
         let name = |slot: u32| {
             let (abi, nr) = slot_syscall(slot);
             let abi = AbiName::of(wl_common::Abi::from_index(abi).expect("slot within the table"));
-            let sys = self.knowledge.lookup(abi, nr);
-            (
-                self.knowledge.name_of(abi, nr),
-                abi.as_str(),
-                sys.map_or("unknown", |s| s.subsystem),
-            )
+            let described = self.knowledge.describe(abi, nr);
+            (described.name, abi.as_str(), described.subsystem)
         };
         for ((cgroup, slot), c) in counts {
             let (syscall, abi, subsystem) = name(slot);

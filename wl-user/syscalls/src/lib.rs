@@ -198,6 +198,34 @@ impl Knowledge {
         self.lookup(abi, nr)
             .map_or_else(|| format!("syscall_{nr}"), |s| s.name.to_owned())
     }
+
+    /// What every output says of syscall `nr` of `abi`: reports, `--by`, objects, diff
+    /// and serve's labels all name a syscall through here, so that they agree.
+    pub fn describe(&self, abi: AbiName, nr: u32) -> Described {
+        let known = self.lookup(abi, nr);
+        Described {
+            name: self.name_of(abi, nr),
+            subsystem: known.map_or(rules::OTHER, |s| s.subsystem),
+            source: known.and_then(|s| s.sources.first().copied()),
+            entry: known.map_or("", |s| s.entry),
+            maintainers: known.and_then(|s| self.section(s)).map(|sec| sec.name),
+        }
+    }
+}
+
+/// One syscall of one ABI as the outputs name it ([`Knowledge::describe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// The table's name, or `syscall_<nr>` for a number it does not name.
+    pub name: String,
+    /// Its coarse subsystem; [`rules::OTHER`] for a number the table does not name.
+    pub subsystem: &'static str,
+    /// The source file that implements it for this ABI.
+    pub source: Option<&'static str>,
+    /// The kernel function it enters (`sys_getppid`); empty when unknown.
+    pub entry: &'static str,
+    /// The MAINTAINERS section covering `source`.
+    pub maintainers: Option<&'static str>,
 }
 
 /// `ENOENT` for 2; `E<n>` for numbers without a name.
@@ -216,6 +244,26 @@ mod tests {
 
     fn knowledge() -> Knowledge {
         Knowledge::embedded()
+    }
+
+    #[test]
+    fn every_output_describes_a_syscall_the_same_way() {
+        let k = knowledge();
+        let getppid = k.describe(AbiName::X86_64, 110);
+        assert_eq!(getppid.name, "getppid");
+        assert_eq!(getppid.entry, "sys_getppid");
+        assert_eq!(getppid.source, Some("kernel/sys.c"));
+        assert_eq!(getppid.subsystem, "Process Mgmt.");
+        assert!(getppid.maintainers.is_some());
+        // A number the table does not name keeps its number and counts under Other, in
+        // reports and in serve's labels alike.
+        let unknown = k.describe(AbiName::X86_64, 511);
+        assert_eq!(unknown.name, "syscall_511");
+        assert_eq!(unknown.subsystem, rules::OTHER);
+        assert_eq!(
+            (unknown.source, unknown.entry, unknown.maintainers),
+            (None, "", None)
+        );
     }
 
     fn name_of(abi: AbiName, nr: u32) -> String {
