@@ -105,6 +105,33 @@ impl core::iter::Sum for Counts {
     }
 }
 
+/// The log2 bucket of a duration in ns: its number of significant bits, capped at the
+/// last bucket, so that bucket `b` holds `[2^(b-1), 2^b)`. Written as comparisons
+/// rather than `leading_zeros`, which BPF lacks: LLVM's expansion of it hides the
+/// result's bounds from the verifier.
+#[inline(always)]
+pub fn latency_bucket(ns: u64) -> usize {
+    const LAST: usize = LATENCY_BUCKETS - 1;
+    if ns >> LAST != 0 {
+        return LAST;
+    }
+    let (mut v, mut bits) = (ns, 0);
+    for shift in [16, 8, 4, 2, 1] {
+        if v >> shift != 0 {
+            v >>= shift;
+            bits += shift;
+        }
+    }
+    bits + v as usize
+}
+
+/// The error number a syscall's return value carries, if it failed: -1..-4095
+/// (include/linux/err.h, MAX_ERRNO).
+#[inline(always)]
+pub fn errno_of(ret: i64) -> Option<u32> {
+    (-4095..0).contains(&ret).then_some((-ret) as u32)
+}
+
 /// Per-CPU counters of one syscall of one ABI: what every traced call updates. Kept
 /// small, since the map holds one per slot per possible CPU (40 bytes × 1024 slots:
 /// 10 MiB on a 256-CPU machine); the histogram lives in a shared map instead.
@@ -729,6 +756,31 @@ mod tests {
         c += &one;
         c += &one;
         assert_eq!((c.counts.calls, c.latency_log2[3]), (2, 2));
+    }
+
+    #[test]
+    fn a_duration_falls_in_the_bucket_of_its_significant_bits() {
+        assert_eq!(latency_bucket(0), 0);
+        assert_eq!(latency_bucket(1), 1);
+        for b in 1..LATENCY_BUCKETS - 1 {
+            // [2^(b-1), 2^b) is bucket b, at both ends.
+            assert_eq!(latency_bucket(1 << (b - 1)), b, "{b}");
+            assert_eq!(latency_bucket((1 << b) - 1), b, "{b}");
+        }
+        // The last bucket takes everything longer, up to u64::MAX.
+        assert_eq!(latency_bucket(1 << 31), LATENCY_BUCKETS - 1);
+        assert_eq!(latency_bucket(u64::MAX), LATENCY_BUCKETS - 1);
+    }
+
+    #[test]
+    fn only_minus_one_to_minus_4095_is_an_errno() {
+        assert_eq!(errno_of(-1), Some(1));
+        assert_eq!(errno_of(-4095), Some(4095));
+        assert_eq!(errno_of(-4096), None);
+        assert_eq!(errno_of(0), None);
+        assert_eq!(errno_of(3), None);
+        // An address returned by mmap in the top of the address space.
+        assert_eq!(errno_of(i64::MIN), None);
     }
 
     #[test]

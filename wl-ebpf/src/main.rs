@@ -20,7 +20,6 @@
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
 
-mod per_cgroup;
 mod task_storage;
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
@@ -44,7 +43,7 @@ use wl_common::{
     ALWAYS_TIMED_CALLS, Abi, CGROUP_WALK_MAX, Counts, ERRNO_ENTRIES, ErrnoKey, InFlight,
     KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, NR_PER_ABI, OBJECT_ENTRIES, ObjectKey,
     ObjectSpec, SECCOMP_MODE_DEAD, STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES,
-    TaskCache, TaskExit, TaskKey, by, filter, stats_slot,
+    TaskCache, TaskExit, TaskKey, by, errno_of, filter, latency_bucket, stats_slot,
 };
 
 // Load-time settings: read-only data the loader fills in before loading, so the verifier
@@ -79,6 +78,7 @@ macro_rules! offset {
 }
 
 mod objects;
+mod per_cgroup;
 
 #[inline(always)]
 fn kernel_offset(at: usize) -> u32 {
@@ -558,13 +558,6 @@ enum Outcome {
     Counted { ret: i64 },
 }
 
-/// The negative error number a syscall returned, if it failed: -1..-4095
-/// (include/linux/err.h, MAX_ERRNO).
-#[inline(always)]
-fn errno_of(ret: i64) -> Option<u32> {
-    (-4095..0).contains(&ret).then_some((-ret) as u32)
-}
-
 /// The one place that counts: calls, failures and their errno, and time; and, with
 /// `--by`, the same for the task that made the call, and with objects, for the object
 /// and command the call worked on.
@@ -608,7 +601,11 @@ fn account(slot: u32, outcome: Outcome, object: Option<&ObjectKey>) {
             }
         }
         if let Some(errno) = errno {
-            count_errno(ErrnoKey { slot, errno });
+            count_one(
+                &SYSCALL_ERRNOS,
+                &ErrnoKey { slot, errno },
+                Lost::ErrnoMapFull,
+            );
         }
     }
     if BY.load() != by::NONE {
@@ -724,25 +721,6 @@ fn flush_task(key: TaskKey, add: &Counts) {
     );
 }
 
-/// The log2 bucket of a duration: the number of significant bits, capped at the last
-/// bucket. Written as comparisons rather than `leading_zeros`, which BPF lacks: LLVM's
-/// expansion of it hides the result's bounds from the verifier.
-#[inline(always)]
-fn latency_bucket(ns: u64) -> usize {
-    const LAST: usize = LATENCY_BUCKETS - 1;
-    if ns >> LAST != 0 {
-        return LAST;
-    }
-    let (mut v, mut bits) = (ns, 0);
-    for shift in [16, 8, 4, 2, 1] {
-        if v >> shift != 0 {
-            v >>= shift;
-            bits += shift;
-        }
-    }
-    bits + v as usize
-}
-
 /// Adds to a counter that other CPUs update too: BPF's atomic add (`lock *(u64 *) +=`).
 /// `AtomicU64::fetch_add` is not offered on the BPF target, whose atomics have no
 /// compare-and-swap in its baseline instruction set; the intrinsic with its result
@@ -754,19 +732,21 @@ fn atomic_add(counter: *mut u64, n: u64) {
     unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(counter, n) };
 }
 
+/// Adds one to `key`'s count in a map that other CPUs update too, creating the entry;
+/// counted in `full` when the map has no room.
 #[inline(always)]
-fn count_errno(key: ErrnoKey) {
-    if let Some(n) = SYSCALL_ERRNOS.get_ptr_mut(&key) {
+pub(crate) fn count_one<K, const N: usize>(map: &HashMap<K, u64, N>, key: &K, full: Lost) {
+    if let Some(n) = map.get_ptr_mut(key) {
         atomic_add(n, 1);
         return;
     }
     // Another CPU may insert the same key first: then add to its entry.
-    if SYSCALL_ERRNOS.insert(&key, &1, BPF_NOEXIST.into()).is_ok() {
+    if map.insert(key, &1, BPF_NOEXIST.into()).is_ok() {
         return;
     }
-    match SYSCALL_ERRNOS.get_ptr_mut(&key) {
+    match map.get_ptr_mut(key) {
         Some(n) => atomic_add(n, 1),
-        None => lost(Lost::ErrnoMapFull),
+        None => lost(full),
     }
 }
 

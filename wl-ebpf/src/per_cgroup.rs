@@ -20,10 +20,10 @@ use aya_ebpf::{
 };
 use wl_common::{
     CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, KernelOffsets,
-    LATENCY_BUCKETS, Lost,
+    LATENCY_BUCKETS, Lost, latency_bucket,
 };
 
-use crate::{add_counts, atomic_add, kernel_offset, latency_bucket, lost, lost_n, read_ptr};
+use crate::{add_counts, atomic_add, count_one, kernel_offset, lost_n, read_ptr};
 
 /// 1 in `wl-user serve`: `account` counts per cgroup here, and nothing else.
 #[unsafe(no_mangle)]
@@ -100,11 +100,15 @@ pub fn count(slot: u32, add: &Counts, took: Option<u64>, errno: Option<u32>) {
         }
     }
     if let Some(errno) = errno {
-        count_errno(CgroupErrnoKey {
-            cgroup_id: counted_as,
-            slot,
-            errno,
-        });
+        count_one(
+            &CGROUP_ERRNOS,
+            &CgroupErrnoKey {
+                cgroup_id: counted_as,
+                slot,
+                errno,
+            },
+            Lost::CgroupErrnoMapFull,
+        );
     }
 }
 
@@ -138,28 +142,6 @@ fn new_series(key: &CgroupSyscallKey, calls: u64) -> Option<(*mut CgroupSyscallC
             CGROUP_OTHERS.get_ptr_mut(key.slot).map(|c| (c, 0))
         }
     }
-}
-
-#[inline(always)]
-fn count_errno(key: CgroupErrnoKey) {
-    if let Some(n) = CGROUP_ERRNOS.get_ptr_mut(key) {
-        atomic_add(n, 1);
-        return;
-    }
-    if CGROUP_ERRNOS.insert(key, 1, BPF_NOEXIST.into()).is_ok() {
-        return;
-    }
-    match CGROUP_ERRNOS.get_ptr_mut(key) {
-        Some(n) => atomic_add(n, 1),
-        None => lost(Lost::CgroupErrnoMapFull),
-    }
-}
-
-/// A field offset from the loader's `OFFSETS`.
-macro_rules! offset {
-    ($field:ident) => {
-        kernel_offset(core::mem::offset_of!(KernelOffsets, $field))
-    };
 }
 
 // cgroup_rmdir: `struct cgroup *cgrp, const char *path`, the path below the hierarchy's
