@@ -1,0 +1,248 @@
+//! One scrape: the per-cgroup maps read, each cgroup and syscall named, one series per
+//! label set (cgroups that share a path summed, with what removed ones of that path
+//! counted), encoded in the Prometheus or OpenMetrics text format.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::Result;
+use wl_common::{CgroupSyscallCounts, slot_syscall};
+
+use super::{
+    cgroups::{self, CgroupPaths},
+    exposition::{CgroupLabels, ErrnoRow, Scrape, SyscallRow},
+    retirement::State,
+    web_config::BasicAuth,
+};
+use crate::{
+    collector::{CgroupLimits, CgroupSnapshot},
+    syscalls::{AbiName, Knowledge, errno_name},
+};
+
+/// The label of what did not fit in the per-cgroup maps.
+const OTHERS: &str = "(others)";
+
+pub(super) struct Exporter {
+    pub(super) state: Mutex<State>,
+    pub(super) knowledge: Knowledge,
+    pub(super) limits: CgroupLimits,
+    pub(super) by_unit: bool,
+    pub(super) gone_ttl: Duration,
+    pub(super) timed: bool,
+    pub(super) auth: Option<BasicAuth>,
+    pub(super) password_checks: Arc<tokio::sync::Semaphore>,
+    pub(super) kernel: String,
+}
+
+impl Exporter {
+    /// Reads the kernel side, names what it holds and encodes it. A GET (`shows`) then
+    /// drops the removed cgroups whose grace period after their first showing is over;
+    /// a HEAD changes nothing.
+    pub(super) fn scrape(&self, openmetrics: bool, shows: bool, ttl: Duration) -> Result<String> {
+        let mut state = self.state.lock().expect("never poisoned");
+        let now = Instant::now();
+        let snap = state.collector.cgroup_snapshot()?;
+        let (scrape, gone) = self.name(&mut state, &snap, now);
+        if shows {
+            state.note_scrape(now);
+            let grace = state.grace(ttl);
+            let mut done = BTreeMap::new();
+            for (id, path) in gone {
+                let first = *state.first_shown.entry(id).or_insert(now);
+                if now.duration_since(first) >= grace {
+                    done.insert(id, path);
+                }
+            }
+            state.retire(&done, &snap, now)?;
+        }
+        // The snapshot goes before the text is made: the two are the largest things a
+        // scrape holds. The lock is held while encoding, so that one exposition is
+        // made at a time.
+        drop(snap);
+        Ok(scrape.encode(openmetrics))
+    }
+
+    /// The scrape of `snap`, one series per label set: cgroups that share a path (a
+    /// removed one and its successor, after `systemctl restart`) are summed, with what
+    /// the removed ones of that path counted before they were dropped. Also returns the
+    /// removed cgroups shown, with their paths.
+    pub(super) fn name(
+        &self,
+        state: &mut State,
+        snap: &CgroupSnapshot,
+        now: Instant,
+    ) -> (Scrape, BTreeMap<u64, String>) {
+        let mut scrape = Scrape {
+            timed: self.timed,
+            version: env!("CARGO_PKG_VERSION"),
+            kernel: self.kernel.clone(),
+            lost: snap.lost.clone(),
+            ..Scrape::default()
+        };
+        // Cgroup id → index into scrape.cgroups; None for one not resolved yet.
+        let mut index: HashMap<u64, Option<usize>> = HashMap::new();
+        let mut by_path: HashMap<String, usize> = HashMap::new();
+        let mut walked = false;
+        let mut shown_gone = BTreeMap::new();
+        let mut states: BTreeMap<&'static str, u64> =
+            [("live", 0), ("gone", 0), ("unresolved", 0)].into();
+        let ids = snap
+            .counts
+            .iter()
+            .map(|(k, _)| k.cgroup_id)
+            .chain(snap.cgroups.keys().copied());
+        for id in ids {
+            if index.contains_key(&id) {
+                continue;
+            }
+            let gone = snap.cgroups.get(&id).cloned().flatten();
+            let path = path_of(&mut state.paths, id, gone.as_deref(), &mut walked);
+            if id != 0 {
+                *states
+                    .get_mut(match (&gone, &path) {
+                        (Some(_), _) => "gone",
+                        (None, Some(_)) => "live",
+                        (None, None) => "unresolved",
+                    })
+                    .expect("listed") += 1;
+            }
+            let Some(path) = path else {
+                index.insert(id, None);
+                continue;
+            };
+            if gone.is_some() {
+                shown_gone.insert(id, path.clone());
+            }
+            let i = match by_path.get(&path) {
+                Some(&i) => i,
+                None => {
+                    let unit = (self.by_unit && id != 0).then(|| cgroups::unit_of(&path));
+                    scrape.cgroups.push(CgroupLabels::new(path.clone(), unit));
+                    by_path.insert(path, scrape.cgroups.len() - 1);
+                    scrape.cgroups.len() - 1
+                }
+            };
+            index.insert(id, Some(i));
+        }
+        scrape.cgroup_states = states;
+
+        let mut counts: BTreeMap<(usize, u32), CgroupSyscallCounts> = BTreeMap::new();
+        for (key, c) in &snap.counts {
+            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+                *counts.entry((i, key.slot)).or_default() += c;
+            }
+        }
+        let mut errnos: BTreeMap<(usize, u32, u32), u64> = BTreeMap::new();
+        for (key, n) in &snap.errnos {
+            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+                *errnos.entry((i, key.slot, key.errno)).or_default() += n;
+            }
+        }
+        for (i, labels) in scrape.cgroups.iter().enumerate() {
+            let Some(retired) = state.retired.get_mut(&labels.path) else {
+                continue;
+            };
+            retired.seen = now;
+            for (slot, c) in &retired.syscalls {
+                *counts.entry((i, *slot)).or_default() += c;
+            }
+            for ((slot, errno), n) in &retired.errnos {
+                *errnos.entry((i, *slot, *errno)).or_default() += n;
+            }
+        }
+
+        let name = |slot: u32| {
+            let (abi, nr) = slot_syscall(slot);
+            let abi = AbiName::of(wl_common::Abi::from_index(abi).expect("slot within the table"));
+            let described = self.knowledge.describe(abi, nr);
+            (described.name, abi.as_str(), described.subsystem)
+        };
+        for ((cgroup, slot), c) in counts {
+            let (syscall, abi, subsystem) = name(slot);
+            scrape.syscalls.push(SyscallRow {
+                cgroup,
+                syscall,
+                abi,
+                subsystem,
+                calls: c.counts.calls,
+                total_ns: c.counts.total_ns,
+                latency_log2: c.latency_log2,
+            });
+        }
+        for ((cgroup, slot, errno), n) in errnos {
+            let (syscall, abi, _) = name(slot);
+            scrape.errnos.push(ErrnoRow {
+                cgroup,
+                syscall,
+                abi,
+                errno: errno_name(errno),
+                errors: n,
+            });
+        }
+        // A stable order: by cgroup path, then syscall.
+        let cgroups = &scrape.cgroups;
+        scrape.syscalls.sort_by(|a, b| {
+            (&cgroups[a.cgroup].path, &a.syscall, a.abi).cmp(&(
+                &cgroups[b.cgroup].path,
+                &b.syscall,
+                b.abi,
+            ))
+        });
+        scrape.errnos.sort_by(|a, b| {
+            (&cgroups[a.cgroup].path, &a.syscall, a.abi, &a.errno).cmp(&(
+                &cgroups[b.cgroup].path,
+                &b.syscall,
+                b.abi,
+                &b.errno,
+            ))
+        });
+        let others = snap.counts.iter().filter(|(k, _)| k.cgroup_id == 0).count();
+        scrape.maps = [
+            (
+                "cgroups",
+                (snap.cgroups.len() as u64, u64::from(self.limits.cgroups)),
+            ),
+            (
+                "cgroup_syscalls",
+                (
+                    (snap.counts.len() - others) as u64,
+                    u64::from(self.limits.series),
+                ),
+            ),
+            (
+                "cgroup_errnos",
+                (
+                    snap.errnos.len() as u64,
+                    u64::from(self.limits.errno_series),
+                ),
+            ),
+        ]
+        .into();
+        (scrape, shown_gone)
+    }
+}
+
+/// The `cgroup` label of cgroup `id`: its path; `(others)` for what did not fit; the
+/// path the kernel side kept for a removed one never seen, else its id; None for a
+/// live one made since the last walk of the hierarchy.
+pub(super) fn path_of(
+    paths: &mut CgroupPaths,
+    id: u64,
+    gone: Option<&str>,
+    walked: &mut bool,
+) -> Option<String> {
+    if id == 0 {
+        return Some(OTHERS.to_owned());
+    }
+    match (paths.path(id, walked), gone) {
+        (Some(p), _) => Some(p.to_owned()),
+        (None, Some(p)) if !p.is_empty() => Some(p.to_owned()),
+        // Removed, and its path could not be read: shown by id rather than
+        // dropped unseen.
+        (None, Some(_)) => Some(format!("(removed cgroup {id})")),
+        (None, None) => None,
+    }
+}
