@@ -80,6 +80,46 @@ pub fn descendants(roots: &[u32]) -> Vec<u32> {
     out
 }
 
+/// What /proc says of a task that still runs: what a `--by` report shows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    /// Its process.
+    pub tgid: u32,
+    pub ppid: u32,
+    pub comm: String,
+    /// When it started, in ns since boot (CLOCK_MONOTONIC, as the kernel side's exits).
+    pub start_ns: u64,
+    /// Its process's executable, where readable.
+    pub exe: Option<String>,
+}
+
+/// Task `id` if it still runs.
+pub fn running(id: u32) -> Option<Running> {
+    let stat = fs::read_to_string(format!("/proc/{id}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_owned();
+    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // After the comm: state, ppid, ... starttime is field 22 of stat, 20th after it.
+    let ppid = rest.get(1)?.parse().ok()?;
+    let ticks: u64 = rest.get(19)?.parse().ok()?;
+    // SAFETY: sysconf has no memory preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&h| h > 0)?;
+    let tgid = tgid_of(id).ok()?;
+    let exe = fs::read_link(format!("/proc/{tgid}/exe"))
+        .ok()
+        .map(|p| p.display().to_string());
+    Some(Running {
+        tgid,
+        ppid,
+        comm,
+        start_ns: ticks * 1_000_000_000 / hz,
+        exe,
+    })
+}
+
 fn parent_of(pid: u32) -> Option<u32> {
     stat_fields(pid)?.get(1)?.parse().ok()
 }
@@ -100,6 +140,22 @@ mod tests {
                 .to_string()
                 .contains("no such process")
         );
+    }
+
+    #[test]
+    fn a_running_task_as_reports_show_it() {
+        let me = running(std::process::id()).unwrap();
+        assert_eq!(me.tgid, std::process::id());
+        assert_eq!(me.ppid, nix::unistd::getppid().as_raw() as u32);
+        assert!(me.start_ns > 0);
+        assert_eq!(
+            me.exe.as_deref(),
+            std::env::current_exe()
+                .ok()
+                .as_deref()
+                .and_then(|p| p.to_str())
+        );
+        assert_eq!(running(u32::MAX), None);
     }
 
     #[test]

@@ -122,7 +122,13 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
     let snapshot = collector.snapshot()?;
     drop(collector);
     live::finish(live, &snapshot, duration_ns);
-    let report = Report::new(target, duration_ns, None, snapshot, knowledge);
+    let report = Report::new(
+        target,
+        duration_ns,
+        None,
+        snapshot,
+        &super::sources(knowledge),
+    );
     output.write(&report, render)
 }
 

@@ -142,7 +142,7 @@ impl<'a> Live<'a> {
             end_ns - self.last_ns,
             None,
             delta(self.last.as_ref(), now),
-            self.knowledge,
+            &super::sources(self.knowledge),
         );
         // Made whole before it is written, so that a frame appears at once.
         let mut buf = Vec::new();

@@ -10,12 +10,39 @@ mod run;
 mod seccomp;
 mod syscalls;
 
+use std::sync::OnceLock;
+
 use anyhow::Result;
 
 use crate::{
     cli::{Cli, Command},
-    syscalls::Knowledge,
+    procs,
+    report::Sources,
+    syscalls::{Knowledge, objects::Kallsyms},
 };
+
+/// What reports of this machine are made from besides the kernel side: `knowledge`,
+/// the running kernel's symbols and /proc.
+fn sources(knowledge: &Knowledge) -> Sources<'_> {
+    Sources {
+        knowledge,
+        kallsyms: kallsyms(),
+        running: &procs::running,
+    }
+}
+
+/// The running kernel's symbols, read once per process (intervals make a report each).
+/// Without them (no privilege to see addresses) handlers stay unnamed, and wl says so
+/// once.
+fn kallsyms() -> &'static Kallsyms {
+    static KSYMS: OnceLock<Kallsyms> = OnceLock::new();
+    KSYMS.get_or_init(|| {
+        Kallsyms::read().unwrap_or_else(|e| {
+            eprintln!("wl: handlers stay unnamed: {e:#}");
+            Kallsyms::default()
+        })
+    })
+}
 
 /// Runs one subcommand; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {

@@ -172,7 +172,8 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     live::finish(live, &snapshot, duration_ns);
     drop(cgroup);
     let denied = std::mem::take(&mut snapshot.denied);
-    let mut report = Report::new(target, duration_ns, Some(status), snapshot, knowledge);
+    let sources = super::sources(knowledge);
+    let mut report = Report::new(target, duration_ns, Some(status), snapshot, &sources);
     if let Some((path, applied, _)) = &enforced {
         report.seccomp = Some(outcome(
             &report,

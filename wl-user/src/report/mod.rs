@@ -124,6 +124,15 @@ impl Kernel {
     }
 }
 
+/// What a report is made from besides the kernel side's snapshot, passed in so that
+/// the report reads nothing itself: the syscall tables, the kernel's symbols (to name
+/// the handlers objects reached) and what is known of tasks still running (`--by`).
+pub struct Sources<'a> {
+    pub knowledge: &'a Knowledge,
+    pub kallsyms: &'a crate::syscalls::objects::Kallsyms,
+    pub running: &'a dyn Fn(u32) -> Option<crate::procs::Running>,
+}
+
 /// One syscall's row.
 #[derive(Debug, Clone, Serialize)]
 pub struct SyscallRow {
@@ -268,14 +277,15 @@ impl Report {
         duration_ns: u64,
         exit_status: Option<i32>,
         snap: Snapshot,
-        k: &Knowledge,
+        sources: &Sources,
     ) -> Report {
+        let k = sources.knowledge;
         let timed = snap.latency != Latency::Off;
         let (by, tasks) = match snap.tasks {
-            Some(t) => (Some(t.by), tasks::build(t, k, timed)),
+            Some(t) => (Some(t.by), tasks::build(t, k, timed, sources.running)),
             None => (None, tasks::Tasks::default()),
         };
-        let mut object_rows = snap.objects.map(|o| objects::build(o, k));
+        let mut object_rows = snap.objects.map(|o| objects::build(o, k, sources.kallsyms));
         let mut syscalls: Vec<SyscallRow> = snap
             .syscalls
             .into_iter()
@@ -487,7 +497,11 @@ pub(crate) mod tests {
             1_000_000,
             Some(0),
             snap,
-            &Knowledge::embedded(),
+            &Sources {
+                knowledge: &Knowledge::embedded(),
+                kallsyms: &Default::default(),
+                running: &|_| None,
+            },
         )
     }
 

@@ -2,10 +2,7 @@
 //! kernel side's keys named with the running kernel's symbols and wl's knowledge, and
 //! the subsystem summary counted by what served each call.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::OnceLock,
-};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use wl_common::{Abi, Counts, ObjectKey, object, slot_syscall};
@@ -66,8 +63,8 @@ impl ObjectRow {
 pub fn build(
     keys: Vec<(ObjectKey, Counts)>,
     k: &Knowledge,
+    ksyms: &objects::Kallsyms,
 ) -> BTreeMap<(AbiName, u32), Vec<ObjectRow>> {
-    let ksyms = kallsyms();
     let mut out: BTreeMap<(AbiName, u32), Vec<ObjectRow>> = BTreeMap::new();
     // Where each distinct object of a syscall is in `out`: a run can have thousands.
     type Identity = (
@@ -162,19 +159,6 @@ pub fn build(
         });
     }
     out
-}
-
-/// The running kernel's symbols, read once per process (intervals build a report each).
-/// Without them (no privilege to see addresses) handlers stay unnamed, and the report
-/// says so once.
-fn kallsyms() -> &'static objects::Kallsyms {
-    static KSYMS: OnceLock<objects::Kallsyms> = OnceLock::new();
-    KSYMS.get_or_init(|| {
-        objects::Kallsyms::read().unwrap_or_else(|e| {
-            eprintln!("wl: handlers stay unnamed: {e:#}");
-            objects::Kallsyms::default()
-        })
-    })
 }
 
 /// Scales the object rows' time like their syscall's: with sampled latency only some

@@ -11,6 +11,7 @@ use wl_common::Counts;
 use super::{Report, render};
 use crate::{
     collector::{By, TaskSnapshot},
+    procs::Running,
     syscalls::{AbiName, Knowledge},
 };
 
@@ -70,30 +71,6 @@ pub struct Tasks {
     pub commands: Option<Vec<CommandRow>>,
 }
 
-/// What /proc says of a running task: (pid, ppid, comm, start in ns since boot).
-fn proc_stat(id: u32) -> Option<(u32, u32, String, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{id}/stat")).ok()?;
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat[open + 1..close].to_owned();
-    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    // After the comm: state, ppid, ... starttime is field 22 of stat, 20th after it.
-    let ppid = rest.get(1)?.parse().ok()?;
-    let ticks: u64 = rest.get(19)?.parse().ok()?;
-    // SAFETY: sysconf has no memory preconditions.
-    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
-        .ok()
-        .filter(|&h| h > 0)?;
-    let status = std::fs::read_to_string(format!("/proc/{id}/status")).ok()?;
-    let tgid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))?
-        .trim()
-        .parse()
-        .ok()?;
-    Some((tgid, ppid, comm, ticks * 1_000_000_000 / hz))
-}
-
 fn comm_str(comm: &[u8; 16]) -> String {
     let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
     String::from_utf8_lossy(&comm[..end]).into_owned()
@@ -143,19 +120,25 @@ fn syscall_rows(counts: &PerSyscall, k: &Knowledge, timed: bool) -> Vec<TaskSysc
     rows
 }
 
-/// Builds the per-task part of a report.
-pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
-    // The kernel side counts per thread; what /proc says of the ones still running is
-    // read once.
-    let mut running: BTreeMap<u32, Option<(u32, u32, String, u64)>> = BTreeMap::new();
+/// Builds the per-task part of a report; `running` says what it can of a task that
+/// still runs (/proc, in wl-user).
+pub fn build(
+    snap: TaskSnapshot,
+    k: &Knowledge,
+    timed: bool,
+    running: &dyn Fn(u32) -> Option<Running>,
+) -> Tasks {
+    // The kernel side counts per thread; what is known of the ones still running is
+    // asked once.
+    let mut known: BTreeMap<u32, Option<Running>> = BTreeMap::new();
     let mut stat = |id: u32| {
-        running
+        known
             .entry(id)
             .or_insert_with(|| {
                 if id == 0 || snap.exits.contains_key(&id) {
                     None
                 } else {
-                    proc_stat(id)
+                    running(id)
                 }
             })
             .clone()
@@ -167,7 +150,7 @@ pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
         let id = match (by_thread, tid, snap.exits.get(&tid)) {
             (true, _, _) | (_, 0, _) => tid,
             (false, _, Some(e)) => e.tgid,
-            (false, _, None) => stat(tid).map_or(tid, |p| p.0),
+            (false, _, None) => stat(tid).map_or(tid, |p| p.tgid),
         };
         *per_task
             .entry(id)
@@ -184,9 +167,7 @@ pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
             let (pid, ppid, comm, start_ns) = match (id, exited, &alive) {
                 (0, _, _) => (0, None, "others".to_owned(), None),
                 (_, Some(e), _) => (e.tgid, Some(e.ppid), comm_str(&e.comm), Some(e.start_ns)),
-                (_, None, Some((tgid, ppid, comm, start))) => {
-                    (*tgid, Some(*ppid), comm.clone(), Some(*start))
-                }
+                (_, None, Some(r)) => (r.tgid, Some(r.ppid), r.comm.clone(), Some(r.start_ns)),
                 // Gone, and its exit not kept (the map of exits was full).
                 (_, None, None) => (id, None, "?".to_owned(), None),
             };
@@ -195,11 +176,7 @@ pub fn build(snap: TaskSnapshot, k: &Knowledge, timed: bool) -> Tasks {
                 pid: if by_thread { pid } else { id },
                 ppid,
                 comm,
-                exe: alive.as_ref().and_then(|_| {
-                    std::fs::read_link(format!("/proc/{pid}/exe"))
-                        .ok()
-                        .map(|p| p.display().to_string())
-                }),
+                exe: alive.as_ref().and_then(|r| r.exe.clone()),
                 start_ns,
                 exit_status: exited.map(|e| exit_status(e.exit_code)),
                 calls: total.calls,
@@ -455,6 +432,42 @@ pub fn write_rst(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The report reads nothing itself: what it shows of a running task is what it is
+    /// told, and its threads are summed into the process it is told of.
+    #[test]
+    fn running_tasks_are_described_by_what_is_passed_in() {
+        let c = |calls| Counts {
+            calls,
+            errors: 1,
+            total_ns: 10 * calls,
+        };
+        let snap = TaskSnapshot {
+            by: By::Process,
+            counts: vec![
+                (4242, wl_common::Abi::Native, 110, c(7)),
+                (4243, wl_common::Abi::Native, 110, c(5)),
+            ],
+            exits: BTreeMap::new(),
+        };
+        let running = |id: u32| {
+            (4242..=4243).contains(&id).then(|| Running {
+                tgid: 4242,
+                ppid: 1,
+                comm: "fake".into(),
+                start_ns: 5,
+                exe: Some("/bin/fake".into()),
+            })
+        };
+        let tasks = build(snap, &Knowledge::embedded(), true, &running);
+        let rows = tasks.processes.unwrap();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!((r.pid, r.ppid, r.comm.as_str()), (4242, Some(1), "fake"));
+        assert_eq!((r.exe.as_deref(), r.start_ns), (Some("/bin/fake"), Some(5)));
+        assert_eq!((r.calls, r.errors, r.total_ns), (12, 2, 120));
+        assert_eq!(r.syscalls[0].name, "getppid");
+    }
 
     #[test]
     fn exit_codes_read_like_a_shell() {
