@@ -13,7 +13,10 @@
 use aya_ebpf::{btf_maps::PerCpuArray, helpers::bpf_probe_read_kernel, macros::btf_map};
 use wl_common::{Abi, KernelOffsets, ObjectKey, ObjectSpec, object};
 
-use crate::{OBJECT_SPECS, kernel_offset, read_ptr, read_u32};
+use crate::{
+    btf::{kernel_offset, read_ptr, read_u32},
+    maps::OBJECT_SPECS,
+};
 
 /// What this CPU resolved last for a file, by fd number modulo [`FILE_CACHE_ENTRIES`]:
 /// a loop over a few fds (a read from one, a write to another) finds its files here

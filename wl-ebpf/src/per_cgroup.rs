@@ -19,11 +19,14 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use wl_common::{
-    CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, KernelOffsets,
-    LATENCY_BUCKETS, Lost, latency_bucket,
+    CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, LATENCY_BUCKETS,
+    Lost, latency_bucket,
 };
 
-use crate::{add_counts, atomic_add, count_one, kernel_offset, lost_n, read_ptr};
+use crate::{
+    account::{add_counts, atomic_add, count_one, lost_n},
+    btf::read_ptr,
+};
 
 /// 1 in `wl-user serve`: `account` counts per cgroup here, and nothing else.
 #[unsafe(no_mangle)]

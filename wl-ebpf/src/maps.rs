@@ -1,0 +1,86 @@
+//! The maps: what the programs count into and what the loader reads, with the
+//! tasks and processes being traced. Names are shared with wl-user through
+//! `wl_common::names`.
+
+use aya_ebpf::{
+    btf_maps::{Array, HashMap, PerCpuArray},
+    macros::btf_map,
+};
+use wl_common::{
+    Counts, ERRNO_ENTRIES, ErrnoKey, InFlight, LatencyHistogram, Lost, OBJECT_ENTRIES, ObjectKey,
+    ObjectSpec, STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache,
+    TaskExit, TaskKey,
+};
+
+use crate::task_storage::TaskStorage;
+
+/// Per-CPU counters, indexed by `stats_slot(abi, nr)`.
+#[btf_map]
+pub(crate) static SYSCALL_STATS: PerCpuArray<SyscallStats, { STATS_ENTRIES as usize }> =
+    PerCpuArray::new();
+
+/// Latency histograms, indexed like `SYSCALL_STATS`, shared by all CPUs (atomic adds).
+#[btf_map]
+pub(crate) static SYSCALL_LATENCY: Array<LatencyHistogram, { STATS_ENTRIES as usize }> =
+    Array::new();
+
+/// Failures per (syscall, errno), shared by all CPUs (atomic adds); only the error path
+/// touches it.
+#[btf_map]
+pub(crate) static SYSCALL_ERRNOS: HashMap<ErrnoKey, u64, { ERRNO_ENTRIES as usize }> =
+    HashMap::new();
+
+/// Per-CPU counters of what could not be recorded, indexed by `Lost`.
+#[btf_map]
+pub(crate) static LOST: PerCpuArray<u64, { Lost::COUNT as usize }> = PerCpuArray::new();
+
+/// Calls a seccomp profile denied, indexed like `SYSCALL_STATS` (atomic adds; only
+/// with `COUNT_DENIED`).
+#[btf_map]
+pub(crate) static SYSCALL_DENIED: Array<u64, { STATS_ENTRIES as usize }> = Array::new();
+
+/// With `COUNT_DENIED`: the pid of the workload's first process from its enrolment to
+/// its `execve`, while it loads its seccomp filter (wl-user's own calls, not the
+/// workload's); 0 otherwise.
+#[btf_map]
+pub(crate) static PENDING_EXEC: Array<u32, 1> = Array::new();
+
+/// With `BY`: calls per (thread, syscall), past what `TASK_CACHE` holds. Sized to one
+/// entry by the loader without `--by`.
+#[btf_map]
+pub(crate) static TASK_STATS: HashMap<TaskKey, Counts, { TASK_ENTRIES as usize }> = HashMap::new();
+
+/// With `BY`: this CPU's last (thread, syscall) pair and its counts since.
+#[btf_map]
+pub(crate) static TASK_CACHE: PerCpuArray<TaskCache, 1> = PerCpuArray::new();
+
+/// With `BY`: per syscall, the calls of tasks that did not fit in `TASK_STATS`.
+#[btf_map]
+pub(crate) static TASK_OTHERS: Array<Counts, { STATS_ENTRIES as usize }> = Array::new();
+
+/// With `BY`: traced threads that exited, by tid, and processes, by tgid.
+#[btf_map]
+pub(crate) static TASK_EXITS: HashMap<u32, TaskExit, { TASK_ENTRIES as usize }> = HashMap::new();
+
+/// With `OBJECTS`: per syscall, what to resolve (filled by the loader).
+#[btf_map]
+pub(crate) static OBJECT_SPECS: Array<ObjectSpec, { STATS_ENTRIES as usize }> = Array::new();
+
+/// With `OBJECTS`: calls per (syscall, object, command), shared by all CPUs (atomic
+/// adds). Sized to one entry by the loader without it.
+#[btf_map]
+pub(crate) static OBJECT_STATS: HashMap<ObjectKey, Counts, { OBJECT_ENTRIES as usize }> =
+    HashMap::new();
+
+/// With `OBJECTS`: per syscall, the calls whose key did not fit in `OBJECT_STATS`.
+#[btf_map]
+pub(crate) static OBJECT_OTHERS: Array<Counts, { STATS_ENTRIES as usize }> = Array::new();
+
+/// tgids of the traced processes in `filter::PIDS` mode (value unused).
+#[btf_map]
+pub(crate) static TRACED_TGIDS: HashMap<u32, u32, { TRACED_TGIDS_ENTRIES as usize }> =
+    HashMap::new();
+
+/// The syscall each traced task is in.
+#[btf_map]
+pub(crate) static IN_FLIGHT: TaskStorage<InFlight> = TaskStorage::new();

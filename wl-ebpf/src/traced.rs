@@ -1,0 +1,74 @@
+//! Which tasks are traced: the cheap test every syscall of the machine goes through,
+//! by cgroup (read through BTF pointers) or by process tree (a hash of tgids).
+
+use aya_ebpf::helpers::{bpf_get_current_pid_tgid, generated::bpf_get_current_ancestor_cgroup_id};
+use wl_common::{CGROUP_WALK_MAX, filter};
+
+use crate::{
+    btf::{read_ptr, read_u32},
+    maps::TRACED_TGIDS,
+    settings::{EXCLUDED_TGID, FILTER_CGROUP_ID, FILTER_CGROUP_LEVEL, FILTER_MODE},
+};
+
+#[inline(always)]
+pub(crate) fn current_tgid() -> u32 {
+    (bpf_get_current_pid_tgid() >> 32) as u32
+}
+
+/// The cheap filter every syscall on the machine goes through.
+#[inline(always)]
+pub(crate) fn is_traced(task: *const u8) -> bool {
+    match FILTER_MODE.load() {
+        // The tgid is compared only for tasks inside the cgroup: untraced ones pay nothing.
+        filter::CGROUP => in_traced_cgroup(task) && !is_excluded(task),
+        filter::PIDS => TRACED_TGIDS.get_ptr(current_tgid()).is_some(),
+        _ => false,
+    }
+}
+
+/// Whether `task`'s cgroup v2 is the traced one or below it, as
+/// `bpf_get_current_ancestor_cgroup_id(level) == id` would say, but read through BTF
+/// pointers rather than a helper call, since this runs on every syscall of the machine.
+/// A cgroup's directory in kernfs has its parent cgroup's directory as parent, so the
+/// ancestor at the traced level is `task level - traced level` kernfs parents up
+/// (include/linux/cgroup-defs.h, include/linux/kernfs.h).
+#[inline(always)]
+pub(crate) fn in_traced_cgroup(task: *const u8) -> bool {
+    let level = FILTER_CGROUP_LEVEL.load();
+    // Every task is in the root cgroup, the only one at level 0.
+    if level == 0 {
+        return true;
+    }
+    // SAFETY: `task` is the current task's BTF pointer and every pointer below is loaded
+    // from a BTF-typed field; the verifier checks each offset against the kernel's types
+    // and makes the loads fault-tolerant. Tracing programs run under RCU, which keeps the
+    // css_set, the cgroup and its kernfs nodes alive.
+    unsafe {
+        let css_set = read_ptr(task, offset!(task_cgroups));
+        let cgroup = read_ptr(css_set, offset!(css_set_dfl_cgrp));
+        let task_level = read_u32(cgroup, offset!(cgroup_level));
+        if task_level < level {
+            return false;
+        }
+        let mut up = task_level - level;
+        if up > CGROUP_WALK_MAX {
+            return bpf_get_current_ancestor_cgroup_id(level as i32) == FILTER_CGROUP_ID.load();
+        }
+        let mut kn = read_ptr(cgroup, offset!(cgroup_kn));
+        for _ in 0..CGROUP_WALK_MAX {
+            if up == 0 {
+                break;
+            }
+            kn = read_ptr(kn, offset!(kernfs_node_parent));
+            up -= 1;
+        }
+        core::ptr::read_volatile(kn.add(offset!(kernfs_node_id) as usize).cast::<u64>())
+            == FILTER_CGROUP_ID.load()
+    }
+}
+
+#[inline(always)]
+pub(crate) fn is_excluded(task: *const u8) -> bool {
+    // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
+    unsafe { read_u32(task, offset!(task_tgid)) == EXCLUDED_TGID.load() }
+}
