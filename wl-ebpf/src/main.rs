@@ -17,12 +17,12 @@
 //!
 //! The programs are here; the rest has a room each: [`settings`] (what the loader sets
 //! before loading), [`btf`] (kernel fields at the offsets the loader found), [`maps`],
-//! [`traced`] (which tasks count), [`account`] (the one place that counts),
+//! [`traced`] (which tasks count), [`account`] (the one place that counts) and [`counters`] (adding to map values),
 //! [`objects`] (what a call's fd and command reached), [`seccomp`] (what a profile
 //! stopped) and [`per_cgroup`] (`wl-user serve`).
 #![no_std]
 #![no_main]
-// For the atomic add, see `account::atomic_add`.
+// For the atomic add, see `counters::atomic_add`.
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
 
@@ -30,6 +30,7 @@
 #[macro_use]
 mod btf;
 mod account;
+mod counters;
 mod maps;
 mod objects;
 mod per_cgroup;
@@ -49,8 +50,9 @@ use wl_common::{
     stats_slot,
 };
 
-use account::{Outcome, account, lost};
+use account::{Outcome, account};
 use btf::{read_ptr, read_u32};
+use counters::lost;
 use maps::{IN_FLIGHT, SYSCALL_STATS, TASK_EXITS, TRACED_TGIDS};
 use seccomp::{denied_exit, killed_by_seccomp, loading_filter};
 use settings::{

@@ -24,8 +24,8 @@ use wl_common::{
 };
 
 use crate::{
-    account::{add_counts, atomic_add, count_one, lost_n},
     btf::read_ptr,
+    counters::{add_counts, atomic_add, count_one, lost_n},
 };
 
 /// 1 in `wl-user serve`: `account` counts per cgroup here, and nothing else.

@@ -10,8 +10,8 @@ use aya_ebpf::{
 use wl_common::{Abi, NR_PER_ABI, SECCOMP_MODE_DEAD, errno_of, stats_slot};
 
 use crate::{
-    account::atomic_add,
     btf::read_u32,
+    counters::atomic_add,
     maps::{PENDING_EXEC, SYSCALL_DENIED},
     syscall_abi,
     traced::is_traced,

@@ -151,6 +151,31 @@ pub fn mount() -> anyhow::Result<PathBuf> {
     Ok(m)
 }
 
+/// The label of what did not fit in the per-cgroup maps.
+const OTHERS: &str = "(others)";
+
+/// The `cgroup` label of cgroup `id`: its path; `(others)` for what did not fit; the
+/// path the kernel side kept for a removed one never seen, else its id; None for a
+/// live one made since the last walk of the hierarchy.
+pub(super) fn path_of(
+    paths: &mut CgroupPaths,
+    id: u64,
+    gone: Option<&str>,
+    walked: &mut bool,
+) -> Option<String> {
+    if id == 0 {
+        return Some(OTHERS.to_owned());
+    }
+    match (paths.path(id, walked), gone) {
+        (Some(p), _) => Some(p.to_owned()),
+        (None, Some(p)) if !p.is_empty() => Some(p.to_owned()),
+        // Removed, and its path could not be read: shown by id rather than
+        // dropped unseen.
+        (None, Some(_)) => Some(format!("(removed cgroup {id})")),
+        (None, None) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,7 +149,9 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
             _ = sigterm.recv() => break,
             _ = housekeeping.tick() => {
                 let ex = exporter.clone();
-                let done = tokio::task::spawn_blocking(move || ex.expire_gone(ttl)).await;
+                let done = tokio::task::spawn_blocking(move || {
+                    ex.state.lock().expect("never poisoned").expire_gone(ttl)
+                }).await;
                 if let Ok(Err(e)) = done {
                     say(format_args!("wl: warning: {e:#}"));
                 }

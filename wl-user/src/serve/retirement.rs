@@ -11,10 +11,7 @@ use std::{
 use anyhow::Result;
 use wl_common::CgroupSyscallCounts;
 
-use super::{
-    cgroups::CgroupPaths,
-    scrape::{Exporter, path_of},
-};
+use super::cgroups::{CgroupPaths, path_of};
 use crate::collector::{CgroupSnapshot, Collector};
 
 /// Scrape gaps remembered for the grace period of removed cgroups.
@@ -56,13 +53,12 @@ impl Retired {
     }
 }
 
-impl Exporter {
+impl State {
     /// Drops removed cgroups whose grace period after their first showing is over, or
     /// that no scrape has shown within `ttl`, and the retired counts of paths no cgroup
     /// has had for `ttl`.
-    pub(super) fn expire_gone(&self, ttl: Duration) -> Result<()> {
-        let mut state = self.state.lock().expect("never poisoned");
-        let state = &mut *state;
+    pub(super) fn expire_gone(&mut self, ttl: Duration) -> Result<()> {
+        let state = self;
         let now = Instant::now();
         let cgroups = state.collector.cgroups()?;
         state
@@ -102,9 +98,7 @@ impl Exporter {
             .retain(|_, r| now.duration_since(r.seen) < ttl);
         Ok(())
     }
-}
 
-impl State {
     /// Nothing seen yet: the cgroup hierarchy at `mount` is walked at the first scrape.
     pub(super) fn new(collector: Collector, mount: std::path::PathBuf) -> State {
         State {
