@@ -5,7 +5,8 @@ use std::{ffi::OsString, path::PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    collector::{By, Filter, Latency, TraceOptions},
+    collector::{Filter, Latency, TraceOptions},
+    options::By,
     report::{Format, ObjectsShown, Render, Weight},
     seccomp::Denial,
     syscalls::Knowledge,

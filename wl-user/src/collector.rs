@@ -18,6 +18,7 @@ use wl_common::{
 
 use crate::{
     btf,
+    options::By,
     syscalls::{AbiName, Knowledge, operations},
 };
 
@@ -69,25 +70,13 @@ impl Latency {
     }
 }
 
-/// Whom calls are also counted for (`--by`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum By {
-    /// Each process, its threads summed.
-    Process,
-    /// Each thread.
-    Thread,
-    /// Each command name: the processes that ran it, summed.
-    Comm,
-}
-
-impl By {
-    fn setting(by: Option<By>) -> u32 {
-        match by {
-            None => wl_common::by::NONE,
-            Some(By::Process | By::Comm) => wl_common::by::PROCESS,
-            Some(By::Thread) => wl_common::by::THREAD,
-        }
+/// The kernel side's `BY` setting for `--by`: per process, or per thread; a command's
+/// rows are sums of its processes'.
+fn by_setting(by: Option<By>) -> u32 {
+    match by {
+        None => wl_common::by::NONE,
+        Some(By::Process | By::Comm) => wl_common::by::PROCESS,
+        Some(By::Thread) => wl_common::by::THREAD,
     }
 }
 
@@ -462,7 +451,7 @@ impl Collector {
         let own_tgid = std::process::id();
         let noop = u32::from(noop);
         let denied_setting = u32::from(count_denied);
-        let by_setting = By::setting(by);
+        let by_setting = by_setting(by);
         // The per-task maps take ~10 MiB; only `--by` pays for them.
         let task_entries = if by.is_some() { TASK_ENTRIES } else { 1 };
         let (objects_setting, object_entries) = match objects {

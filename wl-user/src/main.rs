@@ -9,6 +9,7 @@ mod commands;
 #[cfg(test)]
 mod fuzz;
 mod input;
+mod options;
 mod output;
 mod procs;
 mod report;

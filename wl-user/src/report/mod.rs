@@ -219,7 +219,7 @@ pub struct Report {
     pub syscall_tables: Tables,
     /// With `--by`: `process`, `thread` or `comm`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub by: Option<crate::collector::By>,
+    pub by: Option<crate::options::By>,
     /// With `--by`: `processes`, `threads` or `commands`.
     #[serde(flatten)]
     pub tasks: tasks::Tasks,

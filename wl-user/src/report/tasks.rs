@@ -10,7 +10,8 @@ use wl_common::Counts;
 
 use super::{Report, render};
 use crate::{
-    collector::{By, TaskSnapshot},
+    collector::TaskSnapshot,
+    options::By,
     procs::Running,
     syscalls::{AbiName, Knowledge},
 };
