@@ -55,6 +55,7 @@ pub const LATENCY_BUCKETS: usize = 32;
 /// object, per cgroup, and the differences between two readings.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(serde::Serialize))]
 pub struct Counts {
     pub calls: u64,
     /// Calls that returned a negative error number.

@@ -402,9 +402,9 @@ fn write_rates(
         writeln!(
             out,
             "{:>12.1} {:>10.1} {:>7}  {:<20} {}",
-            s.calls as f64 / length,
-            s.errors as f64 / length,
-            share(s.total_ns),
+            s.counts.calls as f64 / length,
+            s.counts.errors as f64 / length,
+            share(s.counts.total_ns),
             crate::report::render::syscall_label(&s.name, s.abi),
             s.subsystem
         )?;
@@ -417,8 +417,8 @@ fn write_rates(
             report.syscalls.len() - shown
         )?;
     }
-    let calls: u64 = report.syscalls.iter().map(|s| s.calls).sum();
-    let errors: u64 = report.syscalls.iter().map(|s| s.errors).sum();
+    let calls: u64 = report.syscalls.iter().map(|s| s.counts.calls).sum();
+    let errors: u64 = report.syscalls.iter().map(|s| s.counts.errors).sum();
     let total = if report.latency { "100.00" } else { "-" };
     writeln!(
         out,

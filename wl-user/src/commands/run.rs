@@ -224,7 +224,7 @@ fn outcome(
         .syscalls
         .iter()
         .filter(|s| applied.action_of(s.abi, &s.name) == seccomp::Action::Log)
-        .map(|s| row(s.name.clone(), s.abi, s.calls))
+        .map(|s| row(s.name.clone(), s.abi, s.counts.calls))
         .collect();
     for rows in [&mut denied, &mut logged] {
         rows.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.name.cmp(&b.name)));

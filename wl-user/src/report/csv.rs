@@ -40,9 +40,9 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
             s.abi.as_str(),
             &s.nr.to_string(),
             &s.name,
-            &s.calls.to_string(),
-            &s.errors.to_string(),
-            &s.total_ns.to_string(),
+            &s.counts.calls.to_string(),
+            &s.counts.errors.to_string(),
+            &s.counts.total_ns.to_string(),
             &s.avg_ns.to_string(),
             &s.min_ns.to_string(),
             &s.max_ns.to_string(),
@@ -57,14 +57,14 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
             "",
         ])?;
         for o in super::objects::shown(s, objects) {
-            let avg = o.total_ns.checked_div(o.calls).unwrap_or(0);
+            let avg = o.counts.total_ns.checked_div(o.counts.calls).unwrap_or(0);
             w.write_record([
                 s.abi.as_str(),
                 &s.nr.to_string(),
                 &s.name,
-                &o.calls.to_string(),
-                &o.errors.to_string(),
-                &o.total_ns.to_string(),
+                &o.counts.calls.to_string(),
+                &o.counts.errors.to_string(),
+                &o.counts.total_ns.to_string(),
                 &avg.to_string(),
                 "",
                 "",
@@ -110,9 +110,9 @@ fn write_tasks(blocks: &[super::tasks::Block], out: &mut dyn Write) -> Result<()
                 s.abi.as_str(),
                 &s.nr.to_string(),
                 &s.name,
-                &s.calls.to_string(),
-                &s.errors.to_string(),
-                &s.total_ns.to_string(),
+                &s.counts.calls.to_string(),
+                &s.counts.errors.to_string(),
+                &s.counts.total_ns.to_string(),
                 s.subsystem,
             ])?;
         }

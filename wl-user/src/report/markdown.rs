@@ -21,9 +21,9 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
             "| {} | {} | {} | {} | {:.2} | {} | `{}` | {} |",
             s.name,
             s.abi.as_str(),
-            s.calls,
-            s.errors,
-            share(s.total_ns),
+            s.counts.calls,
+            s.counts.errors,
+            share(s.counts.total_ns),
             s.subsystem,
             api(&s.api),
             s.source.map_or_else(String::new, |p| format!("`{p}`")),
@@ -33,9 +33,9 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
                 out,
                 "| ↳ {} |  | {} | {} | {:.2} | {} | {} | {} |",
                 o.name.as_deref().unwrap_or(o.kind),
-                o.calls,
-                o.errors,
-                share(o.total_ns),
+                o.counts.calls,
+                o.counts.errors,
+                share(o.counts.total_ns),
                 o.subsystem.unwrap_or(s.subsystem),
                 [o.command.as_deref(), o.handler.as_deref()]
                     .into_iter()
@@ -60,9 +60,9 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
             out,
             "| {} | {} | {} | {:.2} | {} |",
             s.name,
-            s.calls,
-            s.errors,
-            share(s.total_ns),
+            s.counts.calls,
+            s.counts.errors,
+            share(s.counts.total_ns),
             s.syscalls
         )?;
     }

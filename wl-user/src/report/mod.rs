@@ -19,7 +19,7 @@ use std::{collections::BTreeMap, io::Write};
 
 use anyhow::Result;
 use serde::Serialize;
-use wl_common::LATENCY_BUCKETS;
+use wl_common::{Counts, LATENCY_BUCKETS};
 
 pub use svg::Weight;
 
@@ -139,12 +139,12 @@ pub struct SyscallRow {
     pub name: String,
     pub nr: u32,
     pub abi: AbiName,
-    pub calls: u64,
-    pub errors: u64,
+    /// Calls, failures and time (ns), in JSON `calls`, `errors`, `total_ns`; the time
+    /// estimated from the timed calls with `--latency-sample`.
+    #[serde(flatten)]
+    pub counts: Counts,
     /// errno name → failures with it.
     pub errno: BTreeMap<String, u64>,
-    /// Time in this syscall (estimated from the timed calls with `--latency-sample`).
-    pub total_ns: u64,
     /// Calls whose time was measured: all but `exit`/`exit_group`, or a sample.
     pub timed_calls: u64,
     pub avg_ns: u64,
@@ -175,9 +175,9 @@ pub struct SyscallRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct SubsystemRow {
     pub name: &'static str,
-    pub calls: u64,
-    pub errors: u64,
-    pub total_ns: u64,
+    /// Calls, failures and time (ns): in JSON `calls`, `errors`, `total_ns`.
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Distinct syscalls (per ABI) of this subsystem that were called.
     pub syscalls: u64,
 }
@@ -257,9 +257,10 @@ pub struct DeniedRow {
 /// Busiest first: by time spent, then calls, then name.
 fn sort_subsystems(rows: &mut [SubsystemRow]) {
     rows.sort_by(|a, b| {
-        b.total_ns
-            .cmp(&a.total_ns)
-            .then(b.calls.cmp(&a.calls))
+        b.counts
+            .total_ns
+            .cmp(&a.counts.total_ns)
+            .then(b.counts.calls.cmp(&a.counts.calls))
             .then(a.name.cmp(b.name))
     });
 }
@@ -307,18 +308,19 @@ impl Report {
                     name: described.name,
                     nr: s.nr,
                     abi,
-                    calls: s.counts.calls,
-                    errors: s.counts.errors,
+                    counts: Counts {
+                        // The timed calls' total scaled to all calls; the same number
+                        // when every call was timed.
+                        total_ns: (u128::from(s.counts.total_ns) * u128::from(s.counts.calls))
+                            .checked_div(u128::from(s.timed))
+                            .map_or(0, |t| t as u64),
+                        ..s.counts
+                    },
                     errno: s
                         .errnos
                         .iter()
                         .map(|(&e, &n)| (syscalls::errno_name(e), n))
                         .collect(),
-                    // The timed calls' total scaled to all calls; the same number
-                    // when every call was timed.
-                    total_ns: (u128::from(s.counts.total_ns) * u128::from(s.counts.calls))
-                        .checked_div(u128::from(s.timed))
-                        .map_or(0, |t| t as u64),
                     timed_calls: s.timed,
                     avg_ns: s.counts.total_ns.checked_div(s.timed).unwrap_or(0),
                     min_ns: s.min_ns,
@@ -336,9 +338,10 @@ impl Report {
             })
             .collect();
         syscalls.sort_by(|a, b| {
-            b.total_ns
-                .cmp(&a.total_ns)
-                .then(b.calls.cmp(&a.calls))
+            b.counts
+                .total_ns
+                .cmp(&a.counts.total_ns)
+                .then(b.counts.calls.cmp(&a.counts.calls))
                 .then_with(|| a.name.cmp(&b.name))
         });
         let mut subsystems: Vec<SubsystemRow> = Vec::new();
@@ -348,18 +351,14 @@ impl Report {
                 None => {
                     subsystems.push(SubsystemRow {
                         name: r.subsystem,
-                        calls: 0,
-                        errors: 0,
-                        total_ns: 0,
+                        counts: Counts::default(),
                         syscalls: 0,
                     });
                     subsystems.len() - 1
                 }
             };
             let s = &mut subsystems[i];
-            s.calls += r.calls;
-            s.errors += r.errors;
-            s.total_ns += r.total_ns;
+            s.counts += r.counts;
             s.syscalls += 1;
         }
         sort_subsystems(&mut subsystems);
@@ -397,7 +396,7 @@ impl Report {
 
     /// Total time spent in syscalls, for shares.
     pub fn total_ns(&self) -> u64 {
-        self.syscalls.iter().map(|s| s.total_ns).sum()
+        self.syscalls.iter().map(|s| s.counts.total_ns).sum()
     }
 
     /// `ns` as a percentage of all the time spent in syscalls.
@@ -420,7 +419,7 @@ impl Report {
         rows.sort_by(|a, b| {
             rank(a.subsystem)
                 .cmp(&rank(b.subsystem))
-                .then(b.calls.cmp(&a.calls))
+                .then(b.counts.calls.cmp(&a.counts.calls))
                 .then(a.name.cmp(&b.name))
         });
         rows
@@ -537,7 +536,7 @@ pub(crate) mod tests {
         let names: Vec<_> = r
             .subsystems
             .iter()
-            .map(|s| (s.name, s.calls, s.errors, s.syscalls))
+            .map(|s| (s.name, s.counts.calls, s.counts.errors, s.syscalls))
             .collect();
         // getppid twice: once per ABI.
         assert_eq!(

@@ -33,10 +33,9 @@ pub struct ObjectRow {
     /// write, an ioctl, a socket call); null where the syscall's own code does it (an
     /// mmap, an fcntl, a dup) or no handler is known: the syscall's subsystem.
     pub subsystem: Option<&'static str>,
-    pub calls: u64,
-    pub errors: u64,
-    /// Time in these calls (estimated like the syscall's with `--latency-sample`).
-    pub total_ns: u64,
+    /// Calls, failures and time (ns): in JSON `calls`, `errors`, `total_ns`.
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 impl ObjectRow {
@@ -101,9 +100,7 @@ pub fn build(
                 source: None,
                 maintainers: None,
                 subsystem: None,
-                calls: counts.calls,
-                errors: counts.errors,
-                total_ns: counts.total_ns,
+                counts,
             }
         } else {
             let info = objects::describe(k, ksyms, &syscall, &key);
@@ -116,9 +113,7 @@ pub fn build(
                 source: info.source,
                 maintainers: info.section.map(|s| s.name),
                 subsystem: info.subsystem.filter(|_| served),
-                calls: counts.calls,
-                errors: counts.errors,
-                total_ns: counts.total_ns,
+                counts,
             };
             if syscall == "ioctl"
                 && row
@@ -141,9 +136,7 @@ pub fn build(
         match at.get(&identity(&row)) {
             Some(&i) => {
                 let r: &mut ObjectRow = &mut rows[i];
-                r.calls += row.calls;
-                r.errors += row.errors;
-                r.total_ns += row.total_ns;
+                r.counts += row.counts;
             }
             None => {
                 at.insert(identity(&row), rows.len());
@@ -153,8 +146,9 @@ pub fn build(
     }
     for rows in out.values_mut() {
         rows.sort_by(|a, b| {
-            b.calls
-                .cmp(&a.calls)
+            b.counts
+                .calls
+                .cmp(&a.counts.calls)
                 .then_with(|| a.label().cmp(&b.label()))
         });
     }
@@ -165,7 +159,7 @@ pub fn build(
 /// calls were timed, and the syscall's total is the timed total scaled to all calls.
 pub fn scale_time(rows: &mut [ObjectRow], calls: u64, timed: u64) {
     for r in rows {
-        r.total_ns = (u128::from(r.total_ns) * u128::from(calls))
+        r.counts.total_ns = (u128::from(r.counts.total_ns) * u128::from(calls))
             .checked_div(u128::from(timed))
             .map_or(0, |t| t as u64);
     }
@@ -194,24 +188,20 @@ pub fn shown(row: &SyscallRow, which: ObjectsShown) -> &[ObjectRow] {
 pub fn subsystems(syscalls: &[SyscallRow]) -> Vec<SubsystemRow> {
     let mut out: Vec<SubsystemRow> = Vec::new();
     let mut seen: Vec<(&'static str, String, AbiName)> = Vec::new();
-    let mut add = |name: &'static str, row: &SyscallRow, calls, errors, total_ns| {
+    let mut add = |name: &'static str, row: &SyscallRow, counts: Counts| {
         let i = match out.iter().position(|s| s.name == name) {
             Some(i) => i,
             None => {
                 out.push(SubsystemRow {
                     name,
-                    calls: 0,
-                    errors: 0,
-                    total_ns: 0,
+                    counts: Counts::default(),
                     syscalls: 0,
                 });
                 out.len() - 1
             }
         };
         let s = &mut out[i];
-        s.calls += calls;
-        s.errors += errors;
-        s.total_ns += total_ns;
+        s.counts += counts;
         let key = (name, row.name.clone(), row.abi);
         if !seen.contains(&key) {
             seen.push(key);
@@ -220,20 +210,17 @@ pub fn subsystems(syscalls: &[SyscallRow]) -> Vec<SubsystemRow> {
     };
     for r in syscalls {
         let Some(objects) = &r.objects else {
-            add(r.subsystem, r, r.calls, r.errors, r.total_ns);
+            add(r.subsystem, r, r.counts);
             continue;
         };
-        let (mut calls, mut errors, mut total_ns) = (r.calls, r.errors, r.total_ns);
+        let mut uncovered = r.counts;
         for o in objects {
-            let sub = o.subsystem.unwrap_or(r.subsystem);
-            add(sub, r, o.calls, o.errors, o.total_ns);
-            calls = calls.saturating_sub(o.calls);
-            errors = errors.saturating_sub(o.errors);
-            total_ns = total_ns.saturating_sub(o.total_ns);
+            add(o.subsystem.unwrap_or(r.subsystem), r, o.counts);
+            uncovered = uncovered - o.counts;
         }
         // Calls the objects do not cover (none, unless the kernel side lost some).
-        if calls > 0 {
-            add(r.subsystem, r, calls, errors, total_ns);
+        if uncovered.calls > 0 {
+            add(r.subsystem, r, uncovered);
         }
     }
     super::sort_subsystems(&mut out);
@@ -253,9 +240,11 @@ pub(crate) mod tests {
             source: subsystem.map(|_| "net/socket.c".into()),
             maintainers: None,
             subsystem,
-            calls,
-            errors,
-            total_ns: 1000 * calls,
+            counts: Counts {
+                calls,
+                errors,
+                total_ns: 1000 * calls,
+            },
         }
     }
 
@@ -296,12 +285,18 @@ pub(crate) mod tests {
         let by_object = report.subsystems_by_object.as_ref().unwrap();
         let get = |name: &str| by_object.iter().find(|s| s.name == name).unwrap();
         let by_entry = |name: &str| report.subsystems.iter().find(|s| s.name == name).unwrap();
-        assert_eq!(get("Network").calls, 3);
+        assert_eq!(get("Network").counts.calls, 3);
         assert_eq!(get("Network").syscalls, 1);
-        assert_eq!(get("Filesystem").calls, by_entry("Filesystem").calls - 3);
-        assert_eq!(get("Filesystem").errors, by_entry("Filesystem").errors);
+        assert_eq!(
+            get("Filesystem").counts.calls,
+            by_entry("Filesystem").counts.calls - 3
+        );
+        assert_eq!(
+            get("Filesystem").counts.errors,
+            by_entry("Filesystem").counts.errors
+        );
         // Every call once, either way.
-        let total = |rows: &[SubsystemRow]| rows.iter().map(|s| s.calls).sum::<u64>();
+        let total = |rows: &[SubsystemRow]| rows.iter().map(|s| s.counts.calls).sum::<u64>();
         assert_eq!(total(by_object), total(&report.subsystems));
     }
 

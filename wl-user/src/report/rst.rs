@@ -54,7 +54,7 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
     for s in report.by_subsystem() {
         rows.push(vec![
             render::syscall_label(&s.name, s.abi),
-            s.calls.to_string(),
+            s.counts.calls.to_string(),
             s.subsystem.to_owned(),
             render::api(&s.api),
         ]);
@@ -63,7 +63,7 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
         for o in super::objects::shown(s, objects) {
             rows.push(vec![
                 format!("- {}", o.name.as_deref().unwrap_or(o.kind)),
-                o.calls.to_string(),
+                o.counts.calls.to_string(),
                 o.subsystem.unwrap_or(s.subsystem).to_owned(),
                 [o.command.as_deref(), o.handler.as_deref()]
                     .into_iter()
@@ -88,11 +88,11 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
         .summary()
         .iter()
         .map(|s| {
-            let share = report.percent_of_time(s.total_ns);
+            let share = report.percent_of_time(s.counts.total_ns);
             vec![
                 s.name.to_owned(),
-                s.calls.to_string(),
-                s.errors.to_string(),
+                s.counts.calls.to_string(),
+                s.counts.errors.to_string(),
                 format!("{share:.2}"),
                 s.syscalls.to_string(),
             ]

@@ -152,7 +152,7 @@ fn tree(report: &Report, by: Weight) -> Vec<Node> {
         Weight::Calls => calls,
     };
     let total = measure(
-        report.syscalls.iter().map(|s| s.calls).sum(),
+        report.syscalls.iter().map(|s| s.counts.calls).sum(),
         report.total_ns(),
     );
     let share = |w: u64| 100.0 * w as f64 / total.max(1) as f64;
@@ -161,7 +161,7 @@ fn tree(report: &Report, by: Weight) -> Vec<Node> {
         .summary()
         .iter()
         .map(|sub| {
-            let weight = measure(sub.calls, sub.total_ns);
+            let weight = measure(sub.counts.calls, sub.counts.total_ns);
             let hue = hue_of(sub.name);
             Node {
                 label: sub.name.to_owned(),
@@ -211,19 +211,19 @@ fn tree(report: &Report, by: Weight) -> Vec<Node> {
 /// A syscall's calls and time by the subsystem that served them: its objects' where
 /// they name one, the rest its own (the split `Report::summary` counts).
 fn served_by(s: &SyscallRow) -> Vec<(&'static str, u64, u64)> {
-    let mut out = vec![(s.subsystem, s.calls, s.total_ns)];
+    let mut out = vec![(s.subsystem, s.counts.calls, s.counts.total_ns)];
     for o in s.objects.iter().flatten() {
         let Some(sub) = o.subsystem.filter(|&sub| sub != s.subsystem) else {
             continue;
         };
-        out[0].1 = out[0].1.saturating_sub(o.calls);
-        out[0].2 = out[0].2.saturating_sub(o.total_ns);
+        out[0].1 = out[0].1.saturating_sub(o.counts.calls);
+        out[0].2 = out[0].2.saturating_sub(o.counts.total_ns);
         match out.iter_mut().find(|(name, _, _)| *name == sub) {
             Some(e) => {
-                e.1 += o.calls;
-                e.2 += o.total_ns;
+                e.1 += o.counts.calls;
+                e.2 += o.counts.total_ns;
             }
-            None => out.push((sub, o.calls, o.total_ns)),
+            None => out.push((sub, o.counts.calls, o.counts.total_ns)),
         }
     }
     out.retain(|&(_, calls, _)| calls > 0);
@@ -268,8 +268,8 @@ fn caption(report: &Report, asked: Weight, by: Weight) -> Vec<String> {
         ),
         Target::Cgroup(path) => format!("wl-user attach --cgroup {path}"),
     };
-    let calls: u64 = report.syscalls.iter().map(|s| s.calls).sum();
-    let errors: u64 = report.syscalls.iter().map(|s| s.errors).sum();
+    let calls: u64 = report.syscalls.iter().map(|s| s.counts.calls).sum();
+    let errors: u64 = report.syscalls.iter().map(|s| s.counts.errors).sum();
     let mut totals = format!(
         "Linux {} {} · {:.2} s · {calls} calls, {errors} errors",
         report.kernel.release,
@@ -323,9 +323,9 @@ fn subsystem_title(report: &Report, sub: &SubsystemRow, by: Weight, share: f64) 
         "{}\nsyscalls: {}\ncalls: {}\nerrors: {}\ntime: {}\nshare: {share:.1}% of {}",
         sub.name,
         sub.syscalls,
-        sub.calls,
-        sub.errors,
-        time(report, sub.total_ns),
+        sub.counts.calls,
+        sub.counts.errors,
+        time(report, sub.counts.total_ns),
         what(by)
     )
 }
@@ -336,10 +336,10 @@ fn syscall_title(report: &Report, s: &SyscallRow, by: Weight, share: f64) -> Str
         render::syscall_label(&s.name, s.abi),
         s.subsystem,
         s.source.unwrap_or("unknown"),
-        s.calls,
-        s.errors,
+        s.counts.calls,
+        s.counts.errors,
         errnos(&s.errno),
-        time(report, s.total_ns)
+        time(report, s.counts.total_ns)
     );
     if report.latency && s.timed_calls > 0 {
         let _ = write!(
@@ -530,7 +530,7 @@ mod tests {
                 .find(|b| b.class == "syscall" && b.title.starts_with(&format!("{label}\n")))
                 .unwrap_or_else(|| panic!("no box for {label}"));
             assert!(
-                close(one.width, chart * s.total_ns as f64 / total),
+                close(one.width, chart * s.counts.total_ns as f64 / total),
                 "{label}: {one:?}"
             );
         }
@@ -676,7 +676,10 @@ mod tests {
             .flat_map(|n| &n.children)
             .map(|c| c.weight)
             .sum();
-        assert_eq!(total, r.syscalls.iter().map(|s| s.calls).sum::<u64>());
+        assert_eq!(
+            total,
+            r.syscalls.iter().map(|s| s.counts.calls).sum::<u64>()
+        );
     }
 
     #[test]

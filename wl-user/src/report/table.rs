@@ -47,8 +47,8 @@ fn timing(
 
 pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
     let total_ns = report.total_ns();
-    let total_calls: u64 = report.syscalls.iter().map(|s| s.calls).sum();
-    let total_errors: u64 = report.syscalls.iter().map(|s| s.errors).sum();
+    let total_calls: u64 = report.syscalls.iter().map(|s| s.counts.calls).sum();
+    let total_errors: u64 = report.syscalls.iter().map(|s| s.counts.errors).sum();
     writeln!(
         out,
         "{:>6} {:>11} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} {:<16} subsystem",
@@ -64,34 +64,34 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
     )?;
     writeln!(out, "{RULE}")?;
     for s in &report.syscalls {
-        let share = report.percent_of_time(s.total_ns);
-        let errors = blank_if_zero(s.errors);
+        let share = report.percent_of_time(s.counts.total_ns);
+        let errors = blank_if_zero(s.counts.errors);
         let name = render::syscall_label(&s.name, s.abi);
         let times = timing(
             report,
             share,
-            s.total_ns,
+            s.counts.total_ns,
             s.avg_ns,
             Some([s.p50_ns, s.p99_ns, s.max_ns]),
         );
         writeln!(
             out,
             "{times} {:>9} {errors:>9} {name:<16} {}",
-            s.calls, s.subsystem
+            s.counts.calls, s.subsystem
         )?;
         for o in super::objects::shown(s, objects) {
             let times = timing(
                 report,
-                report.percent_of_time(o.total_ns),
-                o.total_ns,
-                o.total_ns.checked_div(o.calls).unwrap_or(0),
+                report.percent_of_time(o.counts.total_ns),
+                o.counts.total_ns,
+                o.counts.total_ns.checked_div(o.counts.calls).unwrap_or(0),
                 None,
             );
             writeln!(
                 out,
                 "{times} {:>9} {:>9}   - {} {}",
-                o.calls,
-                blank_if_zero(o.errors),
+                o.counts.calls,
+                blank_if_zero(o.counts.errors),
                 o.label(),
                 o.subsystem.unwrap_or(s.subsystem)
             )?;
@@ -115,8 +115,8 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
     )?;
     writeln!(out, "{SUBSYSTEM_RULE}")?;
     for s in report.summary() {
-        let share = report.percent_of_time(s.total_ns);
-        let errors = blank_if_zero(s.errors);
+        let share = report.percent_of_time(s.counts.total_ns);
+        let errors = blank_if_zero(s.counts.errors);
         let share = if report.latency {
             format!("{share:.2}")
         } else {
@@ -125,7 +125,7 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
         writeln!(
             out,
             "{share:>6} {:>9} {errors:>9} {:>8} {}",
-            s.calls, s.syscalls, s.name
+            s.counts.calls, s.syscalls, s.name
         )?;
     }
     if let Some(s) = &report.seccomp {

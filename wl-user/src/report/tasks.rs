@@ -22,9 +22,9 @@ pub struct TaskSyscall {
     pub name: String,
     pub nr: u32,
     pub abi: AbiName,
-    pub calls: u64,
-    pub errors: u64,
-    pub total_ns: u64,
+    /// Calls, failures and time (ns): in JSON `calls`, `errors`, `total_ns`.
+    #[serde(flatten)]
+    pub counts: Counts,
     pub subsystem: &'static str,
 }
 
@@ -44,9 +44,9 @@ pub struct TaskRow {
     pub start_ns: Option<u64>,
     /// Shell style (code, or 128+N when killed by signal N); None while it runs.
     pub exit_status: Option<i32>,
-    pub calls: u64,
-    pub errors: u64,
-    pub total_ns: u64,
+    /// Calls, failures and time (ns): in JSON `calls`, `errors`, `total_ns`.
+    #[serde(flatten)]
+    pub counts: Counts,
     pub syscalls: Vec<TaskSyscall>,
 }
 
@@ -55,9 +55,9 @@ pub struct TaskRow {
 pub struct CommandRow {
     pub comm: String,
     pub processes: u64,
-    pub calls: u64,
-    pub errors: u64,
-    pub total_ns: u64,
+    /// Calls, failures and time (ns): in JSON `calls`, `errors`, `total_ns`.
+    #[serde(flatten)]
+    pub counts: Counts,
     pub syscalls: Vec<TaskSyscall>,
 }
 
@@ -107,16 +107,18 @@ fn syscall_rows(counts: &PerSyscall, k: &Knowledge, timed: bool) -> Vec<TaskSysc
                 name: described.name,
                 nr,
                 abi,
-                calls: c.calls,
-                errors: c.errors,
-                total_ns: c.total_ns,
+                counts: *c,
                 subsystem: described.subsystem,
             }
         })
         .collect();
     let order = busiest_first(timed);
     rows.sort_by(|a, b| {
-        order(&(a.total_ns, a.calls), &(b.total_ns, b.calls)).then(a.name.cmp(&b.name))
+        order(
+            &(a.counts.total_ns, a.counts.calls),
+            &(b.counts.total_ns, b.counts.calls),
+        )
+        .then(a.name.cmp(&b.name))
     });
     rows
 }
@@ -180,9 +182,7 @@ pub fn build(
                 exe: alive.as_ref().and_then(|r| r.exe.clone()),
                 start_ns,
                 exit_status: exited.map(|e| exit_status(e.exit_code)),
-                calls: total.calls,
-                errors: total.errors,
-                total_ns: total.total_ns,
+                counts: total,
                 syscalls: syscall_rows(counts, k, timed),
             }
         })
@@ -192,7 +192,10 @@ pub fn build(
         // "others" last, whatever it holds.
         (a.pid == 0 && a.tid.unwrap_or(0) == 0)
             .cmp(&(b.pid == 0 && b.tid.unwrap_or(0) == 0))
-            .then(order(&(a.total_ns, a.calls), &(b.total_ns, b.calls)))
+            .then(order(
+                &(a.counts.total_ns, a.counts.calls),
+                &(b.counts.total_ns, b.counts.calls),
+            ))
     });
     match snap.by {
         By::Process => Tasks {
@@ -220,14 +223,17 @@ pub fn build(
                     CommandRow {
                         comm,
                         processes,
-                        calls: total.calls,
-                        errors: total.errors,
-                        total_ns: total.total_ns,
+                        counts: total,
                         syscalls: syscall_rows(&counts, k, timed),
                     }
                 })
                 .collect();
-            commands.sort_by(|a, b| order(&(a.total_ns, a.calls), &(b.total_ns, b.calls)));
+            commands.sort_by(|a, b| {
+                order(
+                    &(a.counts.total_ns, a.counts.calls),
+                    &(b.counts.total_ns, b.counts.calls),
+                )
+            });
             Tasks {
                 commands: Some(commands),
                 ..Tasks::default()
@@ -270,9 +276,9 @@ pub fn blocks(report: &Report) -> Option<Vec<Block<'_>>> {
                         pid: Some(r.pid),
                         tid: r.tid,
                         comm: &r.comm,
-                        calls: r.calls,
-                        errors: r.errors,
-                        total_ns: r.total_ns,
+                        calls: r.counts.calls,
+                        errors: r.counts.errors,
+                        total_ns: r.counts.total_ns,
                         syscalls: &r.syscalls,
                     }
                 })
@@ -286,9 +292,9 @@ pub fn blocks(report: &Report) -> Option<Vec<Block<'_>>> {
                 pid: None,
                 tid: None,
                 comm: &r.comm,
-                calls: r.calls,
-                errors: r.errors,
-                total_ns: r.total_ns,
+                calls: r.counts.calls,
+                errors: r.counts.errors,
+                total_ns: r.counts.total_ns,
                 syscalls: &r.syscalls,
             })
             .collect()
@@ -362,13 +368,13 @@ pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
             writeln!(
                 out,
                 "{:>10} {:>9} {:>11} {}",
-                s.calls,
-                if s.errors > 0 {
-                    s.errors.to_string()
+                s.counts.calls,
+                if s.counts.errors > 0 {
+                    s.counts.errors.to_string()
                 } else {
                     String::new()
                 },
-                seconds(report, s.total_ns),
+                seconds(report, s.counts.total_ns),
                 render::syscall_label(&s.name, s.abi)
             )?;
         }
@@ -390,9 +396,9 @@ pub fn write_md(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Res
                 out,
                 "| {} | {} | {} | {} | {} |",
                 render::syscall_label(&s.name, s.abi),
-                s.calls,
-                s.errors,
-                seconds(report, s.total_ns),
+                s.counts.calls,
+                s.counts.errors,
+                seconds(report, s.counts.total_ns),
                 s.subsystem
             )?;
         }
@@ -415,8 +421,8 @@ pub fn write_rst(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Re
             .map(|s| {
                 vec![
                     render::syscall_label(&s.name, s.abi),
-                    s.calls.to_string(),
-                    s.errors.to_string(),
+                    s.counts.calls.to_string(),
+                    s.counts.errors.to_string(),
                     s.subsystem.to_owned(),
                 ]
             })
@@ -466,7 +472,10 @@ mod tests {
         let r = &rows[0];
         assert_eq!((r.pid, r.ppid, r.comm.as_str()), (4242, Some(1), "fake"));
         assert_eq!((r.exe.as_deref(), r.start_ns), (Some("/bin/fake"), Some(5)));
-        assert_eq!((r.calls, r.errors, r.total_ns), (12, 2, 120));
+        assert_eq!(
+            (r.counts.calls, r.counts.errors, r.counts.total_ns),
+            (12, 2, 120)
+        );
         assert_eq!(r.syscalls[0].name, "getppid");
     }
 
