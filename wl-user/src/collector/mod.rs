@@ -1,26 +1,30 @@
 //! Loads wl's eBPF programs into the kernel, attaches them, and reads what they
-//! gathered. This is the only module that talks to aya.
+//! gathered. This is the only module that talks to aya: here the settings, the loading
+//! and attaching and what is traced; [`offsets`] finds the kernel fields in BTF,
+//! [`specs`] says what to read per syscall for objects, [`read`] reads the maps.
+
+mod offsets;
+mod read;
+mod specs;
+
+pub use offsets::kernel_offsets;
+use specs::object_specs;
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray},
+    maps::{Array, HashMap, MapData},
     programs::BtfTracePoint,
 };
 use wl_common::{
-    Abi, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, ErrnoKey,
-    KernelOffsets, LATENCY_BUCKETS, LatencyHistogram, Lost, OBJECT_ENTRIES, ObjectKey, ObjectSpec,
-    STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
-    filter, names, object, slot_syscall, stats_slot,
+    Abi, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts,
+    LATENCY_BUCKETS, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, TASK_ENTRIES,
+    TRACED_TGIDS_ENTRIES, TaskExit, filter, names,
 };
 
-use crate::{
-    btf,
-    options::By,
-    syscalls::{AbiName, Knowledge, operations},
-};
+use crate::{btf, options::By, syscalls::Knowledge};
 
 /// The compiled kernel side, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/wl"));
@@ -228,149 +232,6 @@ pub const TRACEPOINTS: [(&str, &str); 4] = [
     (names::PROG_EXIT, "sched_process_exit"),
 ];
 
-/// Where the fields the kernel side reads sit in the running kernel; an error names the
-/// first one missing.
-pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
-    let arch_status = if cfg!(target_arch = "x86_64") {
-        // thread_info is embedded in task_struct on x86 (CONFIG_THREAD_INFO_IN_TASK).
-        btf.field_offset("task_struct", "thread_info")?
-            + btf.field_offset("thread_info", "status")?
-    } else {
-        0
-    };
-    Ok(KernelOffsets {
-        task_tgid: btf.field_offset("task_struct", "tgid")?,
-        task_signal: btf.field_offset("task_struct", "signal")?,
-        signal_live: btf.field_offset("signal_struct", "live")?,
-        task_thread_status: arch_status,
-        task_bpf_storage: btf.field_offset("task_struct", "bpf_storage")?,
-        task_cgroups: btf.field_offset("task_struct", "cgroups")?,
-        css_set_dfl_cgrp: btf.field_offset("css_set", "dfl_cgrp")?,
-        cgroup_level: btf.field_offset("cgroup", "level")?,
-        cgroup_kn: btf.field_offset("cgroup", "kn")?,
-        kernfs_node_id: btf.field_offset("kernfs_node", "id")?,
-        regs_syscall_nr: if cfg!(target_arch = "aarch64") {
-            btf.field_offset("pt_regs", "syscallno")?
-        } else {
-            btf.field_offset("pt_regs", "orig_ax")?
-        },
-        kernfs_node_parent: btf
-            .field_offset("kernfs_node", "__parent")
-            .or_else(|_| btf.field_offset("kernfs_node", "parent"))?,
-        task_pid: btf.field_offset("task_struct", "pid")?,
-        task_real_parent: btf.field_offset("task_struct", "real_parent")?,
-        task_exit_code: btf.field_offset("task_struct", "exit_code")?,
-        task_start_time: btf.field_offset("task_struct", "start_time")?,
-        task_comm: btf.field_offset("task_struct", "comm")?,
-        // Optional: only a run under a seccomp profile reads it.
-        task_seccomp_mode: btf
-            .field_offset("task_struct", "seccomp")
-            .and_then(|s| Ok(s + btf.field_offset("seccomp", "mode")?))
-            .unwrap_or(0),
-        task_files: btf.field_offset("task_struct", "files")?,
-        files_fdt: btf.field_offset("files_struct", "fdt")?,
-        fdt_max_fds: btf.field_offset("fdtable", "max_fds")?,
-        fdt_fd: btf.field_offset("fdtable", "fd")?,
-        file_f_op: btf.field_offset("file", "f_op")?,
-        file_f_inode: btf.field_offset("file", "f_inode")?,
-        file_private_data: btf.field_offset("file", "private_data")?,
-        inode_i_mode: btf.field_offset("inode", "i_mode")?,
-        inode_i_rdev: btf.field_offset("inode", "i_rdev")?,
-        inode_i_sb: btf.field_offset("inode", "i_sb")?,
-        sb_s_magic: btf.field_offset("super_block", "s_magic")?,
-        fops_release: btf.field_offset("file_operations", "release")?,
-        socket_ops: btf.field_offset("socket", "ops")?,
-        socket_sk: btf.field_offset("socket", "sk")?,
-        sk_family: btf.field_offset("sock", "__sk_common")?
-            + btf.field_offset("sock_common", "skc_family")?,
-        sk_type: btf.field_offset("sock", "sk_type")?,
-        sk_protocol: btf.field_offset("sock", "sk_protocol")?,
-        regs_args: regs_args(btf, Abi::Native)?,
-        regs_compat_args: regs_args(btf, Abi::Compat)?,
-        regs_exit_arg0: regs_exit_arg0(btf, Abi::Native)?,
-        regs_compat_exit_arg0: regs_exit_arg0(btf, Abi::Compat)?,
-    })
-}
-
-/// Where `pt_regs` holds the six syscall arguments of `abi` (the registers of the
-/// calling conventions in arch/x86/entry/entry_64.S and entry_64_compat.S; on arm64,
-/// x0..x5).
-fn regs_args(btf: &btf::Btf, abi: Abi) -> Result<[u32; 6]> {
-    let names: [&str; 6] = match (cfg!(target_arch = "aarch64"), abi) {
-        (true, _) => {
-            let regs = btf.field_offset("pt_regs", "regs")?;
-            return Ok(std::array::from_fn(|i| regs + 8 * i as u32));
-        }
-        (false, Abi::Native) => ["di", "si", "dx", "r10", "r8", "r9"],
-        (false, Abi::Compat) => ["bx", "cx", "dx", "si", "di", "bp"],
-    };
-    let mut out = [0; 6];
-    for (o, name) in out.iter_mut().zip(names) {
-        *o = btf.field_offset("pt_regs", name)?;
-    }
-    Ok(out)
-}
-
-/// Where `pt_regs` holds the first syscall argument at `sys_exit`: arm64 returns the
-/// result in x0 (arch/arm64/kernel/syscall.c) and keeps the argument in `orig_x0`.
-fn regs_exit_arg0(btf: &btf::Btf, abi: Abi) -> Result<u32> {
-    if cfg!(target_arch = "aarch64") {
-        btf.field_offset("pt_regs", "orig_x0")
-    } else {
-        Ok(regs_args(btf, abi)?[0])
-    }
-}
-
-/// What the kernel side resolves for each slot: the operation of the syscall the
-/// slot's number names, with member names turned into this kernel's offsets (a member
-/// this kernel lacks is left out).
-fn object_specs(btf: &btf::Btf, knowledge: &Knowledge) -> Vec<(u32, ObjectSpec)> {
-    let member = |strukt: &str, name: &str| {
-        btf.field_offset(strukt, name)
-            .ok()
-            .and_then(|o| u16::try_from(o).ok())
-            .unwrap_or(ObjectSpec::NO_MEMBER)
-    };
-    let mut out = Vec::new();
-    for abi in [Abi::Native, Abi::Compat] {
-        for sc in knowledge.table(AbiName::of(abi)) {
-            let Some(op) = operations::operation(abi, sc.name) else {
-                continue;
-            };
-            let arg = |a: Option<(u8, u32)>| {
-                a.map_or((ObjectSpec::NO_ARG, 0), |(i, m)| (ObjectSpec::arg(i), m))
-            };
-            let ((cmd_arg, cmd_mask), (cmd2_arg, cmd2_mask)) = (arg(op.cmd), arg(op.cmd2));
-            let fop = |i: usize| {
-                op.file_ops
-                    .get(i)
-                    .map_or(ObjectSpec::NO_MEMBER, |m| member("file_operations", m))
-            };
-            out.push((
-                stats_slot(abi, sc.nr),
-                ObjectSpec {
-                    fd_arg: sc
-                        .fd_arg
-                        .filter(|_| op.on_fd)
-                        .map_or(ObjectSpec::NO_ARG, ObjectSpec::arg),
-                    cmd_arg,
-                    cmd2_arg,
-                    _pad: 0,
-                    cmd_mask,
-                    cmd2_mask,
-                    fop: fop(0),
-                    fop_fallback: fop(1),
-                    sock_op: op
-                        .socket_op
-                        .map_or(ObjectSpec::NO_MEMBER, |m| member("proto_ops", m)),
-                    _pad2: 0,
-                },
-            ));
-        }
-    }
-    out
-}
-
 /// A one-line error for a program the verifier refused: the verifier's own reason (the
 /// last line of its log that is not a statistic), and the whole log with WL_VERBOSE=1.
 fn rejected(prog: &str, e: &aya::programs::ProgramError) -> anyhow::Error {
@@ -571,73 +432,6 @@ impl Collector {
         Ok(m.keys().filter_map(Result::ok).collect())
     }
 
-    /// The per-task counts and exits (`--by`).
-    fn tasks(&self) -> Result<TaskSnapshot> {
-        let counts: HashMap<&MapData, TaskKey, Counts> = map(&self.ebpf, names::TASK_MAP)?;
-        let others: Array<&MapData, Counts> = map(&self.ebpf, names::TASK_OTHERS_MAP)?;
-        let exits: HashMap<&MapData, u32, TaskExit> = map(&self.ebpf, names::TASK_EXIT_MAP)?;
-        let mut snap = TaskSnapshot {
-            by: self.by.expect("asked for with --by"),
-            counts: Vec::new(),
-            exits: BTreeMap::new(),
-        };
-        let mut push = |id: u32, slot: u32, c: Counts| {
-            let (abi, nr) = slot_syscall(slot);
-            let abi = Abi::from_index(abi).expect("slot within the table");
-            snap.counts.push((id, abi, nr, c));
-        };
-        for entry in counts.iter() {
-            let (key, c) = entry.context("cannot read the per-task map")?;
-            push(key.id, key.slot, c);
-        }
-        // What each CPU's cache gathered since it last wrote to the map.
-        let cache: PerCpuArray<&MapData, TaskCache> = map(&self.ebpf, names::TASK_CACHE_MAP)?;
-        for c in cache
-            .get(&0, 0)
-            .context("cannot read the per-task cache")?
-            .iter()
-            .filter(|c| c.key.id != 0)
-        {
-            push(c.key.id, c.key.slot, c.counts);
-        }
-        for slot in 0..STATS_ENTRIES {
-            let c = others
-                .get(&slot, 0)
-                .context("cannot read the per-task map")?;
-            if c.calls + c.errors > 0 {
-                push(0, slot, c);
-            }
-        }
-        for entry in exits.iter() {
-            let (id, exit) = entry.context("cannot read the map of exited tasks")?;
-            snap.exits.insert(id, exit);
-        }
-        Ok(snap)
-    }
-
-    /// Calls per (syscall, object, command), and per syscall those that did not fit.
-    fn objects(&self) -> Result<Vec<(ObjectKey, Counts)>> {
-        let rows: HashMap<&MapData, ObjectKey, Counts> = map(&self.ebpf, names::OBJECT_MAP)?;
-        let others: Array<&MapData, Counts> = map(&self.ebpf, names::OBJECT_OTHERS_MAP)?;
-        let mut out = Vec::new();
-        for entry in rows.iter() {
-            out.push(entry.context("cannot read the object map")?);
-        }
-        for slot in 0..STATS_ENTRIES {
-            let c = others.get(&slot, 0).context("cannot read the object map")?;
-            if c.calls + c.errors > 0 {
-                let key = ObjectKey {
-                    slot,
-                    kind: object::OTHERS,
-                    ..ObjectKey::default()
-                };
-                out.push((key, c));
-            }
-        }
-        out.sort_by_key(|(k, _)| *k);
-        Ok(out)
-    }
-
     /// Marks `pid` as the workload's first process before its `execve`: its calls until
     /// then (loading its seccomp filter) are wl-user's, not the workload's.
     pub fn set_pending_exec(&mut self, pid: u32) -> Result<()> {
@@ -655,59 +449,6 @@ impl Collector {
         let mut m = self.traced_tgids()?;
         let _ = m.remove(&tgid);
         Ok(())
-    }
-
-    /// Reads the per-cgroup maps (`wl-user serve`). The cgroups are read first: one
-    /// found removed has its final counts in what follows.
-    pub fn cgroup_snapshot(&self) -> Result<CgroupSnapshot> {
-        let mut snap = CgroupSnapshot {
-            cgroups: self.cgroups()?,
-            ..CgroupSnapshot::default()
-        };
-        let stats: HashMap<&MapData, CgroupSyscallKey, CgroupSyscallCounts> =
-            map(&self.ebpf, names::CGROUP_STATS_MAP)?;
-        for entry in stats.iter() {
-            snap.counts
-                .push(entry.context("cannot read the per-cgroup map")?);
-        }
-        let errnos: HashMap<&MapData, CgroupErrnoKey, u64> =
-            map(&self.ebpf, names::CGROUP_ERRNO_MAP)?;
-        for entry in errnos.iter() {
-            snap.errnos
-                .push(entry.context("cannot read the per-cgroup errno map")?);
-        }
-        let others: Array<&MapData, CgroupSyscallCounts> =
-            map(&self.ebpf, names::CGROUP_OTHERS_MAP)?;
-        for slot in 0..STATS_ENTRIES {
-            let c = others
-                .get(&slot, 0)
-                .context("cannot read the per-cgroup map")?;
-            if c.counts.calls + c.counts.errors > 0 {
-                let key = CgroupSyscallKey {
-                    cgroup_id: 0,
-                    slot,
-                    _pad: 0,
-                };
-                snap.counts.push((key, c));
-            }
-        }
-        snap.lost = self.lost()?;
-        Ok(snap)
-    }
-
-    /// The counted cgroups (`wl-user serve`): `Some(path)` for those removed.
-    pub fn cgroups(&self) -> Result<BTreeMap<u64, Option<String>>> {
-        let cgroups: HashMap<&MapData, u64, CgroupEntry> = map(&self.ebpf, names::CGROUP_MAP)?;
-        let mut all = BTreeMap::new();
-        for entry in cgroups.iter() {
-            let (id, e) = entry.context("cannot read the cgroup map")?;
-            let gone = (e.gone != 0).then(|| {
-                let len = (e.path_len as usize).saturating_sub(1).min(e.path.len());
-                crate::cgroup::path_label(&e.path[..len])
-            });
-            all.insert(id, gone);
-        }
-        Ok(all)
     }
 
     /// Drops removed cgroups from the per-cgroup maps, making room for new ones.
@@ -753,88 +494,6 @@ impl Collector {
             let _ = cgroups.remove(id);
         }
         Ok(())
-    }
-
-    fn lost(&self) -> Result<BTreeMap<&'static str, u64>> {
-        let lost: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::LOST_MAP)?;
-        let mut all = BTreeMap::new();
-        for &kind in Lost::ALL {
-            let n: u64 = lost.get(&(kind as u32), 0)?.iter().sum();
-            all.insert(kind.name(), n);
-        }
-        Ok(all)
-    }
-
-    /// Reads the maps, summing the per-CPU ones.
-    pub fn snapshot(&self) -> Result<Snapshot> {
-        let stats: PerCpuArray<&MapData, SyscallStats> = map(&self.ebpf, names::STATS_MAP)?;
-        let latency: Array<&MapData, LatencyHistogram> = map(&self.ebpf, names::LATENCY_MAP)?;
-        let errnos: HashMap<&MapData, ErrnoKey, u64> = map(&self.ebpf, names::ERRNO_MAP)?;
-
-        let mut by_slot: BTreeMap<u32, BTreeMap<u32, u64>> = BTreeMap::new();
-        for entry in errnos.iter() {
-            let (key, n) = entry.context("cannot read the errno map")?;
-            *by_slot
-                .entry(key.slot)
-                .or_default()
-                .entry(key.errno)
-                .or_default() += n;
-        }
-
-        let mut snapshot = Snapshot {
-            latency: self.latency,
-            syscalls: Vec::new(),
-            lost: BTreeMap::new(),
-            denied: Vec::new(),
-            tasks: None,
-            objects: None,
-        };
-        for slot in 0..STATS_ENTRIES {
-            let per_cpu = stats
-                .get(&slot, 0)
-                .context("cannot read the statistics map")?;
-            let counts: Counts = per_cpu.iter().map(|s| s.counts).sum();
-            if counts.calls == 0 {
-                continue;
-            }
-            let latency_log2 = latency
-                .get(&slot, 0)
-                .context("cannot read the latency map")?
-                .buckets;
-            let (abi, nr) = slot_syscall(slot);
-            snapshot.syscalls.push(SyscallCounts {
-                abi: Abi::from_index(abi).expect("slot within the table"),
-                nr,
-                counts,
-                // Every timed call is in exactly one bucket.
-                timed: latency_log2.iter().sum(),
-                min_ns: per_cpu.iter().filter_map(|s| s.min_ns()).min().unwrap_or(0),
-                max_ns: per_cpu.iter().map(|s| s.max_ns).max().unwrap_or(0),
-                latency_log2,
-                errnos: by_slot.remove(&slot).unwrap_or_default(),
-            });
-        }
-        if self.count_denied {
-            let denied: Array<&MapData, u64> = map(&self.ebpf, names::DENIED_MAP)?;
-            for slot in 0..STATS_ENTRIES {
-                let n = denied
-                    .get(&slot, 0)
-                    .context("cannot read the denied-calls map")?;
-                if n > 0 {
-                    let (abi, nr) = slot_syscall(slot);
-                    let abi = Abi::from_index(abi).expect("slot within the table");
-                    snapshot.denied.push((abi, nr, n));
-                }
-            }
-        }
-        if self.by.is_some() {
-            snapshot.tasks = Some(self.tasks()?);
-        }
-        if self.objects {
-            snapshot.objects = Some(self.objects()?);
-        }
-        snapshot.lost = self.lost()?;
-        Ok(snapshot)
     }
 }
 

@@ -1,0 +1,219 @@
+//! Reading what the kernel side gathered: the per-syscall maps summed over CPUs, and
+//! per mode the per-task rows (`--by`), the object rows, and the per-cgroup maps
+//! (`serve`); each reading is cumulative, and callers take differences.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray};
+use wl_common::{
+    Abi, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, ErrnoKey,
+    LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache, TaskExit, TaskKey,
+    names, object, slot_syscall,
+};
+
+use super::{CgroupSnapshot, Collector, Snapshot, SyscallCounts, TaskSnapshot, map};
+
+impl Collector {
+    /// The per-task counts and exits (`--by`).
+    fn tasks(&self) -> Result<TaskSnapshot> {
+        let counts: HashMap<&MapData, TaskKey, Counts> = map(&self.ebpf, names::TASK_MAP)?;
+        let others: Array<&MapData, Counts> = map(&self.ebpf, names::TASK_OTHERS_MAP)?;
+        let exits: HashMap<&MapData, u32, TaskExit> = map(&self.ebpf, names::TASK_EXIT_MAP)?;
+        let mut snap = TaskSnapshot {
+            by: self.by.expect("asked for with --by"),
+            counts: Vec::new(),
+            exits: BTreeMap::new(),
+        };
+        let mut push = |id: u32, slot: u32, c: Counts| {
+            let (abi, nr) = slot_syscall(slot);
+            let abi = Abi::from_index(abi).expect("slot within the table");
+            snap.counts.push((id, abi, nr, c));
+        };
+        for entry in counts.iter() {
+            let (key, c) = entry.context("cannot read the per-task map")?;
+            push(key.id, key.slot, c);
+        }
+        // What each CPU's cache gathered since it last wrote to the map.
+        let cache: PerCpuArray<&MapData, TaskCache> = map(&self.ebpf, names::TASK_CACHE_MAP)?;
+        for c in cache
+            .get(&0, 0)
+            .context("cannot read the per-task cache")?
+            .iter()
+            .filter(|c| c.key.id != 0)
+        {
+            push(c.key.id, c.key.slot, c.counts);
+        }
+        for slot in 0..STATS_ENTRIES {
+            let c = others
+                .get(&slot, 0)
+                .context("cannot read the per-task map")?;
+            if c.calls + c.errors > 0 {
+                push(0, slot, c);
+            }
+        }
+        for entry in exits.iter() {
+            let (id, exit) = entry.context("cannot read the map of exited tasks")?;
+            snap.exits.insert(id, exit);
+        }
+        Ok(snap)
+    }
+
+    /// Calls per (syscall, object, command), and per syscall those that did not fit.
+    fn objects(&self) -> Result<Vec<(ObjectKey, Counts)>> {
+        let rows: HashMap<&MapData, ObjectKey, Counts> = map(&self.ebpf, names::OBJECT_MAP)?;
+        let others: Array<&MapData, Counts> = map(&self.ebpf, names::OBJECT_OTHERS_MAP)?;
+        let mut out = Vec::new();
+        for entry in rows.iter() {
+            out.push(entry.context("cannot read the object map")?);
+        }
+        for slot in 0..STATS_ENTRIES {
+            let c = others.get(&slot, 0).context("cannot read the object map")?;
+            if c.calls + c.errors > 0 {
+                let key = ObjectKey {
+                    slot,
+                    kind: object::OTHERS,
+                    ..ObjectKey::default()
+                };
+                out.push((key, c));
+            }
+        }
+        out.sort_by_key(|(k, _)| *k);
+        Ok(out)
+    }
+
+    /// Reads the per-cgroup maps (`wl-user serve`). The cgroups are read first: one
+    /// found removed has its final counts in what follows.
+    pub fn cgroup_snapshot(&self) -> Result<CgroupSnapshot> {
+        let mut snap = CgroupSnapshot {
+            cgroups: self.cgroups()?,
+            ..CgroupSnapshot::default()
+        };
+        let stats: HashMap<&MapData, CgroupSyscallKey, CgroupSyscallCounts> =
+            map(&self.ebpf, names::CGROUP_STATS_MAP)?;
+        for entry in stats.iter() {
+            snap.counts
+                .push(entry.context("cannot read the per-cgroup map")?);
+        }
+        let errnos: HashMap<&MapData, CgroupErrnoKey, u64> =
+            map(&self.ebpf, names::CGROUP_ERRNO_MAP)?;
+        for entry in errnos.iter() {
+            snap.errnos
+                .push(entry.context("cannot read the per-cgroup errno map")?);
+        }
+        let others: Array<&MapData, CgroupSyscallCounts> =
+            map(&self.ebpf, names::CGROUP_OTHERS_MAP)?;
+        for slot in 0..STATS_ENTRIES {
+            let c = others
+                .get(&slot, 0)
+                .context("cannot read the per-cgroup map")?;
+            if c.counts.calls + c.counts.errors > 0 {
+                let key = CgroupSyscallKey {
+                    cgroup_id: 0,
+                    slot,
+                    _pad: 0,
+                };
+                snap.counts.push((key, c));
+            }
+        }
+        snap.lost = self.lost()?;
+        Ok(snap)
+    }
+
+    /// The counted cgroups (`wl-user serve`): `Some(path)` for those removed.
+    pub fn cgroups(&self) -> Result<BTreeMap<u64, Option<String>>> {
+        let cgroups: HashMap<&MapData, u64, CgroupEntry> = map(&self.ebpf, names::CGROUP_MAP)?;
+        let mut all = BTreeMap::new();
+        for entry in cgroups.iter() {
+            let (id, e) = entry.context("cannot read the cgroup map")?;
+            let gone = (e.gone != 0).then(|| {
+                let len = (e.path_len as usize).saturating_sub(1).min(e.path.len());
+                crate::cgroup::path_label(&e.path[..len])
+            });
+            all.insert(id, gone);
+        }
+        Ok(all)
+    }
+
+    fn lost(&self) -> Result<BTreeMap<&'static str, u64>> {
+        let lost: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::LOST_MAP)?;
+        let mut all = BTreeMap::new();
+        for &kind in Lost::ALL {
+            let n: u64 = lost.get(&(kind as u32), 0)?.iter().sum();
+            all.insert(kind.name(), n);
+        }
+        Ok(all)
+    }
+
+    /// Reads the maps, summing the per-CPU ones.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let stats: PerCpuArray<&MapData, SyscallStats> = map(&self.ebpf, names::STATS_MAP)?;
+        let latency: Array<&MapData, LatencyHistogram> = map(&self.ebpf, names::LATENCY_MAP)?;
+        let errnos: HashMap<&MapData, ErrnoKey, u64> = map(&self.ebpf, names::ERRNO_MAP)?;
+
+        let mut by_slot: BTreeMap<u32, BTreeMap<u32, u64>> = BTreeMap::new();
+        for entry in errnos.iter() {
+            let (key, n) = entry.context("cannot read the errno map")?;
+            *by_slot
+                .entry(key.slot)
+                .or_default()
+                .entry(key.errno)
+                .or_default() += n;
+        }
+
+        let mut snapshot = Snapshot {
+            latency: self.latency,
+            syscalls: Vec::new(),
+            lost: BTreeMap::new(),
+            denied: Vec::new(),
+            tasks: None,
+            objects: None,
+        };
+        for slot in 0..STATS_ENTRIES {
+            let per_cpu = stats
+                .get(&slot, 0)
+                .context("cannot read the statistics map")?;
+            let counts: Counts = per_cpu.iter().map(|s| s.counts).sum();
+            if counts.calls == 0 {
+                continue;
+            }
+            let latency_log2 = latency
+                .get(&slot, 0)
+                .context("cannot read the latency map")?
+                .buckets;
+            let (abi, nr) = slot_syscall(slot);
+            snapshot.syscalls.push(SyscallCounts {
+                abi: Abi::from_index(abi).expect("slot within the table"),
+                nr,
+                counts,
+                // Every timed call is in exactly one bucket.
+                timed: latency_log2.iter().sum(),
+                min_ns: per_cpu.iter().filter_map(|s| s.min_ns()).min().unwrap_or(0),
+                max_ns: per_cpu.iter().map(|s| s.max_ns).max().unwrap_or(0),
+                latency_log2,
+                errnos: by_slot.remove(&slot).unwrap_or_default(),
+            });
+        }
+        if self.count_denied {
+            let denied: Array<&MapData, u64> = map(&self.ebpf, names::DENIED_MAP)?;
+            for slot in 0..STATS_ENTRIES {
+                let n = denied
+                    .get(&slot, 0)
+                    .context("cannot read the denied-calls map")?;
+                if n > 0 {
+                    let (abi, nr) = slot_syscall(slot);
+                    let abi = Abi::from_index(abi).expect("slot within the table");
+                    snapshot.denied.push((abi, nr, n));
+                }
+            }
+        }
+        if self.by.is_some() {
+            snapshot.tasks = Some(self.tasks()?);
+        }
+        if self.objects {
+            snapshot.objects = Some(self.objects()?);
+        }
+        snapshot.lost = self.lost()?;
+        Ok(snapshot)
+    }
+}
