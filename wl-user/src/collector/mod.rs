@@ -1,8 +1,9 @@
 //! Loads wl's eBPF programs into the kernel, attaches them, and reads what they
 //! gathered. This is the only module that talks to aya: here the settings, the loading
 //! and attaching and what is traced; [`offsets`] finds the kernel fields in BTF,
-//! [`specs`] says what to read per syscall for objects, [`read`] reads the maps.
+//! [`specs`] says what to read per syscall for objects, [`read`] reads the maps and [`delta`] takes the difference of two readings.
 
+mod delta;
 mod offsets;
 mod read;
 mod specs;

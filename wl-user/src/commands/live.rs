@@ -4,21 +4,18 @@
 //! terminal, or a plain table block elsewhere. The final report is written as usual.
 
 use std::{
-    collections::BTreeMap,
     io::{self, Write as _},
     time::{Duration, Instant},
 };
 
-use anyhow::{Result, bail};
-use serde::Serialize;
-use wl_common::{Abi, Counts, LATENCY_BUCKETS, ObjectKey};
-
 use crate::{
-    collector::{Collector, Snapshot, SyscallCounts, TaskSnapshot},
+    collector::{Collector, Snapshot},
     output::Output,
     report::{Format, Render, Report, Target},
     syscalls::Knowledge,
 };
+use anyhow::{Result, bail};
+use serde::Serialize;
 
 /// Clears a terminal and puts the cursor at its top left: the view is drawn anew.
 const REDRAW: &[u8] = b"\x1b[H\x1b[2J";
@@ -141,7 +138,7 @@ impl<'a> Live<'a> {
             self.target.clone(),
             end_ns - self.last_ns,
             None,
-            delta(self.last.as_ref(), now),
+            now.since(self.last.as_ref()),
             &super::sources(self.knowledge),
         );
         // Made whole before it is written, so that a frame appears at once.
@@ -215,145 +212,6 @@ pub fn finish(live: Option<Live<'_>>, last: &Snapshot, end_ns: u64) {
 fn reader_gone(e: &anyhow::Error) -> bool {
     e.downcast_ref::<io::Error>()
         .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-}
-
-/// What was gathered between two readings of the cumulative sums (`before` None: since
-/// the start). Both are in (ABI, number) order and counts only grow.
-fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
-    let earlier: BTreeMap<(Abi, u32), &SyscallCounts> = before
-        .map(|b| b.syscalls.iter().map(|s| ((s.abi, s.nr), s)).collect())
-        .unwrap_or_default();
-    let syscalls = now
-        .syscalls
-        .iter()
-        .filter_map(|s| {
-            let b = earlier.get(&(s.abi, s.nr)).copied();
-            let counts = s.counts - b.map_or_else(Counts::default, |b| b.counts);
-            if counts.calls == 0 {
-                return None;
-            }
-            let mut latency_log2 = s.latency_log2;
-            if let Some(b) = b {
-                for (n, was) in latency_log2.iter_mut().zip(b.latency_log2) {
-                    *n = n.saturating_sub(was);
-                }
-            }
-            let errnos = s
-                .errnos
-                .iter()
-                .map(|(&e, &n)| {
-                    let was = b.and_then(|b| b.errnos.get(&e)).copied().unwrap_or(0);
-                    (e, n.saturating_sub(was))
-                })
-                .filter(|&(_, n)| n > 0)
-                .collect();
-            let (min_ns, max_ns) = extremes(&latency_log2, s, b);
-            Some(SyscallCounts {
-                abi: s.abi,
-                nr: s.nr,
-                counts,
-                timed: s.timed.saturating_sub(b.map_or(0, |b| b.timed)),
-                min_ns,
-                max_ns,
-                latency_log2,
-                errnos,
-            })
-        })
-        .collect();
-    let lost = now
-        .lost
-        .iter()
-        .map(|(&k, &n)| {
-            let was = before.and_then(|b| b.lost.get(k)).copied().unwrap_or(0);
-            (k, n.saturating_sub(was))
-        })
-        .collect();
-    Snapshot {
-        latency: now.latency,
-        syscalls,
-        lost,
-        // Reported once, with the final report.
-        denied: Vec::new(),
-        tasks: now.tasks.as_ref().map(|t| TaskSnapshot {
-            by: t.by,
-            counts: task_delta(before.and_then(|b| b.tasks.as_ref()), t),
-            exits: t.exits.clone(),
-        }),
-        objects: now
-            .objects
-            .as_ref()
-            .map(|o| object_delta(before.and_then(|b| b.objects.as_deref()), o)),
-    }
-}
-
-/// The per-object counts gathered between two readings.
-fn object_delta(
-    before: Option<&[(ObjectKey, Counts)]>,
-    now: &[(ObjectKey, Counts)],
-) -> Vec<(ObjectKey, Counts)> {
-    let earlier: BTreeMap<ObjectKey, Counts> = before.unwrap_or_default().iter().copied().collect();
-    now.iter()
-        .filter_map(|(k, c)| {
-            let d = *c - earlier.get(k).copied().unwrap_or_default();
-            (d.calls + d.errors > 0).then_some((*k, d))
-        })
-        .collect()
-}
-
-/// The per-thread counts gathered between two readings (`--by`). A reading may hold a
-/// thread's syscall twice (the map and a CPU's cache): summed first.
-fn task_delta(before: Option<&TaskSnapshot>, now: &TaskSnapshot) -> Vec<(u32, Abi, u32, Counts)> {
-    let sum = |t: &TaskSnapshot| {
-        let mut m: BTreeMap<(u32, Abi, u32), Counts> = BTreeMap::new();
-        for &(id, abi, nr, c) in &t.counts {
-            *m.entry((id, abi, nr)).or_default() += c;
-        }
-        m
-    };
-    let earlier = before.map(sum).unwrap_or_default();
-    sum(now)
-        .into_iter()
-        .filter_map(|((id, abi, nr), c)| {
-            let d = c - earlier.get(&(id, abi, nr)).copied().unwrap_or_default();
-            (d.calls + d.errors > 0).then_some((id, abi, nr, d))
-        })
-        .collect()
-}
-
-/// An interval's fastest and slowest call. The kernel keeps only running extremes: one
-/// that moved was reached in this interval and is exact; otherwise the interval's
-/// histogram bounds it (its outer buckets, within the extremes so far).
-fn extremes(
-    hist: &[u64; LATENCY_BUCKETS],
-    now: &SyscallCounts,
-    before: Option<&SyscallCounts>,
-) -> (u64, u64) {
-    let (Some(first), Some(last)) = (
-        hist.iter().position(|&n| n > 0),
-        hist.iter().rposition(|&n| n > 0),
-    ) else {
-        return (0, 0);
-    };
-    let fresh = before.is_none_or(|b| b.timed == 0);
-    let min = if fresh || before.is_some_and(|b| now.min_ns < b.min_ns) {
-        now.min_ns
-    } else {
-        // Bucket b holds [2^(b-1), 2^b) ns; bucket 0 what took under 1 ns.
-        let low = if first == 0 { 0 } else { 1u64 << (first - 1) };
-        low.max(now.min_ns)
-    };
-    let max = if fresh || before.is_some_and(|b| now.max_ns > b.max_ns) {
-        now.max_ns
-    } else {
-        let high = (1u64 << last).saturating_sub(1);
-        // The last bucket has no upper end.
-        if last + 1 == LATENCY_BUCKETS {
-            now.max_ns
-        } else {
-            high.min(now.max_ns)
-        }
-    };
-    (min, max.max(min))
 }
 
 /// The interval as rates: per syscall its calls/s, errors/s and share of the interval's
@@ -478,66 +336,6 @@ fn write_task_rates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{collector::Latency, report::tests::counts};
-
-    fn snapshot(rows: Vec<SyscallCounts>) -> Snapshot {
-        Snapshot {
-            latency: Latency::EveryCall,
-            syscalls: rows,
-            lost: [("no_task_slot", 0)].into(),
-            denied: Vec::new(),
-            tasks: None,
-            objects: None,
-        }
-    }
-
-    #[test]
-    fn an_interval_holds_only_what_changed() {
-        let mut getppid = counts(Abi::Native, 110, 100, 0, 10_000);
-        getppid.latency_log2[7] = 100;
-        let mut openat = counts(Abi::Native, 257, 10, 3, 90_000);
-        openat.latency_log2[14] = 10;
-        let first = snapshot(vec![getppid.clone(), openat.clone()]);
-        getppid.counts.calls = 250;
-        getppid.counts.total_ns = 25_000;
-        getppid.latency_log2[7] = 250;
-        getppid.timed = 250;
-        let second = snapshot(vec![getppid, openat]);
-
-        let d = delta(Some(&first), &second);
-        // openat made no call: it has no row in the interval.
-        assert_eq!(d.syscalls.len(), 1);
-        let g = &d.syscalls[0];
-        assert_eq!(
-            (g.nr, g.counts.calls, g.counts.total_ns, g.timed),
-            (110, 150, 15_000, 150)
-        );
-        assert_eq!(g.latency_log2[7], 150);
-        // No new extreme: bounded by the bucket [64, 128) ns within the extremes so far.
-        assert_eq!((g.min_ns, g.max_ns), (64, 127));
-
-        // The first interval is everything so far.
-        let d = delta(None, &first);
-        assert_eq!(d.syscalls.len(), 2);
-        assert_eq!(d.syscalls[1].errnos, [(2, 3)].into());
-    }
-
-    #[test]
-    fn errnos_and_lost_records_are_counted_per_interval() {
-        let mut dup = counts(Abi::Native, 32, 5, 5, 500);
-        dup.errnos = [(9, 5)].into();
-        let first = snapshot(vec![dup.clone()]);
-        dup.counts.calls = 8;
-        dup.counts.errors = 7;
-        dup.errnos = [(9, 6), (24, 1)].into();
-        let mut second = snapshot(vec![dup]);
-        second.lost.insert("no_task_slot", 4);
-        let d = delta(Some(&first), &second);
-        let c = d.syscalls[0].counts;
-        assert_eq!((c.calls, c.errors), (3, 2));
-        assert_eq!(d.syscalls[0].errnos, [(9, 1), (24, 1)].into());
-        assert_eq!(d.lost["no_task_slot"], 4);
-    }
 
     #[test]
     fn other_formats_are_refused() {
