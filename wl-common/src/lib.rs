@@ -520,6 +520,70 @@ pub mod by {
     pub const THREAD: u32 = 2;
 }
 
+/// The kernel side's load-time settings, one read-only global (`SETTINGS`) that the
+/// loader fills in before loading: the verifier then sees constants and drops the
+/// branches that do not apply. What changes at run time is in maps.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// cgroup v2 id of the traced cgroup, compared with the current task's ancestor at
+    /// `filter_cgroup_level`, so tasks in its descendants are traced too.
+    pub filter_cgroup_id: u64,
+    /// [`filter::CGROUP`] or [`filter::PIDS`]; 0 traces nothing.
+    pub filter_mode: u32,
+    pub filter_cgroup_level: u32,
+    /// In `filter::CGROUP` mode: wl-user's own tgid, left out when it sits in the traced
+    /// cgroup (the root of the hierarchy, or the cgroup wl-user runs in).
+    pub excluded_tgid: u32,
+    /// In `filter::PIDS` mode: 1 to add every new process a traced process forks.
+    pub follow_children: u32,
+    /// Benchmark switch: 1 makes every program return at once, to measure the floor
+    /// cost of having programs on the syscall tracepoints at all.
+    pub noop: u32,
+    /// 1: time every call (task storage and two clock reads per call). 0: count calls
+    /// at entry and errors at exit, with no per-task state: the cheapest way to trace.
+    pub timed: u32,
+    /// With `timed`: time one call in this many per task (1: every call); the others
+    /// are counted without clock reads. See [`ALWAYS_TIMED_CALLS`] for the rare ones.
+    pub latency_sample: u32,
+    /// 1 when the workload runs under a seccomp profile wl-user applied: count the
+    /// calls the profile stops.
+    pub count_denied: u32,
+    /// [`by::NONE`], [`by::PROCESS`] or [`by::THREAD`]: also count each call for the
+    /// thread that made it (user space sums threads into processes).
+    pub by: u32,
+    /// 1: resolve what the object-spec map names for each traced call (its fd's
+    /// object, its command) and count calls per object.
+    pub objects: u32,
+    /// 1 in `wl-user serve`: count per (cgroup, syscall) instead, and nothing else.
+    pub per_cgroup: u32,
+    /// Offset of `cgroup.root` (a `struct cgroup_root *`, `wl-user serve` only): tells
+    /// a cgroup v2 from a v1 one at removal, since the two hierarchies number their
+    /// directories independently.
+    pub cgroup_root_offset: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Settings>() == 8 + 12 * 4);
+
+impl Settings {
+    /// What the object file holds before the loader writes: nothing traced.
+    pub const DEFAULT: Settings = Settings {
+        filter_cgroup_id: 0,
+        filter_mode: 0,
+        filter_cgroup_level: 0,
+        excluded_tgid: 0,
+        follow_children: 1,
+        noop: 0,
+        timed: 1,
+        latency_sample: 1,
+        count_denied: 0,
+        by: by::NONE,
+        objects: 0,
+        per_cgroup: 0,
+        cgroup_root_offset: 0,
+    };
+}
+
 /// Key of the per-task map: a process or thread, and a syscall's [`stats_slot`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -648,37 +712,18 @@ pub mod names {
     pub const LOST_MAP: &str = "LOST";
     pub const TRACED_TGIDS: &str = "TRACED_TGIDS";
 
-    pub const FILTER_MODE: &str = "FILTER_MODE";
-    pub const FILTER_CGROUP_ID: &str = "FILTER_CGROUP_ID";
-    pub const FILTER_CGROUP_LEVEL: &str = "FILTER_CGROUP_LEVEL";
-    pub const FOLLOW_CHILDREN: &str = "FOLLOW_CHILDREN";
-    pub const EXCLUDED_TGID: &str = "EXCLUDED_TGID";
+    /// The load-time [`super::Settings`].
+    pub const SETTINGS: &str = "SETTINGS";
     pub const OFFSETS: &str = "OFFSETS";
-    /// Benchmark-only: when 1 the tracepoint programs return at once (the cost floor).
-    pub const NOOP: &str = "NOOP";
-    /// 1 (default): time every call; 0: count calls and errors only.
-    pub const TIMED: &str = "TIMED";
-    /// With TIMED: time one call in this many per task (1: every call).
-    pub const LATENCY_SAMPLE: &str = "LATENCY_SAMPLE";
-    /// 1 when the workload runs under a seccomp profile: count the calls it denies.
-    pub const COUNT_DENIED: &str = "COUNT_DENIED";
     pub const DENIED_MAP: &str = "SYSCALL_DENIED";
     pub const PENDING_EXEC_MAP: &str = "PENDING_EXEC";
-    /// `by::NONE`, `by::PROCESS` or `by::THREAD`.
-    pub const BY: &str = "BY";
     pub const TASK_MAP: &str = "TASK_STATS";
     pub const TASK_OTHERS_MAP: &str = "TASK_OTHERS";
     pub const TASK_EXIT_MAP: &str = "TASK_EXITS";
     pub const TASK_CACHE_MAP: &str = "TASK_CACHE";
-    /// 1: resolve objects and commands where the object-spec map says so.
-    pub const OBJECTS: &str = "OBJECTS";
     pub const OBJECT_SPEC_MAP: &str = "OBJECT_SPECS";
     pub const OBJECT_MAP: &str = "OBJECT_STATS";
     pub const OBJECT_OTHERS_MAP: &str = "OBJECT_OTHERS";
-    /// 1 in `wl-user serve`: count per (cgroup, syscall) instead of per syscall.
-    pub const PER_CGROUP: &str = "PER_CGROUP";
-    /// Offset of `cgroup.root` in the running kernel (`wl-user serve` only).
-    pub const CGROUP_ROOT_OFFSET: &str = "CGROUP_ROOT_OFFSET";
     pub const CGROUP_MAP: &str = "CGROUPS";
     pub const CGROUP_STATS_MAP: &str = "CGROUP_STATS";
     pub const CGROUP_ERRNO_MAP: &str = "CGROUP_ERRNOS";
@@ -703,6 +748,7 @@ mod pod {
     unsafe impl aya::Pod for super::TaskCache {}
     unsafe impl aya::Pod for super::ErrnoKey {}
     unsafe impl aya::Pod for super::KernelOffsets {}
+    unsafe impl aya::Pod for super::Settings {}
     unsafe impl aya::Pod for super::ObjectKey {}
     unsafe impl aya::Pod for super::ObjectSpec {}
     unsafe impl aya::Pod for super::CgroupSyscallKey {}

@@ -19,7 +19,6 @@ use crate::{
         TASK_OTHERS, TASK_STATS,
     },
     per_cgroup,
-    settings::BY,
 };
 
 /// What one traced syscall adds to its statistics, at the point where it is known.
@@ -85,7 +84,7 @@ pub(crate) fn account(slot: u32, outcome: Outcome, object: Option<&ObjectKey>) {
             );
         }
     }
-    if BY.load() != by::NONE {
+    if setting!(by) != by::NONE {
         count_task(slot, &counts);
     }
     if let Some(key) = object {

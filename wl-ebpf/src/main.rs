@@ -29,13 +29,14 @@
 // Reading kernel objects at the offsets the loader found; `offset!` is used everywhere.
 #[macro_use]
 mod btf;
+#[macro_use]
+mod settings;
 mod account;
 mod counters;
 mod maps;
 mod objects;
 mod per_cgroup;
 mod seccomp;
-mod settings;
 mod task_storage;
 mod traced;
 
@@ -55,9 +56,6 @@ use btf::{read_ptr, read_u32};
 use counters::lost;
 use maps::{IN_FLIGHT, SYSCALL_STATS, TASK_EXITS, TRACED_TGIDS};
 use seccomp::{denied_exit, killed_by_seccomp, loading_filter};
-use settings::{
-    BY, COUNT_DENIED, FILTER_MODE, FOLLOW_CHILDREN, LATENCY_SAMPLE, NOOP, OBJECTS, TIMED,
-};
 use traced::{current_tgid, is_traced};
 
 #[inline(always)]
@@ -107,7 +105,7 @@ fn never_returns(abi: Abi, nr: u32) -> bool {
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
-    if NOOP.load() != 0 {
+    if setting!(noop) != 0 {
         return 0;
     }
     // SAFETY: a helper without arguments; tracing programs may call it.
@@ -123,13 +121,13 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     }
     let nr = id as u32;
     let slot = stats_slot(abi, nr);
-    if COUNT_DENIED.load() != 0 && loading_filter(task.cast(), abi, nr) {
+    if setting!(count_denied) != 0 && loading_filter(task.cast(), abi, nr) {
         return 0;
     }
     let regs: *const u8 = ctx.arg(0);
-    if TIMED.load() == 0 || never_returns(abi, nr) {
+    if setting!(timed) == 0 || never_returns(abi, nr) {
         let mut key = ObjectKey::default();
-        let object = OBJECTS.load() != 0
+        let object = setting!(objects) != 0
             && objects::resolve(
                 task.cast(),
                 regs,
@@ -145,7 +143,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         Some(in_flight) => {
             in_flight.slot = slot;
             in_flight.has_object = u32::from(
-                OBJECTS.load() != 0
+                setting!(objects) != 0
                     && objects::resolve(
                         task.cast(),
                         regs,
@@ -171,7 +169,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 /// `LATENCY_SAMPLE` of each task, and every call of a syscall still rare on this CPU.
 #[inline(always)]
 fn sampled(in_flight: &mut InFlight, slot: u32) -> bool {
-    let every = LATENCY_SAMPLE.load();
+    let every = setting!(latency_sample);
     if every <= 1 {
         return true;
     }
@@ -188,11 +186,11 @@ fn sampled(in_flight: &mut InFlight, slot: u32) -> bool {
 
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
-    if NOOP.load() != 0 {
+    if setting!(noop) != 0 {
         return 0;
     }
     let ret: i64 = ctx.arg(1);
-    if TIMED.load() == 0 {
+    if setting!(timed) == 0 {
         return untimed_exit(&ctx, ret);
     }
     // The entry decided whether this call is traced: a task has an in-flight slot only
@@ -210,7 +208,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     };
     let Some(in_flight) = in_flight.filter(|f| f.slot != InFlight::IDLE) else {
         // No traced entry: with a seccomp profile applied, a call it denied.
-        if COUNT_DENIED.load() != 0 {
+        if setting!(count_denied) != 0 {
             denied_exit(&ctx, task, ret);
         }
         return 0;
@@ -250,7 +248,7 @@ fn untimed_exit(ctx: &BtfTracePointContext, ret: i64) -> i32 {
         // object the arguments name now (the registers still hold them). A call that
         // closed its own fd finds none, as does one that failed for a bad fd.
         let mut key = ObjectKey::default();
-        let object = OBJECTS.load() != 0
+        let object = setting!(objects) != 0
             && objects::resolve(task.cast(), regs, abi, slot, objects::Point::Exit, &mut key);
         account(slot, Outcome::Failed { ret }, object.then_some(&key));
     }
@@ -262,7 +260,7 @@ fn untimed_exit(ctx: &BtfTracePointContext, ret: i64) -> i32 {
 
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
-    if FILTER_MODE.load() != filter::PIDS || FOLLOW_CHILDREN.load() == 0 {
+    if setting!(filter_mode) != filter::PIDS || setting!(follow_children) == 0 {
         return 0;
     }
     let parent_tgid = current_tgid();
@@ -281,13 +279,13 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
-    if COUNT_DENIED.load() != 0 {
+    if setting!(count_denied) != 0 {
         killed_by_seccomp(&ctx);
     }
-    if BY.load() != by::NONE {
+    if setting!(by) != by::NONE {
         record_exit(&ctx);
     }
-    if FILTER_MODE.load() != filter::PIDS {
+    if setting!(filter_mode) != filter::PIDS {
         return 0;
     }
     let tgid = current_tgid();

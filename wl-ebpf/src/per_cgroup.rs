@@ -9,7 +9,6 @@
 //! counted under "others" per syscall and in `LOST`, so totals stay exact.
 
 use aya_ebpf::{
-    Global,
     bindings::BPF_NOEXIST,
     btf_maps::{Array, HashMap},
     helpers::generated::{
@@ -27,14 +26,6 @@ use crate::{
     btf::read_ptr,
     counters::{add_counts, atomic_add, count_one, lost_n},
 };
-
-/// 1 in `wl-user serve`: `account` counts per cgroup here, and nothing else.
-#[unsafe(no_mangle)]
-static PER_CGROUP: Global<u32> = Global::new(0);
-/// Offset of `cgroup.root` (a `struct cgroup_root *`): tells a cgroup v2 from a v1 one
-/// at removal, since the two hierarchies number their directories independently.
-#[unsafe(no_mangle)]
-static CGROUP_ROOT_OFFSET: Global<u32> = Global::new(0);
 
 /// The cgroups counted so far, by id (`--max-cgroups`).
 #[btf_map]
@@ -63,7 +54,7 @@ const _: () = assert!(core::mem::size_of::<CgroupSyscallCounts>() <= 8 * 64);
 
 #[inline(always)]
 pub fn enabled() -> bool {
-    PER_CGROUP.load() != 0
+    setting!(per_cgroup) != 0
 }
 
 /// Adds one call's outcome to the current task's cgroup: its `counts` (no call when
@@ -171,7 +162,7 @@ pub fn cgroup_rmdir(ctx: BtfTracePointContext) -> i32 {
             read_ptr(task, offset!(task_cgroups)),
             offset!(css_set_dfl_cgrp),
         );
-        let root_at = CGROUP_ROOT_OFFSET.load();
+        let root_at = setting!(cgroup_root_offset);
         (id, read_ptr(cgroup, root_at) == read_ptr(own, root_at))
     };
     if !on_v2 {

@@ -7,7 +7,6 @@ use wl_common::{CGROUP_WALK_MAX, filter};
 use crate::{
     btf::{read_ptr, read_u32},
     maps::TRACED_TGIDS,
-    settings::{EXCLUDED_TGID, FILTER_CGROUP_ID, FILTER_CGROUP_LEVEL, FILTER_MODE},
 };
 
 #[inline(always)]
@@ -18,7 +17,7 @@ pub(crate) fn current_tgid() -> u32 {
 /// The cheap filter every syscall on the machine goes through.
 #[inline(always)]
 pub(crate) fn is_traced(task: *const u8) -> bool {
-    match FILTER_MODE.load() {
+    match setting!(filter_mode) {
         // The tgid is compared only for tasks inside the cgroup: untraced ones pay nothing.
         filter::CGROUP => in_traced_cgroup(task) && !is_excluded(task),
         filter::PIDS => TRACED_TGIDS.get_ptr(current_tgid()).is_some(),
@@ -34,7 +33,7 @@ pub(crate) fn is_traced(task: *const u8) -> bool {
 /// (include/linux/cgroup-defs.h, include/linux/kernfs.h).
 #[inline(always)]
 pub(crate) fn in_traced_cgroup(task: *const u8) -> bool {
-    let level = FILTER_CGROUP_LEVEL.load();
+    let level = setting!(filter_cgroup_level);
     // Every task is in the root cgroup, the only one at level 0.
     if level == 0 {
         return true;
@@ -52,7 +51,7 @@ pub(crate) fn in_traced_cgroup(task: *const u8) -> bool {
         }
         let mut up = task_level - level;
         if up > CGROUP_WALK_MAX {
-            return bpf_get_current_ancestor_cgroup_id(level as i32) == FILTER_CGROUP_ID.load();
+            return bpf_get_current_ancestor_cgroup_id(level as i32) == setting!(filter_cgroup_id);
         }
         let mut kn = read_ptr(cgroup, offset!(cgroup_kn));
         for _ in 0..CGROUP_WALK_MAX {
@@ -63,12 +62,12 @@ pub(crate) fn in_traced_cgroup(task: *const u8) -> bool {
             up -= 1;
         }
         core::ptr::read_volatile(kn.add(offset!(kernfs_node_id) as usize).cast::<u64>())
-            == FILTER_CGROUP_ID.load()
+            == setting!(filter_cgroup_id)
     }
 }
 
 #[inline(always)]
 pub(crate) fn is_excluded(task: *const u8) -> bool {
     // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
-    unsafe { read_u32(task, offset!(task_tgid)) == EXCLUDED_TGID.load() }
+    unsafe { read_u32(task, offset!(task_tgid)) == setting!(excluded_tgid) }
 }

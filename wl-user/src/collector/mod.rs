@@ -21,7 +21,7 @@ use aya::{
 };
 use wl_common::{
     Abi, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts,
-    LATENCY_BUCKETS, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, TASK_ENTRIES,
+    LATENCY_BUCKETS, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, Settings, TASK_ENTRIES,
     TRACED_TGIDS_ENTRIES, TaskExit, filter, names,
 };
 
@@ -305,23 +305,30 @@ impl Collector {
             nix::sys::resource::RLIM_INFINITY,
             nix::sys::resource::RLIM_INFINITY,
         );
-        let (mode, cgroup_id, cgroup_level, follow) = match filter {
+        let (filter_mode, filter_cgroup_id, filter_cgroup_level, follow_children) = match filter {
             Filter::Cgroup { id, level } => (filter::CGROUP, id, level, 0u32),
             Filter::Pids { follow_children } => (filter::PIDS, 0, 0, u32::from(follow_children)),
         };
-        // wl-user's own calls are never part of a report, even where its cgroup is traced.
-        let own_tgid = std::process::id();
-        let noop = u32::from(noop);
-        let denied_setting = u32::from(count_denied);
-        let by_setting = by_setting(by);
+        let settings = Settings {
+            filter_cgroup_id,
+            filter_mode,
+            filter_cgroup_level,
+            // wl-user's own calls are never part of a report, even where its cgroup is
+            // traced.
+            excluded_tgid: std::process::id(),
+            follow_children,
+            noop: u32::from(noop),
+            timed: u32::from(latency != Latency::Off),
+            latency_sample: latency.one_in().max(1),
+            count_denied: u32::from(count_denied),
+            by: by_setting(by),
+            objects: u32::from(objects.is_some()),
+            per_cgroup: u32::from(per_cgroup.is_some()),
+            cgroup_root_offset,
+        };
         // The per-task maps take ~10 MiB; only `--by` pays for them.
         let task_entries = if by.is_some() { TASK_ENTRIES } else { 1 };
-        let (objects_setting, object_entries) = match objects {
-            Some(_) => (1u32, OBJECT_ENTRIES),
-            None => (0, 1),
-        };
-        let timed = u32::from(latency != Latency::Off);
-        let sample = latency.one_in().max(1);
+        let object_entries = if objects.is_some() { OBJECT_ENTRIES } else { 1 };
         // The traced-pid map is only used to follow a process tree: a cgroup trace does
         // not pay for its 65536 preallocated entries.
         let tgid_entries = match filter {
@@ -335,7 +342,6 @@ impl Collector {
         let mut loader = EbpfLoader::new();
         loader.btf(None);
         let mut programs = TRACEPOINTS.to_vec();
-        let per_cgroup_setting = u32::from(per_cgroup.is_some());
         if let Some(limits) = per_cgroup {
             // The per-syscall maps are not used in this mode: one entry each.
             for (name, entries) in [
@@ -360,20 +366,8 @@ impl Collector {
             .map_max_entries(names::OBJECT_MAP, object_entries)
             // aya has no user-space type for task storage; only the kernel side uses it.
             .allow_unsupported_maps()
-            .override_global(names::FILTER_MODE, &mode, true)
-            .override_global(names::FILTER_CGROUP_ID, &cgroup_id, true)
-            .override_global(names::FILTER_CGROUP_LEVEL, &cgroup_level, true)
-            .override_global(names::FOLLOW_CHILDREN, &follow, true)
-            .override_global(names::EXCLUDED_TGID, &own_tgid, true)
+            .override_global(names::SETTINGS, &settings, true)
             .override_global(names::OFFSETS, &offsets, true)
-            .override_global(names::NOOP, &noop, true)
-            .override_global(names::TIMED, &timed, true)
-            .override_global(names::LATENCY_SAMPLE, &sample, true)
-            .override_global(names::COUNT_DENIED, &denied_setting, true)
-            .override_global(names::BY, &by_setting, true)
-            .override_global(names::OBJECTS, &objects_setting, true)
-            .override_global(names::PER_CGROUP, &per_cgroup_setting, true)
-            .override_global(names::CGROUP_ROOT_OFFSET, &cgroup_root_offset, true)
             .load(EBPF_OBJECT)
             .context("cannot load wl's eBPF object into the kernel")?;
         // Load every program before attaching any, so a verifier failure leaves nothing
