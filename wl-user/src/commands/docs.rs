@@ -16,14 +16,28 @@ use crate::cli::Cli;
 pub fn completions(shell: Shell) -> Result<()> {
     // Rendered into memory first: clap_complete panics on a failed write, and a reader
     // that went away (`| head`) is not an error here.
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "wl-user", &mut script);
+    let script = completion_script(shell);
     match io::stdout().lock().write_all(&script) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             Err(e).context("cannot write the completion script to standard output")
         }
         _ => Ok(()),
     }
+}
+
+/// The completion script for `shell`. clap_complete's bash script names the function
+/// of each subcommand after the binary with every `-` replaced, but the dispatch that
+/// picks the function replaces it differently (`wl__subcmd__user__subcmd__run` against
+/// `wl__user__subcmd__run`), so for a binary with a hyphen nothing past the subcommand
+/// completed. The dispatch's names are put right here.
+fn completion_script(shell: Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "wl-user", &mut script);
+    if shell == Shell::Bash {
+        let text = String::from_utf8_lossy(&script).replace("wl__subcmd__user__", "wl__user__");
+        script = text.into_bytes();
+    }
+    script
 }
 
 pub fn man(dir: &Path) -> Result<()> {
@@ -34,6 +48,46 @@ pub fn man(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What bash offers for the words of `line` (the last one being completed), with
+    /// the script loaded as bash-completion would.
+    fn bash_completes(line: &[&str]) -> Vec<String> {
+        let script = String::from_utf8(completion_script(Shell::Bash)).unwrap();
+        let words = line
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let cword = line.len() - 1;
+        let prev = if cword > 0 { line[cword - 1] } else { "" };
+        let program = format!(
+            "{script}\nCOMP_WORDS=({words}); COMP_CWORD={cword}; _wl__user wl-user '{}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            line[cword]
+        );
+        let out = std::process::Command::new("bash")
+            .args(["--norc", "-c", &program])
+            .output()
+            .expect("bash");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn bash_completes_past_the_subcommand() {
+        assert_eq!(bash_completes(&["wl-user", "ru"]), ["run"]);
+        // Before the fix, nothing: the subcommand's function was never reached.
+        let flags = bash_completes(&["wl-user", "run", "--fo"]);
+        assert_eq!(flags, ["--format"]);
+        let formats = bash_completes(&["wl-user", "run", "--format", ""]);
+        for f in ["table", "json", "csv", "md", "rst", "svg"] {
+            assert!(formats.iter().any(|x| x == f), "{f} not in {formats:?}");
+        }
+        let abis = bash_completes(&["wl-user", "syscalls", "--arch", ""]);
+        assert!(abis.iter().any(|x| x == "x86_64"), "{abis:?}");
+    }
 
     /// The package installs one page per visible subcommand; a hidden one (`man`) or
     /// clap's `help` must not get a page.
