@@ -11,7 +11,7 @@ use std::{
 use crate::{
     collector::{Collector, Snapshot},
     output::Output,
-    report::{Format, Render, Report, Target},
+    report::{Format, ObjectsShown, Render, Report, Target},
     syscalls::Knowledge,
 };
 use anyhow::{Result, bail};
@@ -70,6 +70,8 @@ struct IntervalLine<'r> {
 
 pub struct Live<'a> {
     view: View,
+    /// The object rows shown under their syscall (`--objects`).
+    objects: ObjectsShown,
     ticks: tokio::time::Interval,
     output: &'a Output,
     knowledge: &'a Knowledge,
@@ -105,6 +107,7 @@ impl<'a> Live<'a> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Some(Live {
             view,
+            objects: render.objects,
             ticks,
             output,
             knowledge,
@@ -157,10 +160,10 @@ impl<'a> Live<'a> {
             View::Terminal => {
                 buf.extend_from_slice(REDRAW);
                 let rows = self.output.terminal_rows().unwrap_or(24);
-                write_rates(&report, &span, Some(rows.into()), &mut buf)?;
+                write_rates(&report, &span, self.objects, Some(rows.into()), &mut buf)?;
             }
             View::Blocks => {
-                write_rates(&report, &span, None, &mut buf)?;
+                write_rates(&report, &span, self.objects, None, &mut buf)?;
                 buf.push(b'\n');
             }
         }
@@ -214,25 +217,16 @@ fn reader_gone(e: &anyhow::Error) -> bool {
         .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }
 
-/// The interval as rates: per syscall its calls/s, errors/s and share of the interval's
-/// time in syscalls, busiest first (the report's order), then the totals. With `rows`
-/// (a terminal's height) the list is cut to fit.
+/// The interval as rates, after a line that says which interval it is. With `rows` (a
+/// terminal's height) the list is cut to fit.
 fn write_rates(
     report: &Report,
     span: &Span,
+    objects: ObjectsShown,
     rows: Option<usize>,
     out: &mut Vec<u8>,
-) -> io::Result<()> {
+) -> Result<()> {
     let secs = |ns: u64| ns as f64 / 1e9;
-    // At least a nanosecond, so that a rate is never a division by zero.
-    let length = secs((span.end_ns - span.start_ns).max(1));
-    let share = |ns: u64| {
-        if report.latency {
-            format!("{:.2}", report.percent_of_time(ns))
-        } else {
-            "-".to_owned()
-        }
-    };
     writeln!(
         out,
         "wl: {:.1} s traced; interval {}: {:.1}-{:.1} s; the final report follows when tracing ends",
@@ -241,96 +235,8 @@ fn write_rates(
         secs(span.start_ns),
         secs(span.end_ns),
     )?;
-    if let Some(blocks) = crate::report::tasks::blocks(report) {
-        return write_task_rates(report, &blocks, length, rows, out);
-    }
-    writeln!(
-        out,
-        "{:>12} {:>10} {:>7}  {:<20} subsystem",
-        "calls/s", "errors/s", "% time", "syscall"
-    )?;
-    let fit = rows.map_or(usize::MAX, |r| r.saturating_sub(VIEW_FRAME).max(1));
-    let shown = if report.syscalls.len() > fit {
-        // One line says how many more there are.
-        fit - 1
-    } else {
-        report.syscalls.len()
-    };
-    for s in &report.syscalls[..shown] {
-        writeln!(
-            out,
-            "{:>12.1} {:>10.1} {:>7}  {:<20} {}",
-            s.counts.calls as f64 / length,
-            s.counts.errors as f64 / length,
-            share(s.counts.total_ns),
-            crate::report::render::syscall_label(&s.name, s.abi),
-            s.subsystem
-        )?;
-    }
-    if shown < report.syscalls.len() {
-        writeln!(
-            out,
-            "{:>32}  ({} more syscalls)",
-            "",
-            report.syscalls.len() - shown
-        )?;
-    }
-    let calls: u64 = report.syscalls.iter().map(|s| s.counts.calls).sum();
-    let errors: u64 = report.syscalls.iter().map(|s| s.counts.errors).sum();
-    let total = if report.latency { "100.00" } else { "-" };
-    writeln!(
-        out,
-        "{:>12.1} {:>10.1} {total:>7}  total",
-        calls as f64 / length,
-        errors as f64 / length,
-    )
-}
-
-/// With `--by`: the interval's rates per process, thread or command, busiest first.
-fn write_task_rates(
-    report: &Report,
-    blocks: &[crate::report::tasks::Block],
-    length: f64,
-    rows: Option<usize>,
-    out: &mut Vec<u8>,
-) -> io::Result<()> {
-    writeln!(
-        out,
-        "{:>12} {:>10} {:>7}  task",
-        "calls/s", "errors/s", "% time"
-    )?;
-    let fit = rows.map_or(usize::MAX, |r| r.saturating_sub(VIEW_FRAME).max(1));
-    let shown = if blocks.len() > fit {
-        fit - 1
-    } else {
-        blocks.len()
-    };
-    for b in &blocks[..shown] {
-        writeln!(
-            out,
-            "{:>12.1} {:>10.1} {:>7}  {}",
-            b.calls as f64 / length,
-            b.errors as f64 / length,
-            if report.latency {
-                format!("{:.2}", report.percent_of_time(b.total_ns))
-            } else {
-                "-".to_owned()
-            },
-            b.title
-        )?;
-    }
-    if shown < blocks.len() {
-        writeln!(out, "{:>32}  ({} more)", "", blocks.len() - shown)?;
-    }
-    let calls: u64 = blocks.iter().map(|b| b.calls).sum();
-    let errors: u64 = blocks.iter().map(|b| b.errors).sum();
-    writeln!(
-        out,
-        "{:>12.1} {:>10.1} {:>7}  total",
-        calls as f64 / length,
-        errors as f64 / length,
-        if report.latency { "100.00" } else { "-" }
-    )
+    let fit = rows.map(|r| r.saturating_sub(VIEW_FRAME).max(1));
+    report.write_rates(objects, fit, out)
 }
 
 #[cfg(test)]
@@ -348,21 +254,24 @@ mod tests {
 
     #[test]
     fn the_view_fits_the_terminal() {
-        let report = crate::report::tests::sample();
+        let mut report = crate::report::tests::sample();
+        // An interval's report lasts the interval.
+        report.duration_ns = 500_000_000;
         let span = Span {
             index: 2,
             start_ns: 1_000_000_000,
             end_ns: 1_500_000_000,
         };
         let mut out = Vec::new();
-        write_rates(&report, &span, Some(6), &mut out).unwrap();
+        let objects = ObjectsShown::Auto;
+        write_rates(&report, &span, objects, Some(6), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5, "{text}");
         assert!(lines[1].contains("calls/s"), "{text}");
         // 10 openat calls in half a second, 3 failed.
         assert!(lines[2].starts_with("        20.0        6.0"), "{text}");
-        assert!(lines[3].contains("(3 more syscalls)"), "{text}");
+        assert!(lines[3].contains("(3 more rows)"), "{text}");
         assert!(lines[4].ends_with("total"), "{text}");
         assert!(lines[4].starts_with("      2032.0"), "{text}");
     }

@@ -4,121 +4,48 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::ObjectsShown;
-use super::{Report, render};
+use super::columns::{self, Column, Style, TaskLine, layout};
+use super::{ObjectsShown, Report, render};
 
-/// With object rows shown (`--objects`), each follows its syscall's row with `row` =
-/// `object` and the syscall's identity repeated; sums over `row` = `syscall` count
-/// every call once.
-pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
-    if let Some(blocks) = super::tasks::blocks(report) {
-        return write_tasks(&blocks, out);
-    }
+/// Writes `rows` as CSV under a header of the columns' keys.
+pub fn rows<R>(
+    report: &Report,
+    columns: &[Column<R>],
+    rows: &[R],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (header, body) = columns::cells(report, columns, rows, Style::Csv);
     let mut w = render::csv_writer(out);
-    w.write_record([
-        "abi",
-        "nr",
-        "name",
-        "calls",
-        "errors",
-        "total_ns",
-        "avg_ns",
-        "min_ns",
-        "max_ns",
-        "subsystem",
-        "source",
-        "api",
-        "maintainers",
-        "row",
-        "object_kind",
-        "object",
-        "command",
-        "handler",
-    ])?;
-    for s in &report.syscalls {
-        w.write_record([
-            s.abi.as_str(),
-            &s.nr.to_string(),
-            &s.name,
-            &s.counts.calls.to_string(),
-            &s.counts.errors.to_string(),
-            &s.counts.total_ns.to_string(),
-            &s.avg_ns.to_string(),
-            &s.min_ns.to_string(),
-            &s.max_ns.to_string(),
-            s.subsystem,
-            s.source.unwrap_or_default(),
-            &s.api,
-            s.maintainers.unwrap_or_default(),
-            "syscall",
-            "",
-            "",
-            "",
-            "",
-        ])?;
-        for o in super::objects::shown(s, objects) {
-            let avg = o.counts.total_ns.checked_div(o.counts.calls).unwrap_or(0);
-            w.write_record([
-                s.abi.as_str(),
-                &s.nr.to_string(),
-                &s.name,
-                &o.counts.calls.to_string(),
-                &o.counts.errors.to_string(),
-                &o.counts.total_ns.to_string(),
-                &avg.to_string(),
-                "",
-                "",
-                o.subsystem.unwrap_or(s.subsystem),
-                o.source.as_deref().unwrap_or_default(),
-                &s.api,
-                o.maintainers.unwrap_or_default(),
-                "object",
-                o.kind,
-                o.name.as_deref().unwrap_or_default(),
-                o.command.as_deref().unwrap_or_default(),
-                o.handler.as_deref().unwrap_or_default(),
-            ])?;
-        }
+    w.write_record(header)?;
+    for cells in body {
+        w.write_record(cells)?;
     }
     w.flush()?;
     Ok(())
 }
 
-/// With `--by`: one row per (task, syscall); `pid` and `tid` are empty where they do not
-/// apply (commands; processes have no tid).
-fn write_tasks(blocks: &[super::tasks::Block], out: &mut dyn Write) -> Result<()> {
-    let mut w = render::csv_writer(out);
-    w.write_record([
-        "pid",
-        "tid",
-        "comm",
-        "abi",
-        "nr",
-        "name",
-        "calls",
-        "errors",
-        "total_ns",
-        "subsystem",
-    ])?;
-    let id = |v: Option<u32>| v.map_or_else(String::new, |v| v.to_string());
-    for b in blocks {
-        for s in b.syscalls {
-            w.write_record([
-                &id(b.pid),
-                &id(b.tid),
-                b.comm,
-                s.abi.as_str(),
-                &s.nr.to_string(),
-                &s.name,
-                &s.counts.calls.to_string(),
-                &s.counts.errors.to_string(),
-                &s.counts.total_ns.to_string(),
-                s.subsystem,
-            ])?;
-        }
+/// With object rows shown (`--objects`), each follows its syscall's row with `row` =
+/// `object` and the syscall's identity repeated; sums over `row` = `syscall` count
+/// every call once. With `--by`: one row per (task, syscall); `pid` and `tid` are
+/// empty where they do not apply (commands; processes have no tid).
+pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
+    if let Some(blocks) = super::tasks::blocks(report) {
+        let lines: Vec<TaskLine> = blocks
+            .iter()
+            .flat_map(|task| {
+                task.syscalls
+                    .iter()
+                    .map(move |syscall| TaskLine { task, syscall })
+            })
+            .collect();
+        return rows(report, &layout::task_csv(), &lines, out);
     }
-    w.flush()?;
-    Ok(())
+    rows(
+        report,
+        &layout::csv(),
+        &columns::lines(&report.syscalls, objects),
+        out,
+    )
 }
 
 #[cfg(test)]

@@ -1,72 +1,45 @@
-//! `--format md`: the report as Markdown tables, syscalls grouped by subsystem, then
+//! `--format md`: the report as Markdown tables, syscalls in the table's order, then
 //! subsystems.
 
 use std::io::Write;
 
 use anyhow::Result;
 
-use super::ObjectsShown;
-use super::{Report, render::api};
+use super::columns::{self, Align, Column, Style, layout};
+use super::{ObjectsShown, Report};
 
-pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
-    let share = |ns: u64| report.percent_of_time(ns);
-    writeln!(
-        out,
-        "| System Call | ABI | # calls | # errors | % time | Linux Subsystem | System Call (API) | Source |"
-    )?;
-    writeln!(out, "|---|---|---:|---:|---:|---|---|---|")?;
-    for s in report.by_subsystem() {
-        writeln!(
-            out,
-            "| {} | {} | {} | {} | {:.2} | {} | `{}` | {} |",
-            s.name,
-            s.abi.as_str(),
-            s.counts.calls,
-            s.counts.errors,
-            share(s.counts.total_ns),
-            s.subsystem,
-            api(&s.api),
-            s.source.map_or_else(String::new, |p| format!("`{p}`")),
-        )?;
-        for o in super::objects::shown(s, objects) {
-            writeln!(
-                out,
-                "| ↳ {} |  | {} | {} | {:.2} | {} | {} | {} |",
-                o.name.as_deref().unwrap_or(o.kind),
-                o.counts.calls,
-                o.counts.errors,
-                share(o.counts.total_ns),
-                o.subsystem.unwrap_or(s.subsystem),
-                [o.command.as_deref(), o.handler.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                o.source
-                    .as_deref()
-                    .map_or_else(String::new, |p| format!("`{p}`")),
-            )?;
-        }
-    }
-    writeln!(out)?;
-    writeln!(
-        out,
-        "| Linux Subsystem | # calls | # errors | % time | # syscalls |"
-    )?;
-    writeln!(out, "|---|---:|---:|---:|---:|")?;
-    for s in report.summary() {
-        writeln!(
-            out,
-            "| {} | {} | {} | {:.2} | {} |",
-            s.name,
-            s.counts.calls,
-            s.counts.errors,
-            share(s.counts.total_ns),
-            s.syscalls
-        )?;
+/// A Markdown table of `rows`.
+pub fn table<R>(
+    report: &Report,
+    columns: &[Column<R>],
+    rows: &[R],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (header, body) = columns::cells(report, columns, rows, Style::Markdown);
+    writeln!(out, "| {} |", header.join(" | "))?;
+    let rule: Vec<&str> = columns
+        .iter()
+        .map(|c| match c.align {
+            Align::Left => "---",
+            Align::Right => "---:",
+        })
+        .collect();
+    writeln!(out, "|{}|", rule.join("|"))?;
+    for cells in body {
+        writeln!(out, "| {} |", cells.join(" | "))?;
     }
     Ok(())
+}
+
+pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
+    table(
+        report,
+        &layout::markdown(),
+        &columns::lines(&report.syscalls, objects),
+        out,
+    )?;
+    writeln!(out)?;
+    table(report, &layout::subsystems(), report.summary(), out)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The report: what a run or an attach gathered, named with the syscall tables, and
 //! written as a table or JSON.
 
+mod columns;
 mod csv;
 pub mod diff;
 mod histogram;
@@ -423,6 +424,16 @@ impl Report {
                 .then(a.name.cmp(&b.name))
         });
         rows
+    }
+
+    /// `--interval`'s view of this (interval's) report: rates per second of it.
+    pub fn write_rates(
+        &self,
+        objects: ObjectsShown,
+        fit: Option<usize>,
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        table::rates(self, objects, fit, out)
     }
 
     pub fn write(&self, render: Render, out: &mut dyn Write) -> Result<()> {

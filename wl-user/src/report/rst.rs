@@ -6,8 +6,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::ObjectsShown;
-use super::{Report, render};
+use super::columns::{self, Column, Style, layout};
+use super::{ObjectsShown, Report};
 
 /// A reStructuredText grid table.
 pub fn grid(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
@@ -49,66 +49,22 @@ pub fn grid(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Resul
     Ok(())
 }
 
+/// A grid table of `rows`.
+pub fn table<R>(
+    report: &Report,
+    columns: &[Column<R>],
+    rows: &[R],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (header, body) = columns::cells(report, columns, rows, Style::Rst);
+    grid(out, &header, &body)
+}
+
 pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for s in report.by_subsystem() {
-        rows.push(vec![
-            render::syscall_label(&s.name, s.abi),
-            s.counts.calls.to_string(),
-            s.subsystem.to_owned(),
-            render::api(&s.api),
-        ]);
-        // The object rows under their syscall: the subsystem that served them and
-        // the function that did.
-        for o in super::objects::shown(s, objects) {
-            rows.push(vec![
-                format!("- {}", o.name.as_deref().unwrap_or(o.kind)),
-                o.counts.calls.to_string(),
-                o.subsystem.unwrap_or(s.subsystem).to_owned(),
-                [o.command.as_deref(), o.handler.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ]);
-        }
-    }
-    grid(
-        out,
-        &[
-            "System Call",
-            "# calls",
-            "Linux Subsystem",
-            "System Call (API)",
-        ],
-        &rows,
-    )?;
+    let lines = columns::lines(report.by_subsystem(), objects);
+    table(report, &layout::rst(), &lines, out)?;
     writeln!(out)?;
-    let rows: Vec<Vec<String>> = report
-        .summary()
-        .iter()
-        .map(|s| {
-            let share = report.percent_of_time(s.counts.total_ns);
-            vec![
-                s.name.to_owned(),
-                s.counts.calls.to_string(),
-                s.counts.errors.to_string(),
-                format!("{share:.2}"),
-                s.syscalls.to_string(),
-            ]
-        })
-        .collect();
-    grid(
-        out,
-        &[
-            "Linux Subsystem",
-            "# calls",
-            "# errors",
-            "% time",
-            "# syscalls",
-        ],
-        &rows,
-    )
+    table(report, &layout::subsystems(), report.summary(), out)
 }
 
 #[cfg(test)]

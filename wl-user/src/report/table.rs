@@ -1,133 +1,143 @@
-//! `--format table`: columns in the manner of `strace -c`, with min and max added.
+//! `--format table`: aligned columns in the manner of `strace -c` (which columns: see
+//! [`layout::table`]), the subsystem summary, and notes on what the numbers mean.
 
 use std::io::Write;
 
 use anyhow::Result;
 
-use wl_common::Lost;
+use wl_common::{Counts, Lost};
 
-use super::ObjectsShown;
-use super::{Report, render};
+use super::columns::{self, Align, Column, Counted, Line, Style, layout};
+use super::tasks::Block;
+use super::{ObjectsShown, Report, render};
 
-const RULE: &str = "------ ----------- ----------- ----------- ----------- ----------- --------- --------- ---------------- ----------------";
-const SUBSYSTEM_RULE: &str = "------ --------- --------- -------- ----------------";
-
-/// strace -c leaves the errors column empty where there are none.
-fn blank_if_zero(n: u64) -> String {
-    if n > 0 { n.to_string() } else { String::new() }
+/// What frames a table's rows.
+pub struct Frame<'f, R> {
+    /// Rules under the header and above the footer.
+    pub ruled: bool,
+    /// The last line (the total).
+    pub footer: Option<&'f R>,
+    /// At most this many rows (a terminal's height); one line then says how many more
+    /// there are, of what (`syscalls`).
+    pub fit: Option<(usize, &'static str)>,
 }
 
-fn us(ns: u64) -> f64 {
-    ns as f64 / 1_000.0
+impl<R> Frame<'_, R> {
+    /// A header and rows, nothing else.
+    pub const PLAIN: Self = Frame {
+        ruled: false,
+        footer: None,
+        fit: None,
+    };
 }
 
-/// The time columns (% time, seconds, usecs/call, p50, p99, max), or dashes when calls
-/// were not timed (`--no-latency`).
-fn timing(
+/// Writes `rows` in aligned columns under a header, framed by `frame`.
+pub fn columns<R>(
     report: &Report,
-    share: f64,
-    total_ns: u64,
-    avg_ns: u64,
-    spread: Option<[u64; 3]>,
-) -> String {
-    if !report.latency {
-        return format!(
-            "{:>6} {:>11} {:>11} {:>11} {:>11} {:>11}",
-            "-", "-", "-", "-", "-", "-"
-        );
+    columns: &[Column<R>],
+    rows: &[R],
+    frame: Frame<R>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let line = |cells: &mut dyn Iterator<Item = (&Column<R>, String)>| {
+        let mut text = String::new();
+        let mut cells = cells.peekable();
+        while let Some((c, cell)) = cells.next() {
+            // The last column is not padded (it is usually a name of any length).
+            match (c.align, cells.peek().is_none()) {
+                (Align::Left, true) => text.push_str(&cell),
+                (Align::Right, true) => text.push_str(&format!("{cell:>w$}", w = c.width)),
+                (Align::Left, false) => text.push_str(&format!("{cell:<w$} ", w = c.width)),
+                (Align::Right, false) => text.push_str(&format!("{cell:>w$} ", w = c.width)),
+            }
+        }
+        text.trim_end().to_owned()
+    };
+    let rule = columns
+        .iter()
+        .map(|c| "-".repeat(c.width))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shown = match frame.fit {
+        // One line says how many more there are.
+        Some((fit, _)) if rows.len() > fit => fit.saturating_sub(1),
+        _ => rows.len(),
+    };
+    let (header, body) = columns::cells(report, columns, &rows[..shown], Style::Table);
+    writeln!(
+        out,
+        "{}",
+        line(&mut columns.iter().zip(header.iter().map(|h| h.to_string())))
+    )?;
+    if frame.ruled {
+        writeln!(out, "{rule}")?;
     }
-    let [p50, p99, max] =
-        spread.map_or_else(Default::default, |ns| ns.map(|n| format!("{:.3}", us(n))));
-    format!(
-        "{share:>6.2} {:>11.6} {:>11.3} {p50:>11} {p99:>11} {max:>11}",
-        total_ns as f64 / 1e9,
-        us(avg_ns)
-    )
+    for cells in body {
+        writeln!(out, "{}", line(&mut columns.iter().zip(cells)))?;
+    }
+    if let Some((_, what)) = frame.fit.filter(|_| shown < rows.len()) {
+        writeln!(out, "  ({} more {what})", rows.len() - shown)?;
+    }
+    if let Some(f) = frame.footer {
+        if frame.ruled {
+            writeln!(out, "{rule}")?;
+        }
+        let cells = columns.iter().map(|c| c.text(report, f, Style::Table));
+        writeln!(out, "{}", line(&mut columns.iter().zip(cells)))?;
+    }
+    Ok(())
+}
+
+/// `--interval`'s view: per syscall (and object) its calls/s, errors/s and share of
+/// the interval's time in syscalls, busiest first, then the totals; with `--by`, per
+/// task. With `fit` (a terminal's height) the list is cut to fit.
+pub fn rates(
+    report: &Report,
+    objects: ObjectsShown,
+    fit: Option<usize>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if let Some(blocks) = super::tasks::blocks(report) {
+        let total = blocks.iter().map(|b| b.counts()).sum();
+        let total = Block::total(total);
+        let frame = Frame {
+            ruled: false,
+            footer: Some(&total),
+            fit: fit.map(|n| (n, "tasks")),
+        };
+        return columns(report, &layout::task_rates(), &blocks, frame, out);
+    }
+    let total = Line::Total(report.syscalls.iter().map(|s| s.counts).sum());
+    let frame = Frame {
+        ruled: false,
+        footer: Some(&total),
+        fit: fit.map(|n| (n, "rows")),
+    };
+    let lines = columns::lines(&report.syscalls, objects);
+    columns(report, &layout::rates(), &lines, frame, out)
 }
 
 pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
-    let total_ns = report.total_ns();
-    let total_calls: u64 = report.syscalls.iter().map(|s| s.counts.calls).sum();
-    let total_errors: u64 = report.syscalls.iter().map(|s| s.counts.errors).sum();
-    writeln!(
-        out,
-        "{:>6} {:>11} {:>11} {:>11} {:>11} {:>11} {:>9} {:>9} {:<16} subsystem",
-        "% time",
-        "seconds",
-        "usecs/call",
-        "p50 usecs",
-        "p99 usecs",
-        "max usecs",
-        "calls",
-        "errors",
-        "syscall"
-    )?;
-    writeln!(out, "{RULE}")?;
-    for s in &report.syscalls {
-        let share = report.percent_of_time(s.counts.total_ns);
-        let errors = blank_if_zero(s.counts.errors);
-        let name = render::syscall_label(&s.name, s.abi);
-        let times = timing(
-            report,
-            share,
-            s.counts.total_ns,
-            s.avg_ns,
-            Some([s.p50_ns, s.p99_ns, s.max_ns]),
-        );
-        writeln!(
-            out,
-            "{times} {:>9} {errors:>9} {name:<16} {}",
-            s.counts.calls, s.subsystem
-        )?;
-        for o in super::objects::shown(s, objects) {
-            let times = timing(
-                report,
-                report.percent_of_time(o.counts.total_ns),
-                o.counts.total_ns,
-                o.counts.total_ns.checked_div(o.counts.calls).unwrap_or(0),
-                None,
-            );
-            writeln!(
-                out,
-                "{times} {:>9} {:>9}   - {} {}",
-                o.counts.calls,
-                blank_if_zero(o.counts.errors),
-                o.label(),
-                o.subsystem.unwrap_or(s.subsystem)
-            )?;
-        }
-    }
-    writeln!(out, "{RULE}")?;
-    let errors = blank_if_zero(total_errors);
-    let times = timing(
-        report,
-        100.0,
-        total_ns,
-        total_ns.checked_div(total_calls).unwrap_or(0),
-        None,
-    );
-    writeln!(out, "{times} {total_calls:>9} {errors:>9} total")?;
+    let total: Counts = report.syscalls.iter().map(|s| s.counts).sum();
+    let lines = columns::lines(&report.syscalls, objects);
+    let frame = Frame {
+        ruled: true,
+        footer: Some(&Line::Total(total)),
+        fit: None,
+    };
+    columns(report, &layout::table(), &lines, frame, out)?;
     writeln!(out)?;
-    writeln!(
+    let frame = Frame {
+        ruled: true,
+        ..Frame::PLAIN
+    };
+    columns(
+        report,
+        &layout::subsystems_table(),
+        report.summary(),
+        frame,
         out,
-        "{:>6} {:>9} {:>9} {:>8} subsystem",
-        "% time", "calls", "errors", "syscalls"
     )?;
-    writeln!(out, "{SUBSYSTEM_RULE}")?;
-    for s in report.summary() {
-        let share = report.percent_of_time(s.counts.total_ns);
-        let errors = blank_if_zero(s.counts.errors);
-        let share = if report.latency {
-            format!("{share:.2}")
-        } else {
-            "-".to_owned()
-        };
-        writeln!(
-            out,
-            "{share:>6} {:>9} {errors:>9} {:>8} {}",
-            s.counts.calls, s.syscalls, s.name
-        )?;
-    }
     if let Some(s) = &report.seccomp {
         let part = |what: &str, rows: &[super::DeniedRow]| {
             let total: u64 = rows.iter().map(|d| d.calls).sum();

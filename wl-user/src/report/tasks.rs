@@ -8,7 +8,10 @@ use anyhow::Result;
 use serde::Serialize;
 use wl_common::Counts;
 
-use super::{Report, render};
+use super::{
+    Report,
+    columns::{TaskLine, layout},
+};
 use crate::{
     collector::TaskSnapshot,
     options::By,
@@ -249,10 +252,22 @@ pub struct Block<'a> {
     pub pid: Option<u32>,
     pub tid: Option<u32>,
     pub comm: &'a str,
-    pub calls: u64,
-    pub errors: u64,
-    pub total_ns: u64,
+    pub counts: Counts,
     pub syscalls: &'a [TaskSyscall],
+}
+
+impl Block<'_> {
+    /// Every task together: the last line of a list of them.
+    pub fn total(counts: Counts) -> Block<'static> {
+        Block {
+            title: "total".to_owned(),
+            pid: None,
+            tid: None,
+            comm: "",
+            counts,
+            syscalls: &[],
+        }
+    }
 }
 
 /// The report's tasks, busiest first, "others" last; None without `--by`.
@@ -276,9 +291,7 @@ pub fn blocks(report: &Report) -> Option<Vec<Block<'_>>> {
                         pid: Some(r.pid),
                         tid: r.tid,
                         comm: &r.comm,
-                        calls: r.counts.calls,
-                        errors: r.counts.errors,
-                        total_ns: r.counts.total_ns,
+                        counts: r.counts,
                         syscalls: &r.syscalls,
                     }
                 })
@@ -292,9 +305,7 @@ pub fn blocks(report: &Report) -> Option<Vec<Block<'_>>> {
                 pid: None,
                 tid: None,
                 comm: &r.comm,
-                calls: r.counts.calls,
-                errors: r.counts.errors,
-                total_ns: r.counts.total_ns,
+                counts: r.counts,
                 syscalls: &r.syscalls,
             })
             .collect()
@@ -309,8 +320,8 @@ fn shown<'a, 'b>(blocks: &'a [Block<'b>], top: Option<usize>) -> (&'a [Block<'b>
         format!(
             "{} more: {} calls, {} errors (--top shows more)",
             rest.len(),
-            rest.iter().map(|b| b.calls).sum::<u64>(),
-            rest.iter().map(|b| b.errors).sum::<u64>()
+            rest.iter().map(|b| b.counts.calls).sum::<u64>(),
+            rest.iter().map(|b| b.counts.errors).sum::<u64>()
         )
     });
     (&blocks[..n], line)
@@ -344,6 +355,14 @@ fn each_shown(
     Ok(())
 }
 
+/// The syscall lines of one task.
+fn lines<'a>(b: &'a Block<'a>) -> Vec<TaskLine<'a>> {
+    b.syscalls
+        .iter()
+        .map(|syscall| TaskLine { task: b, syscall })
+        .collect()
+}
+
 /// Under the table: a block per task, busiest first; past `top`, one line for the rest.
 pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
     each_shown(report, top, out, |b, out| {
@@ -351,34 +370,16 @@ pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
             out,
             "\n{}: {} calls, {} errors{}",
             b.title,
-            b.calls,
-            b.errors,
+            b.counts.calls,
+            b.counts.errors,
             if report.latency {
-                format!(", {} s", seconds(report, b.total_ns))
+                format!(", {} s", seconds(report, b.counts.total_ns))
             } else {
                 String::new()
             }
         )?;
-        writeln!(
-            out,
-            "{:>10} {:>9} {:>11} syscall",
-            "calls", "errors", "seconds"
-        )?;
-        for s in b.syscalls {
-            writeln!(
-                out,
-                "{:>10} {:>9} {:>11} {}",
-                s.counts.calls,
-                if s.counts.errors > 0 {
-                    s.counts.errors.to_string()
-                } else {
-                    String::new()
-                },
-                seconds(report, s.counts.total_ns),
-                render::syscall_label(&s.name, s.abi)
-            )?;
-        }
-        Ok(())
+        let frame = super::table::Frame::PLAIN;
+        super::table::columns(report, &layout::task_table(), &lines(b), frame, out)
     })
 }
 
@@ -386,23 +387,7 @@ pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
 pub fn write_md(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
     each_shown(report, top, out, |b, out| {
         writeln!(out, "\n### {}\n", b.title)?;
-        writeln!(
-            out,
-            "| System Call | # calls | # errors | seconds | Linux Subsystem |"
-        )?;
-        writeln!(out, "|---|---:|---:|---:|---|")?;
-        for s in b.syscalls {
-            writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                render::syscall_label(&s.name, s.abi),
-                s.counts.calls,
-                s.counts.errors,
-                seconds(report, s.counts.total_ns),
-                s.subsystem
-            )?;
-        }
-        Ok(())
+        super::markdown::table(report, &layout::task_markdown(), &lines(b), out)
     })
 }
 
@@ -415,24 +400,7 @@ pub fn write_rst(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Re
             b.title,
             "-".repeat(b.title.chars().count())
         )?;
-        let rows: Vec<Vec<String>> = b
-            .syscalls
-            .iter()
-            .map(|s| {
-                vec![
-                    render::syscall_label(&s.name, s.abi),
-                    s.counts.calls.to_string(),
-                    s.counts.errors.to_string(),
-                    s.subsystem.to_owned(),
-                ]
-            })
-            .collect();
-        super::rst::grid(
-            out,
-            &["System Call", "# calls", "# errors", "Linux Subsystem"],
-            &rows,
-        )?;
-        Ok(())
+        super::rst::table(report, &layout::task_rst(), &lines(b), out)
     })
 }
 

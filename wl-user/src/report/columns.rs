@@ -1,0 +1,878 @@
+//! The column model: every column the text formats show is defined here once — its
+//! names, its alignment and how it reads a row — and each format's layout is a list of
+//! these columns. A new column is one definition and its place in the layouts below; a
+//! new format is one file that renders [`Cell`]s.
+//!
+//! JSON is the rows themselves (serde); the picture and the exporter draw from the
+//! same rows and counts.
+
+use wl_common::Counts;
+
+use super::{
+    Report, SubsystemRow, SyscallRow, objects::ObjectRow, render, tasks::Block, tasks::TaskSyscall,
+};
+
+/// A value as its column holds it; each format decides how it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Int(u64),
+    /// A count `strace -c` leaves blank when it is zero (errors).
+    Sparse(u64),
+    /// Nanoseconds, read as seconds.
+    Seconds(u64),
+    /// Nanoseconds, read as microseconds.
+    Micros(u64),
+    /// A percentage.
+    Share(f64),
+    /// Events per second.
+    Rate(f64),
+    Text(String),
+    /// A kernel identifier or path (Markdown quotes it as code).
+    Code(String),
+    /// A row under the one before it (an object under its syscall).
+    Under(String),
+    /// The value of the row above, that this row belongs to (an object row's syscall):
+    /// repeated where each row must stand alone (CSV), left out where people read.
+    Inherited(String),
+}
+
+/// How a format writes cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Table,
+    Markdown,
+    Rst,
+    Csv,
+}
+
+impl Cell {
+    pub fn render(&self, style: Style) -> String {
+        match self {
+            Cell::Empty => String::new(),
+            Cell::Int(n) => n.to_string(),
+            Cell::Sparse(0) if style == Style::Table => String::new(),
+            Cell::Sparse(n) => n.to_string(),
+            Cell::Seconds(ns) => format!("{:.6}", *ns as f64 / 1e9),
+            Cell::Micros(ns) => format!("{:.3}", *ns as f64 / 1e3),
+            Cell::Share(p) => format!("{p:.2}"),
+            Cell::Rate(r) => format!("{r:.1}"),
+            Cell::Text(s) => s.clone(),
+            Cell::Code(s) if style == Style::Markdown => format!("`{s}`"),
+            Cell::Code(s) => s.clone(),
+            Cell::Under(s) => match style {
+                Style::Table => format!("  - {s}"),
+                Style::Markdown => format!("↳ {s}"),
+                Style::Rst => format!("- {s}"),
+                Style::Csv => s.clone(),
+            },
+            Cell::Inherited(s) if style == Style::Csv => s.clone(),
+            Cell::Inherited(_) => String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// One column of rows of type `R`.
+pub struct Column<R> {
+    /// The CSV header, and the column's name.
+    pub key: &'static str,
+    /// The header in `--format table`, in strace -c's words.
+    pub title: &'static str,
+    /// The header in Markdown and reStructuredText, in the workload-tracing guide's words.
+    pub heading: &'static str,
+    pub align: Align,
+    /// The table's width (a minimum: longer values push the line).
+    pub width: usize,
+    /// A time: the text formats show `-` when calls were not timed (`--no-latency`).
+    pub timed: bool,
+    pub value: fn(&Report, &R) -> Cell,
+}
+
+impl<R> Column<R> {
+    /// The cell as `style` writes it, `-` for a time nobody measured.
+    pub fn text(&self, report: &Report, row: &R, style: Style) -> String {
+        if self.timed && !report.latency && style != Style::Csv {
+            "-".to_owned()
+        } else {
+            (self.value)(report, row).render(style)
+        }
+    }
+}
+
+/// Rows that carry calls, errors and time.
+pub trait Counted {
+    fn counts(&self) -> Counts;
+}
+
+/// A line of the syscall tables.
+#[derive(Clone, Copy)]
+pub enum Line<'a> {
+    Syscall(&'a SyscallRow),
+    /// One object or command of the syscall, under its row.
+    Object(&'a SyscallRow, &'a ObjectRow),
+    /// Every syscall together (the table's last line).
+    Total(Counts),
+}
+
+impl Line<'_> {
+    /// The subsystem credited: the object's where it did the work, else the syscall's.
+    fn subsystem(&self) -> Option<&'static str> {
+        match self {
+            Line::Syscall(s) => Some(s.subsystem),
+            Line::Object(s, o) => Some(o.subsystem.unwrap_or(s.subsystem)),
+            Line::Total(_) => None,
+        }
+    }
+
+    /// p50, p99 and max, known for whole syscalls only.
+    fn spread(&self) -> Option<[u64; 3]> {
+        match self {
+            Line::Syscall(s) => Some([s.p50_ns, s.p99_ns, s.max_ns]),
+            _ => None,
+        }
+    }
+}
+
+impl Counted for Line<'_> {
+    fn counts(&self) -> Counts {
+        match self {
+            Line::Syscall(s) => s.counts,
+            Line::Object(_, o) => o.counts,
+            Line::Total(c) => *c,
+        }
+    }
+}
+
+impl Counted for SubsystemRow {
+    fn counts(&self) -> Counts {
+        self.counts
+    }
+}
+
+impl Counted for Block<'_> {
+    fn counts(&self) -> Counts {
+        self.counts
+    }
+}
+
+/// One syscall of one task (`--by`).
+pub struct TaskLine<'a> {
+    pub task: &'a Block<'a>,
+    pub syscall: &'a TaskSyscall,
+}
+
+impl Counted for TaskLine<'_> {
+    fn counts(&self) -> Counts {
+        self.syscall.counts
+    }
+}
+
+fn text(s: impl Into<String>) -> Cell {
+    Cell::Text(s.into())
+}
+
+fn opt_text(s: Option<&str>) -> Cell {
+    s.map_or(Cell::Empty, text)
+}
+
+fn opt_code(s: Option<&str>) -> Cell {
+    s.map_or(Cell::Empty, |s| Cell::Code(s.to_owned()))
+}
+
+// Columns of anything counted.
+
+fn share_of<R: Counted>(report: &Report, r: &R) -> Cell {
+    Cell::Share(report.percent_of_time(r.counts().total_ns))
+}
+
+fn seconds_of<R: Counted>(_: &Report, r: &R) -> Cell {
+    Cell::Seconds(r.counts().total_ns)
+}
+
+fn calls_of<R: Counted>(_: &Report, r: &R) -> Cell {
+    Cell::Int(r.counts().calls)
+}
+
+fn errors_of<R: Counted>(_: &Report, r: &R) -> Cell {
+    Cell::Sparse(r.counts().errors)
+}
+
+/// Per second of the report's duration (an interval's, with `--interval`); at least a
+/// nanosecond, so that a rate is never a division by zero.
+fn per_second(report: &Report, n: u64) -> Cell {
+    Cell::Rate(n as f64 * 1e9 / report.duration_ns.max(1) as f64)
+}
+
+fn calls_per_s_of<R: Counted>(report: &Report, r: &R) -> Cell {
+    per_second(report, r.counts().calls)
+}
+
+fn errors_per_s_of<R: Counted>(report: &Report, r: &R) -> Cell {
+    per_second(report, r.counts().errors)
+}
+
+fn total_ns_of<R: Counted>(_: &Report, r: &R) -> Cell {
+    Cell::Int(r.counts().total_ns)
+}
+
+const fn share<R: Counted>() -> Column<R> {
+    Column {
+        key: "share",
+        title: "% time",
+        heading: "% time",
+        align: Align::Right,
+        width: 6,
+        timed: true,
+        value: share_of::<R>,
+    }
+}
+
+const fn seconds<R: Counted>(width: usize) -> Column<R> {
+    Column {
+        key: "seconds",
+        title: "seconds",
+        heading: "seconds",
+        align: Align::Right,
+        width,
+        timed: true,
+        value: seconds_of::<R>,
+    }
+}
+
+const fn calls<R: Counted>() -> Column<R> {
+    Column {
+        key: "calls",
+        title: "calls",
+        heading: "# calls",
+        align: Align::Right,
+        width: 9,
+        timed: false,
+        value: calls_of::<R>,
+    }
+}
+
+const fn errors<R: Counted>() -> Column<R> {
+    Column {
+        key: "errors",
+        title: "errors",
+        heading: "# errors",
+        align: Align::Right,
+        width: 9,
+        timed: false,
+        value: errors_of::<R>,
+    }
+}
+
+const fn calls_per_s<R: Counted>() -> Column<R> {
+    Column {
+        key: "calls_per_s",
+        title: "calls/s",
+        heading: "calls/s",
+        align: Align::Right,
+        width: 12,
+        timed: false,
+        value: calls_per_s_of::<R>,
+    }
+}
+
+const fn errors_per_s<R: Counted>() -> Column<R> {
+    Column {
+        key: "errors_per_s",
+        title: "errors/s",
+        heading: "errors/s",
+        align: Align::Right,
+        width: 10,
+        timed: false,
+        value: errors_per_s_of::<R>,
+    }
+}
+
+const fn total_ns<R: Counted>() -> Column<R> {
+    Column {
+        key: "total_ns",
+        title: "total ns",
+        heading: "total ns",
+        align: Align::Right,
+        width: 12,
+        timed: false,
+        value: total_ns_of::<R>,
+    }
+}
+
+const fn micros<R>(
+    key: &'static str,
+    title: &'static str,
+    value: fn(&Report, &R) -> Cell,
+) -> Column<R> {
+    Column {
+        key,
+        title,
+        heading: title,
+        align: Align::Right,
+        width: 11,
+        timed: true,
+        value,
+    }
+}
+
+/// A column of names: left-aligned, untimed.
+const fn named<R>(
+    key: &'static str,
+    title: &'static str,
+    heading: &'static str,
+    width: usize,
+    value: fn(&Report, &R) -> Cell,
+) -> Column<R> {
+    Column {
+        key,
+        title,
+        heading,
+        align: Align::Left,
+        width,
+        timed: false,
+        value,
+    }
+}
+
+// Columns of the syscall tables.
+
+/// Something of the syscall itself: its row's, inherited by its object rows.
+fn identity(l: &Line, of: fn(&SyscallRow) -> String) -> Cell {
+    match l {
+        Line::Syscall(s) => Cell::Text(of(s)),
+        Line::Object(s, _) => Cell::Inherited(of(s)),
+        Line::Total(_) => Cell::Empty,
+    }
+}
+
+fn avg_us<'a>() -> Column<Line<'a>> {
+    micros("avg_us", "usecs/call", |_, l| {
+        let c = l.counts();
+        Cell::Micros(c.total_ns.checked_div(c.calls).unwrap_or(0))
+    })
+}
+fn p50_us<'a>() -> Column<Line<'a>> {
+    micros("p50_us", "p50 usecs", |_, l| {
+        l.spread()
+            .map_or(Cell::Empty, |[p50, _, _]| Cell::Micros(p50))
+    })
+}
+fn p99_us<'a>() -> Column<Line<'a>> {
+    micros("p99_us", "p99 usecs", |_, l| {
+        l.spread()
+            .map_or(Cell::Empty, |[_, p99, _]| Cell::Micros(p99))
+    })
+}
+fn max_us<'a>() -> Column<Line<'a>> {
+    micros("max_us", "max usecs", |_, l| {
+        l.spread()
+            .map_or(Cell::Empty, |[_, _, max]| Cell::Micros(max))
+    })
+}
+
+/// The syscall, or under it everything known of the object (the table has no other
+/// column for it).
+fn syscall_label<'a>() -> Column<Line<'a>> {
+    named("syscall", "syscall", "System Call", 16, |_, l| match l {
+        Line::Syscall(s) => text(render::syscall_label(&s.name, s.abi)),
+        Line::Object(_, o) => Cell::Under(o.label()),
+        Line::Total(_) => text("total"),
+    })
+}
+
+/// The syscall, or under it the object's name (its command and handler have columns).
+fn syscall<'a>() -> Column<Line<'a>> {
+    named("syscall", "syscall", "System Call", 16, |_, l| match l {
+        Line::Syscall(s) => text(render::syscall_label(&s.name, s.abi)),
+        Line::Object(_, o) => Cell::Under(o.name.clone().unwrap_or_else(|| o.kind.to_owned())),
+        Line::Total(_) => text("total"),
+    })
+}
+
+fn subsystem<'a>() -> Column<Line<'a>> {
+    named("subsystem", "subsystem", "Linux Subsystem", 16, |_, l| {
+        opt_text(l.subsystem())
+    })
+}
+
+fn abi<'a>() -> Column<Line<'a>> {
+    named("abi", "abi", "ABI", 6, |_, l| {
+        identity(l, |s| s.abi.as_str().to_owned())
+    })
+}
+
+fn nr<'a>() -> Column<Line<'a>> {
+    Column {
+        key: "nr",
+        title: "nr",
+        heading: "Nr",
+        align: Align::Right,
+        width: 4,
+        timed: false,
+        value: |_, l| identity(l, |s| s.nr.to_string()),
+    }
+}
+
+fn name<'a>() -> Column<Line<'a>> {
+    named("name", "name", "Name", 16, |_, l| {
+        identity(l, |s| s.name.clone())
+    })
+}
+
+/// The entry point (`sys_openat()`), or for an object its command and handler.
+fn api<'a>() -> Column<Line<'a>> {
+    named("api", "api", "System Call (API)", 16, |_, l| match l {
+        Line::Syscall(s) => Cell::Code(render::api(&s.api)),
+        Line::Object(_, o) => {
+            let what: Vec<&str> = [o.command.as_deref(), o.handler.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            if what.is_empty() {
+                Cell::Empty
+            } else {
+                Cell::Code(what.join(" "))
+            }
+        }
+        Line::Total(_) => Cell::Empty,
+    })
+}
+
+/// The entry point as the tables name it (`sys_openat`), the syscall's on object rows.
+fn entry<'a>() -> Column<Line<'a>> {
+    named("api", "api", "Entry", 16, |_, l| {
+        identity(l, |s| s.api.clone())
+    })
+}
+
+fn source<'a>() -> Column<Line<'a>> {
+    named("source", "source", "Source", 16, |_, l| match l {
+        Line::Syscall(s) => opt_code(s.source),
+        Line::Object(_, o) => opt_code(o.source.as_deref()),
+        Line::Total(_) => Cell::Empty,
+    })
+}
+
+fn maintainers<'a>() -> Column<Line<'a>> {
+    named(
+        "maintainers",
+        "maintainers",
+        "Maintainers",
+        16,
+        |_, l| match l {
+            Line::Syscall(s) => opt_text(s.maintainers),
+            Line::Object(_, o) => opt_text(o.maintainers),
+            Line::Total(_) => Cell::Empty,
+        },
+    )
+}
+
+fn avg_ns<'a>() -> Column<Line<'a>> {
+    Column {
+        key: "avg_ns",
+        title: "avg ns",
+        heading: "avg ns",
+        align: Align::Right,
+        width: 11,
+        timed: false,
+        value: |_, l| match l {
+            Line::Syscall(s) => Cell::Int(s.avg_ns),
+            _ => {
+                let c = l.counts();
+                Cell::Int(c.total_ns.checked_div(c.calls).unwrap_or(0))
+            }
+        },
+    }
+}
+
+fn min_ns<'a>() -> Column<Line<'a>> {
+    Column {
+        key: "min_ns",
+        title: "min ns",
+        heading: "min ns",
+        align: Align::Right,
+        width: 11,
+        timed: false,
+        value: |_, l| match l {
+            Line::Syscall(s) => Cell::Int(s.min_ns),
+            _ => Cell::Empty,
+        },
+    }
+}
+
+fn max_ns<'a>() -> Column<Line<'a>> {
+    Column {
+        key: "max_ns",
+        title: "max ns",
+        heading: "max ns",
+        align: Align::Right,
+        width: 11,
+        timed: false,
+        value: |_, l| match l {
+            Line::Syscall(s) => Cell::Int(s.max_ns),
+            _ => Cell::Empty,
+        },
+    }
+}
+
+/// `syscall` or `object`: CSV's sums over `row = syscall` count every call once.
+fn row<'a>() -> Column<Line<'a>> {
+    named("row", "row", "Row", 7, |_, l| match l {
+        Line::Syscall(_) => text("syscall"),
+        Line::Object(..) => text("object"),
+        Line::Total(_) => text("total"),
+    })
+}
+
+fn object_kind<'a>() -> Column<Line<'a>> {
+    named("object_kind", "kind", "Kind", 8, |_, l| match l {
+        Line::Object(_, o) => text(o.kind),
+        _ => Cell::Empty,
+    })
+}
+
+fn object<'a>() -> Column<Line<'a>> {
+    named("object", "object", "Object", 16, |_, l| match l {
+        Line::Object(_, o) => opt_text(o.name.as_deref()),
+        _ => Cell::Empty,
+    })
+}
+
+fn command<'a>() -> Column<Line<'a>> {
+    named("command", "command", "Command", 16, |_, l| match l {
+        Line::Object(_, o) => opt_text(o.command.as_deref()),
+        _ => Cell::Empty,
+    })
+}
+
+fn handler<'a>() -> Column<Line<'a>> {
+    named("handler", "handler", "Handler", 16, |_, l| match l {
+        Line::Object(_, o) => opt_text(o.handler.as_deref()),
+        _ => Cell::Empty,
+    })
+}
+
+// Columns of the subsystem summary.
+
+fn subsystem_name() -> Column<SubsystemRow> {
+    named("subsystem", "subsystem", "Linux Subsystem", 16, |_, s| {
+        text(s.name)
+    })
+}
+
+fn syscalls() -> Column<SubsystemRow> {
+    Column {
+        key: "syscalls",
+        title: "syscalls",
+        heading: "# syscalls",
+        align: Align::Right,
+        width: 8,
+        timed: false,
+        value: |_, s| Cell::Int(s.syscalls),
+    }
+}
+
+// Columns of `--by` (one syscall of one task).
+
+fn id(v: Option<u32>) -> Cell {
+    v.map_or(Cell::Empty, |v| Cell::Int(v.into()))
+}
+
+fn pid<'a>() -> Column<TaskLine<'a>> {
+    Column {
+        key: "pid",
+        title: "pid",
+        heading: "PID",
+        align: Align::Right,
+        width: 7,
+        timed: false,
+        value: |_, t| id(t.task.pid),
+    }
+}
+
+fn tid<'a>() -> Column<TaskLine<'a>> {
+    Column {
+        key: "tid",
+        title: "tid",
+        heading: "TID",
+        align: Align::Right,
+        width: 7,
+        timed: false,
+        value: |_, t| id(t.task.tid),
+    }
+}
+
+fn comm<'a>() -> Column<TaskLine<'a>> {
+    named("comm", "comm", "Command", 16, |_, t| text(t.task.comm))
+}
+
+fn task_syscall<'a>() -> Column<TaskLine<'a>> {
+    named("syscall", "syscall", "System Call", 16, |_, t| {
+        text(render::syscall_label(&t.syscall.name, t.syscall.abi))
+    })
+}
+
+fn task_abi<'a>() -> Column<TaskLine<'a>> {
+    named("abi", "abi", "ABI", 6, |_, t| text(t.syscall.abi.as_str()))
+}
+
+fn task_nr<'a>() -> Column<TaskLine<'a>> {
+    Column {
+        key: "nr",
+        title: "nr",
+        heading: "Nr",
+        align: Align::Right,
+        width: 4,
+        timed: false,
+        value: |_, t| Cell::Int(t.syscall.nr.into()),
+    }
+}
+
+fn task_name<'a>() -> Column<TaskLine<'a>> {
+    named("name", "name", "Name", 16, |_, t| {
+        text(t.syscall.name.as_str())
+    })
+}
+
+fn task_subsystem<'a>() -> Column<TaskLine<'a>> {
+    named("subsystem", "subsystem", "Linux Subsystem", 16, |_, t| {
+        text(t.syscall.subsystem)
+    })
+}
+
+// Columns of a list of tasks.
+
+fn task<'a>() -> Column<Block<'a>> {
+    named("task", "task", "Task", 16, |_, b| text(b.title.as_str()))
+}
+
+/// Each format's columns, in order.
+pub mod layout {
+    use super::*;
+
+    /// `--format table`: strace -c's columns with the latency spread and the subsystem.
+    pub fn table<'a>() -> Vec<Column<Line<'a>>> {
+        vec![
+            share(),
+            seconds(11),
+            avg_us(),
+            p50_us(),
+            p99_us(),
+            max_us(),
+            calls(),
+            errors(),
+            syscall_label(),
+            subsystem(),
+        ]
+    }
+    /// `--format md`: the guide's columns and the numbers beside them.
+    pub fn markdown<'a>() -> Vec<Column<Line<'a>>> {
+        vec![
+            syscall(),
+            abi(),
+            calls(),
+            errors(),
+            share(),
+            subsystem(),
+            api(),
+            source(),
+        ]
+    }
+    /// `--format rst`: the workload-tracing guide's own table.
+    pub fn rst<'a>() -> Vec<Column<Line<'a>>> {
+        vec![syscall(), calls(), subsystem(), api()]
+    }
+    /// `--format csv`: every number and name, one object row after its syscall's.
+    pub fn csv<'a>() -> Vec<Column<Line<'a>>> {
+        vec![
+            abi(),
+            nr(),
+            name(),
+            calls(),
+            errors(),
+            total_ns(),
+            avg_ns(),
+            min_ns(),
+            max_ns(),
+            subsystem(),
+            source(),
+            entry(),
+            maintainers(),
+            row(),
+            object_kind(),
+            object(),
+            command(),
+            handler(),
+        ]
+    }
+
+    /// `--interval`'s view: rates over the interval.
+    pub fn rates<'a>() -> Vec<Column<Line<'a>>> {
+        vec![
+            calls_per_s(),
+            errors_per_s(),
+            share(),
+            syscall_label(),
+            subsystem(),
+        ]
+    }
+    /// `--interval`'s view with `--by`: the rates of each task.
+    pub fn task_rates<'a>() -> Vec<Column<Block<'a>>> {
+        vec![calls_per_s(), errors_per_s(), share(), task()]
+    }
+
+    /// The subsystem summary in the table.
+    pub fn subsystems_table() -> Vec<Column<SubsystemRow>> {
+        vec![share(), calls(), errors(), syscalls(), subsystem_name()]
+    }
+    /// The subsystem summary in Markdown and reStructuredText.
+    pub fn subsystems() -> Vec<Column<SubsystemRow>> {
+        vec![subsystem_name(), calls(), errors(), share(), syscalls()]
+    }
+
+    /// A task's syscalls under its heading (`--by`), in the table.
+    pub fn task_table<'a>() -> Vec<Column<TaskLine<'a>>> {
+        vec![calls(), errors(), seconds(11), task_syscall()]
+    }
+    /// ... in Markdown.
+    pub fn task_markdown<'a>() -> Vec<Column<TaskLine<'a>>> {
+        vec![
+            task_syscall(),
+            calls(),
+            errors(),
+            seconds(8),
+            task_subsystem(),
+        ]
+    }
+    /// ... in reStructuredText.
+    pub fn task_rst<'a>() -> Vec<Column<TaskLine<'a>>> {
+        vec![task_syscall(), calls(), errors(), task_subsystem()]
+    }
+    /// `--by` in CSV: one row per (task, syscall).
+    pub fn task_csv<'a>() -> Vec<Column<TaskLine<'a>>> {
+        vec![
+            pid(),
+            tid(),
+            comm(),
+            task_abi(),
+            task_nr(),
+            task_name(),
+            calls(),
+            errors(),
+            total_ns(),
+            task_subsystem(),
+        ]
+    }
+}
+
+/// A line per syscall of `rows`, each followed by the object lines `objects` shows.
+pub fn lines<'a>(
+    rows: impl IntoIterator<Item = &'a SyscallRow>,
+    objects: super::ObjectsShown,
+) -> Vec<Line<'a>> {
+    let mut out = Vec::new();
+    for s in rows {
+        out.push(Line::Syscall(s));
+        out.extend(
+            super::objects::shown(s, objects)
+                .iter()
+                .map(|o| Line::Object(s, o)),
+        );
+    }
+    out
+}
+
+/// The header and cells of `rows` as `style` writes them.
+pub fn cells<R>(
+    report: &Report,
+    columns: &[Column<R>],
+    rows: &[R],
+    style: Style,
+) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = columns
+        .iter()
+        .map(|c| match style {
+            Style::Table => c.title,
+            Style::Markdown | Style::Rst => c.heading,
+            Style::Csv => c.key,
+        })
+        .collect();
+    let body = rows
+        .iter()
+        .map(|r| columns.iter().map(|c| c.text(report, r, style)).collect())
+        .collect();
+    (header, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ObjectsShown, objects};
+
+    fn keys<R>(columns: &[Column<R>]) -> Vec<&'static str> {
+        columns.iter().map(|c| c.key).collect()
+    }
+
+    #[test]
+    fn a_layout_names_each_column_once() {
+        let layouts = [
+            keys(&layout::table()),
+            keys(&layout::markdown()),
+            keys(&layout::rst()),
+            keys(&layout::csv()),
+            keys(&layout::rates()),
+            keys(&layout::subsystems()),
+            keys(&layout::subsystems_table()),
+            keys(&layout::task_table()),
+            keys(&layout::task_csv()),
+            keys(&layout::task_rates()),
+        ];
+        for l in layouts {
+            let mut unique = l.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), l.len(), "{l:?}");
+        }
+    }
+
+    #[test]
+    fn untimed_reports_show_no_times_where_people_read() {
+        let mut report = crate::report::tests::sample();
+        report.latency = false;
+        let line = Line::Syscall(&report.syscalls[0]);
+        let share = share::<Line>();
+        assert_eq!(share.text(&report, &line, Style::Markdown), "-");
+        assert_eq!(share.text(&report, &line, Style::Table), "-");
+        // CSV keeps its numbers: a program reads them, and `latency` says what they are.
+        assert_eq!(share.text(&report, &line, Style::Csv), "64.05");
+        assert_eq!(calls::<Line>().text(&report, &line, Style::Table), "10");
+    }
+
+    #[test]
+    fn object_rows_inherit_their_syscall_where_they_must_stand_alone() {
+        let mut report = crate::report::tests::sample();
+        objects::tests::split_openat(&mut report);
+        let lines = lines(&report.syscalls, ObjectsShown::Auto);
+        let Line::Object(_, o) = lines[1] else {
+            panic!("openat's objects follow it")
+        };
+        assert_eq!(o.kind, "file");
+        let (_, md) = cells(&report, &layout::markdown(), &lines, Style::Markdown);
+        assert_eq!(md[1][0], "↳ ext4");
+        assert_eq!(md[1][1], "", "the ABI is the row above's");
+        let (header, csv) = cells(&report, &layout::csv(), &lines, Style::Csv);
+        assert_eq!(header[..3], ["abi", "nr", "name"]);
+        assert_eq!(csv[1][..3], ["x86_64", "257", "openat"]);
+        let (_, table) = cells(&report, &layout::table(), &lines, Style::Table);
+        assert!(table[1][8].starts_with("  - ext4 "), "{:?}", table[1]);
+        // strace -c leaves no errors blank; the other formats write 0.
+        assert_eq!(table[3][7], "", "{:?}", table[3]);
+        assert_eq!(md[3][3], "0", "{:?}", md[3]);
+    }
+}
