@@ -788,6 +788,14 @@ pub fn lines<'a>(
     out
 }
 
+/// The syscall lines of one task.
+pub fn task_lines<'a>(b: &'a Block<'a>) -> Vec<TaskLine<'a>> {
+    b.syscalls
+        .iter()
+        .map(|syscall| TaskLine { task: b, syscall })
+        .collect()
+}
+
 /// The header and cells of `rows` as `style` writes them.
 pub fn cells<R>(
     report: &Report,

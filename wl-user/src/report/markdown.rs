@@ -31,6 +31,19 @@ pub fn table<R>(
     Ok(())
 }
 
+/// With `--by`: a heading and a table per task.
+pub fn tasks(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+    super::tasks::each_shown(report, top, out, |b, out| {
+        writeln!(out, "\n### {}\n", b.title)?;
+        table(
+            report,
+            &layout::task_markdown(),
+            &columns::task_lines(b),
+            out,
+        )
+    })
+}
+
 pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
     table(
         report,

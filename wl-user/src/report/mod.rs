@@ -443,17 +443,17 @@ impl Report {
                 if render.histograms {
                     histogram::write(self, out)?;
                 }
-                tasks::write(self, render.top, out)
+                table::tasks(self, render.top, out)
             }
             Format::Json => json::write(self, render.one_line, out),
             Format::Rst => {
                 rst::write(self, render.objects, out)?;
-                tasks::write_rst(self, render.top, out)
+                rst::tasks(self, render.top, out)
             }
             Format::Csv => csv::write(self, render.objects, out),
             Format::Md => {
                 markdown::write(self, render.objects, out)?;
-                tasks::write_md(self, render.top, out)
+                markdown::tasks(self, render.top, out)
             }
             Format::Svg => svg::write(self, render.weight, out),
         }

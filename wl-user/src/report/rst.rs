@@ -60,6 +60,15 @@ pub fn table<R>(
     grid(out, &header, &body)
 }
 
+/// With `--by`: a title and a grid table per task.
+pub fn tasks(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+    super::tasks::each_shown(report, top, out, |b, out| {
+        let underline = "-".repeat(b.title.chars().count());
+        writeln!(out, "\n{}\n{underline}\n", b.title)?;
+        table(report, &layout::task_rst(), &columns::task_lines(b), out)
+    })
+}
+
 pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
     let lines = columns::lines(report.by_subsystem(), objects);
     table(report, &layout::rst(), &lines, out)?;

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use wl_common::{Counts, Lost};
 
-use super::columns::{self, Align, Column, Counted, Line, Style, layout};
+use super::columns::{self, Align, Cell, Column, Counted, Line, Style, layout};
 use super::tasks::Block;
 use super::{ObjectsShown, Report, render};
 
@@ -86,6 +86,28 @@ pub fn columns<R>(
         writeln!(out, "{}", line(&mut columns.iter().zip(cells)))?;
     }
     Ok(())
+}
+
+/// Under the table with `--by`: a block per task, busiest first; past `top`, one line
+/// for the rest.
+pub fn tasks(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+    super::tasks::each_shown(report, top, out, |b, out| {
+        let time = Cell::Seconds(b.counts.total_ns).render(Style::Table);
+        writeln!(
+            out,
+            "\n{}: {} calls, {} errors{}",
+            b.title,
+            b.counts.calls,
+            b.counts.errors,
+            if report.latency {
+                format!(", {time} s")
+            } else {
+                String::new()
+            }
+        )?;
+        let lines = columns::task_lines(b);
+        columns(report, &layout::task_table(), &lines, Frame::PLAIN, out)
+    })
 }
 
 /// `--interval`'s view: per syscall (and object) its calls/s, errors/s and share of

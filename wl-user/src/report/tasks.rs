@@ -8,10 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 use wl_common::Counts;
 
-use super::{
-    Report,
-    columns::{TaskLine, layout},
-};
+use super::Report;
 use crate::{
     collector::TaskSnapshot,
     options::By,
@@ -327,16 +324,8 @@ fn shown<'a, 'b>(blocks: &'a [Block<'b>], top: Option<usize>) -> (&'a [Block<'b>
     (&blocks[..n], line)
 }
 
-fn seconds(report: &Report, ns: u64) -> String {
-    if report.latency {
-        format!("{:.6}", ns as f64 / 1e9)
-    } else {
-        "-".to_owned()
-    }
-}
-
 /// Writes the tasks `top` lets through with `block`, then one line for the rest.
-fn each_shown(
+pub fn each_shown(
     report: &Report,
     top: Option<usize>,
     out: &mut dyn Write,
@@ -353,55 +342,6 @@ fn each_shown(
         writeln!(out, "\n{rest}")?;
     }
     Ok(())
-}
-
-/// The syscall lines of one task.
-fn lines<'a>(b: &'a Block<'a>) -> Vec<TaskLine<'a>> {
-    b.syscalls
-        .iter()
-        .map(|syscall| TaskLine { task: b, syscall })
-        .collect()
-}
-
-/// Under the table: a block per task, busiest first; past `top`, one line for the rest.
-pub fn write(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
-    each_shown(report, top, out, |b, out| {
-        writeln!(
-            out,
-            "\n{}: {} calls, {} errors{}",
-            b.title,
-            b.counts.calls,
-            b.counts.errors,
-            if report.latency {
-                format!(", {} s", seconds(report, b.counts.total_ns))
-            } else {
-                String::new()
-            }
-        )?;
-        let frame = super::table::Frame::PLAIN;
-        super::table::columns(report, &layout::task_table(), &lines(b), frame, out)
-    })
-}
-
-/// `--format md`: a heading and a table per task.
-pub fn write_md(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
-    each_shown(report, top, out, |b, out| {
-        writeln!(out, "\n### {}\n", b.title)?;
-        super::markdown::table(report, &layout::task_markdown(), &lines(b), out)
-    })
-}
-
-/// `--format rst`: a title and a grid table per task.
-pub fn write_rst(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
-    each_shown(report, top, out, |b, out| {
-        writeln!(
-            out,
-            "\n{}\n{}\n",
-            b.title,
-            "-".repeat(b.title.chars().count())
-        )?;
-        super::rst::table(report, &layout::task_rst(), &lines(b), out)
-    })
 }
 
 #[cfg(test)]
