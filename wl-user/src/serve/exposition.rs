@@ -16,7 +16,7 @@ use prometheus_client::{
     metrics::MetricType,
     registry::{Registry, Unit},
 };
-use wl_common::LATENCY_BUCKETS;
+use wl_common::{CgroupSyscallCounts, LATENCY_BUCKETS};
 
 use super::cgroups::Unit as CgroupUnit;
 
@@ -53,9 +53,8 @@ pub struct SyscallRow {
     pub syscall: String,
     pub abi: &'static str,
     pub subsystem: &'static str,
-    pub calls: u64,
-    pub total_ns: u64,
-    pub latency_log2: [u64; LATENCY_BUCKETS],
+    /// Calls, time and the latency histogram (errors are counted by errno apart).
+    pub counts: CgroupSyscallCounts,
 }
 
 /// One (cgroup, syscall, errno) triple.
@@ -149,7 +148,7 @@ impl Collector for Scrape {
                 ("subsystem", r.subsystem),
             ]);
             m.encode_family(&labels)?
-                .encode_counter::<NoLabelSet, _, u64>(&r.calls, None)?;
+                .encode_counter::<NoLabelSet, _, u64>(&r.counts.counts.calls, None)?;
         }
 
         let mut m = encoder.encode_descriptor(
@@ -178,7 +177,7 @@ impl Collector for Scrape {
                 MetricType::Histogram,
             )?;
             for r in &self.syscalls {
-                let timed: u64 = r.latency_log2.iter().sum();
+                let timed: u64 = r.counts.latency_log2.iter().sum();
                 if timed == 0 {
                     continue;
                 }
@@ -186,9 +185,9 @@ impl Collector for Scrape {
                 self.cgroups[r.cgroup].push(&mut labels);
                 labels.extend([("syscall", r.syscall.as_str()), ("abi", r.abi)]);
                 m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
-                    r.total_ns as f64 / 1e9,
+                    r.counts.counts.total_ns as f64 / 1e9,
                     timed,
-                    &buckets(&r.latency_log2),
+                    &buckets(&r.counts.latency_log2),
                     None,
                 )?;
             }
@@ -196,7 +195,7 @@ impl Collector for Scrape {
 
         let mut by_subsystem: BTreeMap<(usize, &str), u64> = BTreeMap::new();
         for r in &self.syscalls {
-            *by_subsystem.entry((r.cgroup, r.subsystem)).or_default() += r.calls;
+            *by_subsystem.entry((r.cgroup, r.subsystem)).or_default() += r.counts.counts.calls;
         }
         let mut m = encoder.encode_descriptor(
             "wl_subsystem_calls",
@@ -385,18 +384,28 @@ mod tests {
                     syscall: "getppid".into(),
                     abi: "x86_64",
                     subsystem: "process",
-                    calls: 4,
-                    total_ns: 1000,
-                    latency_log2: log2,
+                    counts: CgroupSyscallCounts {
+                        counts: wl_common::Counts {
+                            calls: 4,
+                            errors: 0,
+                            total_ns: 1000,
+                        },
+                        latency_log2: log2,
+                    },
                 },
                 SyscallRow {
                     cgroup: 0,
                     syscall: "exit_group".into(),
                     abi: "x86_64",
                     subsystem: "process",
-                    calls: 1,
-                    total_ns: 0,
-                    latency_log2: [0; LATENCY_BUCKETS],
+                    counts: CgroupSyscallCounts {
+                        counts: wl_common::Counts {
+                            calls: 1,
+                            errors: 0,
+                            total_ns: 0,
+                        },
+                        latency_log2: [0; LATENCY_BUCKETS],
+                    },
                 },
             ],
             errnos: vec![ErrnoRow {

@@ -79,11 +79,19 @@ impl Exporter {
             lost: snap.lost.clone(),
             ..Scrape::default()
         };
-        // Cgroup id → index into scrape.cgroups; None for one not resolved yet.
-        let mut index: HashMap<u64, Option<usize>> = HashMap::new();
+        let labelled = self.label(state, snap, &mut scrape);
+        let (counts, errnos) = merge(state, snap, &labelled.index, &scrape.cgroups, now);
+        self.rows(counts, errnos, &mut scrape);
+        scrape.maps = self.fill(snap);
+        (scrape, labelled.shown_gone)
+    }
+
+    /// Gives every cgroup of `snap` its labels in `scrape.cgroups` (one per path), and
+    /// counts them by state.
+    fn label(&self, state: &mut State, snap: &CgroupSnapshot, scrape: &mut Scrape) -> Labelled {
+        let mut labelled = Labelled::default();
         let mut by_path: HashMap<String, usize> = HashMap::new();
         let mut walked = false;
-        let mut shown_gone = BTreeMap::new();
         let mut states: BTreeMap<&'static str, u64> =
             [("live", 0), ("gone", 0), ("unresolved", 0)].into();
         let ids = snap
@@ -92,7 +100,7 @@ impl Exporter {
             .map(|(k, _)| k.cgroup_id)
             .chain(snap.cgroups.keys().copied());
         for id in ids {
-            if index.contains_key(&id) {
+            if labelled.index.contains_key(&id) {
                 continue;
             }
             let gone = snap.cgroups.get(&id).cloned().flatten();
@@ -107,11 +115,11 @@ impl Exporter {
                     .expect("listed") += 1;
             }
             let Some(path) = path else {
-                index.insert(id, None);
+                labelled.index.insert(id, None);
                 continue;
             };
             if gone.is_some() {
-                shown_gone.insert(id, path.clone());
+                labelled.shown_gone.insert(id, path.clone());
             }
             let i = match by_path.get(&path) {
                 Some(&i) => i,
@@ -122,35 +130,15 @@ impl Exporter {
                     scrape.cgroups.len() - 1
                 }
             };
-            index.insert(id, Some(i));
+            labelled.index.insert(id, Some(i));
         }
         scrape.cgroup_states = states;
+        labelled
+    }
 
-        let mut counts: BTreeMap<(usize, u32), CgroupSyscallCounts> = BTreeMap::new();
-        for (key, c) in &snap.counts {
-            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
-                *counts.entry((i, key.slot)).or_default() += c;
-            }
-        }
-        let mut errnos: BTreeMap<(usize, u32, u32), u64> = BTreeMap::new();
-        for (key, n) in &snap.errnos {
-            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
-                *errnos.entry((i, key.slot, key.errno)).or_default() += n;
-            }
-        }
-        for (i, labels) in scrape.cgroups.iter().enumerate() {
-            let Some(retired) = state.retired.get_mut(&labels.path) else {
-                continue;
-            };
-            retired.seen = now;
-            for (slot, c) in &retired.syscalls {
-                *counts.entry((i, *slot)).or_default() += c;
-            }
-            for ((slot, errno), n) in &retired.errnos {
-                *errnos.entry((i, *slot, *errno)).or_default() += n;
-            }
-        }
-
+    /// The merged counts named: a row per (cgroup, syscall) and per (cgroup, syscall,
+    /// errno), in a stable order (by cgroup path, then syscall).
+    fn rows(&self, counts: Merged, errnos: MergedErrnos, scrape: &mut Scrape) {
         let name = |slot: u32| {
             let (abi, nr) = slot_syscall(slot);
             let abi = AbiName::of(wl_common::Abi::from_index(abi).expect("slot within the table"));
@@ -164,9 +152,7 @@ impl Exporter {
                 syscall,
                 abi,
                 subsystem,
-                calls: c.counts.calls,
-                total_ns: c.counts.total_ns,
-                latency_log2: c.latency_log2,
+                counts: c,
             });
         }
         for ((cgroup, slot, errno), n) in errnos {
@@ -179,7 +165,6 @@ impl Exporter {
                 errors: n,
             });
         }
-        // A stable order: by cgroup path, then syscall.
         let cgroups = &scrape.cgroups;
         scrape.syscalls.sort_by(|a, b| {
             (&cgroups[a.cgroup].path, &a.syscall, a.abi).cmp(&(
@@ -196,8 +181,12 @@ impl Exporter {
                 &b.errno,
             ))
         });
+    }
+
+    /// How full each kernel map is: (entries, capacity).
+    fn fill(&self, snap: &CgroupSnapshot) -> BTreeMap<&'static str, (u64, u64)> {
         let others = snap.counts.iter().filter(|(k, _)| k.cgroup_id == 0).count();
-        scrape.maps = [
+        [
             (
                 "cgroups",
                 (snap.cgroups.len() as u64, u64::from(self.limits.cgroups)),
@@ -217,7 +206,56 @@ impl Exporter {
                 ),
             ),
         ]
-        .into();
-        (scrape, shown_gone)
+        .into()
     }
+}
+
+/// What [`Exporter::label`] found.
+#[derive(Default)]
+struct Labelled {
+    /// Cgroup id → index into the scrape's cgroups; None for one not resolved yet.
+    index: HashMap<u64, Option<usize>>,
+    /// The removed cgroups shown, with their paths.
+    shown_gone: BTreeMap<u64, String>,
+}
+
+/// Counts by (cgroup index, syscall slot).
+type Merged = BTreeMap<(usize, u32), CgroupSyscallCounts>;
+/// Failures by (cgroup index, syscall slot, errno).
+type MergedErrnos = BTreeMap<(usize, u32, u32), u64>;
+
+/// The counts of `snap` by label set: the cgroups of one path summed, with what the
+/// removed ones of that path counted (whose retirement is then put off: they showed).
+fn merge(
+    state: &mut State,
+    snap: &CgroupSnapshot,
+    index: &HashMap<u64, Option<usize>>,
+    cgroups: &[CgroupLabels],
+    now: Instant,
+) -> (Merged, MergedErrnos) {
+    let mut counts = Merged::new();
+    for (key, c) in &snap.counts {
+        if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+            *counts.entry((i, key.slot)).or_default() += c;
+        }
+    }
+    let mut errnos = MergedErrnos::new();
+    for (key, n) in &snap.errnos {
+        if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+            *errnos.entry((i, key.slot, key.errno)).or_default() += n;
+        }
+    }
+    for (i, labels) in cgroups.iter().enumerate() {
+        let Some(retired) = state.retired.get_mut(&labels.path) else {
+            continue;
+        };
+        retired.seen = now;
+        for (slot, c) in &retired.syscalls {
+            *counts.entry((i, *slot)).or_default() += c;
+        }
+        for ((slot, errno), n) in &retired.errnos {
+            *errnos.entry((i, *slot, *errno)).or_default() += n;
+        }
+    }
+    (counts, errnos)
 }
