@@ -55,12 +55,13 @@ pub const LATENCY_BUCKETS: usize = 32;
 /// object, per cgroup, and the differences between two readings.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "user", derive(serde::Serialize))]
+#[cfg_attr(feature = "user", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counts {
     pub calls: u64,
     /// Calls that returned a negative error number.
     pub errors: u64,
     /// Time in the timed calls, in ns (0 when calls are not timed).
+    #[cfg_attr(feature = "user", serde(default))]
     pub total_ns: u64,
 }
 

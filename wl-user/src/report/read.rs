@@ -47,8 +47,9 @@ pub struct ReadSyscall {
     pub name: String,
     /// Kept as text: a report from another machine may name an ABI this one lacks.
     pub abi: String,
-    pub calls: u64,
-    pub errors: u64,
+    /// `calls`, `errors` and `total_ns` (0 where absent).
+    #[serde(flatten)]
+    pub counts: wl_common::Counts,
     #[serde(default)]
     pub errno: BTreeMap<String, u64>,
     /// Absent before schema 1; see [`ReadReport::fill_in`].

@@ -158,8 +158,8 @@ fn one_sided(s: &ReadSyscall) -> OneSided {
         name: s.name.clone(),
         abi: s.abi.clone(),
         subsystem: s.subsystem.clone(),
-        calls: s.calls,
-        errors: s.errors,
+        calls: s.counts.calls,
+        errors: s.counts.errors,
         errno: s.errno.clone(),
     }
 }
@@ -297,8 +297,8 @@ pub fn compare(
             name: s.name.clone(),
             abi: s.abi.clone(),
             subsystem: s.subsystem.clone(),
-            calls: count(b.calls, s.calls),
-            errors: count(b.errors, s.errors),
+            calls: count(b.counts.calls, s.counts.calls),
+            errors: count(b.counts.errors, s.counts.errors),
             errno,
             p50_ns: pct(0.5),
             p99_ns: pct(0.99),
