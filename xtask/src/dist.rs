@@ -210,21 +210,39 @@ fn maintainer() -> String {
     .unwrap_or_else(|| "wl maintainers <root@localhost>".into())
 }
 
+/// debian/copyright in Debian's machine-readable format: the dual license, the MIT
+/// (Expat) text in full, the GPL by reference to the copy every Debian system has.
 fn copyright() -> String {
-    "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+    let expat: String = include_str!("../../LICENSE-MIT")
+        .lines()
+        .skip_while(|l| !l.starts_with("Copyright"))
+        .skip(1)
+        .map(|l| {
+            if l.is_empty() {
+                " .\n".to_owned()
+            } else {
+                format!(" {l}\n")
+            }
+        })
+        .collect();
+    format!(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: wl
+Comment: wl may be used under the terms of either license. The eBPF programs built
+ into wl-user declare the GPL to the kernel, as its GPL-only helpers require.
 
 Files: *
 Copyright: the wl authors
-License: MIT or GPL-2.0-only
- wl may be used under the terms of either the MIT license or version 2 of the
- GNU General Public License. The eBPF programs built into wl-user are loaded
- into the kernel under the GPL.
- .
- On Debian systems the full text of the GPL version 2 is in
- /usr/share/common-licenses/GPL-2.
-"
-    .into()
+License: Expat or GPL-2
+
+License: Expat
+{}
+License: GPL-2
+ On Debian systems the full text of the GNU General Public License version 2
+ is in /usr/share/common-licenses/GPL-2.
+",
+        expat.trim_start_matches(" .\n")
+    )
 }
 
 fn installed_size_kib(stage: &Path) -> Result<u64> {
@@ -330,10 +348,18 @@ fn checks(chroot: &Path, deb_name: &str) -> Result<()> {
         report["exit_status"]
     );
 
+    let copyright = in_chroot(chroot, "cat /usr/share/doc/wl/copyright")?;
+    ensure!(
+        copyright.contains("License: Expat or GPL-2")
+            && copyright.contains("License: Expat\n Permission is hereby granted")
+            && copyright.contains("/usr/share/common-licenses/GPL-2"),
+        "the copyright file lacks the license texts:\n{copyright}"
+    );
+
     let page = in_chroot(chroot, "MANPAGER=cat man wl-user")?;
     ensure!(
-        page.contains("--kernel-src") && page.contains("wl-user-run(1)"),
-        "man wl-user does not show --kernel-src and wl-user-run(1):\n{page}"
+        page.contains("EXIT STATUS") && page.contains("wl-user-run(1)"),
+        "man wl-user does not show EXIT STATUS and wl-user-run(1):\n{page}"
     );
     let page = in_chroot(chroot, "MANPAGER=cat man wl-user-run")?;
     ensure!(
@@ -624,5 +650,26 @@ fn remove_dir_if_exists(dir: &Path) -> Result<()> {
             Err(e).with_context(|| format!("cannot remove {}", dir.display()))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Debian's format: paragraphs of `Field: value` lines, continuation lines start
+    /// with a space, and a blank line inside a text is a lone " .".
+    #[test]
+    fn the_copyright_file_is_machine_readable() {
+        let text = super::copyright();
+        for paragraph in text.split("\n\n") {
+            for line in paragraph.lines() {
+                assert!(
+                    line.starts_with(' ') || line.split_once(": ").is_some(),
+                    "not a field or a continuation: {line:?}"
+                );
+                assert_ne!(line.trim(), "", "an empty line inside a paragraph");
+            }
+        }
+        assert!(text.contains("License: Expat\n Permission is hereby granted"));
+        assert!(text.contains("\n .\n THE SOFTWARE IS PROVIDED"));
     }
 }
