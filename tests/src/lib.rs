@@ -7,6 +7,10 @@
 /// Exit status of the workload's main process.
 pub const EXIT_STATUS: i32 = 3;
 
+/// wl-user's exit status for its own failures (bad options, unreadable files, a kernel
+/// that refuses to trace), apart from any status of the traced command.
+pub const OWN_ERROR: i32 = 125;
+
 /// getppid calls by the main thread, per unit of `--scale`.
 pub const MAIN_GETPPID: u64 = 1000;
 /// With `--spread SECS`, the main thread's getppid calls come in this many equal

@@ -673,7 +673,11 @@ fn by_refuses_what_it_does_not_know() {
     ] {
         let out = wl(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(wl_tests::OWN_ERROR),
+            "{args:?}: {stderr}"
+        );
         assert!(
             stderr.contains("nonsense") && stderr.contains("process"),
             "names the bad value and the good ones: {stderr}"
@@ -682,7 +686,7 @@ fn by_refuses_what_it_does_not_know() {
     let out = wl(&["run", "--by", "process", "--top", "0", "--", "true"]);
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(wl_tests::OWN_ERROR),
         "--top 0 shows nothing: {}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -23,12 +23,13 @@ fn path(p: &Path) -> &str {
 }
 
 /// `wl-user [before...] run --format json -o DIR/NAME -- wl-testload --scale SCALE`.
-fn record(dir: &Path, name: &str, before: &[&str], scale: u64) -> PathBuf {
+fn record(dir: &Path, name: &str, options: &[&str], scale: u64) -> PathBuf {
     let file = dir.join(name);
     let load = testload();
     let scale = scale.to_string();
-    let mut args = before.to_vec();
-    args.extend_from_slice(&["run", "--format", "json", "-o", path(&file), "--"]);
+    let mut args = vec!["run"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["--format", "json", "-o", path(&file), "--"]);
     args.extend_from_slice(&[load.to_str().unwrap(), "--scale", &scale]);
     let out = wl(&args);
     assert_eq!(

@@ -33,7 +33,7 @@ fn histogram_outside_the_table_is_refused_before_anything_runs() {
         "touch",
         marker.to_str().unwrap(),
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, wl_tests::OWN_ERROR);
     one_line_error(&err, "--histogram draws text bars under the table");
     assert!(!marker.exists(), "the workload ran");
 }
@@ -64,7 +64,7 @@ fn command_not_executable_exits_126() {
 #[test]
 fn pid_that_does_not_exist() {
     let (code, err) = fails(&["attach", "--pid", "999999999"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, wl_tests::OWN_ERROR);
     one_line_error(&err, "--pid 999999999: no such process");
 }
 
@@ -72,7 +72,7 @@ fn pid_that_does_not_exist() {
 fn kernel_threads_are_refused() {
     // kthreadd: it makes no system calls, so tracing it would report nothing.
     let (code, err) = fails(&["attach", "--pid", "2"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, wl_tests::OWN_ERROR);
     one_line_error(
         &err,
         "--pid 2 is a kernel thread (kthreadd): kernel threads make no system calls",
@@ -85,6 +85,8 @@ fn cgroup_that_is_not_cgroup_v2() {
     one_line_error(&err, "--cgroup /tmp: not a cgroup v2 directory");
     let (_, err) = fails(&["attach", "--cgroup", "/no/such/dir"]);
     one_line_error(&err, "--cgroup /no/such/dir: no such directory");
+    // The cause once, not again in the system's words.
+    assert!(!err.contains("No such file or directory"), "{err}");
 }
 
 #[test]
@@ -107,17 +109,31 @@ fn unwritable_output_fails_before_the_workload_starts() {
 
 #[test]
 fn unknown_flags_and_missing_targets_are_usage_errors() {
+    // wl-user's own errors exit 125, never a status the command could give: env(1)'s
+    // convention.
     let (code, err) = fails(&["run", "--bogus", "--", "true"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, wl_tests::OWN_ERROR);
     assert!(
         err.starts_with("error: unexpected argument '--bogus'"),
         "{err}"
     );
     let (code, err) = fails(&["attach"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, wl_tests::OWN_ERROR);
     assert!(err.contains("--pid") && err.contains("--cgroup"), "{err}");
     let (code, _) = fails(&["attach", "--pid", "1", "--duration", "soon"]);
+    assert_eq!(code, wl_tests::OWN_ERROR);
+    // --kernel-src belongs to the subcommands that name syscalls.
+    let (code, err) = fails(&["check", "--kernel-src", "/tmp"]);
+    assert_eq!(code, wl_tests::OWN_ERROR);
+    assert!(err.contains("unexpected argument '--kernel-src'"), "{err}");
+    // diff keeps diff(1)'s 2 for trouble; help and version are no errors.
+    let (code, _) = fails(&["diff", "--bogus"]);
     assert_eq!(code, 2);
+    for ok in [&["--version"][..], &["run", "--help"], &["help"]] {
+        let out = wl(ok);
+        assert_eq!(out.status.code(), Some(0), "{ok:?}");
+        assert!(!out.stdout.is_empty(), "{ok:?}");
+    }
 }
 
 #[test]
@@ -125,7 +141,7 @@ fn without_privileges_says_what_is_needed() {
     let Some(out) = wl_unprivileged(&["run", "--", "true"]) else {
         return;
     };
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(wl_tests::OWN_ERROR));
     one_line_error(
         &String::from_utf8_lossy(&out.stderr),
         "needs root, or the CAP_BPF and CAP_PERFMON capabilities",

@@ -242,7 +242,7 @@ fn on_a_terminal_the_view_is_redrawn_then_the_final_table_follows() {
     assert!(last_frame.contains("traced; interval"), "{last_frame}");
     // Then the final report, below the last frame.
     let table = last_frame
-        .find("% time     seconds")
+        .find("% wall      wall s")
         .map(|i| &last_frame[i..])
         .unwrap_or_else(|| panic!("no final table after the view: {last_frame}"));
     let getppid = table
@@ -268,7 +268,7 @@ fn elsewhere_the_table_gets_a_plain_block_per_interval() {
     let blocks = text.matches("calls/s").count();
     assert!(blocks >= 2, "{blocks} blocks: {text}");
     assert!(text.contains("interval 0: 0.0-0.5 s"), "{text}");
-    let final_table = text.rfind("% time     seconds").expect("final table");
+    let final_table = text.rfind("% wall      wall s").expect("final table");
     assert!(final_table > text.rfind("calls/s").unwrap(), "{text}");
 }
 
@@ -323,7 +323,7 @@ fn bad_intervals_are_refused_before_the_workload_runs() {
     ] {
         let out = wl(&["attach", "--pid", "1", &format!("--duration={bad}")]);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert_eq!(out.status.code(), Some(wl_tests::OWN_ERROR), "{bad}: {err}");
         assert!(
             err.lines().next().unwrap_or("").contains(needle),
             "{bad}: {err}"
@@ -358,7 +358,7 @@ fn a_failing_interval_write_does_not_lose_the_final_report() {
         lines[2].contains("cannot write the report to /dev/full"),
         "{err}"
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(wl_tests::OWN_ERROR));
 }
 
 #[test]

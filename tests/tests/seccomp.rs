@@ -322,7 +322,11 @@ fn what_cannot_be_applied_is_refused_before_anything_runs() {
         ]);
         std::fs::remove_file(&profile).unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{needle}: {err}");
+        assert_eq!(
+            out.status.code(),
+            Some(wl_tests::OWN_ERROR),
+            "{needle}: {err}"
+        );
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{needle}: {err}");
         assert!(!marker.exists(), "{needle}: the workload ran");
@@ -336,7 +340,7 @@ fn what_cannot_be_applied_is_refused_before_anything_runs() {
         marker.to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(wl_tests::OWN_ERROR), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         err.contains("cannot write --seccomp-out /nonexistent/dir/p.json"),
@@ -438,7 +442,7 @@ fn profiles_from_a_saved_report_in_both_formats() {
     std::fs::remove_file(&report).unwrap();
 
     let missing = wl(&["seccomp", "/nonexistent/report.json"]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(wl_tests::OWN_ERROR));
     let err = String::from_utf8_lossy(&missing.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/report.json"), "{err}");

@@ -1004,7 +1004,7 @@ fn tls_and_basic_auth_with_a_real_client() {
 fn refused(args: &[&str], needle: &str) {
     let out = wl_within(&[&["serve"], args].concat(), Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(wl_tests::OWN_ERROR), "{stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(lines[0].starts_with("wl-user: error: "), "{stderr}");

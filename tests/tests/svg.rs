@@ -143,7 +143,7 @@ fn weight_outside_svg_is_refused_before_anything_runs() {
         marker.path(),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(wl_tests::OWN_ERROR), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.starts_with("wl-user: error: --weight sets the widths"),

@@ -49,9 +49,9 @@ fn lists_as_json() {
 #[test]
 fn kernel_src_replaces_the_embedded_tables() {
     let out = wl(&[
+        "syscalls",
         "--kernel-src",
         &fixture(),
-        "syscalls",
         "munmap",
         "--format",
         "json",
@@ -65,15 +65,15 @@ fn kernel_src_replaces_the_embedded_tables() {
     assert_eq!(rows[0]["source"], "mm/mmap.c");
     assert_eq!(rows[0]["maintainers"], "MEMORY MAPPING");
     // The fixture has no such syscall, the embedded table does.
-    let out = wl(&["--kernel-src", &fixture(), "syscalls", "io_uring_setup"]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = wl(&["syscalls", "--kernel-src", &fixture(), "io_uring_setup"]);
+    assert_eq!(out.status.code(), Some(wl_tests::OWN_ERROR));
     assert!(String::from_utf8_lossy(&out.stderr).contains("(Linux 6.99.0)"));
 }
 
 #[test]
 fn kernel_src_that_is_not_a_tree_is_one_line() {
-    let out = wl(&["--kernel-src", "/tmp", "syscalls"]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = wl(&["syscalls", "--kernel-src", "/tmp"]);
+    assert_eq!(out.status.code(), Some(wl_tests::OWN_ERROR));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(

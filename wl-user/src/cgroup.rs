@@ -63,8 +63,17 @@ impl Cgroup {
 
     /// As [`Cgroup::open`], for a path given with the option `flag`.
     pub fn open_as(path: &Path, flag: &str) -> Result<Cgroup> {
-        let meta = fs::metadata(path)
-            .with_context(|| format!("{flag} {}: no such directory", path.display()))?;
+        let shown = path.display();
+        let meta = fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                "{flag} {shown}: no such directory (cgroup v2 is mounted at {})",
+                mount_point().map_or_else(
+                    || "no place on this machine".into(),
+                    |p| p.display().to_string()
+                )
+            ),
+            _ => anyhow::anyhow!("{flag} {shown}: {e}"),
+        })?;
         let fs = nix::sys::statfs::statfs(path)
             .with_context(|| format!("{flag} {}: cannot statfs", path.display()))?;
         if !meta.is_dir() || fs.filesystem_type().0 as i64 != CGROUP2_SUPER_MAGIC {

@@ -19,14 +19,14 @@ use crate::{
     about = "Which kernel subsystems a workload uses: counts every system call of a workload with eBPF",
     long_about = "Counts every system call a workload makes, and every error and the time spent in \
 each, with eBPF programs on the raw_syscalls tracepoints, filtered in the kernel to the workload's \
-cgroup or process tree. Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.",
-    after_help = "Examples:\n  sudo wl-user run -- perf bench syscall basic\n  sudo wl-user run --format rst -- perf bench all\n  wl-user syscalls openat\n  sudo wl-user attach --pid 1234 --duration 10\n  sudo wl-user attach --cgroup /sys/fs/cgroup/system.slice/nginx.service --format json -o nginx.json\n  sudo wl-user serve --listen 0.0.0.0:9464 --web-config /etc/wl/web.yml   # for Prometheus"
+cgroup or process tree. Needs root (or CAP_BPF and CAP_PERFMON) and a kernel with BTF.\n\n\
+Times are wall time in each call, from entry to exit (what strace -c -w measures, not strace -c's \
+system CPU time): a call that sleeps or waits counts its waiting. The table marks with ~ the calls \
+that mostly wait (wait4, poll, epoll_wait, nanosleep, futex, ...) and says how much of the time \
+they took.",
+    after_help = "Examples:\n  sudo wl-user run -- perf bench syscall basic\n  sudo wl-user run --format rst -- perf bench all\n  wl-user syscalls openat\n  sudo wl-user attach --pid 1234 --duration 10\n  sudo wl-user attach --cgroup /sys/fs/cgroup/system.slice/nginx.service --format json -o nginx.json\n  sudo wl-user serve --listen 0.0.0.0:9464 --web-config /etc/wl/web.yml   # for Prometheus\n\nExit status: run exits with the command's own status (128+N when signal N killed it); 125 when wl-user itself fails (a bad option, a file it cannot read or write, a kernel that will not let it trace), 126 when the command cannot run, 127 when it is not found. diff exits 0/1/2 like diff(1), check 0 or 1."
 )]
 pub struct Cli {
-    /// Name syscalls from this Linux source tree (its syscall tables, SYSCALL_DEFINE sites
-    /// and MAINTAINERS) instead of the tables built into wl-user. Takes a few seconds.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub kernel_src: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -127,6 +127,23 @@ A web config (the format Prometheus exporters share):
     },
 }
 
+/// Where the names of syscalls, objects and commands come from: the subcommands that
+/// name what they trace or list take it.
+#[derive(Args)]
+pub struct TablesArgs {
+    /// Name syscalls from this Linux source tree (its syscall tables, SYSCALL_DEFINE sites
+    /// and MAINTAINERS) instead of the tables built into wl-user. Takes a few seconds.
+    #[arg(long, value_name = "DIR")]
+    pub kernel_src: Option<PathBuf>,
+}
+
+impl TablesArgs {
+    /// The syscall knowledge to name with; a bad --kernel-src fails before anything runs.
+    pub fn knowledge(&self) -> anyhow::Result<Knowledge> {
+        Knowledge::load(self.kernel_src.as_deref())
+    }
+}
+
 #[derive(Args)]
 pub struct SeccompArgs {
     /// A report written by `wl-user run --format json -o FILE`.
@@ -202,6 +219,8 @@ pub struct ServeArgs {
     /// and the cheapest way to serve.
     #[arg(long)]
     pub no_latency: bool,
+    #[command(flatten)]
+    pub tables: TablesArgs,
 }
 
 #[derive(Args)]
@@ -214,6 +233,8 @@ pub struct SyscallsArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+    #[command(flatten)]
+    pub tables: TablesArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -294,7 +315,7 @@ pub struct TraceArgs {
     /// object per interval and the final report last; with the table on a terminal: a
     /// view redrawn in place (calls/s, errors/s, share of time); elsewhere a table block
     /// per interval. Other formats are refused.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    #[arg(long, short = 'i', value_name = "SECONDS", value_parser = parse_duration)]
     pub interval: Option<std::time::Duration>,
     /// Also split the counts by process (its threads summed), by thread, or by command
     /// name. JSON gains `processes`, `threads` or `commands`; the table a block per
@@ -311,6 +332,23 @@ pub struct TraceArgs {
     /// resolved.
     #[arg(long, value_enum, value_name = "WHICH", default_value_t = ObjectsShown::Auto)]
     pub objects: ObjectsShown,
+    /// Count only these syscalls: names and classes, comma-separated or repeated
+    /// (`-s openat,read -s %network`). Classes: %file, %network, %process, %memory,
+    /// %signal, %ipc, %time, %sched, %futex, or any subsystem's name (%io_uring). A
+    /// name counts in every ABI that has it. The kernel side lets the other calls go at
+    /// their entry, untimed and unresolved; the report says what it counted.
+    #[arg(long, short = 's', value_name = "NAMES", value_delimiter = ',')]
+    pub syscall: Vec<String>,
+    /// Count only calls that failed (returned an error number), with their errnos,
+    /// time and objects; like strace -Z.
+    #[arg(long)]
+    pub failed: bool,
+    /// Count only calls that failed with one of these errnos: names or numbers,
+    /// comma-separated (`-e ENOENT,EAGAIN`). Implies --failed.
+    #[arg(long, short = 'e', value_name = "ERRNOS", value_delimiter = ',')]
+    pub errno: Vec<String>,
+    #[command(flatten)]
+    pub tables: TablesArgs,
 }
 
 impl TraceArgs {

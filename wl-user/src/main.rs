@@ -24,8 +24,29 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// wl-user's own failures (a bad option, a file it cannot read, a kernel that refuses
+/// its programs) exit with this, as env(1), timeout(1) and nice(1) do, so that they never
+/// look like the status of the command `run` traced. A command that cannot run exits 126,
+/// one not found 127 (spawn.rs); `diff` keeps diff(1)'s 2 for trouble and `check` its 1
+/// for a machine that cannot trace.
+const OWN_ERROR: u8 = 125;
+
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors: clap prints them to standard output.
+            let code = if !e.use_stderr() {
+                0
+            } else if std::env::args_os().nth(1).is_some_and(|a| a == "diff") {
+                2
+            } else {
+                OWN_ERROR
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -33,7 +54,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wl-user: error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(OWN_ERROR);
         }
     };
     match runtime.block_on(commands::run(cli)) {
@@ -42,8 +63,8 @@ fn main() -> ExitCode {
             eprintln!("wl-user: error: {e:#}");
             let code = e
                 .downcast_ref::<spawn::CommandError>()
-                .map_or(1, |c| c.exit_code);
-            ExitCode::from(code as u8)
+                .map_or(OWN_ERROR, |c| c.exit_code as u8);
+            ExitCode::from(code)
         }
     }
 }

@@ -10,8 +10,10 @@ use anyhow::{Context as _, Result, bail};
 /// A kernel thread is refused: it makes no system calls, so tracing it would report
 /// nothing, as if it were idle.
 pub fn tgid_of(pid: u32) -> Result<u32> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("--pid {pid}: no such process"))?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow::anyhow!("--pid {pid}: no such process"),
+        _ => anyhow::anyhow!("--pid {pid}: cannot read /proc/{pid}/status: {e}"),
+    })?;
     if stat_fields(pid)
         .and_then(|f| f.get(6)?.parse::<u64>().ok())
         .is_some_and(|flags| flags & PF_KTHREAD != 0)

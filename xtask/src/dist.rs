@@ -363,8 +363,8 @@ fn checks(chroot: &Path, deb_name: &str) -> Result<()> {
     );
     let page = in_chroot(chroot, "MANPAGER=cat man wl-user-run")?;
     ensure!(
-        page.contains("--format"),
-        "man wl-user-run does not show --format:\n{page}"
+        page.contains("--format") && page.contains("--kernel-src") && page.contains("EXAMPLES"),
+        "man wl-user-run does not show --format, --kernel-src and EXAMPLES:\n{page}"
     );
 
     // Completes `wl-user ru` the way bash does on Tab, through whatever function the

@@ -17,7 +17,7 @@ use anyhow::Result;
 use crate::{
     cli::{Cli, Command},
     procs,
-    report::Sources,
+    report::{Sources, provenance::Provenance},
     syscalls::{Knowledge, objects::Kallsyms},
 };
 
@@ -25,10 +25,18 @@ use crate::{
 /// the running kernel's symbols and /proc.
 fn sources(knowledge: &Knowledge) -> Sources<'_> {
     Sources {
+        provenance: provenance(),
         knowledge,
         kallsyms: kallsyms(),
         running: &procs::running,
     }
+}
+
+/// What made this process's reports: taken when the subcommand starts, so that
+/// `started_at` is when tracing began, the same in every interval line.
+fn provenance() -> &'static Provenance {
+    static PROVENANCE: OnceLock<Provenance> = OnceLock::new();
+    PROVENANCE.get_or_init(Provenance::now)
 }
 
 /// The running kernel's symbols, read once per process (intervals make a report each).
@@ -46,17 +54,29 @@ fn kallsyms() -> &'static Kallsyms {
 
 /// Runs one subcommand; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
+    provenance();
     // The syscall tables name what is traced; a bad --kernel-src fails before tracing.
-    let knowledge = || Knowledge::load(cli.kernel_src.as_deref());
     match cli.command {
-        Command::Run(args) => run::run(args, &knowledge()?).await,
-        Command::Attach(args) => attach::attach(args, &knowledge()?).await.map(|()| 0),
-        Command::Syscalls(args) => syscalls::syscalls(args, &knowledge()?).map(|()| 0),
+        Command::Run(args) => {
+            let knowledge = args.trace.tables.knowledge()?;
+            run::run(args, &knowledge).await
+        }
+        Command::Attach(args) => {
+            let knowledge = args.trace.tables.knowledge()?;
+            attach::attach(args, &knowledge).await.map(|()| 0)
+        }
+        Command::Syscalls(args) => {
+            let knowledge = args.tables.knowledge()?;
+            syscalls::syscalls(args, &knowledge).map(|()| 0)
+        }
         // Reports carry their names already: no syscall tables needed.
         Command::Diff(args) => Ok(diff::diff(args)),
         Command::Seccomp(args) => seccomp::seccomp(args).map(|()| 0),
         Command::Check => check::check(),
-        Command::Serve(args) => crate::serve::serve(args, knowledge()?).await,
+        Command::Serve(args) => {
+            let knowledge = args.tables.knowledge()?;
+            crate::serve::serve(args, knowledge).await
+        }
         Command::Completions { shell } => docs::completions(shell).map(|()| 0),
         Command::Man { dir } => docs::man(&dir).map(|()| 0),
     }

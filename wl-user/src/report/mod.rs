@@ -9,6 +9,7 @@ mod json;
 mod markdown;
 pub mod objects;
 pub mod percentile;
+pub mod provenance;
 pub mod read;
 pub mod render;
 mod rst;
@@ -129,6 +130,8 @@ impl Kernel {
 /// the report reads nothing itself: the syscall tables, the kernel's symbols (to name
 /// the handlers objects reached) and what is known of tasks still running (`--by`).
 pub struct Sources<'a> {
+    /// What made the report (wl-user's version, start, command line, host).
+    pub provenance: &'a provenance::Provenance,
     pub knowledge: &'a Knowledge,
     pub kallsyms: &'a crate::syscalls::objects::Kallsyms,
     pub running: &'a dyn Fn(u32) -> Option<crate::procs::Running>,
@@ -196,6 +199,9 @@ pub struct Tables {
 pub struct Report {
     /// [`SCHEMA`], so that readers can tell which fields to expect.
     pub schema: u32,
+    /// `wl_version`, `started_at`, `command_line`, `host`.
+    #[serde(flatten)]
+    pub provenance: provenance::Provenance,
     pub target: Target,
     pub kernel: Kernel,
     pub duration_ns: u64,
@@ -366,6 +372,7 @@ impl Report {
         let subsystems_by_object = object_rows.map(|_| objects::subsystems(&syscalls));
         Report {
             schema: SCHEMA,
+            provenance: sources.provenance.clone(),
             target,
             kernel: Kernel::running(),
             duration_ns,
@@ -508,6 +515,7 @@ pub(crate) mod tests {
             Some(0),
             snap,
             &Sources {
+                provenance: &provenance::Provenance::now(),
                 knowledge: &Knowledge::embedded(),
                 kallsyms: &Default::default(),
                 running: &|_| None,
