@@ -85,6 +85,58 @@ fn kernel_src_that_is_not_a_tree_is_one_line() {
 #[test]
 fn unknown_syscall_name() {
     let out = wl(&["syscalls", "no_such_call"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no syscall named 'no_such_call'"));
+    assert_eq!(out.status.code(), Some(wl_tests::OWN_ERROR));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no syscall or command named 'no_such_call'")
+    );
+}
+
+#[test]
+fn a_number_names_the_syscall_of_each_abi() {
+    let out = wl(&["syscalls", "110", "--arch", "x86_64", "-f", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = parse_json(&out.stdout);
+    assert_eq!(rows[0]["name"], "getppid");
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    let out = wl(&["syscalls", "110"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("syscall number 110\n"), "{text}");
+    assert!(
+        text.contains("x86_64   nr 110  getppid: sys_getppid"),
+        "{text}"
+    );
+    assert!(text.contains("i386     nr 110  iopl: sys_iopl"), "{text}");
+}
+
+#[test]
+fn a_command_name_says_what_carries_it_and_where_it_is_defined() {
+    let out = wl(&["syscalls", "SIOCGIFCONF", "-f", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = parse_json(&out.stdout);
+    assert_eq!(found[0]["carried_by"], "ioctl");
+    assert_eq!(found[0]["value"], "0x8912");
+    assert_eq!(found[0]["header"], "include/uapi/linux/sockios.h");
+    let out = wl(&["syscalls", "pr_set_name"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("prctl option 15, defined in include/uapi/linux/prctl.h"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_typo_gets_the_nearest_names() {
+    let out = wl(&["syscalls", "opnat"]);
+    assert_eq!(out.status.code(), Some(wl_tests::OWN_ERROR));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean openat"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 }

@@ -562,9 +562,47 @@ pub struct Settings {
     /// a cgroup v2 from a v1 one at removal, since the two hierarchies number their
     /// directories independently.
     pub cgroup_root_offset: u32,
+    /// 1 (`--syscall`): count only the syscalls whose [`stats_slot`] bit is set in
+    /// `syscalls`; the others leave at entry, neither timed nor resolved.
+    pub only_syscalls: u32,
+    /// 1 (`--failed`, `--errno`): count only calls that failed, at their exit.
+    pub only_failed: u32,
+    /// 1 (`--errno`): of the failures, only those whose errno's bit is set in `errnos`.
+    pub only_errnos: u32,
+    pub _pad: u32,
+    /// The syscalls `only_syscalls` counts: one bit per [`stats_slot`].
+    pub syscalls: [u64; STATS_ENTRIES as usize / 64],
+    /// The errnos `only_errnos` counts: one bit per errno below [`FILTER_ERRNOS`].
+    pub errnos: [u64; FILTER_ERRNOS as usize / 64],
 }
 
-const _: () = assert!(core::mem::size_of::<Settings>() == 8 + 12 * 4);
+/// Errnos that `--errno` can name: Linux's go up to 133 (EHWPOISON); the kernel's own
+/// above 511 never reach user space.
+pub const FILTER_ERRNOS: u32 = 256;
+
+const _: () = assert!(
+    core::mem::size_of::<Settings>()
+        == 8 + 16 * 4 + STATS_ENTRIES as usize / 8 + FILTER_ERRNOS as usize / 8
+);
+
+/// Whether bit `i` is set in the bit set `words` (false past its end).
+#[inline(always)]
+pub fn has_bit(words: &[u64], i: u32) -> bool {
+    words
+        .get((i / 64) as usize)
+        .is_some_and(|w| (w >> (i % 64)) & 1 != 0)
+}
+
+/// Sets bit `i` of `words`; false if it lies past the end.
+pub fn set_bit(words: &mut [u64], i: u32) -> bool {
+    match words.get_mut((i / 64) as usize) {
+        Some(w) => {
+            *w |= 1 << (i % 64);
+            true
+        }
+        None => false,
+    }
+}
 
 impl Settings {
     /// What the object file holds before the loader writes: nothing traced.
@@ -582,6 +620,12 @@ impl Settings {
         objects: 0,
         per_cgroup: 0,
         cgroup_root_offset: 0,
+        only_syscalls: 0,
+        only_failed: 0,
+        only_errnos: 0,
+        _pad: 0,
+        syscalls: [0; STATS_ENTRIES as usize / 64],
+        errnos: [0; FILTER_ERRNOS as usize / 64],
     };
 }
 
@@ -823,6 +867,11 @@ mod tests {
     #[test]
     fn only_minus_one_to_minus_4095_is_an_errno() {
         assert_eq!(errno_of(-1), Some(1));
+        let mut set = [0u64; 2];
+        assert!(set_bit(&mut set, 0) && set_bit(&mut set, 127) && !set_bit(&mut set, 128));
+        assert_eq!(set, [1, 1 << 63]);
+        assert!(has_bit(&set, 0) && has_bit(&set, 127));
+        assert!(!has_bit(&set, 1) && !has_bit(&set, 128) && !has_bit(&set, u32::MAX));
         assert_eq!(errno_of(-4095), Some(4095));
         assert_eq!(errno_of(-4096), None);
         assert_eq!(errno_of(0), None);

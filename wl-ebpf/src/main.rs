@@ -39,6 +39,7 @@ mod per_cgroup;
 mod seccomp;
 mod task_storage;
 mod traced;
+mod wanted;
 
 use aya_ebpf::{
     bindings::task_struct,
@@ -124,8 +125,15 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     if setting!(count_denied) != 0 && loading_filter(task.cast(), abi, nr) {
         return 0;
     }
+    if !wanted::syscall(slot) {
+        return 0;
+    }
     let regs: *const u8 = ctx.arg(0);
     if setting!(timed) == 0 || never_returns(abi, nr) {
+        // Counted at exit only if it fails; a call that never returns never fails.
+        if wanted::at_exit_only() {
+            return 0;
+        }
         let mut key = ObjectKey::default();
         let object = setting!(objects) != 0
             && objects::resolve(
@@ -215,6 +223,9 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     };
     let slot = in_flight.slot;
     in_flight.slot = InFlight::IDLE;
+    if !wanted::outcome(ret) {
+        return 0;
+    }
     let object = (in_flight.has_object != 0).then_some(&in_flight.object);
     if in_flight.start_ns == InFlight::UNTIMED {
         account(slot, Outcome::Counted { ret }, object);
@@ -227,10 +238,11 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// Untimed mode: the entry counted the call; the exit only counts a failure, of the
-/// syscall whose number the task's saved registers hold.
+/// syscall whose number the task's saved registers hold (with `--failed`, the whole
+/// call: the entry counted nothing).
 #[inline(always)]
 fn untimed_exit(ctx: &BtfTracePointContext, ret: i64) -> i32 {
-    if errno_of(ret).is_none() {
+    if errno_of(ret).is_none() || !wanted::outcome(ret) {
         return 0;
     }
     // SAFETY: a helper without arguments.
@@ -244,13 +256,21 @@ fn untimed_exit(ctx: &BtfTracePointContext, ret: i64) -> i32 {
     if nr < NR_PER_ABI {
         let abi = syscall_abi(task);
         let slot = stats_slot(abi, nr);
+        if !wanted::syscall(slot) {
+            return 0;
+        }
         // The entry counted the call under its object; the failure is counted under the
         // object the arguments name now (the registers still hold them). A call that
         // closed its own fd finds none, as does one that failed for a bad fd.
         let mut key = ObjectKey::default();
         let object = setting!(objects) != 0
             && objects::resolve(task.cast(), regs, abi, slot, objects::Point::Exit, &mut key);
-        account(slot, Outcome::Failed { ret }, object.then_some(&key));
+        let outcome = if wanted::at_exit_only() {
+            Outcome::Counted { ret }
+        } else {
+            Outcome::Failed { ret }
+        };
+        account(slot, outcome, object.then_some(&key));
     }
     0
 }

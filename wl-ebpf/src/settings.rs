@@ -35,3 +35,39 @@ pub(crate) fn read<T: Copy>(at: usize, _field: impl Fn(&Settings) -> &T) -> T {
         )
     }
 }
+
+/// Bit `$i` of the bit-set field `$field` of [`SETTINGS`] (false past its end), reading
+/// only the word that holds it.
+macro_rules! setting_bit {
+    ($field:ident, $i:expr) => {
+        $crate::settings::bit(
+            core::mem::offset_of!(wl_common::Settings, $field),
+            |s: &wl_common::Settings| &s.$field,
+            $i,
+        )
+    };
+}
+
+/// Bit `i` of the `W`-word bit set at byte `at` of [`SETTINGS`], of the field `_field`
+/// (never called) names.
+#[inline(always)]
+pub(crate) fn bit<const W: usize>(
+    at: usize,
+    _field: impl Fn(&Settings) -> &[u64; W],
+    i: u32,
+) -> bool {
+    let word = (i / 64) as usize;
+    if word >= W {
+        return false;
+    }
+    // SAFETY: as in `read`: `at` is the offset of a `[u64; W]` field, and `word < W`.
+    let w = unsafe {
+        core::ptr::read_volatile(
+            core::ptr::addr_of!(SETTINGS)
+                .cast::<u8>()
+                .add(at + word * 8)
+                .cast::<u64>(),
+        )
+    };
+    (w >> (i % 64)) & 1 != 0
+}

@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     collector::{Filter, Latency, TraceOptions},
-    options::By,
-    report::{Format, ObjectsShown, Render, Weight},
+    options::{By, Only},
+    report::{Format, ObjectsShown, Render, SortKey, Weight},
     seccomp::Denial,
     syscalls::Knowledge,
 };
@@ -257,10 +257,15 @@ pub struct OutputArgs {
     /// power-of-two range of nanoseconds, busiest syscall first.
     #[arg(long)]
     pub histogram: bool,
-    /// With --by, the table shows the N busiest processes (threads, commands) and one
-    /// line for the rest; JSON always lists them all.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "by")]
+    /// Show the first N syscalls (in --sort order) and one line for the rest; with
+    /// --by, the N busiest processes (threads, commands) instead. In the table, md and
+    /// rst; JSON and CSV always list them all.
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub top: Option<u64>,
+    /// The order of syscall rows in every format: time (wall time in the call, the
+    /// default), calls, errors or name.
+    #[arg(long, short = 'S', value_enum, value_name = "KEY", default_value_t = SortKey::Time)]
+    pub sort: SortKey,
     /// With --format svg: what the boxes' widths measure, time spent in each syscall
     /// (the default) or its calls. An untimed report (--no-latency) is drawn by calls.
     #[arg(long, value_enum)]
@@ -288,6 +293,7 @@ impl OutputArgs {
             weight: self.weight.unwrap_or(Weight::Time),
             one_line: false,
             top: self.top.map(|n| n as usize),
+            sort: self.sort,
             // `run` and `attach` set it from --objects, a tracing option.
             objects: ObjectsShown::Auto,
         })
@@ -352,8 +358,37 @@ pub struct TraceArgs {
 }
 
 impl TraceArgs {
-    /// The collector's settings, with the filter the subcommand chose.
-    pub fn options<'k>(&self, filter: Filter, knowledge: &'k Knowledge) -> TraceOptions<'k> {
+    /// Which calls count, with every name resolved; an unknown one is refused with the
+    /// nearest names.
+    pub fn only(&self, knowledge: &Knowledge) -> anyhow::Result<Only> {
+        use crate::syscalls::{AbiName, select};
+        use wl_common::Abi;
+        let abis = [Abi::Native, Abi::Compat];
+        let names = abis.map(AbiName::of);
+        let slots = select::syscalls(knowledge, &names, &self.syscall)
+            .map_err(|e| anyhow::anyhow!("--syscall: {e}; `wl-user syscalls` lists them"))?
+            .into_iter()
+            .map(|(name, nr)| (if name == names[0] { abis[0] } else { abis[1] }, nr))
+            .collect();
+        let errno_numbers = select::errnos(&self.errno, wl_common::FILTER_ERRNOS)
+            .map_err(|e| anyhow::anyhow!("--errno: {e}"))?;
+        Ok(Only {
+            syscalls: self.syscall.iter().map(|s| s.trim().to_owned()).collect(),
+            failed: self.failed || !self.errno.is_empty(),
+            errnos: self.errno.iter().map(|s| s.trim().to_owned()).collect(),
+            slots,
+            errno_numbers,
+        })
+    }
+
+    /// The collector's settings, with the filter the subcommand chose and the calls
+    /// [`TraceArgs::only`] resolved.
+    pub fn options<'k>(
+        &self,
+        filter: Filter,
+        knowledge: &'k Knowledge,
+        only: Only,
+    ) -> TraceOptions<'k> {
         let latency = match (self.no_latency, self.latency_sample) {
             (true, _) => Latency::Off,
             (false, None | Some(1)) => Latency::EveryCall,
@@ -367,6 +402,7 @@ impl TraceArgs {
             noop: self.noop,
             objects: (self.objects != ObjectsShown::None).then_some(knowledge),
             per_cgroup: None,
+            only,
         }
     }
 }

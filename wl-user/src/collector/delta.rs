@@ -73,6 +73,7 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
         lost,
         // Reported once, with the final report.
         denied: Vec::new(),
+        only: now.only.clone(),
         tasks: now.tasks.as_ref().map(|t| TaskSnapshot {
             by: t.by,
             counts: task_delta(before.and_then(|b| b.tasks.as_ref()), t),
@@ -168,6 +169,7 @@ mod tests {
             denied: Vec::new(),
             tasks: None,
             objects: None,
+            only: None,
         }
     }
 

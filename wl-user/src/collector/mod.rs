@@ -22,10 +22,14 @@ use aya::{
 use wl_common::{
     Abi, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts,
     LATENCY_BUCKETS, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, Settings, TASK_ENTRIES,
-    TRACED_TGIDS_ENTRIES, TaskExit, filter, names,
+    TRACED_TGIDS_ENTRIES, TaskExit, filter, names, stats_slot,
 };
 
-use crate::{btf, options::By, syscalls::Knowledge};
+use crate::{
+    btf,
+    options::{By, Only},
+    syscalls::Knowledge,
+};
 
 /// The compiled kernel side, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/wl"));
@@ -96,7 +100,7 @@ pub struct TaskSnapshot {
 }
 
 /// How to trace, settled once from the command line.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct TraceOptions<'k> {
     pub filter: Filter,
     pub latency: Latency,
@@ -112,6 +116,8 @@ pub struct TraceOptions<'k> {
     /// `wl-user serve`: count per (cgroup, syscall) within these bounds, instead of per
     /// syscall.
     pub per_cgroup: Option<CgroupLimits>,
+    /// Which calls count (`--syscall`, `--failed`, `--errno`).
+    pub only: Only,
 }
 
 /// The bounds of the per-cgroup maps (`wl-user serve`): they decide its kernel memory.
@@ -191,6 +197,8 @@ pub struct Snapshot {
     /// With object resolution: calls per (syscall, object, command); a key of kind
     /// `object::OTHERS` holds a syscall's calls that did not fit in the kernel's map.
     pub objects: Option<Vec<(ObjectKey, Counts)>>,
+    /// Which calls were counted, when not all were.
+    pub only: Option<Only>,
 }
 
 pub struct Collector {
@@ -199,6 +207,7 @@ pub struct Collector {
     count_denied: bool,
     by: Option<By>,
     objects: bool,
+    only: Option<Only>,
 }
 
 /// `wl-user serve`'s extra program, attached only in that mode.
@@ -271,6 +280,17 @@ where
     T::try_from(m).with_context(|| format!("map {name} has an unexpected type"))
 }
 
+/// A bit set of the kernel side's settings with the bits of `set` on (each below its
+/// size: the callers resolved them from tables of that size).
+fn bits<const W: usize>(set: impl Iterator<Item = u32>) -> [u64; W] {
+    let mut words = [0u64; W];
+    for i in set {
+        let fits = wl_common::set_bit(&mut words, i);
+        debug_assert!(fits, "{i} is past the bit set");
+    }
+    words
+}
+
 impl Collector {
     /// Loads the programs with `options` and attaches them; counting starts on return.
     pub fn start(options: TraceOptions) -> Result<Collector> {
@@ -282,6 +302,7 @@ impl Collector {
             noop,
             objects,
             per_cgroup,
+            only,
         } = options;
         check_privileges()?;
         let kernel_types = btf::Btf::from_sys_fs()?;
@@ -325,6 +346,12 @@ impl Collector {
             objects: u32::from(objects.is_some()),
             per_cgroup: u32::from(per_cgroup.is_some()),
             cgroup_root_offset,
+            only_syscalls: u32::from(!only.slots.is_empty()),
+            only_failed: u32::from(only.failed),
+            only_errnos: u32::from(!only.errno_numbers.is_empty()),
+            _pad: 0,
+            syscalls: bits(only.slots.iter().map(|&(abi, nr)| stats_slot(abi, nr))),
+            errnos: bits(only.errno_numbers.iter().copied()),
         };
         // The per-task maps take ~10 MiB; only `--by` pays for them.
         let task_entries = if by.is_some() { TASK_ENTRIES } else { 1 };
@@ -402,6 +429,7 @@ impl Collector {
             count_denied,
             by,
             objects: objects.is_some(),
+            only: only.filters().then_some(only),
         })
     }
 

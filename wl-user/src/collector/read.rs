@@ -168,6 +168,7 @@ impl Collector {
             denied: Vec::new(),
             tasks: None,
             objects: None,
+            only: self.only.clone(),
         };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats

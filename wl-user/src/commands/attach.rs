@@ -28,6 +28,7 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
             ..args.out.render()?
         },
     )?;
+    let only = args.trace.only(knowledge)?;
     let output = Output::open(args.out.output.as_ref(), Output::Stdout)?;
     // Validate every target before loading anything.
     let cgroup = args.cgroup.as_deref().map(Cgroup::open).transpose()?;
@@ -56,7 +57,7 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let mut collector = Collector::start(args.trace.options(filter, knowledge))?;
+    let mut collector = Collector::start(args.trace.options(filter, knowledge, only))?;
     let started = Instant::now();
     if cgroup.is_none() {
         // Programs are attached, so from here on the kernel adds every new child of a

@@ -145,6 +145,7 @@ fn checks() -> Vec<Line> {
             noop: false,
             objects: Some(&knowledge),
             per_cgroup: None,
+            only: Default::default(),
         });
         add(
             &mut lines,
@@ -172,6 +173,7 @@ fn checks() -> Vec<Line> {
                 series: 1,
                 errno_series: 1,
             }),
+            only: Default::default(),
         });
         add(
             &mut lines,

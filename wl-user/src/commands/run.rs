@@ -40,6 +40,7 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
             ..args.out.render()?
         },
     )?;
+    let only = args.trace.only(knowledge)?;
     let output = Output::open(args.out.output.as_ref(), Output::Stderr)?;
     // Opened now for the same reason as --output: a path that cannot be written fails
     // before the workload has done anything.
@@ -93,10 +94,11 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     // Orphaned descendants (double-forked daemons) are re-parented to wl-user, so that
     // waiting for every child means waiting for the whole tree.
     nix::sys::prctl::set_child_subreaper(true).context("cannot become a child subreaper")?;
-    let mut options = args.trace.options(filter, knowledge);
+    let mut options = args.trace.options(filter, knowledge, only);
     // The kernel side counts what errno and kill deny (a logged call runs and is counted
     // as usual), and leaves out the child's own calls that install the filter.
     options.count_denied = enforced.is_some();
+    let count_denied = options.count_denied;
     let mut collector = Collector::start(options)?;
     // Catch SIGINT, SIGTERM and SIGHUP before the workload exists: one that arrives while it is
     // being set up is passed on to it once it runs, instead of killing wl-user and
@@ -113,7 +115,7 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     }
     .and_then(|()| {
         // Installing the filter takes the child two syscalls of wl-user's own.
-        if options.count_denied {
+        if count_denied {
             collector.set_pending_exec(pid as u32)
         } else {
             Ok(())

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::{
     cli::{ListFormat, SyscallsArgs},
     report::render,
-    syscalls::{AbiName, Knowledge, Syscall, objects},
+    syscalls::{AbiName, Knowledge, Syscall, objects, select},
 };
 
 #[derive(Serialize)]
@@ -48,24 +48,56 @@ pub fn syscalls(args: SyscallsArgs, k: &Knowledge) -> Result<()> {
         None if args.name.is_some() => AbiName::ALL.to_vec(),
         None => vec![AbiName::native()],
     };
+    // A number names the syscall of that number in each ABI.
+    let number = args
+        .name
+        .as_deref()
+        .and_then(|n| n.trim().parse::<u32>().ok());
+    let wanted = |s: &Syscall| match (args.name.as_deref(), number) {
+        (_, Some(nr)) => s.nr == nr,
+        (Some(name), None) => s.name == name,
+        (None, None) => true,
+    };
     let rows: Vec<Row> = abis
         .iter()
         .flat_map(|&abi| k.table(abi).iter().map(move |s| (abi, s)))
-        .filter(|(_, s)| args.name.as_deref().is_none_or(|n| s.name == n))
+        .filter(|(_, s)| wanted(s))
         .map(|(abi, s)| row(k, abi, s))
         .collect();
     if rows.is_empty() {
-        if let Some(name) = &args.name {
+        let Some(name) = &args.name else {
+            bail!("no {} syscall table in {}", abis[0].as_str(), k.origin);
+        };
+        // Not a syscall: perhaps a command one carries (SIOCGIFCONF, F_GETFL, ...).
+        let commands = objects::find_command(k.objects, name);
+        if !commands.is_empty() {
+            return write_commands(args.format, &commands);
+        }
+        let abi_names = abis
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Some(nr) = number {
             bail!(
-                "no syscall named '{name}' in the {} tables (Linux {}); `wl-user syscalls` lists them",
-                abis.iter()
-                    .map(|a| a.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                "no syscall number {nr} in the {abi_names} tables (Linux {})",
                 k.release
             );
         }
-        bail!("no {} syscall table in {}", abis[0].as_str(), k.origin);
+        let names = abis
+            .iter()
+            .flat_map(|&abi| k.table(abi).iter().map(|s| s.name))
+            .chain(objects::command_names(k.objects));
+        let near = select::nearest(name, names);
+        bail!(
+            "no syscall or command named '{name}' in the {abi_names} tables (Linux {}){}; `wl-user syscalls` lists them",
+            k.release,
+            if near.is_empty() {
+                String::new()
+            } else {
+                format!(" (did you mean {}?)", near.join(", "))
+            }
+        );
     }
     let mut out = std::io::stdout().lock();
     let result = match (args.format, &args.name) {
@@ -85,6 +117,60 @@ pub fn syscalls(args: SyscallsArgs, k: &Knowledge) -> Result<()> {
         }
         r => r,
     }
+}
+
+/// Commands found by name, in `format`.
+fn write_commands(format: ListFormat, commands: &[objects::NamedCommand]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        ListFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, commands)?;
+            writeln!(out)?;
+        }
+        ListFormat::Csv => {
+            let mut w = render::csv_writer(&mut out);
+            w.write_record(["name", "carried_by", "role", "value", "header"])?;
+            for c in commands {
+                w.write_record([
+                    c.name,
+                    c.carried_by,
+                    &c.role,
+                    &c.value,
+                    c.header.unwrap_or_default(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        ListFormat::Table => {
+            writeln!(out, "{}", commands[0].name)?;
+            for c in commands {
+                writeln!(
+                    out,
+                    "  {} {} {}{}",
+                    c.carried_by,
+                    c.role,
+                    c.value,
+                    c.header
+                        .map_or_else(String::new, |h| format!(", defined in {h}"))
+                )?;
+            }
+            if commands.iter().any(|c| c.carried_by == "ioctl") {
+                writeln!(
+                    out,
+                    "  Which kernel function serves an ioctl depends on the file it is made on: \
+                     `sudo wl-user run --objects all -- COMMAND` names the handler, its source \
+                     file and maintainers for each call."
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "  `wl-user syscalls {}` says where the kernel implements it.",
+                    commands[0].carried_by.split(',').next().unwrap_or_default()
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_table(out: &mut dyn Write, k: &Knowledge, rows: &[Row]) -> Result<()> {
@@ -146,13 +232,24 @@ fn write_csv(out: &mut dyn Write, rows: &[Row]) -> Result<()> {
 }
 
 fn explain(out: &mut dyn Write, k: &Knowledge, rows: &[Row]) -> Result<()> {
-    writeln!(out, "{}", rows[0].name)?;
+    // One name in every ABI, or (asked by number) a different syscall in each.
+    let one_name = rows.iter().all(|r| r.name == rows[0].name);
+    if one_name {
+        writeln!(out, "{}", rows[0].name)?;
+    } else {
+        writeln!(out, "syscall number {}", rows[0].nr)?;
+    }
     for r in rows {
         writeln!(
             out,
-            "  {:<8} nr {:<4} {}  ({})",
+            "  {:<8} nr {:<4} {}{}  ({})",
             r.abi.as_str(),
             r.nr,
+            if one_name {
+                String::new()
+            } else {
+                format!("{}: ", r.name)
+            },
             if r.entry.is_empty() {
                 "not implemented"
             } else {

@@ -224,8 +224,8 @@ fn total_ns_of<R: Counted>(_: &Report, r: &R) -> Cell {
 const fn share<R: Counted>() -> Column<R> {
     Column {
         key: "share",
-        title: "% time",
-        heading: "% time",
+        title: "% wall",
+        heading: "% wall time",
         align: Align::Right,
         width: 6,
         timed: true,
@@ -236,8 +236,8 @@ const fn share<R: Counted>() -> Column<R> {
 const fn seconds<R: Counted>(width: usize) -> Column<R> {
     Column {
         key: "seconds",
-        title: "seconds",
-        heading: "seconds",
+        title: "wall s",
+        heading: "wall seconds",
         align: Align::Right,
         width,
         timed: true,
@@ -380,6 +380,7 @@ fn max_us<'a>() -> Column<Line<'a>> {
 /// column for it).
 fn syscall_label<'a>() -> Column<Line<'a>> {
     named("syscall", "syscall", "System Call", 16, |_, l| match l {
+        Line::Syscall(s) if s.waits => text(render::syscall_label(&s.name, s.abi) + " ~"),
         Line::Syscall(s) => text(render::syscall_label(&s.name, s.abi)),
         Line::Object(_, o) => Cell::Under(o.label()),
         Line::Total(_) => text("total"),

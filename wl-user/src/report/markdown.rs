@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::columns::{self, Align, Column, Style, layout};
-use super::{ObjectsShown, Report};
+use super::{Render, Report};
 
 /// A Markdown table of `rows`.
 pub fn table<R>(
@@ -44,13 +44,13 @@ pub fn tasks(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
     })
 }
 
-pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
-    table(
-        report,
-        &layout::markdown(),
-        &columns::lines(&report.syscalls, objects),
-        out,
-    )?;
+pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()> {
+    let (shown, rest) = report.shown_syscalls(render.top);
+    let lines = columns::lines(shown, render.objects);
+    table(report, &layout::markdown(), &lines, out)?;
+    if let Some(rest) = rest {
+        writeln!(out, "\n{rest}")?;
+    }
     writeln!(out)?;
     table(report, &layout::subsystems(), report.summary(), out)
 }
@@ -62,7 +62,12 @@ mod tests {
     #[test]
     fn two_tables() {
         let mut buf = Vec::new();
-        write(&super::super::tests::sample(), ObjectsShown::Auto, &mut buf).unwrap();
+        write(
+            &super::super::tests::sample(),
+            Render::plain(super::super::Format::Table),
+            &mut buf,
+        )
+        .unwrap();
         let text = String::from_utf8(buf).unwrap();
         let tables: Vec<&str> = text.split("\n\n").collect();
         assert_eq!(tables.len(), 2);

@@ -63,6 +63,36 @@ pub enum ObjectsShown {
     All,
 }
 
+/// The order of syscall rows (`--sort`), busiest first except by name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortKey {
+    /// Time spent (wall time in the call), then calls: strace -c's order.
+    #[default]
+    Time,
+    /// Calls, then time.
+    Calls,
+    /// Failed calls, then calls.
+    Errors,
+    /// Name, then ABI.
+    Name,
+}
+
+impl SortKey {
+    /// `a` before `b` in this order; ties by name, so that equal runs read the same.
+    pub fn order(self, a: &SyscallRow, b: &SyscallRow) -> std::cmp::Ordering {
+        let (ca, cb) = (&a.counts, &b.counts);
+        let first = match self {
+            SortKey::Time => cb.total_ns.cmp(&ca.total_ns).then(cb.calls.cmp(&ca.calls)),
+            SortKey::Calls => cb.calls.cmp(&ca.calls).then(cb.total_ns.cmp(&ca.total_ns)),
+            SortKey::Errors => cb.errors.cmp(&ca.errors).then(cb.calls.cmp(&ca.calls)),
+            SortKey::Name => std::cmp::Ordering::Equal,
+        };
+        first
+            .then_with(|| a.name.cmp(&b.name))
+            .then(a.abi.cmp(&b.abi))
+    }
+}
+
 /// How a report is written.
 #[derive(Debug, Clone, Copy)]
 pub struct Render {
@@ -73,8 +103,11 @@ pub struct Render {
     pub weight: Weight,
     /// JSON on one line: the final report ends `--interval`'s JSON Lines.
     pub one_line: bool,
-    /// With `--by`, how many task blocks the table shows (`--top`); all without.
+    /// How many task blocks (with `--by`) or syscall rows (without) the text formats
+    /// show (`--top`); all without.
     pub top: Option<usize>,
+    /// The order of syscall rows (`--sort`).
+    pub sort: SortKey,
     /// Which object rows the tables show under their syscall (`--objects`).
     pub objects: ObjectsShown,
 }
@@ -89,6 +122,7 @@ impl Render {
             one_line: false,
             top: None,
             objects: ObjectsShown::Auto,
+            sort: SortKey::Time,
         }
     }
 }
@@ -169,6 +203,9 @@ pub struct SyscallRow {
     pub api: String,
     /// The MAINTAINERS section covering `source`.
     pub maintainers: Option<&'static str>,
+    /// Its calls mostly wait (sleep, poll, wait for a child, a futex, a signal, the
+    /// disk): their wall time is time off CPU more than work (marked `~` in the table).
+    pub waits: bool,
     /// With objects resolved, for syscalls that work on an fd or carry a command: the
     /// calls by object and command, busiest first; their calls add up to `calls`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -233,6 +270,10 @@ pub struct Report {
     /// `run --seccomp` only: the profile applied and what it denied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<SeccompOutcome>,
+    /// With `--syscall`, `--failed` or `--errno`: which calls were counted (`syscalls`,
+    /// `failed`, `errnos`, as given); the rest were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only: Option<crate::options::Only>,
 }
 
 /// A run under a seccomp profile: the calls it stopped and those it logged.
@@ -340,17 +381,12 @@ impl Report {
                     source: described.source,
                     api: described.entry.to_owned(),
                     maintainers: described.maintainers,
+                    waits: described.waits,
                     objects,
                 }
             })
             .collect();
-        syscalls.sort_by(|a, b| {
-            b.counts
-                .total_ns
-                .cmp(&a.counts.total_ns)
-                .then(b.counts.calls.cmp(&a.counts.calls))
-                .then_with(|| a.name.cmp(&b.name))
-        });
+        syscalls.sort_by(|a, b| SortKey::Time.order(a, b));
         let mut subsystems: Vec<SubsystemRow> = Vec::new();
         for r in &syscalls {
             let i = match subsystems.iter().position(|s| s.name == r.subsystem) {
@@ -388,6 +424,7 @@ impl Report {
                 origin: k.origin.clone(),
             },
             seccomp: None,
+            only: snap.only,
             by,
             tasks,
         }
@@ -415,22 +452,37 @@ impl Report {
         }
     }
 
-    /// Rows grouped by subsystem (busiest subsystem first), busiest syscall first within.
-    pub fn by_subsystem(&self) -> Vec<&SyscallRow> {
+    /// `rows` grouped by subsystem (busiest subsystem first), in their order within.
+    pub fn by_subsystem<'a>(&self, rows: &'a [SyscallRow]) -> Vec<&'a SyscallRow> {
         let rank = |name: &str| {
             self.subsystems
                 .iter()
                 .position(|s| s.name == name)
                 .unwrap_or(usize::MAX)
         };
-        let mut rows: Vec<&SyscallRow> = self.syscalls.iter().collect();
-        rows.sort_by(|a, b| {
-            rank(a.subsystem)
-                .cmp(&rank(b.subsystem))
-                .then(b.counts.calls.cmp(&a.counts.calls))
-                .then(a.name.cmp(&b.name))
-        });
+        let mut rows: Vec<&SyscallRow> = rows.iter().collect();
+        rows.sort_by_key(|r| rank(r.subsystem));
         rows
+    }
+
+    /// The syscall rows the text formats show: without `--by`, the first `top` of them
+    /// (`--top`) and a line that sums the rest.
+    pub fn shown_syscalls(&self, top: Option<usize>) -> (&[SyscallRow], Option<String>) {
+        let n = match (top, &self.by) {
+            (Some(n), None) => n.min(self.syscalls.len()),
+            _ => self.syscalls.len(),
+        };
+        let rest = &self.syscalls[n..];
+        let line = (!rest.is_empty()).then(|| {
+            let c: Counts = rest.iter().map(|s| s.counts).sum();
+            format!(
+                "{} more syscalls: {} calls, {} errors (--top shows more)",
+                rest.len(),
+                c.calls,
+                c.errors
+            )
+        });
+        (&self.syscalls[..n], line)
     }
 
     /// `--interval`'s view of this (interval's) report: rates per second of it.
@@ -444,9 +496,20 @@ impl Report {
     }
 
     pub fn write(&self, render: Render, out: &mut dyn Write) -> Result<()> {
+        if render.sort != SortKey::Time {
+            let mut sorted = self.clone();
+            sorted.syscalls.sort_by(|a, b| render.sort.order(a, b));
+            return sorted.write(
+                Render {
+                    sort: SortKey::Time,
+                    ..render
+                },
+                out,
+            );
+        }
         match render.format {
             Format::Table => {
-                table::write(self, render.objects, out)?;
+                table::write(self, render, out)?;
                 if render.histograms {
                     histogram::write(self, out)?;
                 }
@@ -454,12 +517,12 @@ impl Report {
             }
             Format::Json => json::write(self, render.one_line, out),
             Format::Rst => {
-                rst::write(self, render.objects, out)?;
+                rst::write(self, render, out)?;
                 rst::tasks(self, render.top, out)
             }
             Format::Csv => csv::write(self, render.objects, out),
             Format::Md => {
-                markdown::write(self, render.objects, out)?;
+                markdown::write(self, render, out)?;
                 markdown::tasks(self, render.top, out)
             }
             Format::Svg => svg::write(self, render.weight, out),
@@ -508,6 +571,7 @@ pub(crate) mod tests {
             denied: Vec::new(),
             tasks: None,
             objects: None,
+            only: None,
         };
         Report::new(
             Target::Command(vec!["true".into()]),
@@ -550,6 +614,71 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn sort_and_top_shape_every_text_format() {
+        let r = sample();
+        let text = |render: Render| {
+            let mut out = Vec::new();
+            r.write(render, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let position = |t: &str, name: &str| t.find(&format!(" {name} ")).unwrap();
+        let by_calls = text(Render {
+            sort: SortKey::Calls,
+            ..Render::plain(Format::Table)
+        });
+        // getppid (1000 calls) before openat (10), which is first by time.
+        assert!(
+            position(&by_calls, "getppid") < position(&by_calls, "openat"),
+            "{by_calls}"
+        );
+        let by_name = text(Render {
+            sort: SortKey::Name,
+            ..Render::plain(Format::Md)
+        });
+        let order: Vec<usize> = ["getppid", "getppid [i386]", "openat", "syscall_500"]
+            .iter()
+            .map(|n| by_name.find(&format!("| {n} |")).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{by_name}");
+        for format in [Format::Table, Format::Md, Format::Rst] {
+            let top = text(Render {
+                top: Some(2),
+                ..Render::plain(format)
+            });
+            assert!(top.contains(" openat "), "{top}");
+            assert!(!top.contains("syscall_500"), "{format:?}: {top}");
+            assert!(
+                top.contains("2 more syscalls: 6 calls, 0 errors (--top shows more)"),
+                "{format:?}: {top}"
+            );
+        }
+        // The table's total is of every syscall, shown or not.
+        let top = text(Render {
+            top: Some(1),
+            ..Render::plain(Format::Table)
+        });
+        assert!(top.contains(" 1016         3 total"), "{top}");
+        // JSON keeps every row, in --sort order.
+        let json = text(Render {
+            top: Some(1),
+            sort: SortKey::Errors,
+            ..Render::plain(Format::Json)
+        });
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["syscalls"].as_array().unwrap().len(), 4);
+        assert_eq!(v["syscalls"][0]["name"], "openat");
+    }
+
+    #[test]
+    fn every_lost_reason_is_explained_in_the_readme() {
+        let readme = include_str!("../../../README.md");
+        for reason in wl_common::Lost::ALL {
+            let row = format!("| `{}` |", reason.name());
+            assert!(readme.contains(&row), "README.md has no row {row}");
+        }
+    }
+
+    #[test]
     fn subsystems_sum_their_syscalls() {
         let r = sample();
         let names: Vec<_> = r
@@ -566,7 +695,11 @@ pub(crate) mod tests {
                 ("Other", 1, 0, 1)
             ]
         );
-        let grouped: Vec<_> = r.by_subsystem().iter().map(|s| s.name.as_str()).collect();
+        let grouped: Vec<_> = r
+            .by_subsystem(&r.syscalls)
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         assert_eq!(grouped, ["openat", "getppid", "getppid", "syscall_500"]);
     }
 }

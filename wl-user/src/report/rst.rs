@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::columns::{self, Column, Style, layout};
-use super::{ObjectsShown, Report};
+use super::{Render, Report};
 
 /// A reStructuredText grid table.
 pub fn grid(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
@@ -69,9 +69,13 @@ pub fn tasks(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
     })
 }
 
-pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
-    let lines = columns::lines(report.by_subsystem(), objects);
+pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()> {
+    let (shown, rest) = report.shown_syscalls(render.top);
+    let lines = columns::lines(report.by_subsystem(shown), render.objects);
     table(report, &layout::rst(), &lines, out)?;
+    if let Some(rest) = rest {
+        writeln!(out, "\n{rest}")?;
+    }
     writeln!(out)?;
     table(report, &layout::subsystems(), report.summary(), out)
 }
@@ -83,7 +87,12 @@ mod tests {
     #[test]
     fn grid_tables_line_up() {
         let mut buf = Vec::new();
-        write(&super::super::tests::sample(), ObjectsShown::Auto, &mut buf).unwrap();
+        write(
+            &super::super::tests::sample(),
+            Render::plain(super::super::Format::Table),
+            &mut buf,
+        )
+        .unwrap();
         let text = String::from_utf8(buf).unwrap();
         let first: Vec<&str> = text.split("\n\n").next().unwrap().lines().collect();
         assert!(first.iter().all(|l| l.len() == first[0].len()), "{text}");

@@ -173,7 +173,7 @@ fn tree(report: &Report, by: Weight) -> Vec<Node> {
             }
         })
         .collect();
-    for s in report.by_subsystem() {
+    for s in report.by_subsystem(&report.syscalls) {
         for (subsystem, calls, ns) in served_by(s) {
             let Some(parent) = nodes.iter_mut().find(|n| n.label == subsystem) else {
                 continue;

@@ -9,7 +9,7 @@ use wl_common::{Counts, Lost};
 
 use super::columns::{self, Align, Cell, Column, Counted, Line, Style, layout};
 use super::tasks::Block;
-use super::{ObjectsShown, Report, render};
+use super::{ObjectsShown, Render, Report, render};
 
 /// What frames a table's rows.
 pub struct Frame<'f, R> {
@@ -20,6 +20,8 @@ pub struct Frame<'f, R> {
     /// At most this many rows (a terminal's height); one line then says how many more
     /// there are, of what (`syscalls`).
     pub fit: Option<(usize, &'static str)>,
+    /// A line after the rows for those left out (`--top`).
+    pub rest: Option<String>,
 }
 
 impl<R> Frame<'_, R> {
@@ -28,6 +30,7 @@ impl<R> Frame<'_, R> {
         ruled: false,
         footer: None,
         fit: None,
+        rest: None,
     };
 }
 
@@ -78,6 +81,9 @@ pub fn columns<R>(
     if let Some((_, what)) = frame.fit.filter(|_| shown < rows.len()) {
         writeln!(out, "  ({} more {what})", rows.len() - shown)?;
     }
+    if let Some(rest) = &frame.rest {
+        writeln!(out, "  ({rest})")?;
+    }
     if let Some(f) = frame.footer {
         if frame.ruled {
             writeln!(out, "{rule}")?;
@@ -126,6 +132,7 @@ pub fn rates(
             ruled: false,
             footer: Some(&total),
             fit: fit.map(|n| (n, "tasks")),
+            rest: None,
         };
         return columns(report, &layout::task_rates(), &blocks, frame, out);
     }
@@ -134,18 +141,21 @@ pub fn rates(
         ruled: false,
         footer: Some(&total),
         fit: fit.map(|n| (n, "rows")),
+        rest: None,
     };
     let lines = columns::lines(&report.syscalls, objects);
     columns(report, &layout::rates(), &lines, frame, out)
 }
 
-pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Result<()> {
+pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()> {
     let total: Counts = report.syscalls.iter().map(|s| s.counts).sum();
-    let lines = columns::lines(&report.syscalls, objects);
+    let (shown, rest) = report.shown_syscalls(render.top);
+    let lines = columns::lines(shown, render.objects);
     let frame = Frame {
         ruled: true,
         footer: Some(&Line::Total(total)),
         fit: None,
+        rest,
     };
     columns(report, &layout::table(), &lines, frame, out)?;
     writeln!(out)?;
@@ -190,6 +200,23 @@ pub fn write(report: &Report, objects: ObjectsShown, out: &mut dyn Write) -> Res
         }
         writeln!(out, "{line}")?;
     }
+    let waited: Counts = report
+        .syscalls
+        .iter()
+        .filter(|s| s.waits)
+        .map(|s| s.counts)
+        .sum();
+    if report.latency && waited.calls > 0 {
+        writeln!(
+            out,
+            "wl: ~ marks calls that wait (sleep, poll, wait for a child, a futex, a signal, the disk): {:.6} s of the {:.6} s wall time in syscalls",
+            waited.total_ns as f64 / 1e9,
+            report.total_ns() as f64 / 1e9
+        )?;
+    }
+    if let Some(only) = &report.only {
+        writeln!(out, "wl: counted only {}", only.describe())?;
+    }
     if report.latency && report.latency_sample > 1 {
         writeln!(
             out,
@@ -224,7 +251,12 @@ mod tests {
     #[test]
     fn one_row_per_syscall_and_a_total() {
         let mut buf = Vec::new();
-        write(&super::super::tests::sample(), ObjectsShown::Auto, &mut buf).unwrap();
+        write(
+            &super::super::tests::sample(),
+            Render::plain(super::super::Format::Table),
+            &mut buf,
+        )
+        .unwrap();
         let text = String::from_utf8(buf).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2 + 4 + 2 + 1 + 2 + 3, "{text}");
@@ -250,7 +282,12 @@ mod tests {
         let mut report = super::super::tests::sample();
         report.latency = false;
         let mut buf = Vec::new();
-        write(&report, ObjectsShown::Auto, &mut buf).unwrap();
+        write(
+            &report,
+            Render::plain(super::super::Format::Table),
+            &mut buf,
+        )
+        .unwrap();
         let text = String::from_utf8(buf).unwrap();
         let row = text.lines().find(|l| l.contains(" openat ")).unwrap();
         assert!(

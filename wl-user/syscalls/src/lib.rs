@@ -17,6 +17,7 @@ pub mod objects;
 pub mod operations;
 pub mod rules;
 pub mod scan;
+pub mod select;
 pub mod source;
 
 use std::path::Path;
@@ -209,6 +210,7 @@ impl Knowledge {
             source: known.and_then(|s| s.sources.first().copied()),
             entry: known.map_or("", |s| s.entry),
             maintainers: known.and_then(|s| self.section(s)).map(|sec| sec.name),
+            waits: known.is_some_and(|s| rules::waits(s.name)),
         }
     }
 }
@@ -226,6 +228,8 @@ pub struct Described {
     pub entry: &'static str,
     /// The MAINTAINERS section covering `source`.
     pub maintainers: Option<&'static str>,
+    /// Its calls mostly wait ([`rules::WAITING`]): their time is not the kernel's work.
+    pub waits: bool,
 }
 
 /// `ENOENT` for 2; `E<n>` for numbers without a name.

@@ -11,6 +11,7 @@
 use std::{collections::HashMap, fs, sync::OnceLock};
 
 use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
 use wl_common::{ObjectKey, object};
 
 use super::{AbiName, Knowledge, Section, object_scan, rules};
@@ -1204,4 +1205,86 @@ ffffffffzz t bad_address
         let kvm = f.iter().find(|f| f.type_byte == 0xAE).unwrap();
         assert!(kvm.headers.contains(&"include/uapi/linux/kvm.h"));
     }
+}
+
+/// A command of a multiplexed syscall found by its name ([`find_command`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedCommand {
+    pub name: &'static str,
+    /// The syscalls that carry it: `ioctl`, `fcntl`, `setsockopt, getsockopt`, ...
+    pub carried_by: &'static str,
+    /// What it is to them: `request`, `command`, `option`, `level`, ...
+    pub role: String,
+    /// Its value as the header writes it: `0x8912`, `_IOR('T', 0x13, ...)`, `1`.
+    pub value: String,
+    /// The header that defines it.
+    pub header: Option<&'static str>,
+}
+
+/// Every command named `name` (any case): ioctl requests, fcntl/prctl/futex/bpf
+/// commands, socket option levels and options.
+pub fn find_command(t: &ObjectTables, name: &str) -> Vec<NamedCommand> {
+    let upper = name.trim().to_ascii_uppercase();
+    let header = |i: u16| t.headers.get(i as usize).copied();
+    let mut found = Vec::new();
+    for &(number, h, n) in t.ioctl_plain.iter().filter(|r| r.2 == upper) {
+        found.push(NamedCommand {
+            name: n,
+            carried_by: "ioctl",
+            role: "request".into(),
+            value: format!("{number:#x}"),
+            header: header(h),
+        });
+    }
+    for &(key, h, n) in t.ioctl_encoded.iter().filter(|r| r.2 == upper) {
+        let (dir, ty, nr) = (key >> 16, (key >> 8) & 0xff, key & 0xff);
+        let mac = ["_IO", "_IOW", "_IOR", "_IOWR"][(dir & 3) as usize];
+        let ty = match u8::try_from(ty) {
+            Ok(c) if c.is_ascii_graphic() && c != b'\'' && c != b'\\' => format!("'{}'", c as char),
+            _ => format!("{ty:#x}"),
+        };
+        found.push(NamedCommand {
+            name: n,
+            carried_by: "ioctl",
+            role: "request".into(),
+            value: if dir == 0 {
+                format!("_IO({ty}, {nr:#x})")
+            } else {
+                format!("{mac}({ty}, {nr:#x}, <size>)")
+            },
+            header: header(h),
+        });
+    }
+    for &(set, h, values) in t.commands {
+        let (carried_by, role) = match set {
+            "fcntl" => ("fcntl", "command".to_owned()),
+            "prctl" => ("prctl", "option".to_owned()),
+            "futex" => ("futex", "operation".to_owned()),
+            "bpf" => ("bpf", "command".to_owned()),
+            "sol" => ("setsockopt, getsockopt", "level".to_owned()),
+            other => match other.strip_prefix("sockopt:") {
+                Some(level) => ("setsockopt, getsockopt", format!("option at level {level}")),
+                None => continue,
+            },
+        };
+        for &(value, n) in values.iter().filter(|v| v.1 == upper) {
+            found.push(NamedCommand {
+                name: n,
+                carried_by,
+                role: role.clone(),
+                value: value.to_string(),
+                header: header(h),
+            });
+        }
+    }
+    found
+}
+
+/// Every command name the tables know, for suggestions.
+pub fn command_names(t: &ObjectTables) -> impl Iterator<Item = &'static str> {
+    t.ioctl_plain
+        .iter()
+        .chain(t.ioctl_encoded)
+        .map(|r| r.2)
+        .chain(t.commands.iter().flat_map(|c| c.2.iter().map(|v| v.1)))
 }

@@ -106,6 +106,58 @@ pub fn subsystem_of(
     subsystem_of_path(path).unwrap_or(OTHER)
 }
 
+/// Syscalls whose time is mostly spent waiting (for a child, a timer, a file descriptor
+/// to become ready, a futex, a signal, a message, I/O to reach the disk) rather than
+/// working: their wall time says how long the program waited, not what the kernel did.
+pub const WAITING: &[&str] = &[
+    "accept",
+    "accept4",
+    "clock_nanosleep",
+    "clock_nanosleep_time64",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "epoll_wait",
+    "fdatasync",
+    "fsync",
+    "futex",
+    "futex_time64",
+    "futex_wait",
+    "futex_waitv",
+    "io_getevents",
+    "io_pgetevents",
+    "io_pgetevents_time64",
+    "mq_timedreceive",
+    "mq_timedreceive_time64",
+    "msgrcv",
+    "nanosleep",
+    "pause",
+    "poll",
+    "ppoll",
+    "ppoll_time64",
+    "pselect6",
+    "pselect6_time64",
+    "rt_sigsuspend",
+    "rt_sigtimedwait",
+    "rt_sigtimedwait_time64",
+    "select",
+    "_newselect",
+    "semop",
+    "semtimedop",
+    "semtimedop_time64",
+    "sigsuspend",
+    "sync",
+    "sync_file_range",
+    "syncfs",
+    "wait4",
+    "waitid",
+    "waitpid",
+];
+
+/// Whether calls of `name` mostly wait (see [`WAITING`]).
+pub fn waits(name: &str) -> bool {
+    WAITING.contains(&name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +228,15 @@ mod tests {
             subsystem_of("fs/read_write.c", "pread64", |_| Some("Time")),
             "Filesystem"
         );
+    }
+
+    #[test]
+    fn waiting_calls_are_known_by_name() {
+        assert!(waits("wait4") && waits("epoll_wait") && waits("futex"));
+        assert!(!waits("getppid") && !waits("read"));
+        let mut sorted = WAITING.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), WAITING.len(), "each name once");
     }
 }
