@@ -116,7 +116,7 @@ fn hostile_files_get_one_line_and_a_bounded_read() {
         let p = path.to_str().unwrap();
         for (args, code) in [
             (vec!["diff", p, p], 2),
-            (vec!["seccomp", p], 1),
+            (vec!["seccomp", p], wl_tests::OWN_ERROR),
             (
                 vec![
                     "run",
@@ -126,11 +126,11 @@ fn hostile_files_get_one_line_and_a_bounded_read() {
                     "touch",
                     marker.to_str().unwrap(),
                 ],
-                1,
+                wl_tests::OWN_ERROR,
             ),
             (
                 vec!["serve", "--listen", "127.0.0.1:0", "--web-config", p],
-                1,
+                wl_tests::OWN_ERROR,
             ),
         ] {
             let started = Instant::now();
