@@ -39,6 +39,16 @@ pub struct ObjectRow {
 }
 
 impl ObjectRow {
+    /// The object and its command, without handler or source: `AF_INET UDP
+    /// SIOCGIFCONF`, `pipe`, `/dev/null`.
+    pub fn short_label(&self) -> String {
+        let name = self.name.as_deref().unwrap_or(self.kind);
+        match self.command.as_deref() {
+            Some(c) => format!("{name} {c}"),
+            None => name.to_owned(),
+        }
+    }
+
     /// How the tables show it: `pipe pipe_write fs/pipe.c`, `socket AF_INET dgram
     /// SIOCGIFCONF sock_ioctl net/socket.c`.
     pub fn label(&self) -> String {

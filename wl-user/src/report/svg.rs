@@ -1,6 +1,8 @@
 //! `--format svg`: the report as a picture, an icicle chart. The top row divides the
-//! chart among subsystems, the row below divides each subsystem among its syscalls;
-//! widths are time spent (or calls, `--weight calls`). Every box carries its numbers in a
+//! chart among subsystems, the row below divides each subsystem among its syscalls, and
+//! where objects were resolved a third row divides each syscall among the objects and
+//! commands it reached (the netdev ioctls by request); widths are time spent (or calls,
+//! `--weight calls`). Every box carries its numbers in a
 //! `<title>` tooltip. The file stands alone: no scripts, fonts, styles or links.
 
 use std::{collections::BTreeMap, fmt::Write as _, io::Write};
@@ -32,9 +34,8 @@ const FONT_SIZE: u64 = 12;
 const CHAR_WIDTH: f64 = 7.0;
 /// Space between a box's edge and its label.
 const PADDING: f64 = 4.0;
-/// The class of each row's boxes, top down. A row below syscalls (the files or objects
-/// a syscall touched) is one more name here and children for the syscall nodes.
-const LEVELS: [&str; 2] = ["subsystem", "syscall"];
+/// The class of each row's boxes, top down.
+const LEVELS: [&str; 3] = ["subsystem", "syscall", "object"];
 
 /// One box of the chart and the boxes that divide it in the row below.
 struct Node {
@@ -183,13 +184,35 @@ fn tree(report: &Report, by: Weight) -> Vec<Node> {
             if subsystem != s.subsystem {
                 let _ = write!(title, "\nof which served by {subsystem}: {calls} calls");
             }
+            // Below the syscall, the objects and commands whose calls this subsystem
+            // served.
+            let children = s
+                .objects
+                .iter()
+                .flatten()
+                .filter(|o| o.subsystem.unwrap_or(s.subsystem) == subsystem)
+                .map(|o| Node {
+                    label: o.short_label(),
+                    detail: String::new(),
+                    weight: measure(o.counts.calls, o.counts.total_ns),
+                    fill: parent.fill,
+                    title: object_title(
+                        report,
+                        s,
+                        o,
+                        by,
+                        share(measure(o.counts.calls, o.counts.total_ns)),
+                    ),
+                    children: Vec::new(),
+                })
+                .collect();
             parent.children.push(Node {
                 label: render::syscall_label(&s.name, s.abi),
                 detail: String::new(),
                 weight,
                 fill: parent.fill,
                 title,
-                children: Vec::new(),
+                children,
             });
         }
     }
@@ -203,6 +226,11 @@ fn tree(report: &Report, by: Weight) -> Vec<Node> {
             // Lighter than the subsystem, alternating so that neighbours part.
             let lightness = if i % 2 == 0 { 0.76 } else { 0.83 };
             child.fill = Rgb::from_hsl(hue, 0.50, lightness);
+            child.children.sort_by_key(|c| std::cmp::Reverse(c.weight));
+            for (j, object) in child.children.iter_mut().enumerate() {
+                let lightness = if j % 2 == 0 { 0.88 } else { 0.93 };
+                object.fill = Rgb::from_hsl(hue, 0.45, lightness);
+            }
         }
     }
     nodes
@@ -258,7 +286,13 @@ fn lay_out<'a>(nodes: &'a [Node], x: u64, width: u64, depth: usize, out: &mut Ve
 
 fn caption(report: &Report, asked: Weight, by: Weight) -> Vec<String> {
     let target = match &report.target {
-        Target::Command(argv) => format!("wl-user run -- {}", argv.join(" ")),
+        Target::Command(argv) => format!(
+            "wl-user run -- {}",
+            argv.iter()
+                .map(|a| shell_word(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Target::Pids(pids) => format!(
             "wl-user attach --pid {}",
             pids.iter()
@@ -277,7 +311,18 @@ fn caption(report: &Report, asked: Weight, by: Weight) -> Vec<String> {
         report.duration_ns as f64 / 1e9,
     );
     if report.latency {
-        let _ = write!(totals, ", {} in syscalls", duration(report.total_ns()));
+        // Each thread's calls add their own wall time: with threads or processes side by
+        // side the sum can exceed the run's duration.
+        let _ = write!(
+            totals,
+            ", {} in syscalls (summed over threads{})",
+            duration(report.total_ns()),
+            if report.total_ns() > report.duration_ns {
+                ", so more than the run lasted"
+            } else {
+                ""
+            }
+        );
     }
     let _ = write!(
         totals,
@@ -353,6 +398,50 @@ fn syscall_title(report: &Report, s: &SyscallRow, by: Weight, share: f64) -> Str
     }
     let _ = write!(t, "\nshare: {share:.1}% of {}", what(by));
     t
+}
+
+fn object_title(
+    report: &Report,
+    s: &SyscallRow,
+    o: &super::objects::ObjectRow,
+    by: Weight,
+    share: f64,
+) -> String {
+    let mut t = format!(
+        "{}\nof: {}\nkind: {}",
+        o.short_label(),
+        render::syscall_label(&s.name, s.abi),
+        o.kind
+    );
+    for (what, value) in [
+        ("command", o.command.as_deref()),
+        ("handler", o.handler.as_deref()),
+        ("source", o.source.as_deref()),
+        ("maintainers", o.maintainers),
+    ] {
+        if let Some(v) = value {
+            let _ = write!(t, "\n{what}: {v}");
+        }
+    }
+    let _ = write!(
+        t,
+        "\ncalls: {}\nerrors: {}\ntime: {}\nshare: {share:.1}% of {}",
+        o.counts.calls,
+        o.counts.errors,
+        time(report, o.counts.total_ns),
+        what(by)
+    );
+    t
+}
+
+/// `arg` as a POSIX shell reads it back: bare where that is safe, else in single quotes.
+fn shell_word(arg: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_-+=:,./@%".contains(c);
+    if !arg.is_empty() && arg.chars().all(safe) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
 }
 
 fn what(by: Weight) -> &'static str {
@@ -518,8 +607,14 @@ mod tests {
         let b = boxes(&svg);
         let total = r.total_ns() as f64;
         let chart = CHART_WIDTH as f64;
-        for class in LEVELS {
-            let sum: f64 = b.iter().filter(|b| b.class == class).map(|b| b.width).sum();
+        // Without objects resolved there is no third row.
+        assert!(!b.iter().any(|b| b.class == "object"));
+        for class in &LEVELS[..2] {
+            let sum: f64 = b
+                .iter()
+                .filter(|b| b.class == *class)
+                .map(|b| b.width)
+                .sum();
             assert!(close(sum, chart), "{class} widths sum to {sum}");
         }
         // openat 90 µs, getppid 50 µs, getppid [i386] 500 ns, syscall_500 10 ns.
@@ -637,7 +732,62 @@ mod tests {
             .find(|n| n.has_tag_name("text"))
             .and_then(|n| n.text())
             .unwrap();
-        assert_eq!(caption, "wl-user run -- sh -c x < y && \u{FFFD}\"z\"");
+        // Quoted as a shell reads it back.
+        assert_eq!(caption, "wl-user run -- sh -c 'x < y && \u{FFFD}\"z\"'");
+    }
+
+    #[test]
+    fn words_are_quoted_only_where_a_shell_needs_it() {
+        assert_eq!(shell_word("perf"), "perf");
+        assert_eq!(shell_word("--loops=10"), "--loops=10");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn objects_and_commands_are_a_third_row() {
+        let mut r = sample();
+        super::super::objects::tests::split_openat(&mut r);
+        let svg = svg(&r, Weight::Calls);
+        let b = boxes(&svg);
+        let objects: Vec<&Box> = b.iter().filter(|b| b.class == "object").collect();
+        assert_eq!(objects.len(), 2, "{svg}");
+        let ext4 = objects
+            .iter()
+            .find(|b| b.title.starts_with("ext4\n"))
+            .expect("ext4");
+        assert!(ext4.title.contains("of: openat\n"), "{}", ext4.title);
+        assert!(
+            ext4.title.contains("handler: ext4_file_open"),
+            "{}",
+            ext4.title
+        );
+        assert!(ext4.title.contains("calls: 7\n"), "{}", ext4.title);
+        // Under the syscall box of the subsystem that served it (Filesystem: the box
+        // without "served by"), within its edges.
+        let openat = b
+            .iter()
+            .find(|x| {
+                x.class == "syscall"
+                    && x.title.starts_with("openat\n")
+                    && !x.title.contains("of which served by")
+            })
+            .expect("openat under Filesystem");
+        let (x, width) = (openat.x, openat.width);
+        assert!(ext4.x >= x - 0.01 && ext4.x + ext4.width <= x + width + 0.01);
+        // The objects of a syscall add up to it: openat's boxes (under Filesystem and
+        // Network) are exactly as wide as its objects together.
+        let objects_width: f64 = objects.iter().map(|o| o.width).sum();
+        let openat_width: f64 = b
+            .iter()
+            .filter(|x| x.class == "syscall" && x.title.starts_with("openat\n"))
+            .map(|x| x.width)
+            .sum();
+        assert!(
+            close(objects_width, openat_width),
+            "{objects_width} vs {openat_width}"
+        );
     }
 
     #[test]
