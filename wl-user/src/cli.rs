@@ -294,6 +294,8 @@ impl OutputArgs {
             one_line: false,
             top: self.top.map(|n| n as usize),
             sort: self.sort,
+            // Output::write sets it, knowing where the report goes.
+            width: None,
             // `run` and `attach` set it from --objects, a tracing option.
             objects: ObjectsShown::Auto,
         })

@@ -49,19 +49,33 @@ impl Output {
         }
     }
 
-    /// The height in rows of the terminal it writes to; None when it is not one.
-    pub fn terminal_rows(&self) -> Option<u16> {
-        let rows = |fd: BorrowedFd| fd.is_terminal().then(|| window_rows(fd));
+    /// The size (rows, columns) of the terminal it writes to; None when it is not one.
+    pub fn terminal(&self) -> Option<(u16, u16)> {
+        let size = |fd: BorrowedFd| fd.is_terminal().then(|| window_size(fd));
         match self {
-            Output::Stdout => rows(io::stdout().as_fd()),
-            Output::Stderr => rows(io::stderr().as_fd()),
-            Output::File(_, f) => rows(f.as_fd()),
+            Output::Stdout => size(io::stdout().as_fd()),
+            Output::Stderr => size(io::stderr().as_fd()),
+            Output::File(_, f) => size(f.as_fd()),
         }
+    }
+
+    /// The width of the terminal it writes to: `$COLUMNS` where set (as shells and
+    /// `ls` read it), else the terminal's own; None when it is not one.
+    pub fn terminal_columns(&self) -> Option<usize> {
+        let (_, cols) = self.terminal()?;
+        let env = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse::<usize>().ok());
+        Some(env.filter(|&c| c > 0).unwrap_or(cols.into()))
     }
 
     /// Writes `report`; if that fails (a full disk, say), writes it to standard error
     /// instead before returning the error, so the run's results survive.
     pub fn write(self, report: &Report, render: Render) -> Result<()> {
+        let render = Render {
+            width: self.terminal_columns(),
+            ..render
+        };
         let result = match &self {
             Output::Stdout => report.write(render, &mut io::stdout().lock()),
             Output::Stderr => report.write(render, &mut io::stderr().lock()),
@@ -91,9 +105,10 @@ impl Output {
     }
 }
 
-/// A terminal's height; 24, the classic one, where it does not say.
-fn window_rows(fd: BorrowedFd) -> u16 {
+/// A terminal's (rows, columns); 24 × 80, the classic ones, where it does not say.
+fn window_size(fd: BorrowedFd) -> (u16, u16) {
     const DEFAULT_ROWS: u16 = 24;
+    const DEFAULT_COLUMNS: u16 = 80;
     let mut size = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -103,10 +118,10 @@ fn window_rows(fd: BorrowedFd) -> u16 {
     // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer, to a local.
     let ok = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } == 0;
     // A pseudo-terminal nobody sized says 0 rows.
-    if ok && size.ws_row > 0 {
-        size.ws_row
+    if ok && size.ws_row > 0 && size.ws_col > 0 {
+        (size.ws_row, size.ws_col)
     } else {
-        DEFAULT_ROWS
+        (DEFAULT_ROWS, DEFAULT_COLUMNS)
     }
 }
 

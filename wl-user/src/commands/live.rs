@@ -97,7 +97,7 @@ impl<'a> Live<'a> {
         let every = every?;
         let view = match render.format {
             Format::Json => View::JsonLines,
-            _ if output.terminal_rows().is_some() => View::Terminal,
+            _ if output.terminal().is_some() => View::Terminal,
             _ => View::Blocks,
         };
         // The first tick one interval in, not at once as `interval` would.
@@ -159,8 +159,9 @@ impl<'a> Live<'a> {
             }
             View::Terminal => {
                 buf.extend_from_slice(REDRAW);
-                let rows = self.output.terminal_rows().unwrap_or(24);
-                write_rates(&report, &span, self.objects, Some(rows.into()), &mut buf)?;
+                let (rows, _) = self.output.terminal().unwrap_or((24, 80));
+                let size = Some((rows.into(), self.output.terminal_columns()));
+                write_rates(&report, &span, self.objects, size, &mut buf)?;
             }
             View::Blocks => {
                 write_rates(&report, &span, self.objects, None, &mut buf)?;
@@ -217,13 +218,13 @@ fn reader_gone(e: &anyhow::Error) -> bool {
         .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }
 
-/// The interval as rates, after a line that says which interval it is. With `rows` (a
-/// terminal's height) the list is cut to fit.
+/// The interval as rates, after a line that says which interval it is. With `terminal`
+/// (a terminal's height, and its width where known) the view is cut to fit.
 fn write_rates(
     report: &Report,
     span: &Span,
     objects: ObjectsShown,
-    rows: Option<usize>,
+    terminal: Option<(usize, Option<usize>)>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
     let secs = |ns: u64| ns as f64 / 1e9;
@@ -235,8 +236,9 @@ fn write_rates(
         secs(span.start_ns),
         secs(span.end_ns),
     )?;
-    let fit = rows.map(|r| r.saturating_sub(VIEW_FRAME).max(1));
-    report.write_rates(objects, fit, out)
+    let fit = terminal.map(|(rows, _)| rows.saturating_sub(VIEW_FRAME).max(1));
+    let width = terminal.and_then(|(_, cols)| cols);
+    report.write_rates(objects, fit, width, out)
 }
 
 #[cfg(test)]
@@ -264,7 +266,7 @@ mod tests {
         };
         let mut out = Vec::new();
         let objects = ObjectsShown::Auto;
-        write_rates(&report, &span, objects, Some(6), &mut out).unwrap();
+        write_rates(&report, &span, objects, Some((6, None)), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5, "{text}");

@@ -124,7 +124,7 @@ impl Line<'_> {
     /// The subsystem credited: the object's where it did the work, else the syscall's.
     fn subsystem(&self) -> Option<&'static str> {
         match self {
-            Line::Syscall(s) => Some(s.subsystem),
+            Line::Syscall(s) => Some(s.served()),
             Line::Object(s, o) => Some(o.subsystem.unwrap_or(s.subsystem)),
             Line::Total(_) => None,
         }
@@ -396,6 +396,32 @@ fn syscall<'a>() -> Column<Line<'a>> {
     })
 }
 
+/// The subsystem of the syscall's entry point (as JSON's `subsystem`), or for an
+/// object row the one that served it.
+fn entry_subsystem<'a>() -> Column<Line<'a>> {
+    named(
+        "subsystem",
+        "subsystem",
+        "Linux Subsystem",
+        16,
+        |_, l| match l {
+            Line::Syscall(s) => text(s.subsystem),
+            Line::Object(s, o) => text(o.subsystem.unwrap_or(s.subsystem)),
+            Line::Total(_) => Cell::Empty,
+        },
+    )
+}
+
+/// The one subsystem that served every call of the syscall, where objects tell.
+fn served_by<'a>() -> Column<Line<'a>> {
+    named("served_by", "served by", "Served by", 16, |_, l| match l {
+        Line::Syscall(s) => opt_text(s.served_by),
+        _ => Cell::Empty,
+    })
+}
+
+/// The subsystem a line counts under: for a syscall, the one that served all its
+/// calls where objects tell, else its entry point's.
 fn subsystem<'a>() -> Column<Line<'a>> {
     named("subsystem", "subsystem", "Linux Subsystem", 16, |_, l| {
         opt_text(l.subsystem())
@@ -505,6 +531,47 @@ fn min_ns<'a>() -> Column<Line<'a>> {
             _ => Cell::Empty,
         },
     }
+}
+
+/// A latency percentile in ns (whole syscalls only; 0 when none was timed).
+fn percentile_ns<'a>(key: &'static str, value: fn(&Report, &Line<'a>) -> Cell) -> Column<Line<'a>> {
+    Column {
+        key,
+        title: key,
+        heading: key,
+        align: Align::Right,
+        width: 11,
+        timed: false,
+        value,
+    }
+}
+
+fn p50_ns<'a>() -> Column<Line<'a>> {
+    percentile_ns("p50_ns", |_, l| match l {
+        Line::Syscall(s) => Cell::Int(s.p50_ns),
+        _ => Cell::Empty,
+    })
+}
+
+fn p99_ns<'a>() -> Column<Line<'a>> {
+    percentile_ns("p99_ns", |_, l| match l {
+        Line::Syscall(s) => Cell::Int(s.p99_ns),
+        _ => Cell::Empty,
+    })
+}
+
+/// Failures by errno, `ENOENT=3 EBADF=1` (whole syscalls only).
+fn errnos<'a>() -> Column<Line<'a>> {
+    named("errnos", "errnos", "Errnos", 16, |_, l| match l {
+        Line::Syscall(s) if !s.errno.is_empty() => text(
+            s.errno
+                .iter()
+                .map(|(e, n)| format!("{e}={n}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => Cell::Empty,
+    })
 }
 
 fn max_ns<'a>() -> Column<Line<'a>> {
@@ -689,7 +756,8 @@ pub mod layout {
     pub fn rst<'a>() -> Vec<Column<Line<'a>>> {
         vec![syscall(), calls(), subsystem(), api()]
     }
-    /// `--format csv`: every number and name, one object row after its syscall's.
+    /// `--format csv`: every number and name, one object row after its syscall's; `row`
+    /// tells them apart (sums over `row = syscall` count each call once).
     pub fn csv<'a>() -> Vec<Column<Line<'a>>> {
         vec![
             abi(),
@@ -701,7 +769,7 @@ pub mod layout {
             avg_ns(),
             min_ns(),
             max_ns(),
-            subsystem(),
+            entry_subsystem(),
             source(),
             entry(),
             maintainers(),
@@ -710,6 +778,11 @@ pub mod layout {
             object(),
             command(),
             handler(),
+            // Added after the first columns, so that readers by position keep working.
+            p50_ns(),
+            p99_ns(),
+            errnos(),
+            served_by(),
         ]
     }
 
@@ -798,9 +871,19 @@ pub fn task_lines<'a>(b: &'a Block<'a>) -> Vec<TaskLine<'a>> {
 }
 
 /// The header and cells of `rows` as `style` writes them.
+/// The columns `style` shows of `columns`: where people read (not CSV), a report whose
+/// calls were not timed drops the time columns, which would be empty.
+pub fn shown<'c, R>(report: &Report, columns: &'c [Column<R>], style: Style) -> Vec<&'c Column<R>> {
+    columns
+        .iter()
+        .filter(|c| report.latency || !c.timed || style == Style::Csv)
+        .collect()
+}
+
+/// The header and cells of `rows` as `style` writes them, in `columns` ([`shown`]).
 pub fn cells<R>(
     report: &Report,
-    columns: &[Column<R>],
+    columns: &[&Column<R>],
     rows: &[R],
     style: Style,
 ) -> (Vec<&'static str>, Vec<Vec<String>>) {
@@ -872,13 +955,21 @@ mod tests {
             panic!("openat's objects follow it")
         };
         assert_eq!(o.kind, "file");
-        let (_, md) = cells(&report, &layout::markdown(), &lines, Style::Markdown);
+        fn grid<'a>(
+            report: &Report,
+            columns: Vec<Column<Line<'a>>>,
+            lines: &[Line<'a>],
+            style: Style,
+        ) -> (Vec<&'static str>, Vec<Vec<String>>) {
+            cells(report, &shown(report, &columns, style), lines, style)
+        }
+        let (_, md) = grid(&report, layout::markdown(), &lines, Style::Markdown);
         assert_eq!(md[1][0], "↳ ext4");
         assert_eq!(md[1][1], "", "the ABI is the row above's");
-        let (header, csv) = cells(&report, &layout::csv(), &lines, Style::Csv);
+        let (header, csv) = grid(&report, layout::csv(), &lines, Style::Csv);
         assert_eq!(header[..3], ["abi", "nr", "name"]);
         assert_eq!(csv[1][..3], ["x86_64", "257", "openat"]);
-        let (_, table) = cells(&report, &layout::table(), &lines, Style::Table);
+        let (_, table) = grid(&report, layout::table(), &lines, Style::Table);
         assert!(table[1][8].starts_with("  - ext4 "), "{:?}", table[1]);
         // strace -c leaves no errors blank; the other formats write 0.
         assert_eq!(table[3][7], "", "{:?}", table[3]);

@@ -14,7 +14,8 @@ pub fn rows<R>(
     rows: &[R],
     out: &mut dyn Write,
 ) -> Result<()> {
-    let (header, body) = columns::cells(report, columns, rows, Style::Csv);
+    let columns = columns::shown(report, columns, Style::Csv);
+    let (header, body) = columns::cells(report, &columns, rows, Style::Csv);
     let mut w = render::csv_writer(out);
     w.write_record(header)?;
     for cells in body {
@@ -61,7 +62,12 @@ mod tests {
         assert_eq!(lines.len(), 5);
         assert_eq!(
             lines[1],
-            "x86_64,257,openat,10,3,90000,9000,1,90000,Filesystem,fs/open.c,sys_openat,FILESYSTEMS (VFS and infrastructure),syscall,,,,"
+            "x86_64,257,openat,10,3,90000,9000,1,90000,Filesystem,fs/open.c,sys_openat,FILESYSTEMS (VFS and infrastructure),syscall,,,,,0,0,ENOENT=3,"
+        );
+        // The columns added later come last, so that readers by position keep working.
+        assert!(
+            lines[0].ends_with(",handler,p50_ns,p99_ns,errnos,served_by"),
+            "{text}"
         );
     }
 
@@ -77,7 +83,7 @@ mod tests {
         assert!(lines[1].contains(",openat,10,3,"), "{text}");
         assert!(lines[2].starts_with("x86_64,257,openat,7,3,"), "{text}");
         assert!(
-            lines[2].ends_with(",object,file,ext4,,ext4_file_open"),
+            lines[2].ends_with(",object,file,ext4,,ext4_file_open,,,,"),
             "{text}"
         );
         assert!(lines[3].contains(",Network,net/socket.c,"), "{text}");

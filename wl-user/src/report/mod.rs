@@ -110,6 +110,9 @@ pub struct Render {
     pub sort: SortKey,
     /// Which object rows the tables show under their syscall (`--objects`).
     pub objects: ObjectsShown,
+    /// The width of the terminal the table goes to: its lines are made to fit. None
+    /// for files and pipes, which keep every character.
+    pub width: Option<usize>,
 }
 
 #[cfg(test)]
@@ -123,6 +126,7 @@ impl Render {
             top: None,
             objects: ObjectsShown::Auto,
             sort: SortKey::Time,
+            width: None,
         }
     }
 }
@@ -203,6 +207,11 @@ pub struct SyscallRow {
     pub api: String,
     /// The MAINTAINERS section covering `source`.
     pub maintainers: Option<&'static str>,
+    /// With objects resolved, when every call was served by one subsystem: that one
+    /// (the netdev ioctls: Network, though ioctl enters in fs/ioctl.c). The tables,
+    /// the live view and diff show a syscall under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<&'static str>,
     /// Its calls mostly wait (sleep, poll, wait for a child, a futex, a signal, the
     /// disk): their wall time is time off CPU more than work (marked `~` in the table).
     pub waits: bool,
@@ -210,6 +219,14 @@ pub struct SyscallRow {
     /// calls by object and command, busiest first; their calls add up to `calls`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub objects: Option<Vec<objects::ObjectRow>>,
+}
+
+impl SyscallRow {
+    /// The subsystem its calls count under in the tables: the one that served them
+    /// all where objects tell, else the one of its entry point.
+    pub fn served(&self) -> &'static str {
+        self.served_by.unwrap_or(self.subsystem)
+    }
 }
 
 /// One subsystem's share of the workload.
@@ -382,6 +399,9 @@ impl Report {
                     api: described.entry.to_owned(),
                     maintainers: described.maintainers,
                     waits: described.waits,
+                    served_by: objects
+                        .as_deref()
+                        .and_then(|o| objects::served_by(o, described.subsystem)),
                     objects,
                 }
             })
@@ -452,16 +472,17 @@ impl Report {
         }
     }
 
-    /// `rows` grouped by subsystem (busiest subsystem first), in their order within.
+    /// `rows` grouped by the subsystem that served them (busiest subsystem first), in
+    /// their order within.
     pub fn by_subsystem<'a>(&self, rows: &'a [SyscallRow]) -> Vec<&'a SyscallRow> {
         let rank = |name: &str| {
-            self.subsystems
+            self.summary()
                 .iter()
                 .position(|s| s.name == name)
                 .unwrap_or(usize::MAX)
         };
         let mut rows: Vec<&SyscallRow> = rows.iter().collect();
-        rows.sort_by_key(|r| rank(r.subsystem));
+        rows.sort_by_key(|r| rank(r.served()));
         rows
     }
 
@@ -490,9 +511,10 @@ impl Report {
         &self,
         objects: ObjectsShown,
         fit: Option<usize>,
+        width: Option<usize>,
         out: &mut dyn Write,
     ) -> Result<()> {
-        table::rates(self, objects, fit, out)
+        table::rates(self, objects, fit, width, out)
     }
 
     pub fn write(&self, render: Render, out: &mut dyn Write) -> Result<()> {
@@ -513,7 +535,7 @@ impl Report {
                 if render.histograms {
                     histogram::write(self, out)?;
                 }
-                table::tasks(self, render.top, out)
+                table::tasks(self, render, out)
             }
             Format::Json => json::write(self, render.one_line, out),
             Format::Rst => {

@@ -193,6 +193,18 @@ pub fn shown(row: &SyscallRow, which: ObjectsShown) -> &[ObjectRow] {
     }
 }
 
+/// The one subsystem that served every call of a syscall's `rows` (`entry`: the
+/// syscall's own, for objects whose operation does not do the work); None when two or
+/// more did.
+pub fn served_by(rows: &[ObjectRow], entry: &'static str) -> Option<&'static str> {
+    let mut served = rows
+        .iter()
+        .filter(|o| o.counts.calls > 0)
+        .map(|o| o.subsystem.unwrap_or(entry));
+    let first = served.next()?;
+    served.all(|s| s == first).then_some(first)
+}
+
 /// The subsystem summary with each call counted under the subsystem that served it:
 /// its object's where known, else its syscall's.
 pub fn subsystems(syscalls: &[SyscallRow]) -> Vec<SubsystemRow> {

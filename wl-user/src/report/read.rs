@@ -59,6 +59,9 @@ pub struct ReadSyscall {
     #[serde(default)]
     pub latency_log2: Vec<u64>,
     pub subsystem: String,
+    /// The one subsystem that served every call, where objects were resolved.
+    #[serde(default)]
+    pub served_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -22,6 +22,8 @@ pub struct Frame<'f, R> {
     pub fit: Option<(usize, &'static str)>,
     /// A line after the rows for those left out (`--top`).
     pub rest: Option<String>,
+    /// The terminal's width: longer lines have their longest name shortened to fit.
+    pub width: Option<usize>,
 }
 
 impl<R> Frame<'_, R> {
@@ -31,7 +33,47 @@ impl<R> Frame<'_, R> {
         footer: None,
         fit: None,
         rest: None,
+        width: None,
     };
+}
+
+/// The narrowest a name is shortened to when a line must fit a terminal.
+const SHORTEST_NAME: usize = 16;
+
+/// One line of cells in `columns`, each padded to its width but the last; within
+/// `width`, if given, by shortening the longest left-aligned cell but the last (an
+/// object row's long label) and marking the cut with `…`.
+fn line<R>(columns: &[&Column<R>], mut cells: Vec<String>, width: Option<usize>) -> String {
+    let compose = |cells: &[String]| {
+        let mut text = String::new();
+        for (i, (c, cell)) in columns.iter().zip(cells).enumerate() {
+            // The last column is not padded (it is usually a name of any length).
+            match (c.align, i + 1 == columns.len()) {
+                (Align::Left, true) => text.push_str(cell),
+                (Align::Right, true) => text.push_str(&format!("{cell:>w$}", w = c.width)),
+                (Align::Left, false) => text.push_str(&format!("{cell:<w$} ", w = c.width)),
+                (Align::Right, false) => text.push_str(&format!("{cell:>w$} ", w = c.width)),
+            }
+        }
+        text.trim_end().to_owned()
+    };
+    let text = compose(&cells);
+    let Some(width) = width else { return text };
+    let over = text.chars().count().saturating_sub(width);
+    let longest = (0..cells.len().saturating_sub(1))
+        .filter(|&i| columns[i].align == Align::Left)
+        .max_by_key(|&i| cells[i].chars().count());
+    match longest {
+        Some(i) if over > 0 => {
+            let len = cells[i].chars().count();
+            let keep = len.saturating_sub(over + 1).max(SHORTEST_NAME.min(len));
+            if keep < len {
+                cells[i] = cells[i].chars().take(keep).collect::<String>() + "…";
+            }
+            compose(&cells)
+        }
+        _ => text,
+    }
 }
 
 /// Writes `rows` in aligned columns under a header, framed by `frame`.
@@ -42,20 +84,7 @@ pub fn columns<R>(
     frame: Frame<R>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let line = |cells: &mut dyn Iterator<Item = (&Column<R>, String)>| {
-        let mut text = String::new();
-        let mut cells = cells.peekable();
-        while let Some((c, cell)) = cells.next() {
-            // The last column is not padded (it is usually a name of any length).
-            match (c.align, cells.peek().is_none()) {
-                (Align::Left, true) => text.push_str(&cell),
-                (Align::Right, true) => text.push_str(&format!("{cell:>w$}", w = c.width)),
-                (Align::Left, false) => text.push_str(&format!("{cell:<w$} ", w = c.width)),
-                (Align::Right, false) => text.push_str(&format!("{cell:>w$} ", w = c.width)),
-            }
-        }
-        text.trim_end().to_owned()
-    };
+    let columns = columns::shown(report, columns, Style::Table);
     let rule = columns
         .iter()
         .map(|c| "-".repeat(c.width))
@@ -66,17 +95,14 @@ pub fn columns<R>(
         Some((fit, _)) if rows.len() > fit => fit.saturating_sub(1),
         _ => rows.len(),
     };
-    let (header, body) = columns::cells(report, columns, &rows[..shown], Style::Table);
-    writeln!(
-        out,
-        "{}",
-        line(&mut columns.iter().zip(header.iter().map(|h| h.to_string())))
-    )?;
+    let (header, body) = columns::cells(report, &columns, &rows[..shown], Style::Table);
+    let header = header.iter().map(|h| h.to_string()).collect();
+    writeln!(out, "{}", line(&columns, header, frame.width))?;
     if frame.ruled {
         writeln!(out, "{rule}")?;
     }
     for cells in body {
-        writeln!(out, "{}", line(&mut columns.iter().zip(cells)))?;
+        writeln!(out, "{}", line(&columns, cells, frame.width))?;
     }
     if let Some((_, what)) = frame.fit.filter(|_| shown < rows.len()) {
         writeln!(out, "  ({} more {what})", rows.len() - shown)?;
@@ -88,15 +114,19 @@ pub fn columns<R>(
         if frame.ruled {
             writeln!(out, "{rule}")?;
         }
-        let cells = columns.iter().map(|c| c.text(report, f, Style::Table));
-        writeln!(out, "{}", line(&mut columns.iter().zip(cells)))?;
+        let cells = columns
+            .iter()
+            .map(|c| c.text(report, f, Style::Table))
+            .collect();
+        writeln!(out, "{}", line(&columns, cells, frame.width))?;
     }
     Ok(())
 }
 
 /// Under the table with `--by`: a block per task, busiest first; past `top`, one line
 /// for the rest.
-pub fn tasks(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
+pub fn tasks(report: &Report, render: Render, out: &mut dyn Write) -> Result<()> {
+    let top = render.top;
     super::tasks::each_shown(report, top, out, |b, out| {
         let time = Cell::Seconds(b.counts.total_ns).render(Style::Table);
         writeln!(
@@ -112,7 +142,11 @@ pub fn tasks(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
             }
         )?;
         let lines = columns::task_lines(b);
-        columns(report, &layout::task_table(), &lines, Frame::PLAIN, out)
+        let frame = Frame {
+            width: render.width,
+            ..Frame::PLAIN
+        };
+        columns(report, &layout::task_table(), &lines, frame, out)
     })
 }
 
@@ -123,6 +157,7 @@ pub fn rates(
     report: &Report,
     objects: ObjectsShown,
     fit: Option<usize>,
+    width: Option<usize>,
     out: &mut dyn Write,
 ) -> Result<()> {
     if let Some(blocks) = super::tasks::blocks(report) {
@@ -133,6 +168,7 @@ pub fn rates(
             footer: Some(&total),
             fit: fit.map(|n| (n, "tasks")),
             rest: None,
+            width,
         };
         return columns(report, &layout::task_rates(), &blocks, frame, out);
     }
@@ -142,6 +178,7 @@ pub fn rates(
         footer: Some(&total),
         fit: fit.map(|n| (n, "rows")),
         rest: None,
+        width,
     };
     let lines = columns::lines(&report.syscalls, objects);
     columns(report, &layout::rates(), &lines, frame, out)
@@ -156,6 +193,7 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
         footer: Some(&Line::Total(total)),
         fit: None,
         rest,
+        width: render.width,
     };
     columns(report, &layout::table(), &lines, frame, out)?;
     writeln!(out)?;
@@ -278,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn untimed_reports_show_dashes_for_time() {
+    fn untimed_reports_drop_the_time_columns() {
         let mut report = super::super::tests::sample();
         report.latency = false;
         let mut buf = Vec::new();
@@ -289,12 +327,44 @@ mod tests {
         )
         .unwrap();
         let text = String::from_utf8(buf).unwrap();
-        let row = text.lines().find(|l| l.contains(" openat ")).unwrap();
-        assert!(
-            row.starts_with(
-                "     -           -           -           -           -           -        10         3 openat"
-            ),
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0], "    calls    errors syscall          subsystem",
             "{text}"
         );
+        assert_eq!(
+            lines[2], "       10         3 openat           Filesystem",
+            "{text}"
+        );
+        assert!(!text.contains("% wall") && !text.contains(" - "), "{text}");
+    }
+
+    #[test]
+    fn lines_fit_the_terminal_by_shortening_the_longest_name() {
+        let mut report = super::super::tests::sample();
+        super::super::objects::tests::split_openat(&mut report);
+        let render = |width| {
+            let mut buf = Vec::new();
+            let render = Render {
+                width,
+                ..Render::plain(super::super::Format::Table)
+            };
+            write(&report, render, &mut buf).unwrap();
+            String::from_utf8(buf).unwrap()
+        };
+        let wide = render(None);
+        let long = wide.lines().map(|l| l.chars().count()).max().unwrap();
+        let narrow = render(Some(long - 10));
+        for l in narrow.lines().filter(|l| !l.starts_with("wl: ")) {
+            assert!(l.chars().count() <= long - 10, "{l:?}\n{narrow}");
+        }
+        // The object row lost the end of its label, not its subsystem.
+        let cut = narrow.lines().find(|l| l.contains('…')).expect(&narrow);
+        assert!(
+            cut.ends_with(" Network") || cut.ends_with(" Filesystem"),
+            "{cut}"
+        );
+        // Lines that fit are left alone.
+        assert_eq!(render(Some(1000)), wide);
     }
 }

@@ -157,7 +157,7 @@ fn one_sided(s: &ReadSyscall) -> OneSided {
     OneSided {
         name: s.name.clone(),
         abi: s.abi.clone(),
-        subsystem: s.subsystem.clone(),
+        subsystem: s.served_by.clone().unwrap_or_else(|| s.subsystem.clone()),
         calls: s.counts.calls,
         errors: s.counts.errors,
         errno: s.errno.clone(),
@@ -296,7 +296,7 @@ pub fn compare(
         let mut c = Compared {
             name: s.name.clone(),
             abi: s.abi.clone(),
-            subsystem: s.subsystem.clone(),
+            subsystem: s.served_by.clone().unwrap_or_else(|| s.subsystem.clone()),
             calls: count(b.counts.calls, s.counts.calls),
             errors: count(b.counts.errors, s.counts.errors),
             errno,
