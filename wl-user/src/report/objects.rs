@@ -40,12 +40,14 @@ pub struct ObjectRow {
 
 impl ObjectRow {
     /// The object and its command, without handler or source: `AF_INET UDP
-    /// SIOCGIFCONF`, `pipe`, `/dev/null`.
+    /// SIOCGIFCONF`, `pipe`, `/dev/null`, `PR_SET_NAME`.
     pub fn short_label(&self) -> String {
-        let name = self.name.as_deref().unwrap_or(self.kind);
-        match self.command.as_deref() {
-            Some(c) => format!("{name} {c}"),
-            None => name.to_owned(),
+        match (self.name.as_deref(), self.command.as_deref()) {
+            (Some(name), Some(command)) => format!("{name} {command}"),
+            (Some(name), None) => name.to_owned(),
+            // A call without an fd: its command says it all (PR_SET_NAME).
+            (None, Some(command)) => command.to_owned(),
+            (None, None) => self.kind.to_owned(),
         }
     }
 
