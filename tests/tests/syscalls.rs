@@ -124,6 +124,14 @@ fn a_command_name_says_what_carries_it_and_where_it_is_defined() {
     assert_eq!(found[0]["carried_by"], "ioctl");
     assert_eq!(found[0]["value"], "0x8912");
     assert_eq!(found[0]["header"], "include/uapi/linux/sockios.h");
+    // Where it is served: the socket layer's ioctl, with its maintainers.
+    let served = found[0]["served_in"].as_array().unwrap();
+    assert!(
+        served.iter().any(|s| s["function"] == "sock_ioctl"
+            && s["file"] == "net/socket.c"
+            && s["maintainers"] == "NETWORKING [GENERAL]"),
+        "{served:?}"
+    );
     let out = wl(&["syscalls", "pr_set_name"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

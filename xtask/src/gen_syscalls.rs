@@ -250,6 +250,15 @@ fn write_objects(
     writeln!(
         w,
         "    ],
+    ioctl_cases: &["
+    )?;
+    let file_idx = |f: &str| sections.keys().position(|p| p == f).unwrap_or(0);
+    for (name, function, file) in &o.ioctl_cases {
+        writeln!(w, "        ({name:?}, {function:?}, {}),", file_idx(file))?;
+    }
+    writeln!(
+        w,
+        "    ],
     commands: &["
     )?;
     for c in &o.commands {
@@ -275,7 +284,7 @@ fn write_objects(
 
     let summary = format!(
         "{} handler functions in {} files, {} paths with sections, {} fs magics, {} anon-inode types, \
-         {} address families, {} protocols, {} + {} ioctl requests, {}",
+         {} address families, {} protocols, {} + {} ioctl requests ({} places serving them), {}",
         functions,
         o.handlers.len(),
         sections.len(),
@@ -285,6 +294,7 @@ fn write_objects(
         o.protocols.len(),
         o.ioctl_plain.len(),
         o.ioctl_encoded.len(),
+        o.ioctl_cases.len(),
         o.commands
             .iter()
             .map(|c| format!("{} {}", c.values.len(), c.set))

@@ -69,9 +69,9 @@ pub fn syscalls(args: SyscallsArgs, k: &Knowledge) -> Result<()> {
             bail!("no {} syscall table in {}", abis[0].as_str(), k.origin);
         };
         // Not a syscall: perhaps a command one carries (SIOCGIFCONF, F_GETFL, ...).
-        let commands = objects::find_command(k.objects, name);
+        let commands = objects::find_command(k, name);
         if !commands.is_empty() {
-            return write_commands(args.format, &commands);
+            return reader_gone_is_fine(write_commands(args.format, &commands));
         }
         let abi_names = abis
             .iter()
@@ -108,10 +108,17 @@ pub fn syscalls(args: SyscallsArgs, k: &Knowledge) -> Result<()> {
         (ListFormat::Table, Some(_)) => explain(&mut out, k, &rows),
         (ListFormat::Table, None) => write_table(&mut out, k, &rows),
     };
+    reader_gone_is_fine(result)
+}
+
+/// A reader that went away (`| head`) wanted no more: not an error.
+fn reader_gone_is_fine(result: Result<()>) -> Result<()> {
     match result {
         Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
         {
             Ok(())
         }
@@ -153,6 +160,18 @@ fn write_commands(format: ListFormat, commands: &[objects::NamedCommand]) -> Res
                     c.header
                         .map_or_else(String::new, |h| format!(", defined in {h}"))
                 )?;
+                if let Some(m) = c.header_maintainers {
+                    writeln!(out, "    header maintained by {m}")?;
+                }
+                for s in &c.served_in {
+                    writeln!(
+                        out,
+                        "    served in {} ({}{})",
+                        s.function,
+                        s.file,
+                        s.maintainers.map_or_else(String::new, |m| format!(", {m}"))
+                    )?;
+                }
             }
             if commands.iter().any(|c| c.carried_by == "ioctl") {
                 writeln!(

@@ -235,6 +235,9 @@ pub struct ObjectScan {
     pub protocols: Vec<Protocol>,
     pub ioctl_plain: Vec<Ioctl>,
     pub ioctl_encoded: Vec<Ioctl>,
+    /// (request name, function, file) of each `case` that serves an ioctl request, by
+    /// name.
+    pub ioctl_cases: Vec<(String, String, String)>,
     pub commands: Vec<CommandSet>,
 }
 
@@ -969,6 +972,9 @@ struct Walked {
     anon_names: Vec<(String, String, String)>,
     /// Variables registered with inet6_register_protosw.
     inet6_protosw: Vec<String>,
+    /// (`case` label, file, function it is in) in files that handle ioctls: where a
+    /// request is served.
+    cases: Vec<(String, String, String)>,
 }
 
 const STRUCTS: [&str; 5] = [
@@ -983,6 +989,7 @@ const STRUCTS: [&str; 5] = [
 /// `scan::each_c_file`, which walks it once for this and the syscall scan).
 pub struct Walker {
     magic_res: Vec<(regex_lite::Regex, u8)>,
+    case_re: regex_lite::Regex,
     anon_re: regex_lite::Regex,
     protosw6_re: regex_lite::Regex,
     w: Walked,
@@ -1013,8 +1020,11 @@ impl Walker {
             .expect("valid regex");
         let protosw6_re =
             regex_lite::Regex::new(r"inet6_register_protosw\(\s*&?(\w+)").expect("valid regex");
+        let case_re =
+            regex_lite::Regex::new(r"\bcase\s+([A-Z][A-Z0-9_]+)\s*:").expect("valid regex");
         Walker {
             magic_res,
+            case_re,
             anon_re,
             protosw6_re,
             w: Walked {
@@ -1025,6 +1035,7 @@ impl Walker {
                 magic_uses: Vec::new(),
                 anon_names: Vec::new(),
                 inet6_protosw: Vec::new(),
+                cases: Vec::new(),
             },
         }
     }
@@ -1072,6 +1083,18 @@ impl Walker {
                 self.w
                     .anon_names
                     .push((c[1].to_string(), c[2].to_string(), rel.to_owned()));
+            }
+        }
+        // Where ioctl requests are served: `case SIOCGIFCONF:` in a function of a file
+        // that handles ioctls.
+        if text.contains("ioctl") && text.contains("case ") {
+            for c in self.case_re.captures_iter(&text) {
+                let at = c.get(0).map_or(0, |m| m.start());
+                if let Some(function) = enclosing_function(&text, at) {
+                    self.w
+                        .cases
+                        .push((c[1].to_string(), rel.to_owned(), function.to_owned()));
+                }
             }
         }
         if text.contains("inet6_register_protosw") {
@@ -1501,8 +1524,51 @@ pub fn scan_objects(tree: &Path, walker: Walker) -> Result<ObjectScan> {
 
     scan_sockets(tree, &w, &mut scan)?;
     scan_ioctls(tree, &mut scan)?;
+    let requests: BTreeSet<&str> = scan
+        .ioctl_plain
+        .iter()
+        .chain(&scan.ioctl_encoded)
+        .map(|i| i.name.as_str())
+        .collect();
+    let mut cases: Vec<(String, String, String)> = w
+        .cases
+        .iter()
+        .filter(|(name, _, _)| requests.contains(name.as_str()))
+        .map(|(name, file, function)| (name.clone(), function.clone(), file.clone()))
+        .collect();
+    cases.sort();
+    cases.dedup();
+    scan.ioctl_cases = cases;
     scan_commands(tree, &mut scan)?;
     Ok(scan)
+}
+
+/// The function whose body holds byte `at` of `text`, in the kernel's style: its
+/// definition starts at the beginning of a line and its body's `{` opens a line of
+/// its own. None outside a function, or where the style differs.
+fn enclosing_function(text: &str, at: usize) -> Option<&str> {
+    let before = &text[..at];
+    let open = before.rfind("\n{")?;
+    // A `}` at a line's start after the `{` closes that body: `at` is not inside it.
+    if before[open..].contains("\n}") {
+        return None;
+    }
+    let header_start = before[..open]
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .rfind(|&i| {
+            before[i..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        })?;
+    let header = &before[header_start..open];
+    let name_end = header.find('(')?;
+    let name = header[..name_end]
+        .trim_end()
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()?;
+    (!name.is_empty() && !name.chars().next()?.is_ascii_digit()).then_some(name)
 }
 
 impl ObjectScan {
@@ -1515,6 +1581,7 @@ impl ObjectScan {
         p.extend(self.ioctl_plain.iter().map(|i| i.header.clone()));
         p.extend(self.ioctl_encoded.iter().map(|i| i.header.clone()));
         p.extend(self.commands.iter().map(|c| c.header.clone()));
+        p.extend(self.ioctl_cases.iter().map(|(_, _, file)| file.clone()));
         p
     }
 }
@@ -1688,6 +1755,28 @@ mod tests {
         // Unterminated constructs end the text without panicking.
         assert_eq!(strip_comments("x /* y"), "x     ");
         assert_eq!(strip_comments("\"abc"), "\"abc");
+    }
+
+    #[test]
+    fn a_case_is_found_in_its_function() {
+        let text = "static int helper(void)\n{\n\treturn 0;\n}\n\n\
+                    int dev_ioctl(struct net *net, unsigned int cmd,\n\t      void __user *data)\n{\n\
+                    \tswitch (cmd) {\n\tcase SIOCGIFCONF:\n\t\treturn 1;\n\t}\n}\n";
+        let at = text.find("case SIOCGIFCONF").unwrap();
+        assert_eq!(enclosing_function(text, at), Some("dev_ioctl"));
+        // Outside any body: after the helper's closing brace.
+        let between = text.find("\n\nint dev_ioctl").unwrap();
+        assert_eq!(enclosing_function(text, between), None);
+        let mut w = Walker::new();
+        w.visit("net/core/dev_ioctl.c", text);
+        assert_eq!(
+            w.w.cases,
+            [(
+                "SIOCGIFCONF".to_string(),
+                "net/core/dev_ioctl.c".to_string(),
+                "dev_ioctl".to_string()
+            )]
+        );
     }
 
     #[test]

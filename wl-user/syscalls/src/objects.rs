@@ -42,6 +42,9 @@ pub struct ObjectTables {
     pub ioctl_plain: &'static [(u32, u16, &'static str)],
     /// `_IOC`-encoded ioctl requests: (dir << 16 | type << 8 | nr, header, name), sorted.
     pub ioctl_encoded: &'static [(u32, u16, &'static str)],
+    /// Where ioctl requests are served: (request name, function with its `case`, index
+    /// into `files`), sorted by name.
+    pub ioctl_cases: &'static [(&'static str, &'static str, u32)],
     /// (set, header, (value, name) sorted): `fcntl`, `prctl`, `futex`, `bpf`, `sol`
     /// (socket option levels) and `sockopt:<level>`.
     pub commands: &'static [CommandSet],
@@ -80,6 +83,15 @@ impl ObjectTables {
         let named = |v: Vec<(u32, String)>| -> &'static [(u32, &'static str)] {
             Vec::leak(v.into_iter().map(|(n, s)| (n, leak(s))).collect())
         };
+        let file_idx = |f: &str| sections.keys().position(|p| p == f).unwrap_or(0) as u32;
+        let ioctl_cases = Vec::leak(
+            scan.ioctl_cases
+                .iter()
+                .map(|(name, function, file)| {
+                    (leak(name.clone()), leak(function.clone()), file_idx(file))
+                })
+                .collect(),
+        );
         let files = Vec::leak(
             sections
                 .iter()
@@ -128,6 +140,7 @@ impl ObjectTables {
                     })
                     .collect(),
             ),
+            ioctl_cases,
             ioctl_plain: ioctls(&scan.ioctl_plain),
             ioctl_encoded: ioctls(&scan.ioctl_encoded),
             commands: Vec::leak(
@@ -1219,13 +1232,50 @@ pub struct NamedCommand {
     pub value: String,
     /// The header that defines it.
     pub header: Option<&'static str>,
+    /// The MAINTAINERS section of the header.
+    pub header_maintainers: Option<&'static str>,
+    /// ioctl requests: the functions with a `case` for it, and their files and
+    /// MAINTAINERS sections. Which one serves a call depends on the file it is made on.
+    pub served_in: Vec<ServedIn>,
+}
+
+/// A function that serves an ioctl request ([`NamedCommand::served_in`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServedIn {
+    pub function: &'static str,
+    pub file: &'static str,
+    pub maintainers: Option<&'static str>,
 }
 
 /// Every command named `name` (any case): ioctl requests, fcntl/prctl/futex/bpf
 /// commands, socket option levels and options.
-pub fn find_command(t: &ObjectTables, name: &str) -> Vec<NamedCommand> {
+pub fn find_command(k: &Knowledge, name: &str) -> Vec<NamedCommand> {
+    let t = k.objects;
     let upper = name.trim().to_ascii_uppercase();
     let header = |i: u16| t.headers.get(i as usize).copied();
+    let section = |path: &str| {
+        t.files
+            .iter()
+            .find(|f| f.0 == path)
+            .and_then(|f| f.1)
+            .and_then(|s| k.sections.get(s as usize))
+            .map(|s| s.name)
+    };
+    let served_in = |request: &str| -> Vec<ServedIn> {
+        let start = t.ioctl_cases.partition_point(|c| c.0 < request);
+        t.ioctl_cases[start..]
+            .iter()
+            .take_while(|c| c.0 == request)
+            .filter_map(|&(_, function, file)| {
+                let file = t.files.get(file as usize)?.0;
+                Some(ServedIn {
+                    function,
+                    file,
+                    maintainers: section(file),
+                })
+            })
+            .collect()
+    };
     let mut found = Vec::new();
     for &(number, h, n) in t.ioctl_plain.iter().filter(|r| r.2 == upper) {
         found.push(NamedCommand {
@@ -1234,6 +1284,8 @@ pub fn find_command(t: &ObjectTables, name: &str) -> Vec<NamedCommand> {
             role: "request".into(),
             value: format!("{number:#x}"),
             header: header(h),
+            header_maintainers: header(h).and_then(section),
+            served_in: served_in(n),
         });
     }
     for &(key, h, n) in t.ioctl_encoded.iter().filter(|r| r.2 == upper) {
@@ -1253,6 +1305,8 @@ pub fn find_command(t: &ObjectTables, name: &str) -> Vec<NamedCommand> {
                 format!("{mac}({ty}, {nr:#x}, <size>)")
             },
             header: header(h),
+            header_maintainers: header(h).and_then(section),
+            served_in: served_in(n),
         });
     }
     for &(set, h, values) in t.commands {
@@ -1274,6 +1328,8 @@ pub fn find_command(t: &ObjectTables, name: &str) -> Vec<NamedCommand> {
                 role: role.clone(),
                 value: value.to_string(),
                 header: header(h),
+                header_maintainers: header(h).and_then(section),
+                served_in: Vec::new(),
             });
         }
     }
