@@ -87,3 +87,15 @@ pub mod objects {
     /// `read` on a file descriptor that is not open: EBADF, no object.
     pub const BADFD_READ: u64 = 181;
 }
+
+/// What `wl-testload --events` does instead of the calls above: signals to itself and
+/// sleeps, each a known number of times, then it exits with `EXIT_STATUS`.
+pub mod events {
+    /// SIGUSR1, with a handler installed: each is queued and delivered.
+    pub const SIGUSR1_HANDLED: u64 = 23;
+    /// SIGUSR2, ignored: the kernel drops each at once, none is queued.
+    pub const SIGUSR2_IGNORED: u64 = 29;
+    /// nanosleep of `SLEEP_MS`: each blocks the thread at least once.
+    pub const SLEEPS: u64 = 31;
+    pub const SLEEP_MS: u64 = 1;
+}

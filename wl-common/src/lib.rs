@@ -368,6 +368,9 @@ pub struct InFlight {
     pub has_object: u32,
     pub _pad: u32,
     pub object: ObjectKey,
+    /// With events: when the task last left the CPU to wait (blocked), 0 when it is not
+    /// waiting; the switch back in adds the wait to [`event::SWITCH_VOLUNTARY`]'s time.
+    pub blocked_since_ns: u64,
 }
 
 impl InFlight {
@@ -569,7 +572,8 @@ pub struct Settings {
     pub only_failed: u32,
     /// 1 (`--errno`): of the failures, only those whose errno's bit is set in `errnos`.
     pub only_errnos: u32,
-    pub _pad: u32,
+    /// 1: count the traced tasks' [`event`]s (signals, context switches).
+    pub events: u32,
     /// The syscalls `only_syscalls` counts: one bit per [`stats_slot`].
     pub syscalls: [u64; STATS_ENTRIES as usize / 64],
     /// The errnos `only_errnos` counts: one bit per errno below [`FILTER_ERRNOS`].
@@ -623,7 +627,7 @@ impl Settings {
         only_syscalls: 0,
         only_failed: 0,
         only_errnos: 0,
-        _pad: 0,
+        events: 0,
         syscalls: [0; STATS_ENTRIES as usize / 64],
         errnos: [0; FILTER_ERRNOS as usize / 64],
     };
@@ -750,6 +754,20 @@ pub mod filter {
 }
 
 /// Names of the kernel side's maps and load-time globals, as the loader looks them up.
+/// Kernel work a workload causes that no syscall row shows, counted per kind and
+/// detail in the events map ([`names::EVENT_MAP`], a [`Counts`] per slot): signals
+/// delivered to traced tasks by number, and their context switches.
+pub mod event {
+    /// Signals 1..=64 are counted at their number.
+    pub const SIGNALS: u32 = 65;
+    /// A traced task left the CPU to wait (it blocked: sleep, I/O, a lock, a futex):
+    /// `total_ns` is the time until it ran again.
+    pub const SWITCH_VOLUNTARY: u32 = 65;
+    /// A traced task was preempted while it could still run.
+    pub const SWITCH_INVOLUNTARY: u32 = 66;
+    pub const SLOTS: u32 = 67;
+}
+
 pub mod names {
     pub const STATS_MAP: &str = "SYSCALL_STATS";
     pub const LATENCY_MAP: &str = "SYSCALL_LATENCY";
@@ -773,12 +791,15 @@ pub mod names {
     pub const CGROUP_STATS_MAP: &str = "CGROUP_STATS";
     pub const CGROUP_ERRNO_MAP: &str = "CGROUP_ERRNOS";
     pub const CGROUP_OTHERS_MAP: &str = "CGROUP_OTHERS";
+    pub const EVENT_MAP: &str = "EVENTS";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
     pub const PROG_FORK: &str = "sched_process_fork";
     pub const PROG_EXIT: &str = "sched_process_exit";
     pub const PROG_CGROUP_RMDIR: &str = "cgroup_rmdir";
+    pub const PROG_SIGNAL_GENERATE: &str = "signal_generate";
+    pub const PROG_SCHED_SWITCH: &str = "sched_switch";
 }
 
 #[cfg(feature = "user")]
@@ -888,7 +909,7 @@ mod tests {
         assert_eq!(size_of::<CgroupSyscallCounts>(), 24 + 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
-        assert_eq!(size_of::<InFlight>(), 72);
+        assert_eq!(size_of::<InFlight>(), 80);
         assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12 + 8);
         assert_eq!(size_of::<TaskKey>(), 8);
         assert_eq!(size_of::<TaskExit>(), 40);

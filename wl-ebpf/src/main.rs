@@ -9,6 +9,8 @@
 //!   call that a seccomp profile killed the process for.
 //! - `cgroup_rmdir` (`wl-user serve` only, in `per_cgroup`): keeps the path of a counted
 //!   cgroup when it is removed. In that mode the syscall programs count per cgroup.
+//! - `signal_generate` / `sched_switch` ([`events`]): signals sent to traced tasks, and
+//!   their context switches with the time they spent blocked.
 //!
 //! Both syscall programs run on every syscall of the machine while attached, so an
 //! untraced task must leave after as little work as possible: at entry, a few loads
@@ -33,6 +35,7 @@ mod btf;
 mod settings;
 mod account;
 mod counters;
+mod events;
 mod maps;
 mod objects;
 mod per_cgroup;

@@ -81,6 +81,11 @@ pub(crate) static OBJECT_OTHERS: Array<Counts, { STATS_ENTRIES as usize }> = Arr
 pub(crate) static TRACED_TGIDS: HashMap<u32, u32, { TRACED_TGIDS_ENTRIES as usize }> =
     HashMap::new();
 
+/// With events: per slot of [`wl_common::event`], how many (and for waits, how long).
+#[btf_map]
+pub(crate) static EVENTS: PerCpuArray<Counts, { wl_common::event::SLOTS as usize }> =
+    PerCpuArray::new();
+
 /// The syscall each traced task is in.
 #[btf_map]
 pub(crate) static IN_FLIGHT: TaskStorage<InFlight> = TaskStorage::new();

@@ -25,6 +25,21 @@ pub(crate) fn is_traced(task: *const u8) -> bool {
     }
 }
 
+/// As [`is_traced`], for a task that need not be the current one (a signal's target):
+/// its own tgid in the pid filter. A cgroup deeper than the kernfs walk reaches counts
+/// as untraced here, where the current task's helper cannot stand in.
+#[inline(always)]
+pub(crate) fn is_task_traced(task: *const u8) -> bool {
+    match setting!(filter_mode) {
+        filter::CGROUP => in_traced_cgroup_of(task, false) && !is_excluded(task),
+        // SAFETY: `task` is a BTF task pointer; the offset comes from BTF.
+        filter::PIDS => TRACED_TGIDS
+            .get_ptr(unsafe { read_u32(task, offset!(task_tgid)) })
+            .is_some(),
+        _ => false,
+    }
+}
+
 /// Whether `task`'s cgroup v2 is the traced one or below it, as
 /// `bpf_get_current_ancestor_cgroup_id(level) == id` would say, but read through BTF
 /// pointers rather than a helper call, since this runs on every syscall of the machine.
@@ -33,6 +48,13 @@ pub(crate) fn is_traced(task: *const u8) -> bool {
 /// (include/linux/cgroup-defs.h, include/linux/kernfs.h).
 #[inline(always)]
 pub(crate) fn in_traced_cgroup(task: *const u8) -> bool {
+    in_traced_cgroup_of(task, true)
+}
+
+/// [`in_traced_cgroup`]; `current` says whether `task` is the current task, whose
+/// ancestor the helper can give when the hierarchy is deeper than the walk.
+#[inline(always)]
+fn in_traced_cgroup_of(task: *const u8, current: bool) -> bool {
     let level = setting!(filter_cgroup_level);
     // Every task is in the root cgroup, the only one at level 0.
     if level == 0 {
@@ -51,7 +73,8 @@ pub(crate) fn in_traced_cgroup(task: *const u8) -> bool {
         }
         let mut up = task_level - level;
         if up > CGROUP_WALK_MAX {
-            return bpf_get_current_ancestor_cgroup_id(level as i32) == setting!(filter_cgroup_id);
+            return current
+                && bpf_get_current_ancestor_cgroup_id(level as i32) == setting!(filter_cgroup_id);
         }
         let mut kn = read_ptr(cgroup, offset!(cgroup_kn));
         for _ in 0..CGROUP_WALK_MAX {

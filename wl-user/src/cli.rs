@@ -347,6 +347,11 @@ pub struct TraceArgs {
     /// their entry, untimed and unresolved; the report says what it counted.
     #[arg(long, short = 's', value_name = "NAMES", value_delimiter = ',')]
     pub syscall: Vec<String>,
+    /// Do not count signals and context switches (the `events` of reports): their
+    /// tracepoints then stay unattached, and context switches of the machine pay
+    /// nothing.
+    #[arg(long)]
+    pub no_events: bool,
     /// Count only calls that failed (returned an error number), with their errnos,
     /// time and objects; like strace -Z.
     #[arg(long)]
@@ -405,6 +410,7 @@ impl TraceArgs {
             objects: (self.objects != ObjectsShown::None).then_some(knowledge),
             per_cgroup: None,
             only,
+            events: !self.no_events,
         }
     }
 }

@@ -31,6 +31,10 @@ const GUEST_TESTS: &[(&str, &[&str])] = &[
     ("run", &[]),
     ("attach", &[]),
     ("objects", &[]),
+    // What the verifier of each kernel must accept beyond the syscall programs: the
+    // filters' bit sets, the signal and scheduler tracepoints.
+    ("filters", &[]),
+    ("events", &[]),
     (
         "serve",
         &[

@@ -10,6 +10,8 @@
 //!   --pause SECS  then sleep SECS before the rest: with a pause longer than a tracer's
 //!                 interval, some interval ends after every getppid call and before
 //!                 anything else.
+//!   --events      instead of all the above, signal itself and sleep (`wl_tests::events`),
+//!                 then print its own context switches (getrusage) to standard error.
 //!   --fork-storm N  instead of all the above, fork N short-lived children one at a time,
 //!                 each making `STORM_CHILD_GETPPID` getppid and `STORM_CHILD_GETUID`
 //!                 getuid calls: more processes than a tracer may keep apart.
@@ -44,6 +46,39 @@ fn seconds(args: &[String], name: &str) -> Option<std::time::Duration> {
 }
 
 /// Forks `n` children one at a time, each making the storm's calls, and exits.
+extern "C" fn on_signal(_: libc::c_int) {}
+
+fn events() -> ! {
+    use wl_tests::events::*;
+    // SAFETY: installing a handler that does nothing, and ignoring SIGUSR2, in a
+    // single-threaded process; kill and nanosleep take valid arguments.
+    unsafe {
+        libc::signal(libc::SIGUSR1, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGUSR2, libc::SIG_IGN);
+        let me = libc::getpid();
+        for _ in 0..SIGUSR1_HANDLED {
+            libc::kill(me, libc::SIGUSR1);
+        }
+        for _ in 0..SIGUSR2_IGNORED {
+            libc::kill(me, libc::SIGUSR2);
+        }
+        let nap = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: (SLEEP_MS * 1_000_000) as libc::c_long,
+        };
+        for _ in 0..SLEEPS {
+            libc::nanosleep(&nap, std::ptr::null_mut());
+        }
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        eprintln!(
+            "wl-testload: voluntary {} involuntary {}",
+            usage.ru_nvcsw, usage.ru_nivcsw
+        );
+    }
+    std::process::exit(EXIT_STATUS);
+}
+
 fn fork_storm(n: u64) -> ! {
     for _ in 0..n {
         // SAFETY: the process is single-threaded; the child only makes raw syscalls and
@@ -78,6 +113,9 @@ fn main() {
     if args.iter().any(|a| a == "--exec-child") {
         repeat(EXEC_GETPGRP * scale, libc::SYS_getpgrp, 0);
         std::process::exit(0);
+    }
+    if args.iter().any(|a| a == "--events") {
+        events();
     }
     if let Some(i) = args.iter().position(|a| a == "--fork-storm") {
         let n: u64 = args

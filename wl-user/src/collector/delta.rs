@@ -74,6 +74,16 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
         // Reported once, with the final report.
         denied: Vec::new(),
         only: now.only.clone(),
+        events: now.events.as_ref().map(|n| {
+            let earlier: BTreeMap<u32, Counts> = before
+                .and_then(|b| b.events.as_ref())
+                .map(|e| e.iter().copied().collect())
+                .unwrap_or_default();
+            n.iter()
+                .map(|&(slot, c)| (slot, c - earlier.get(&slot).copied().unwrap_or_default()))
+                .filter(|(_, c)| c.calls > 0 || c.total_ns > 0)
+                .collect()
+        }),
         tasks: now.tasks.as_ref().map(|t| TaskSnapshot {
             by: t.by,
             counts: task_delta(before.and_then(|b| b.tasks.as_ref()), t),
@@ -170,6 +180,7 @@ mod tests {
             tasks: None,
             objects: None,
             only: None,
+            events: None,
         }
     }
 

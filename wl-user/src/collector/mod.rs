@@ -118,6 +118,8 @@ pub struct TraceOptions<'k> {
     pub per_cgroup: Option<CgroupLimits>,
     /// Which calls count (`--syscall`, `--failed`, `--errno`).
     pub only: Only,
+    /// Also count the traced tasks' signals and context switches.
+    pub events: bool,
 }
 
 /// The bounds of the per-cgroup maps (`wl-user serve`): they decide its kernel memory.
@@ -199,6 +201,8 @@ pub struct Snapshot {
     pub objects: Option<Vec<(ObjectKey, Counts)>>,
     /// Which calls were counted, when not all were.
     pub only: Option<Only>,
+    /// With events: per slot of `wl_common::event`, those that happened.
+    pub events: Option<Vec<(u32, Counts)>>,
 }
 
 pub struct Collector {
@@ -208,6 +212,7 @@ pub struct Collector {
     by: Option<By>,
     objects: bool,
     only: Option<Only>,
+    events: bool,
 }
 
 /// `wl-user serve`'s extra program, attached only in that mode.
@@ -240,6 +245,12 @@ pub const TRACEPOINTS: [(&str, &str); 4] = [
     (names::PROG_SYS_EXIT, "sys_exit"),
     (names::PROG_FORK, "sched_process_fork"),
     (names::PROG_EXIT, "sched_process_exit"),
+];
+
+/// The tracepoints of the events (signals, context switches), attached with `events`.
+pub const EVENT_TRACEPOINTS: [(&str, &str); 2] = [
+    (names::PROG_SIGNAL_GENERATE, "signal_generate"),
+    (names::PROG_SCHED_SWITCH, "sched_switch"),
 ];
 
 /// A one-line error for a program the verifier refused: the verifier's own reason (the
@@ -303,6 +314,7 @@ impl Collector {
             objects,
             per_cgroup,
             only,
+            events,
         } = options;
         check_privileges()?;
         let kernel_types = btf::Btf::from_sys_fs()?;
@@ -349,7 +361,7 @@ impl Collector {
             only_syscalls: u32::from(!only.slots.is_empty()),
             only_failed: u32::from(only.failed),
             only_errnos: u32::from(!only.errno_numbers.is_empty()),
-            _pad: 0,
+            events: u32::from(events),
             syscalls: bits(only.slots.iter().map(|&(abi, nr)| stats_slot(abi, nr))),
             errnos: bits(only.errno_numbers.iter().copied()),
         };
@@ -384,6 +396,9 @@ impl Collector {
                 loader.map_max_entries(name, entries);
             }
             programs.push(CGROUP_RMDIR);
+        }
+        if events {
+            programs.extend(EVENT_TRACEPOINTS);
         }
         let vmlinux = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
         let mut ebpf = loader
@@ -430,6 +445,7 @@ impl Collector {
             by,
             objects: objects.is_some(),
             only: only.filters().then_some(only),
+            events,
         })
     }
 

@@ -135,6 +135,24 @@ impl Collector {
         Ok(all)
     }
 
+    /// The events map summed over CPUs: the slots where something happened.
+    fn events(&self) -> Result<Vec<(u32, Counts)>> {
+        let events: PerCpuArray<&MapData, Counts> = map(&self.ebpf, names::EVENT_MAP)?;
+        let mut out = Vec::new();
+        for slot in 0..wl_common::event::SLOTS {
+            let c: Counts = events
+                .get(&slot, 0)
+                .context("cannot read the events map")?
+                .iter()
+                .copied()
+                .sum();
+            if c.calls > 0 || c.total_ns > 0 {
+                out.push((slot, c));
+            }
+        }
+        Ok(out)
+    }
+
     fn lost(&self) -> Result<BTreeMap<&'static str, u64>> {
         let lost: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::LOST_MAP)?;
         let mut all = BTreeMap::new();
@@ -169,6 +187,7 @@ impl Collector {
             tasks: None,
             objects: None,
             only: self.only.clone(),
+            events: None,
         };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats
@@ -213,6 +232,9 @@ impl Collector {
         }
         if self.objects {
             snapshot.objects = Some(self.objects()?);
+        }
+        if self.events {
+            snapshot.events = Some(self.events()?);
         }
         snapshot.lost = self.lost()?;
         Ok(snapshot)

@@ -81,6 +81,7 @@ fn checks() -> Vec<Line> {
             );
             let missing: Vec<_> = collector::TRACEPOINTS
                 .iter()
+                .chain(&collector::EVENT_TRACEPOINTS)
                 .map(|(_, tp)| *tp)
                 .filter(|tp| !b.has_typedef(&format!("btf_trace_{tp}")))
                 .collect();
@@ -89,7 +90,7 @@ fn checks() -> Vec<Line> {
                 missing.is_empty(),
                 "tracepoints",
                 if missing.is_empty() {
-                    "sys_enter, sys_exit, sched_process_fork, sched_process_exit (BTF raw tracepoints)"
+                    "sys_enter, sys_exit, sched_process_fork, sched_process_exit, signal_generate, sched_switch (BTF raw tracepoints)"
                         .into()
                 } else {
                     format!("no BTF raw tracepoint {}", missing.join(", "))
@@ -146,13 +147,14 @@ fn checks() -> Vec<Line> {
             objects: Some(&knowledge),
             per_cgroup: None,
             only: Default::default(),
+            events: true,
         });
         add(
             &mut lines,
             loaded.is_ok(),
             "programs",
             match loaded {
-                Ok(_) => "the kernel accepted and attached all four programs".into(),
+                Ok(_) => "the kernel accepted and attached all six programs".into(),
                 Err(e) => format!("{e:#}"),
             },
             false,
@@ -174,6 +176,7 @@ fn checks() -> Vec<Line> {
                 errno_series: 1,
             }),
             only: Default::default(),
+            events: false,
         });
         add(
             &mut lines,

@@ -9,7 +9,8 @@
 use wl_common::Counts;
 
 use super::{
-    Report, SubsystemRow, SyscallRow, objects::ObjectRow, render, tasks::Block, tasks::TaskSyscall,
+    Report, SubsystemRow, SyscallRow, events::EventRow, objects::ObjectRow, render, tasks::Block,
+    tasks::TaskSyscall,
 };
 
 /// A value as its column holds it; each format decides how it reads.
@@ -714,6 +715,56 @@ fn task_subsystem<'a>() -> Column<TaskLine<'a>> {
     })
 }
 
+// Columns of the events (signals, context switches).
+
+impl Counted for EventRow {
+    fn counts(&self) -> Counts {
+        self.counts
+    }
+}
+
+fn event() -> Column<EventRow> {
+    named("event", "event", "Event", 16, |_, e| text(e.event))
+}
+
+fn event_detail() -> Column<EventRow> {
+    named("detail", "detail", "Detail", 12, |_, e| {
+        text(e.detail.as_str())
+    })
+}
+
+/// The time the events took (voluntary switches: the waits), measured even without
+/// syscall timing.
+fn event_time() -> Column<EventRow> {
+    Column {
+        key: "seconds",
+        title: "wait s",
+        heading: "waited (s)",
+        align: Align::Right,
+        width: 11,
+        timed: false,
+        value: |_, e| {
+            if e.counts.total_ns > 0 {
+                Cell::Seconds(e.counts.total_ns)
+            } else {
+                Cell::Empty
+            }
+        },
+    }
+}
+
+fn event_subsystem() -> Column<EventRow> {
+    named("subsystem", "subsystem", "Linux Subsystem", 16, |_, e| {
+        text(e.subsystem)
+    })
+}
+
+fn event_source() -> Column<EventRow> {
+    named("source", "source", "Source", 16, |_, e| {
+        Cell::Code(e.source.to_owned())
+    })
+}
+
 // Columns of a list of tasks.
 
 fn task<'a>() -> Column<Block<'a>> {
@@ -799,6 +850,28 @@ pub mod layout {
     /// `--interval`'s view with `--by`: the rates of each task.
     pub fn task_rates<'a>() -> Vec<Column<Block<'a>>> {
         vec![calls_per_s(), errors_per_s(), share(), task()]
+    }
+
+    /// The events under the table.
+    pub fn events_table() -> Vec<Column<EventRow>> {
+        vec![
+            calls(),
+            event_time(),
+            event(),
+            event_detail(),
+            event_subsystem(),
+        ]
+    }
+    /// The events in Markdown and reStructuredText.
+    pub fn events() -> Vec<Column<EventRow>> {
+        vec![
+            event(),
+            event_detail(),
+            calls(),
+            event_time(),
+            event_subsystem(),
+            event_source(),
+        ]
     }
 
     /// The subsystem summary in the table.

@@ -4,6 +4,7 @@
 mod columns;
 mod csv;
 pub mod diff;
+pub mod events;
 mod histogram;
 mod json;
 mod markdown;
@@ -287,6 +288,10 @@ pub struct Report {
     /// `run --seccomp` only: the profile applied and what it denied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<SeccompOutcome>,
+    /// Kernel work no syscall row shows: signals delivered to the traced tasks and their
+    /// context switches (absent with `--no-events`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<events::EventRow>>,
     /// With `--syscall`, `--failed` or `--errno`: which calls were counted (`syscalls`,
     /// `failed`, `errnos`, as given); the rest were not.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -445,6 +450,7 @@ impl Report {
             },
             seccomp: None,
             only: snap.only,
+            events: snap.events.as_deref().map(events::build),
             by,
             tasks,
         }
@@ -594,6 +600,7 @@ pub(crate) mod tests {
             tasks: None,
             objects: None,
             only: None,
+            events: None,
         };
         Report::new(
             Target::Command(vec!["true".into()]),

@@ -78,7 +78,12 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
         writeln!(out, "\n{rest}")?;
     }
     writeln!(out)?;
-    table(report, &layout::subsystems(), report.summary(), out)
+    table(report, &layout::subsystems(), report.summary(), out)?;
+    if let Some(events) = report.events.as_deref().filter(|e| !e.is_empty()) {
+        writeln!(out)?;
+        table(report, &layout::events(), events, out)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -208,6 +208,15 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
         frame,
         out,
     )?;
+    if let Some(events) = report.events.as_deref().filter(|e| !e.is_empty()) {
+        writeln!(out)?;
+        let frame = Frame {
+            ruled: true,
+            width: render.width,
+            ..Frame::PLAIN
+        };
+        columns(report, &layout::events_table(), events, frame, out)?;
+    }
     if let Some(s) = &report.seccomp {
         let part = |what: &str, rows: &[super::DeniedRow]| {
             let total: u64 = rows.iter().map(|d| d.calls).sum();

@@ -99,6 +99,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         objects: None,
         per_cgroup: Some(limits),
         only: Default::default(),
+        events: false,
     })?;
     let kept = privileges::drop_privileges(run_as, || collector.cgroups().is_ok())?;
     // The walk that names cgroups reads the hierarchy as that user.

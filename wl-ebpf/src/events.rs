@@ -1,0 +1,106 @@
+//! Kernel work a workload causes that no syscall row shows: signals sent to its tasks,
+//! and its tasks' context switches, with the time they spent blocked. Both
+//! tracepoints fire for every task of the machine; an untraced one leaves after the
+//! same filter a syscall goes through (and, at a switch, one load that finds the next
+//! task has no storage).
+
+use aya_ebpf::{
+    bindings::task_struct, helpers::generated::bpf_ktime_get_ns, macros::btf_tracepoint,
+    programs::BtfTracePointContext,
+};
+use wl_common::event;
+
+use crate::{
+    btf::read_ptr,
+    maps::{EVENTS, IN_FLIGHT},
+    traced::{is_task_traced, is_traced},
+};
+
+/// Whether events are counted at all: a load-time constant the verifier folds.
+#[inline(always)]
+fn enabled() -> bool {
+    setting!(noop) == 0 && setting!(events) != 0
+}
+
+/// Adds one event of `slot`, with `ns` of time, on this CPU.
+#[inline(always)]
+fn count(slot: u32, calls: u64, ns: u64) {
+    if let Some(c) = EVENTS.get_ptr_mut(slot) {
+        // SAFETY: this CPU's slot; a BPF program runs to completion on one CPU.
+        unsafe {
+            (*c).calls += calls;
+            (*c).total_ns += ns;
+        }
+    }
+}
+
+// signal_generate: `int sig, struct kernel_siginfo *info, struct task_struct *task,
+// int group, int result` (include/trace/events/signal.h), in the sender, as a signal is
+// queued for `task`. Counted there rather than at delivery, where a fatal signal has
+// already become the SIGKILL that ends the group.
+
+/// `result` of a signal queued for delivery (TRACE_SIGNAL_DELIVERED).
+const SIGNAL_QUEUED: i32 = 0;
+
+#[btf_tracepoint(function = "signal_generate")]
+pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
+    if !enabled() {
+        return 0;
+    }
+    let sig: i32 = ctx.arg(0);
+    let task: *const u8 = ctx.arg(2);
+    let result: i32 = ctx.arg(4);
+    if result != SIGNAL_QUEUED || !is_task_traced(task) {
+        return 0;
+    }
+    if sig > 0 && (sig as u32) < event::SIGNALS {
+        count(sig as u32, 1, 0);
+    }
+    0
+}
+
+// sched_switch: `bool preempt, struct task_struct *prev, struct task_struct *next,
+// unsigned int prev_state` (include/trace/events/sched.h), run by `prev`.
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
+    if !enabled() {
+        return 0;
+    }
+    let preempt: u64 = ctx.arg(0);
+    let prev: *mut task_struct = ctx.arg(1);
+    let next: *mut task_struct = ctx.arg(2);
+    let prev_state: u64 = ctx.arg(3);
+    // `prev` is the current task, which the filter's pid test reads.
+    if is_traced(prev.cast()) {
+        // TASK_RUNNING is 0: a task switched out in any other state went to wait.
+        if preempt == 0 && prev_state as u32 != 0 {
+            count(event::SWITCH_VOLUNTARY, 1, 0);
+            if let Some(f) = IN_FLIGHT.lookup_or_create(prev) {
+                // SAFETY: a helper without arguments.
+                f.blocked_since_ns = unsafe { bpf_ktime_get_ns() };
+            }
+        } else {
+            count(event::SWITCH_INVOLUNTARY, 1, 0);
+        }
+    }
+    // The task coming back: if it left to wait while traced, its wait ends now. Most
+    // tasks have no storage at all, which one load tells.
+    // SAFETY: `next` is the tracepoint's BTF task pointer; the offset comes from BTF.
+    if unsafe { read_ptr(next.cast(), offset!(task_bpf_storage)) }.is_null() {
+        return 0;
+    }
+    if let Some(f) = IN_FLIGHT.lookup(next)
+        && f.blocked_since_ns != 0
+    {
+        // SAFETY: a helper without arguments.
+        let now = unsafe { bpf_ktime_get_ns() };
+        count(
+            event::SWITCH_VOLUNTARY,
+            0,
+            now.saturating_sub(f.blocked_since_ns),
+        );
+        f.blocked_since_ns = 0;
+    }
+    0
+}
