@@ -8,7 +8,7 @@ use aya_ebpf::{
     bindings::task_struct, helpers::generated::bpf_ktime_get_ns, macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use wl_common::event;
+use wl_common::{InFlight, event};
 
 use crate::{
     btf::read_ptr,
@@ -39,8 +39,11 @@ fn count(slot: u32, calls: u64, ns: u64) {
 // queued for `task`. Counted there rather than at delivery, where a fatal signal has
 // already become the SIGKILL that ends the group.
 
-/// `result` of a signal queued for delivery (TRACE_SIGNAL_DELIVERED).
+/// `result` of a signal queued for delivery (TRACE_SIGNAL_DELIVERED), and of one queued
+/// without its siginfo past RLIMIT_SIGPENDING, delivered all the same
+/// (TRACE_SIGNAL_LOSE_INFO): include/trace/events/signal.h.
 const SIGNAL_QUEUED: i32 = 0;
+const SIGNAL_QUEUED_WITHOUT_INFO: i32 = 4;
 
 #[btf_tracepoint(function = "signal_generate")]
 pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
@@ -50,13 +53,34 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     let sig: i32 = ctx.arg(0);
     let task: *const u8 = ctx.arg(2);
     let result: i32 = ctx.arg(4);
-    if result != SIGNAL_QUEUED || !is_task_traced(task) {
+    if !matches!(result, SIGNAL_QUEUED | SIGNAL_QUEUED_WITHOUT_INFO) || !is_task_traced(task) {
         return 0;
     }
     if sig > 0 && (sig as u32) < event::SIGNALS {
         count(sig as u32, 1, 0);
     }
     0
+}
+
+/// `TASK_DEAD` in `task_struct.__state` (include/linux/sched.h).
+const TASK_DEAD: u32 = 0x80;
+
+/// Notes when the current task `task` left the CPU to wait, in its task storage. A
+/// record made here holds no syscall: its slot says so, or the task's next `sys_exit`
+/// would take it for the entry of syscall 0.
+#[inline(always)]
+fn stamp_blocked(task: *mut task_struct) {
+    let record = match IN_FLIGHT.lookup(task) {
+        Some(f) => Some(f),
+        None => IN_FLIGHT.lookup_or_create(task).map(|f| {
+            f.slot = InFlight::IDLE;
+            f
+        }),
+    };
+    if let Some(f) = record {
+        // SAFETY: a helper without arguments.
+        f.blocked_since_ns = unsafe { bpf_ktime_get_ns() };
+    }
 }
 
 // sched_switch: `bool preempt, struct task_struct *prev, struct task_struct *next,
@@ -71,15 +95,14 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     let prev: *mut task_struct = ctx.arg(1);
     let next: *mut task_struct = ctx.arg(2);
     let prev_state: u64 = ctx.arg(3);
-    // `prev` is the current task, which the filter's pid test reads.
-    if is_traced(prev.cast()) {
-        // TASK_RUNNING is 0: a task switched out in any other state went to wait.
+    // `prev` is the current task, which the filter's pid test reads. A task's last
+    // switch, as it dies, is no wait.
+    if prev_state as u32 & TASK_DEAD == 0 && is_traced(prev.cast()) {
+        // TASK_RUNNING is 0: a task switched out in any other state went to wait (or was
+        // stopped); the kernel counts these as voluntary switches too (nvcsw).
         if preempt == 0 && prev_state as u32 != 0 {
             count(event::SWITCH_VOLUNTARY, 1, 0);
-            if let Some(f) = IN_FLIGHT.lookup_or_create(prev) {
-                // SAFETY: a helper without arguments.
-                f.blocked_since_ns = unsafe { bpf_ktime_get_ns() };
-            }
+            stamp_blocked(prev);
         } else {
             count(event::SWITCH_INVOLUNTARY, 1, 0);
         }

@@ -253,6 +253,24 @@ pub const EVENT_TRACEPOINTS: [(&str, &str); 2] = [
     (names::PROG_SCHED_SWITCH, "sched_switch"),
 ];
 
+/// Loads the event programs; false, after saying why once, if the kernel refuses one.
+fn load_events(ebpf: &mut Ebpf, vmlinux: &Btf) -> bool {
+    for &(prog, tracepoint) in &EVENT_TRACEPOINTS {
+        let loaded = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("the eBPF object has no program {prog}"))
+            .and_then(|p| {
+                let p: &mut BtfTracePoint = p.try_into()?;
+                p.load(tracepoint, vmlinux).map_err(|e| rejected(prog, &e))
+            });
+        if let Err(e) = loaded {
+            eprintln!("wl: signals and context switches are not counted: {e:#}");
+            return false;
+        }
+    }
+    true
+}
+
 /// A one-line error for a program the verifier refused: the verifier's own reason (the
 /// last line of its log that is not a statistic), and the whole log with WL_VERBOSE=1.
 fn rejected(prog: &str, e: &aya::programs::ProgramError) -> anyhow::Error {
@@ -397,9 +415,7 @@ impl Collector {
             }
             programs.push(CGROUP_RMDIR);
         }
-        if events {
-            programs.extend(EVENT_TRACEPOINTS);
-        }
+
         let vmlinux = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
         let mut ebpf = loader
             .map_max_entries(names::TRACED_TGIDS, tgid_entries)
@@ -421,6 +437,12 @@ impl Collector {
                 .try_into()?;
             p.load(tracepoint, &vmlinux)
                 .map_err(|e| rejected(prog, &e))?;
+        }
+        // The events are extra: a kernel whose tracepoints differ (sched_switch has its
+        // prev_state argument since Linux 5.18) traces syscalls all the same, and says so.
+        let events = events && load_events(&mut ebpf, &vmlinux);
+        if events {
+            programs.extend(EVENT_TRACEPOINTS);
         }
         if let Some(specs) = specs {
             let m = ebpf
