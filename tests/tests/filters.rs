@@ -159,3 +159,52 @@ fn unknown_names_are_refused_with_the_nearest() {
         assert!(!marker.exists(), "the workload ran");
     }
 }
+
+/// A profile needs every syscall a workload makes: filters and profiles do not mix.
+#[test]
+fn profiles_are_not_made_or_applied_from_part_of_the_calls() {
+    require_root();
+    let dir = std::env::temp_dir().join(format!("wl-filter-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    for args in [
+        vec![
+            "run",
+            "--seccomp-out",
+            &p("out.json"),
+            "-s",
+            "read",
+            "--",
+            "true",
+        ],
+        vec!["run", "--seccomp", &p("in.json"), "--failed", "--", "true"],
+    ] {
+        let out = wl(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(OWN_ERROR), "{args:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{args:?}: {err}");
+    }
+    // A report of a filtered run makes no profile either.
+    let load = testload();
+    let report = p("filtered.json");
+    let out = wl(&[
+        "run",
+        "-e",
+        "ENOENT",
+        "-f",
+        "json",
+        "-o",
+        &report,
+        "--",
+        load.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(EXIT_STATUS));
+    let out = wl(&["seccomp", &report]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(OWN_ERROR), "{err}");
+    assert!(
+        err.contains("counted only some calls (--errno ENOENT)"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -431,7 +431,7 @@ pub struct RunArgs {
     /// (ALLOW, ERRNO with its errnoRet, KILL_PROCESS, KILL_THREAD/KILL, TRAP, LOG,
     /// TRACE). Every call it stops is counted and reported by name with what it got;
     /// calls it logs are reported too.
-    #[arg(long, value_name = "PROFILE", conflicts_with = "no_latency")]
+    #[arg(long, value_name = "PROFILE", conflicts_with_all = ["no_latency", "syscall", "failed", "errno"])]
     pub seccomp: Option<PathBuf>,
     /// Put this in place of every action of the profile that stops a call (its
     /// defaultAction if it does, and the rules' ERRNO, KILL, TRAP, TRACE): errno (fails
@@ -441,7 +441,7 @@ pub struct RunArgs {
     pub seccomp_action: Option<Denial>,
     /// Write a seccomp profile that allows exactly the syscalls this run made (OCI
     /// JSON); `wl-user seccomp REPORT.json` does the same from a saved report.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["syscall", "failed", "errno"])]
     pub seccomp_out: Option<PathBuf>,
     /// The command and its arguments. The report goes to standard error unless
     /// --output says otherwise, so the command's own output stays apart.

@@ -14,6 +14,13 @@ use crate::{
 
 pub fn seccomp(args: SeccompArgs) -> Result<()> {
     let report = ReadReport::load(&args.report).map_err(|e| anyhow!(e))?;
+    if let Some(only) = &report.only {
+        anyhow::bail!(
+            "{} counted only some calls ({}): a profile of it would deny what the workload needs; record the report without those options",
+            args.report.display(),
+            only.options()
+        );
+    }
     let mut seen = Seen::new();
     for s in &report.syscalls {
         let Some(abi) = AbiName::ALL.into_iter().find(|a| a.as_str() == s.abi) else {

@@ -29,7 +29,38 @@ pub struct ReadReport {
     /// Reports with objects resolved: each call under the subsystem that served it.
     #[serde(default)]
     pub subsystems_by_object: Option<Vec<ReadSubsystem>>,
+    /// Reports of a run that counted only some calls (`--syscall`, `--failed`,
+    /// `--errno`): what it counted.
+    #[serde(default)]
+    pub only: Option<ReadOnly>,
     pub syscall_tables: ReadTables,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "only: an object with syscalls, failed and errnos")]
+pub struct ReadOnly {
+    #[serde(default)]
+    pub syscalls: Vec<String>,
+    #[serde(default)]
+    pub failed: bool,
+    #[serde(default)]
+    pub errnos: Vec<String>,
+}
+
+impl ReadOnly {
+    /// `--syscall openat --errno ENOENT`, as it was asked.
+    pub fn options(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.syscalls.is_empty() {
+            parts.push(format!("--syscall {}", self.syscalls.join(",")));
+        }
+        if !self.errnos.is_empty() {
+            parts.push(format!("--errno {}", self.errnos.join(",")));
+        } else if self.failed {
+            parts.push("--failed".to_owned());
+        }
+        parts.join(" ")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -68,11 +68,24 @@ pub fn syscalls(
     abis: &[AbiName],
     words: &[String],
 ) -> Result<BTreeSet<(AbiName, u32)>, String> {
+    let tables = || {
+        abis.iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
     let mut set = BTreeSet::new();
     for word in words {
         let word = word.trim();
-        let before = set.len();
-        if let Some(c) = word.strip_prefix('%') {
+        // Which syscalls of `abis` the word names.
+        let matching = |keep: &dyn Fn(&crate::Syscall) -> bool| -> Vec<(AbiName, u32)> {
+            abis.iter()
+                .flat_map(|&abi| k.table(abi).iter().map(move |s| (abi, s)))
+                .filter(|(_, s)| keep(s))
+                .map(|(abi, s)| (abi, s.nr))
+                .collect()
+        };
+        let named = if let Some(c) = word.strip_prefix('%') {
             let Some(subsystem) = class(k, abis, c) else {
                 let mut names: Vec<&str> = CLASSES.iter().map(|(c, _)| *c).collect();
                 names.extend(abis.iter().flat_map(|&a| k.table(a)).map(|s| s.subsystem));
@@ -83,36 +96,29 @@ pub fn syscalls(
                     did_you_mean(&near)
                 ));
             };
-            for &abi in abis {
-                set.extend(
-                    k.table(abi)
-                        .iter()
-                        .filter(|s| s.subsystem == subsystem)
-                        .map(|s| (abi, s.nr)),
-                );
+            let named = matching(&|s| s.subsystem == subsystem);
+            if named.is_empty() {
+                return Err(format!(
+                    "'{word}' has no syscalls in the {} tables (Linux {})",
+                    tables(),
+                    k.release
+                ));
             }
+            named
         } else {
-            for &abi in abis {
-                set.extend(
-                    k.table(abi)
-                        .iter()
-                        .filter(|s| s.name == word)
-                        .map(|s| (abi, s.nr)),
-                );
+            let named = matching(&|s| s.name == word);
+            if named.is_empty() {
+                let near = nearest(word, abis.iter().flat_map(|&a| k.table(a)).map(|s| s.name));
+                return Err(format!(
+                    "no syscall named '{word}' in the {} tables (Linux {}){}",
+                    tables(),
+                    k.release,
+                    did_you_mean(&near)
+                ));
             }
-        }
-        if set.len() == before && !word.starts_with('%') {
-            let near = nearest(word, abis.iter().flat_map(|&a| k.table(a)).map(|s| s.name));
-            return Err(format!(
-                "no syscall named '{word}' in the {} tables (Linux {}){}",
-                abis.iter()
-                    .map(|a| a.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" and "),
-                k.release,
-                did_you_mean(&near)
-            ));
-        }
+            named
+        };
+        set.extend(named);
     }
     Ok(set)
 }
@@ -165,6 +171,13 @@ mod tests {
         assert!(net.contains(&(AbiName::X86_64, 44)), "sendto");
         assert!(!net.contains(&(AbiName::X86_64, 0)), "not read");
         assert_eq!(net, syscalls(&k, &abis, &w(&["%Network"])).unwrap());
+        // A word given twice is no error.
+        assert_eq!(
+            syscalls(&k, &abis, &w(&["getppid", "getppid"]))
+                .unwrap()
+                .len(),
+            2
+        );
         let err = syscalls(&k, &abis, &w(&["opnat"])).unwrap_err();
         assert!(err.contains("did you mean openat"), "{err}");
         let err = syscalls(&k, &abis, &w(&["%netwrk"])).unwrap_err();

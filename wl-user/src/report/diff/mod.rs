@@ -171,6 +171,12 @@ fn abis(r: &ReadReport) -> BTreeSet<&str> {
 fn notes(base: &ReadReport, new: &ReadReport) -> Vec<String> {
     let mut notes = Vec::new();
     for (which, r) in [("BASE", base), ("NEW", new)] {
+        if let Some(only) = &r.only {
+            notes.push(format!(
+                "{which} counted only some calls ({}): what it left out shows as vanished or appeared",
+                only.options()
+            ));
+        }
         if r.schema == 0 {
             notes.push(format!(
                 "{which} has no schema number (an older wl-user wrote it): read as if every call was timed, or none with latency false"
