@@ -1,6 +1,6 @@
 //! `cargo xtask gen-syscalls`: writes wl-user's embedded syscall knowledge from a Linux
 //! source tree, with wl-user's own scanner (`wl-user/syscalls/src/scan.rs`), so the
-//! embedded table and `wl-user --kernel-src` agree by construction. The object and
+//! embedded table and `--kernel-src` at run time agree by construction. The object and
 //! command tables (`generated_objects.rs`) come from the same scan.
 
 use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path};
@@ -252,9 +252,15 @@ fn write_objects(
         "    ],
     ioctl_cases: &["
     )?;
-    let file_idx = |f: &str| sections.keys().position(|p| p == f).unwrap_or(0);
+    // Every file of a case is one of the paths given sections (ObjectScan::paths).
+    let file_idx: BTreeMap<&str, usize> = sections
+        .keys()
+        .enumerate()
+        .map(|(i, p)| (p.as_str(), i))
+        .collect();
     for (name, function, file) in &o.ioctl_cases {
-        writeln!(w, "        ({name:?}, {function:?}, {}),", file_idx(file))?;
+        let i = file_idx[file.as_str()];
+        writeln!(w, "        ({name:?}, {function:?}, {i}),")?;
     }
     writeln!(
         w,

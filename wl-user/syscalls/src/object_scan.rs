@@ -1093,7 +1093,7 @@ impl Walker {
                 if let Some(function) = enclosing_function(&text, at) {
                     self.w
                         .cases
-                        .push((c[1].to_string(), rel.to_owned(), function.to_owned()));
+                        .push((c[1].to_string(), rel.to_owned(), function));
                 }
             }
         }
@@ -1546,16 +1546,15 @@ pub fn scan_objects(tree: &Path, walker: Walker) -> Result<ObjectScan> {
 /// The function whose body holds byte `at` of `text`, in the kernel's style: its
 /// definition starts at the beginning of a line and its body's `{` opens a line of
 /// its own. None outside a function, or where the style differs.
-fn enclosing_function(text: &str, at: usize) -> Option<&str> {
+fn enclosing_function(text: &str, at: usize) -> Option<String> {
     let before = &text[..at];
     let open = before.rfind("\n{")?;
     // A `}` at a line's start after the `{` closes that body: `at` is not inside it.
     if before[open..].contains("\n}") {
         return None;
     }
-    let header_start = before[..open]
-        .match_indices('\n')
-        .map(|(i, _)| i + 1)
+    let header_start = std::iter::once(0)
+        .chain(before[..open].match_indices('\n').map(|(i, _)| i + 1))
         .rfind(|&i| {
             before[i..]
                 .chars()
@@ -1568,7 +1567,39 @@ fn enclosing_function(text: &str, at: usize) -> Option<&str> {
         .trim_end()
         .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .next()?;
-    (!name.is_empty() && !name.chars().next()?.is_ascii_digit()).then_some(name)
+    if name.is_empty() || name.chars().next()?.is_ascii_digit() {
+        return None;
+    }
+    // A syscall defined through SYSCALL_DEFINEn(ioctl, ...) is sys_ioctl; a function
+    // made by another macro has no name to give.
+    let macro_arg = || {
+        header[name_end + 1..]
+            .split([',', ')'])
+            .next()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+    };
+    if let Some(n) = name.strip_prefix("SYSCALL_DEFINE") {
+        return n
+            .parse::<u8>()
+            .ok()
+            .and(macro_arg())
+            .map(|a| format!("sys_{a}"));
+    }
+    if let Some(n) = name.strip_prefix("COMPAT_SYSCALL_DEFINE") {
+        return n
+            .parse::<u8>()
+            .ok()
+            .and(macro_arg())
+            .map(|a| format!("compat_sys_{a}"));
+    }
+    if name
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        return None;
+    }
+    Some(name.to_owned())
 }
 
 impl ObjectScan {
@@ -1763,7 +1794,17 @@ mod tests {
                     int dev_ioctl(struct net *net, unsigned int cmd,\n\t      void __user *data)\n{\n\
                     \tswitch (cmd) {\n\tcase SIOCGIFCONF:\n\t\treturn 1;\n\t}\n}\n";
         let at = text.find("case SIOCGIFCONF").unwrap();
-        assert_eq!(enclosing_function(text, at), Some("dev_ioctl"));
+        assert_eq!(enclosing_function(text, at).as_deref(), Some("dev_ioctl"));
+        // Functions a macro defines: a syscall by its entry point, others not at all.
+        let compat = "COMPAT_SYSCALL_DEFINE3(ioctl, unsigned int, fd, unsigned int, cmd,\n\
+                      \t\t       compat_ulong_t, arg)\n{\n\tswitch (cmd) {\n\tcase FICLONE:\n";
+        let at = compat.find("case FICLONE").unwrap();
+        assert_eq!(
+            enclosing_function(compat, at).as_deref(),
+            Some("compat_sys_ioctl")
+        );
+        let other = "DEFINE_HANDLER(foo)\n{\n\tcase X:\n";
+        assert_eq!(enclosing_function(other, other.find("case").unwrap()), None);
         // Outside any body: after the helper's closing brace.
         let between = text.find("\n\nint dev_ioctl").unwrap();
         assert_eq!(enclosing_function(text, between), None);

@@ -83,12 +83,18 @@ impl ObjectTables {
         let named = |v: Vec<(u32, String)>| -> &'static [(u32, &'static str)] {
             Vec::leak(v.into_iter().map(|(n, s)| (n, leak(s))).collect())
         };
-        let file_idx = |f: &str| sections.keys().position(|p| p == f).unwrap_or(0) as u32;
+        // Every file of a case is one of the paths given sections (ObjectScan::paths).
+        let file_idx: HashMap<&str, u32> = sections
+            .keys()
+            .enumerate()
+            .map(|(i, p)| (p.as_str(), i as u32))
+            .collect();
         let ioctl_cases = Vec::leak(
             scan.ioctl_cases
                 .iter()
-                .map(|(name, function, file)| {
-                    (leak(name.clone()), leak(function.clone()), file_idx(file))
+                .filter_map(|(name, function, file)| {
+                    let i = *file_idx.get(file.as_str())?;
+                    Some((leak(name.clone()), leak(function.clone()), i))
                 })
                 .collect(),
         );
