@@ -22,7 +22,7 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("UTF-8 temp path")
 }
 
-/// `wl-user [before...] run --format json -o DIR/NAME -- wl-testload --scale SCALE`.
+/// `wl-user run [options...] --format json -o DIR/NAME -- wl-testload --scale SCALE`.
 fn record(dir: &Path, name: &str, options: &[&str], scale: u64) -> PathBuf {
     let file = dir.join(name);
     let load = testload();

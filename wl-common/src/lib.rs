@@ -589,14 +589,6 @@ const _: () = assert!(
         == 8 + 16 * 4 + STATS_ENTRIES as usize / 8 + FILTER_ERRNOS as usize / 8
 );
 
-/// Whether bit `i` is set in the bit set `words` (false past its end).
-#[inline(always)]
-pub fn has_bit(words: &[u64], i: u32) -> bool {
-    words
-        .get((i / 64) as usize)
-        .is_some_and(|w| (w >> (i % 64)) & 1 != 0)
-}
-
 /// Sets bit `i` of `words`; false if it lies past the end.
 pub fn set_bit(words: &mut [u64], i: u32) -> bool {
     match words.get_mut((i / 64) as usize) {
@@ -891,8 +883,6 @@ mod tests {
         let mut set = [0u64; 2];
         assert!(set_bit(&mut set, 0) && set_bit(&mut set, 127) && !set_bit(&mut set, 128));
         assert_eq!(set, [1, 1 << 63]);
-        assert!(has_bit(&set, 0) && has_bit(&set, 127));
-        assert!(!has_bit(&set, 1) && !has_bit(&set, 128) && !has_bit(&set, u32::MAX));
         assert_eq!(errno_of(-4095), Some(4095));
         assert_eq!(errno_of(-4096), None);
         assert_eq!(errno_of(0), None);

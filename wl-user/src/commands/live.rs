@@ -11,7 +11,7 @@ use std::{
 use crate::{
     collector::{Collector, Snapshot},
     output::Output,
-    report::{Format, ObjectsShown, Render, Report, Target},
+    report::{Format, ObjectsShown, Render, Report, SortKey, Target},
     syscalls::Knowledge,
 };
 use anyhow::{Result, bail};
@@ -72,6 +72,8 @@ pub struct Live<'a> {
     view: View,
     /// The object rows shown under their syscall (`--objects`).
     objects: ObjectsShown,
+    /// The order of syscall rows (`--sort`).
+    sort: SortKey,
     ticks: tokio::time::Interval,
     output: &'a Output,
     knowledge: &'a Knowledge,
@@ -108,6 +110,7 @@ impl<'a> Live<'a> {
         Some(Live {
             view,
             objects: render.objects,
+            sort: render.sort,
             ticks,
             output,
             knowledge,
@@ -137,13 +140,15 @@ impl<'a> Live<'a> {
             start_ns: self.last_ns,
             end_ns,
         };
-        let report = Report::new(
+        let mut report = Report::new(
             self.target.clone(),
             end_ns - self.last_ns,
             None,
             now.since(self.last.as_ref()),
             &super::sources(self.knowledge),
         );
+        // Intervals in --sort's order too, like the final report.
+        report.syscalls.sort_by(|a, b| self.sort.order(a, b));
         // Made whole before it is written, so that a frame appears at once.
         let mut buf = Vec::new();
         match self.view {

@@ -90,13 +90,9 @@ pub fn syscalls(args: SyscallsArgs, k: &Knowledge) -> Result<()> {
             .chain(objects::command_names(k.objects));
         let near = select::nearest(name, names);
         bail!(
-            "no syscall or command named '{name}' in the {abi_names} tables (Linux {}){}; `wl-user syscalls` lists them",
+            "no syscall or command named '{name}' in the {abi_names} tables (Linux {}); `wl-user syscalls` lists them{}",
             k.release,
-            if near.is_empty() {
-                String::new()
-            } else {
-                format!(" (did you mean {}?)", near.join(", "))
-            }
+            select::did_you_mean(&near)
         );
     }
     let mut out = std::io::stdout().lock();

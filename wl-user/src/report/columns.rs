@@ -995,8 +995,12 @@ mod tests {
             keys(&layout::subsystems()),
             keys(&layout::subsystems_table()),
             keys(&layout::task_table()),
+            keys(&layout::task_markdown()),
+            keys(&layout::task_rst()),
             keys(&layout::task_csv()),
             keys(&layout::task_rates()),
+            keys(&layout::events()),
+            keys(&layout::events_table()),
         ];
         for l in layouts {
             let mut unique = l.clone();
