@@ -103,6 +103,7 @@ enum Variant {
     WlInterval,
     WlByProcess,
     WlNoObjects,
+    WlNoEvents,
     Serve,
     ServeCounts,
     OutsideCgroup,
@@ -114,7 +115,7 @@ enum Variant {
 }
 
 impl Variant {
-    const ALL: [Variant; 16] = [
+    const ALL: [Variant; 17] = [
         Variant::Untraced,
         Variant::Wl,
         Variant::WlSampled,
@@ -123,6 +124,7 @@ impl Variant {
         Variant::WlInterval,
         Variant::WlByProcess,
         Variant::WlNoObjects,
+        Variant::WlNoEvents,
         Variant::Serve,
         Variant::ServeCounts,
         Variant::OutsideCgroup,
@@ -143,6 +145,7 @@ impl Variant {
             Variant::WlInterval => "wl-user run --interval 1 (a JSON line every second)",
             Variant::WlByProcess => "wl-user run --by process (counts per process too)",
             Variant::WlNoObjects => "wl-user run --objects none (no fd/command resolution)",
+            Variant::WlNoEvents => "wl-user run --no-events (no signal/context-switch programs)",
             Variant::Serve => "wl-user serve (every task of the machine, per cgroup)",
             Variant::ServeCounts => "wl-user serve --no-latency (every task, per cgroup)",
             Variant::OutsideCgroup => "not traced, while wl-user run traces another cgroup",
@@ -421,7 +424,8 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
         | Variant::WlFloor
         | Variant::WlInterval
         | Variant::WlByProcess
-        | Variant::WlNoObjects => {
+        | Variant::WlNoObjects
+        | Variant::WlNoEvents => {
             let mut c = Command::new(setup.wl_user);
             c.args(["run", "--format", "json", "-o"]).arg(&report);
             match v {
@@ -431,6 +435,7 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
                 Variant::WlInterval => c.args(["--interval", "1"]),
                 Variant::WlByProcess => c.args(["--by", "process"]),
                 Variant::WlNoObjects => c.args(["--objects", "none"]),
+                Variant::WlNoEvents => c.arg("--no-events"),
                 _ => &mut c,
             };
             let (out, _) = run_capture(c.arg("--").args(&w))?;
@@ -874,6 +879,7 @@ fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
         "\n- wl traced: {:.2}× untraced, {:.2}× the floor ({floor:.2}× untraced); with --latency-sample 16 {:.2}×, {:.2}× the floor; with --no-latency {:.2}×, {:.2}× the floor\n\
          - processes wl does not trace: {:.2}× the floor with a cgroup filter, {:.2}× with a pid filter ({:+.2} / {:+.2} over it, in units of the untraced cost)\n\
          - object and command resolution (the default) costs {:+.1}% over --objects none\n\
+         - counting signals and context switches (the default) costs {:+.1}% over --no-events\n\
          - every process of the machine while `wl-user serve` runs: {:.2}× untraced ({:.2}× `wl-user run`); with --no-latency {:.2}× ({:.2}× `wl-user run --no-latency`)\n",
         ratio(Variant::Wl),
         ratio(Variant::Wl) / floor,
@@ -886,6 +892,7 @@ fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
         ratio(Variant::OutsideCgroup) - floor,
         ratio(Variant::OutsidePids) - floor,
         100.0 * (ratio(Variant::Wl) / ratio(Variant::WlNoObjects) - 1.0),
+        100.0 * (ratio(Variant::Wl) / ratio(Variant::WlNoEvents) - 1.0),
         ratio(Variant::Serve),
         ratio(Variant::Serve) / ratio(Variant::Wl),
         ratio(Variant::ServeCounts),
