@@ -247,62 +247,47 @@ const fn seconds<R: Counted>(width: usize) -> Column<R> {
 }
 
 const fn calls<R: Counted>() -> Column<R> {
-    Column {
-        key: "calls",
-        title: "calls",
-        heading: "# calls",
-        align: Align::Right,
-        width: 9,
-        timed: false,
-        value: calls_of::<R>,
-    }
+    number("calls", "calls", "# calls", 9, calls_of::<R>)
 }
 
 const fn errors<R: Counted>() -> Column<R> {
-    Column {
-        key: "errors",
-        title: "errors",
-        heading: "# errors",
-        align: Align::Right,
-        width: 9,
-        timed: false,
-        value: errors_of::<R>,
-    }
+    number("errors", "errors", "# errors", 9, errors_of::<R>)
 }
 
 const fn calls_per_s<R: Counted>() -> Column<R> {
-    Column {
-        key: "calls_per_s",
-        title: "calls/s",
-        heading: "calls/s",
-        align: Align::Right,
-        width: 12,
-        timed: false,
-        value: calls_per_s_of::<R>,
-    }
+    number("calls_per_s", "calls/s", "calls/s", 12, calls_per_s_of::<R>)
 }
 
 const fn errors_per_s<R: Counted>() -> Column<R> {
-    Column {
-        key: "errors_per_s",
-        title: "errors/s",
-        heading: "errors/s",
-        align: Align::Right,
-        width: 10,
-        timed: false,
-        value: errors_per_s_of::<R>,
-    }
+    number(
+        "errors_per_s",
+        "errors/s",
+        "errors/s",
+        10,
+        errors_per_s_of::<R>,
+    )
 }
 
 const fn total_ns<R: Counted>() -> Column<R> {
+    number("total_ns", "total ns", "total ns", 12, total_ns_of::<R>)
+}
+
+/// A column of numbers: right-aligned, untimed.
+const fn number<R>(
+    key: &'static str,
+    title: &'static str,
+    heading: &'static str,
+    width: usize,
+    value: fn(&Report, &R) -> Cell,
+) -> Column<R> {
     Column {
-        key: "total_ns",
-        title: "total ns",
-        heading: "total ns",
+        key,
+        title,
+        heading,
         align: Align::Right,
-        width: 12,
+        width,
         timed: false,
-        value: total_ns_of::<R>,
+        value,
     }
 }
 
@@ -436,15 +421,9 @@ fn abi<'a>() -> Column<Line<'a>> {
 }
 
 fn nr<'a>() -> Column<Line<'a>> {
-    Column {
-        key: "nr",
-        title: "nr",
-        heading: "Nr",
-        align: Align::Right,
-        width: 4,
-        timed: false,
-        value: |_, l| identity(l, |s| s.nr.to_string()),
-    }
+    number("nr", "nr", "Nr", 4, |_, l| {
+        identity(l, |s| s.nr.to_string())
+    })
 }
 
 fn name<'a>() -> Column<Line<'a>> {
@@ -636,15 +615,9 @@ fn subsystem_name() -> Column<SubsystemRow> {
 }
 
 fn syscalls() -> Column<SubsystemRow> {
-    Column {
-        key: "syscalls",
-        title: "syscalls",
-        heading: "# syscalls",
-        align: Align::Right,
-        width: 8,
-        timed: false,
-        value: |_, s| Cell::Int(s.syscalls),
-    }
+    number("syscalls", "syscalls", "# syscalls", 8, |_, s| {
+        Cell::Int(s.syscalls)
+    })
 }
 
 // Columns of `--by` (one syscall of one task).
@@ -654,27 +627,11 @@ fn id(v: Option<u32>) -> Cell {
 }
 
 fn pid<'a>() -> Column<TaskLine<'a>> {
-    Column {
-        key: "pid",
-        title: "pid",
-        heading: "PID",
-        align: Align::Right,
-        width: 7,
-        timed: false,
-        value: |_, t| id(t.task.pid),
-    }
+    number("pid", "pid", "PID", 7, |_, t| id(t.task.pid))
 }
 
 fn tid<'a>() -> Column<TaskLine<'a>> {
-    Column {
-        key: "tid",
-        title: "tid",
-        heading: "TID",
-        align: Align::Right,
-        width: 7,
-        timed: false,
-        value: |_, t| id(t.task.tid),
-    }
+    number("tid", "tid", "TID", 7, |_, t| id(t.task.tid))
 }
 
 fn comm<'a>() -> Column<TaskLine<'a>> {
@@ -692,15 +649,7 @@ fn task_abi<'a>() -> Column<TaskLine<'a>> {
 }
 
 fn task_nr<'a>() -> Column<TaskLine<'a>> {
-    Column {
-        key: "nr",
-        title: "nr",
-        heading: "Nr",
-        align: Align::Right,
-        width: 4,
-        timed: false,
-        value: |_, t| Cell::Int(t.syscall.nr.into()),
-    }
+    number("nr", "nr", "Nr", 4, |_, t| Cell::Int(t.syscall.nr.into()))
 }
 
 fn task_name<'a>() -> Column<TaskLine<'a>> {
