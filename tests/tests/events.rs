@@ -24,6 +24,9 @@ fn traced(options: &[&str]) -> (serde_json::Value, u64) {
     (parse_json(&out.stdout), own)
 }
 
+/// The most voluntary switches a workload's exit may add after its getrusage.
+const EXIT_WAITS: u64 = 8;
+
 fn event(report: &serde_json::Value, kind: &str, detail: &str) -> Option<serde_json::Value> {
     report["events"]
         .as_array()
@@ -45,12 +48,12 @@ fn signals_are_counted_by_name_and_waits_by_switch() {
         assert!(event(&report, "signal", "SIGUSR2").is_none(), "{mode:?}");
         // Each sleep blocks at least once; the workload's own count (since its fork,
         // before tracing began at its exec) bounds wl's from above, but for what its
-        // exit does after getrusage (the last switch away, a wait or two on a busy
-        // machine).
+        // exit does after getrusage: on a network filesystem (9p in the test VMs) the
+        // exit's closing of the program's files waits for the server, 5 times on 6.12.
         let switched = event(&report, "context switch", "voluntary").expect("voluntary");
         let n = switched["calls"].as_u64().unwrap();
         assert!(
-            (SLEEPS..=voluntary + 3).contains(&n),
+            (SLEEPS..=voluntary + EXIT_WAITS).contains(&n),
             "{mode:?}: {n} voluntary switches, {SLEEPS} sleeps, getrusage says {voluntary}"
         );
         let waited = switched["total_ns"].as_u64().unwrap();
