@@ -1,5 +1,5 @@
-//! The kernel work no syscall row shows: signals sent to the traced tasks, by name, and
-//! their context switches with the time they waited.
+//! The kernel work no syscall row shows: signals sent to the traced tasks, by name,
+//! their context switches with the time they waited, and the block I/O they submitted.
 
 mod common;
 
@@ -94,5 +94,109 @@ fn waits_in_calls_not_counted_make_no_rows() {
         );
         let switched = event(&report, "context switch", "voluntary").expect("voluntary");
         assert!(switched["calls"].as_u64().unwrap() >= SLEEPS, "{mode:?}");
+    }
+}
+
+/// A loop device over a 4 MiB file, detached when dropped: a block device whose every
+/// bio comes from the test.
+struct LoopDevice {
+    path: String,
+    backing: std::path::PathBuf,
+}
+
+impl LoopDevice {
+    fn new() -> Option<LoopDevice> {
+        if !has_tool("losetup") {
+            return None;
+        }
+        let backing = std::env::temp_dir().join(format!("wl-block-{}.img", std::process::id()));
+        std::fs::File::create(&backing)
+            .and_then(|f| f.set_len(4 << 20))
+            .expect("cannot create the loop device's file");
+        let out = std::process::Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&backing)
+            .output()
+            .expect("cannot run losetup");
+        if !out.status.success() {
+            let _ = std::fs::remove_file(&backing);
+            cannot_run(&format!(
+                "no loop device: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            return None;
+        }
+        let path = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        Some(LoopDevice { path, backing })
+    }
+
+    /// `loop0` for /dev/loop0.
+    fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap()
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.path])
+            .status();
+        let _ = std::fs::remove_file(&self.backing);
+    }
+}
+
+/// Direct I/O makes one bio per call of a block of 64 KiB (16 pages, far below a bio's
+/// 256): 16 reads and 8 writes by two processes, counted on the loop device alone.
+#[test]
+fn block_io_is_counted_by_device_and_operation() {
+    require_root();
+    let Some(dev) = LoopDevice::new() else {
+        return;
+    };
+    let script = format!(
+        "dd if={d} of=/dev/null bs=64k count=16 iflag=direct status=none && \
+         dd if=/dev/zero of={d} bs=64k count=8 oflag=direct status=none",
+        d = dev.path
+    );
+    for mode in [&[][..], &["--no-cgroup"]] {
+        let mut args = vec!["run", "--format", "json", "-o", "-"];
+        args.extend_from_slice(mode);
+        args.extend_from_slice(&["--", "sh", "-c", &script]);
+        let out = wl(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = parse_json(&out.stdout);
+        let on_loop: Vec<(String, u64, u64)> = report["events"]
+            .as_array()
+            .expect("an events array")
+            .iter()
+            .filter(|e| e["event"] == "block I/O")
+            .filter(|e| {
+                e["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{} ", dev.name()))
+            })
+            .map(|e| {
+                assert_eq!(e["subsystem"], "Block layer");
+                (
+                    e["detail"].as_str().unwrap().to_owned(),
+                    e["calls"].as_u64().unwrap(),
+                    e["bytes"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let name = dev.name();
+        assert_eq!(
+            on_loop,
+            [
+                (format!("{name} read"), 16, 16 << 16),
+                (format!("{name} write"), 8, 8 << 16)
+            ],
+            "{mode:?}"
+        );
     }
 }

@@ -235,6 +235,8 @@ lost_reasons! {
     /// `serve`: failed calls whose (cgroup, syscall, errno) did not fit in the
     /// per-cgroup errno map; the call and its error are still counted.
     CgroupErrnoMapFull = 9, "cgroup_errno_map_full";
+    /// Bios whose (device, operation) pair did not fit in the block map.
+    BlockMapFull = 10, "block_map_full";
 }
 
 /// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
@@ -453,6 +455,12 @@ pub struct KernelOffsets {
     /// where it was at entry.
     pub regs_exit_arg0: u32,
     pub regs_compat_exit_arg0: u32,
+    /// What block I/O accounting reads of a bio: `bio.bi_bdev`, `.bi_opf`,
+    /// `.bi_iter.bi_size`, and `block_device.bd_dev`.
+    pub bio_bdev: u32,
+    pub bio_opf: u32,
+    pub bio_size: u32,
+    pub bdev_dev: u32,
 }
 
 impl KernelOffsets {
@@ -497,6 +505,10 @@ impl KernelOffsets {
         regs_compat_args: [0; 6],
         regs_exit_arg0: 0,
         regs_compat_exit_arg0: 0,
+        bio_bdev: 0,
+        bio_opf: 0,
+        bio_size: 0,
+        bdev_dev: 0,
     };
 }
 
@@ -760,6 +772,62 @@ pub mod event {
     pub const SLOTS: u32 = 67;
 }
 
+/// Block I/O a traced task submitted, per (device, operation): the key of the block map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlockKey {
+    /// The kernel's `dev_t` of the device the bio was submitted to: major in the top 12
+    /// bits, minor in the low 20 (include/linux/kdev_t.h).
+    pub dev: u32,
+    /// The bio's `REQ_OP_*` (include/linux/blk_types.h); a write of no data, the
+    /// empty bio of a cache flush (`REQ_PREFLUSH`), as [`BlockKey::FLUSH`].
+    pub op: u32,
+}
+
+impl BlockKey {
+    pub const READ: u32 = 0;
+    pub const WRITE: u32 = 1;
+    pub const FLUSH: u32 = 2;
+    pub const DISCARD: u32 = 3;
+
+    /// The device's major and minor numbers.
+    pub const fn major_minor(self) -> (u32, u32) {
+        (self.dev >> 20, self.dev & 0xf_ffff)
+    }
+}
+
+/// Bios submitted and the bytes they carried.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockCounts {
+    pub bios: u64,
+    pub bytes: u64,
+}
+
+impl core::ops::AddAssign for BlockCounts {
+    #[inline(always)]
+    fn add_assign(&mut self, other: BlockCounts) {
+        self.bios += other.bios;
+        self.bytes += other.bytes;
+    }
+}
+
+impl core::ops::Sub for BlockCounts {
+    type Output = BlockCounts;
+
+    /// What was added between two readings (0, not a wrap, if the earlier is larger).
+    #[inline(always)]
+    fn sub(self, earlier: BlockCounts) -> BlockCounts {
+        BlockCounts {
+            bios: self.bios.saturating_sub(earlier.bios),
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+        }
+    }
+}
+
+/// Distinct (device, operation) pairs the block map holds; more are counted as lost.
+pub const BLOCK_ENTRIES: u32 = 256;
+
 pub mod names {
     pub const STATS_MAP: &str = "SYSCALL_STATS";
     pub const LATENCY_MAP: &str = "SYSCALL_LATENCY";
@@ -784,6 +852,7 @@ pub mod names {
     pub const CGROUP_ERRNO_MAP: &str = "CGROUP_ERRNOS";
     pub const CGROUP_OTHERS_MAP: &str = "CGROUP_OTHERS";
     pub const EVENT_MAP: &str = "EVENTS";
+    pub const BLOCK_MAP: &str = "BLOCK_IO";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
@@ -792,6 +861,7 @@ pub mod names {
     pub const PROG_CGROUP_RMDIR: &str = "cgroup_rmdir";
     pub const PROG_SIGNAL_GENERATE: &str = "signal_generate";
     pub const PROG_SCHED_SWITCH: &str = "sched_switch";
+    pub const PROG_BLOCK_BIO_QUEUE: &str = "block_bio_queue";
 }
 
 #[cfg(feature = "user")]
@@ -813,6 +883,8 @@ mod pod {
     unsafe impl aya::Pod for super::CgroupSyscallCounts {}
     unsafe impl aya::Pod for super::CgroupErrnoKey {}
     unsafe impl aya::Pod for super::CgroupEntry {}
+    unsafe impl aya::Pod for super::BlockKey {}
+    unsafe impl aya::Pod for super::BlockCounts {}
 }
 
 #[cfg(test)]
@@ -900,7 +972,9 @@ mod tests {
         assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
         assert_eq!(size_of::<InFlight>(), 80);
-        assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12 + 8);
+        assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12 + 8 + 4 * 4);
+        assert_eq!(size_of::<BlockKey>(), 8);
+        assert_eq!(size_of::<BlockCounts>(), 16);
         assert_eq!(size_of::<TaskKey>(), 8);
         assert_eq!(size_of::<TaskExit>(), 40);
         assert_eq!(size_of::<TaskCache>(), 32);

@@ -34,6 +34,7 @@ mod btf;
 #[macro_use]
 mod settings;
 mod account;
+mod block;
 mod counters;
 mod events;
 mod maps;

@@ -3,13 +3,13 @@
 //! `wl_common::names`.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, PerCpuArray},
+    btf_maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     macros::btf_map,
 };
 use wl_common::{
-    Counts, ERRNO_ENTRIES, ErrnoKey, InFlight, LatencyHistogram, Lost, OBJECT_ENTRIES, ObjectKey,
-    ObjectSpec, STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache,
-    TaskExit, TaskKey,
+    BLOCK_ENTRIES, BlockCounts, BlockKey, Counts, ERRNO_ENTRIES, ErrnoKey, InFlight,
+    LatencyHistogram, Lost, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, SyscallStats,
+    TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
 };
 
 use crate::task_storage::TaskStorage;
@@ -85,6 +85,11 @@ pub(crate) static TRACED_TGIDS: HashMap<u32, u32, { TRACED_TGIDS_ENTRIES as usiz
 #[btf_map]
 pub(crate) static EVENTS: PerCpuArray<Counts, { wl_common::event::SLOTS as usize }> =
     PerCpuArray::new();
+
+/// With events: the bios traced tasks submitted, per (device, operation).
+#[btf_map]
+pub(crate) static BLOCK_IO: PerCpuHashMap<BlockKey, BlockCounts, { BLOCK_ENTRIES as usize }> =
+    PerCpuHashMap::new();
 
 /// The syscall each traced task is in.
 #[btf_map]

@@ -1,4 +1,5 @@
-//! Reading `/proc`: a pid's process, and the processes below it.
+//! Reading `/proc`: a pid's process, and the processes below it; and `/sys`'s name of
+//! a block device.
 
 use std::{collections::BTreeMap, fs};
 
@@ -124,6 +125,16 @@ pub fn running(id: u32) -> Option<Running> {
 
 fn parent_of(pid: u32) -> Option<u32> {
     stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// The name of block device `major:minor` (`vda`, `nvme0n1p2`), from its uevent in
+/// /sys/dev/block; None when there is no such device (any more).
+pub fn block_device(major: u32, minor: u32) -> Option<String> {
+    let uevent = fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent")).ok()?;
+    uevent
+        .lines()
+        .find_map(|l| l.strip_prefix("DEVNAME="))
+        .map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use wl_common::{Abi, Counts, LATENCY_BUCKETS, ObjectKey};
+use wl_common::{Abi, BlockCounts, BlockKey, Counts, LATENCY_BUCKETS, ObjectKey};
 
 use super::{Snapshot, SyscallCounts, TaskSnapshot};
 
@@ -82,6 +82,16 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
             n.iter()
                 .map(|&(slot, c)| (slot, c - earlier.get(&slot).copied().unwrap_or_default()))
                 .filter(|(_, c)| c.calls > 0 || c.total_ns > 0)
+                .collect()
+        }),
+        block: now.block.as_ref().map(|n| {
+            let earlier: BTreeMap<BlockKey, BlockCounts> = before
+                .and_then(|b| b.block.as_ref())
+                .map(|e| e.iter().copied().collect())
+                .unwrap_or_default();
+            n.iter()
+                .map(|&(k, c)| (k, c - earlier.get(&k).copied().unwrap_or_default()))
+                .filter(|(_, c)| c.bios > 0)
                 .collect()
         }),
         tasks: now.tasks.as_ref().map(|t| TaskSnapshot {
@@ -181,6 +191,7 @@ mod tests {
             objects: None,
             only: None,
             events: None,
+            block: None,
         }
     }
 

@@ -20,9 +20,9 @@ use aya::{
     programs::BtfTracePoint,
 };
 use wl_common::{
-    Abi, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts,
-    LATENCY_BUCKETS, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, Settings, TASK_ENTRIES,
-    TRACED_TGIDS_ENTRIES, TaskExit, filter, names, stats_slot,
+    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey,
+    Counts, KernelOffsets, LATENCY_BUCKETS, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES,
+    Settings, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskExit, filter, names, stats_slot,
 };
 
 use crate::{
@@ -203,6 +203,8 @@ pub struct Snapshot {
     pub only: Option<Only>,
     /// With events: per slot of `wl_common::event`, those that happened.
     pub events: Option<Vec<(u32, Counts)>>,
+    /// With events: the bios submitted, per (device, operation).
+    pub block: Option<Vec<(BlockKey, BlockCounts)>>,
 }
 
 pub struct Collector {
@@ -247,28 +249,38 @@ pub const TRACEPOINTS: [(&str, &str); 4] = [
     (names::PROG_EXIT, "sched_process_exit"),
 ];
 
-/// The tracepoints of the events (signals, context switches), attached with `events`.
-pub const EVENT_TRACEPOINTS: [(&str, &str); 2] = [
-    (names::PROG_SIGNAL_GENERATE, "signal_generate"),
-    (names::PROG_SCHED_SWITCH, "sched_switch"),
+/// The tracepoints of the events, attached with `events`, with what each counts.
+pub const EVENT_TRACEPOINTS: [(&str, &str, &str); 3] = [
+    (names::PROG_SIGNAL_GENERATE, "signal_generate", "signals"),
+    (names::PROG_SCHED_SWITCH, "sched_switch", "context switches"),
+    (names::PROG_BLOCK_BIO_QUEUE, "block_bio_queue", "block I/O"),
 ];
 
-/// Loads the event programs; false, after saying why once, if the kernel refuses one.
-fn load_events(ebpf: &mut Ebpf, vmlinux: &Btf) -> bool {
-    for &(prog, tracepoint) in &EVENT_TRACEPOINTS {
-        let loaded = ebpf
-            .program_mut(prog)
-            .with_context(|| format!("the eBPF object has no program {prog}"))
-            .and_then(|p| {
-                let p: &mut BtfTracePoint = p.try_into()?;
-                p.load(tracepoint, vmlinux).map_err(|e| rejected(prog, &e))
-            });
-        if let Err(e) = loaded {
-            eprintln!("wl: signals and context switches are not counted: {e:#}");
-            return false;
+/// Loads the event programs the kernel accepts, and says once of each other what is not
+/// counted and why; the loaded ones, as (program, tracepoint).
+fn load_events(
+    ebpf: &mut Ebpf,
+    vmlinux: &Btf,
+    offsets: &KernelOffsets,
+) -> Vec<(&'static str, &'static str)> {
+    let mut loaded = Vec::new();
+    for &(prog, tracepoint, what) in &EVENT_TRACEPOINTS {
+        let result = if prog == names::PROG_BLOCK_BIO_QUEUE && offsets.bio_bdev == 0 {
+            Err(anyhow::anyhow!("this kernel's struct bio has no bi_bdev"))
+        } else {
+            ebpf.program_mut(prog)
+                .with_context(|| format!("the eBPF object has no program {prog}"))
+                .and_then(|p| {
+                    let p: &mut BtfTracePoint = p.try_into()?;
+                    p.load(tracepoint, vmlinux).map_err(|e| rejected(prog, &e))
+                })
+        };
+        match result {
+            Ok(()) => loaded.push((prog, tracepoint)),
+            Err(e) => eprintln!("wl: {what} are not counted: {e:#}"),
         }
     }
-    true
+    loaded
 }
 
 /// A one-line error for a program the verifier refused: the verifier's own reason (the
@@ -439,10 +451,10 @@ impl Collector {
                 .map_err(|e| rejected(prog, &e))?;
         }
         // The events are extra: a kernel whose tracepoints differ (sched_switch has its
-        // prev_state argument since Linux 5.18) traces syscalls all the same, and says so.
-        let events = events && load_events(&mut ebpf, &vmlinux);
+        // prev_state argument since Linux 5.18) traces syscalls all the same, and says
+        // what it does not count.
         if events {
-            programs.extend(EVENT_TRACEPOINTS);
+            programs.extend(load_events(&mut ebpf, &vmlinux, &offsets));
         }
         if let Some(specs) = specs {
             let m = ebpf

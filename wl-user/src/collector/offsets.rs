@@ -68,6 +68,14 @@ pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         regs_compat_args: regs_args(btf, Abi::Compat)?,
         regs_exit_arg0: regs_exit_arg0(btf, Abi::Native)?,
         regs_compat_exit_arg0: regs_exit_arg0(btf, Abi::Compat)?,
+        // Optional: without them (bi_bdev is Linux 5.12's) block I/O is not counted.
+        bio_bdev: btf.field_offset("bio", "bi_bdev").unwrap_or(0),
+        bio_opf: btf.field_offset("bio", "bi_opf").unwrap_or(0),
+        bio_size: btf
+            .field_offset("bio", "bi_iter")
+            .and_then(|i| Ok(i + btf.field_offset("bvec_iter", "bi_size")?))
+            .unwrap_or(0),
+        bdev_dev: btf.field_offset("block_device", "bd_dev").unwrap_or(0),
     })
 }
 

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
-use aya::maps::{Array, HashMap, MapData, PerCpuArray};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use wl_common::{
-    Abi, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, ErrnoKey,
-    LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache, TaskExit, TaskKey,
-    names, object, slot_syscall,
+    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey,
+    Counts, ErrnoKey, LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache,
+    TaskExit, TaskKey, names, object, slot_syscall,
 };
 
 use super::{CgroupSnapshot, Collector, Snapshot, SyscallCounts, TaskSnapshot, map};
@@ -153,6 +153,23 @@ impl Collector {
         Ok(out)
     }
 
+    /// The block map summed over CPUs.
+    fn block(&self) -> Result<Vec<(BlockKey, BlockCounts)>> {
+        let block: PerCpuHashMap<&MapData, BlockKey, BlockCounts> =
+            map(&self.ebpf, names::BLOCK_MAP)?;
+        let mut out = Vec::new();
+        for entry in block.iter() {
+            let (key, per_cpu) = entry.context("cannot read the block I/O map")?;
+            let mut sum = BlockCounts::default();
+            for &c in per_cpu.iter() {
+                sum += c;
+            }
+            out.push((key, sum));
+        }
+        out.sort_by_key(|&(k, _)| k);
+        Ok(out)
+    }
+
     fn lost(&self) -> Result<BTreeMap<&'static str, u64>> {
         let lost: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::LOST_MAP)?;
         let mut all = BTreeMap::new();
@@ -188,6 +205,7 @@ impl Collector {
             objects: None,
             only: self.only.clone(),
             events: None,
+            block: None,
         };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats
@@ -235,6 +253,7 @@ impl Collector {
         }
         if self.events {
             snapshot.events = Some(self.events()?);
+            snapshot.block = Some(self.block()?);
         }
         snapshot.lost = self.lost()?;
         Ok(snapshot)

@@ -81,8 +81,8 @@ fn checks() -> Vec<Line> {
             );
             let missing: Vec<_> = collector::TRACEPOINTS
                 .iter()
-                .chain(&collector::EVENT_TRACEPOINTS)
                 .map(|(_, tp)| *tp)
+                .chain(collector::EVENT_TRACEPOINTS.iter().map(|(_, tp, _)| *tp))
                 .filter(|tp| !b.has_typedef(&format!("btf_trace_{tp}")))
                 .collect();
             add(
@@ -90,7 +90,7 @@ fn checks() -> Vec<Line> {
                 missing.is_empty(),
                 "tracepoints",
                 if missing.is_empty() {
-                    "sys_enter, sys_exit, sched_process_fork, sched_process_exit, signal_generate, sched_switch (BTF raw tracepoints)"
+                    "sys_enter, sys_exit, sched_process_fork, sched_process_exit, signal_generate, sched_switch, block_bio_queue (BTF raw tracepoints)"
                         .into()
                 } else {
                     format!("no BTF raw tracepoint {}", missing.join(", "))

@@ -29,6 +29,7 @@ fn sources(knowledge: &Knowledge) -> Sources<'_> {
         knowledge,
         kallsyms: kallsyms(),
         running: &procs::running,
+        block_device: &procs::block_device,
     }
 }
 

@@ -702,6 +702,13 @@ fn event_time() -> Column<EventRow> {
     }
 }
 
+/// Block I/O: the bytes its bios carried.
+fn event_bytes() -> Column<EventRow> {
+    number("bytes", "bytes", "Bytes", 11, |_, e| {
+        e.bytes.map_or(Cell::Empty, Cell::Int)
+    })
+}
+
 fn event_subsystem() -> Column<EventRow> {
     named("subsystem", "subsystem", "Linux Subsystem", 16, |_, e| {
         text(e.subsystem)
@@ -806,6 +813,7 @@ pub mod layout {
         vec![
             calls(),
             event_time(),
+            event_bytes(),
             event(),
             event_detail(),
             event_subsystem(),
@@ -818,6 +826,7 @@ pub mod layout {
             event_detail(),
             calls(),
             event_time(),
+            event_bytes(),
             event_subsystem(),
             event_source(),
         ]

@@ -174,6 +174,8 @@ pub struct Sources<'a> {
     pub knowledge: &'a Knowledge,
     pub kallsyms: &'a crate::syscalls::objects::Kallsyms,
     pub running: &'a dyn Fn(u32) -> Option<crate::procs::Running>,
+    /// A block device's name from its major and minor numbers.
+    pub block_device: &'a dyn Fn(u32, u32) -> Option<String>,
 }
 
 /// One syscall's row.
@@ -450,7 +452,13 @@ impl Report {
             },
             seccomp: None,
             only: snap.only,
-            events: snap.events.as_deref().map(events::build),
+            events: snap.events.as_deref().map(|slots| {
+                events::build(
+                    slots,
+                    snap.block.as_deref().unwrap_or_default(),
+                    sources.block_device,
+                )
+            }),
             by,
             tasks,
         }
@@ -601,6 +609,7 @@ pub(crate) mod tests {
             objects: None,
             only: None,
             events: None,
+            block: None,
         };
         Report::new(
             Target::Command(vec!["true".into()]),
@@ -612,6 +621,7 @@ pub(crate) mod tests {
                 knowledge: &Knowledge::embedded(),
                 kallsyms: &Default::default(),
                 running: &|_| None,
+                block_device: &|_, _| None,
             },
         )
     }
