@@ -90,6 +90,20 @@ pub mod objects {
 
 /// What `wl-testload --events` does instead of the calls above: signals to itself and
 /// sleeps, each a known number of times, then it exits with `EXIT_STATUS`.
+/// `wl-testload --faults FILE`: page faults of known memory, once released.
+pub mod faults {
+    /// Pages of private anonymous memory written: each a minor fault.
+    pub const ANON_PAGES: u64 = 700;
+    /// Pages of shared anonymous memory (shmem, `tmpfs`) written.
+    pub const SHARED_PAGES: u64 = 300;
+    /// Pages of a private mapping of FILE written: each a copy-on-write fault of the file.
+    pub const COW_PAGES: u64 = 200;
+    /// Pages of a private mapping of FILE written after they were dropped from the
+    /// page cache, without readahead: each a major fault where the file system can
+    /// drop them (not tmpfs).
+    pub const DROPPED_PAGES: u64 = 64;
+}
+
 pub mod events {
     /// SIGUSR1, with a handler installed: each is queued and delivered.
     pub const SIGUSR1_HANDLED: u64 = 23;

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::*;
 use wl_tests::{EXIT_STATUS, events::*};
 
@@ -109,6 +111,10 @@ impl LoopDevice {
         if !has_tool("losetup") {
             return None;
         }
+        // The loop driver is a module in Debian's kernels, not loaded until asked for.
+        if !std::path::Path::new("/dev/loop-control").exists() {
+            let _ = std::process::Command::new("modprobe").arg("loop").status();
+        }
         let backing = std::env::temp_dir().join(format!("wl-block-{}.img", std::process::id()));
         std::fs::File::create(&backing)
             .and_then(|f| f.set_len(4 << 20))
@@ -199,4 +205,148 @@ fn block_io_is_counted_by_device_and_operation() {
             "{mode:?}"
         );
     }
+}
+
+/// The page-fault rows of a report: (detail, object) → faults.
+fn fault_rows(report: &serde_json::Value) -> BTreeMap<(String, Option<String>), u64> {
+    report["events"]
+        .as_array()
+        .expect("an events array")
+        .iter()
+        .filter(|e| e["event"] == "page fault")
+        .map(|e| {
+            assert_eq!(e["subsystem"], "Memory Mgmt.", "{e}");
+            let key = (
+                e["detail"].as_str().unwrap().to_owned(),
+                e["object"].as_str().map(str::to_owned),
+            );
+            (key, e["calls"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+/// Where the workload's file goes: on the host a directory of the build (a disk's file
+/// system, whose pages can be dropped and read again: major faults); in the test VMs,
+/// whose shared directories are 9p, the guest's own /tmp.
+fn faults_file() -> std::path::PathBuf {
+    let dir = if std::env::var_os("WL_VM_GUEST").is_some() {
+        std::env::temp_dir()
+    } else {
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    };
+    dir.join(format!("wl-faults-{}", std::process::id()))
+}
+
+/// Attached to a workload that waits with its own pages locked in memory, wl counts
+/// exactly the faults of the pages it then writes, as the kernel's own per-task
+/// counters (getrusage) count them: anonymous ones, shared anonymous memory (shmem,
+/// which the kernel backs with a tmpfs file), copy-on-write faults of a mapped file,
+/// and pages of it dropped from the page cache before (major where the file system
+/// can drop them).
+#[test]
+fn page_faults_are_counted_by_memory_and_outcome() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    use wl_tests::faults::*;
+    require_root();
+    let file = faults_file();
+    let mut workload = std::process::Command::new(testload())
+        .arg("--faults")
+        .arg(&file)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(workload.stderr.take().unwrap());
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line, "wl-testload: ready\n");
+    let pid = workload.id().to_string();
+    let mut wl = std::process::Command::new(wl_user())
+        .args(["attach", "--pid", &pid, "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wl_stderr = wait_until_tracing(&mut wl);
+    workload.stdin.take().unwrap().write_all(b"g").unwrap();
+    let mut rest = String::new();
+    said.read_to_string(&mut rest).unwrap();
+    let status = wait_with_timeout(&mut workload, std::time::Duration::from_secs(60));
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(status.code(), Some(EXIT_STATUS), "{rest}");
+    let out = output_with_timeout(wl, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{}", wl_stderr.join().unwrap());
+    let (minor, major): (u64, u64) = rest
+        .strip_prefix("wl-testload: minor ")
+        .and_then(|r| {
+            let (min, maj) = r.trim().split_once(" major ")?;
+            Some((min.parse().ok()?, maj.parse().ok()?))
+        })
+        .unwrap_or_else(|| panic!("no fault counts in {rest:?}"));
+    let rows = fault_rows(&parse_json(&out.stdout));
+    let sum = |outcome: &str| -> u64 {
+        rows.iter()
+            .filter(|((d, _), _)| d.ends_with(outcome))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert_eq!((sum(" minor"), sum(" major")), (minor, major), "{rows:?}");
+    assert_eq!(
+        minor + major,
+        ANON_PAGES + SHARED_PAGES + COW_PAGES + DROPPED_PAGES
+    );
+    assert!(!rows.keys().any(|(d, _)| d == "failed"), "{rows:?}");
+    assert_eq!(
+        rows.get(&("anon minor".into(), None)),
+        Some(&ANON_PAGES),
+        "{rows:?}"
+    );
+    let file_faults: u64 = rows
+        .iter()
+        .filter(|((d, _), _)| d.starts_with("file "))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        file_faults,
+        SHARED_PAGES + COW_PAGES + DROPPED_PAGES,
+        "{rows:?}"
+    );
+    let tmpfs = rows.get(&("file minor".into(), Some("tmpfs".into())));
+    assert!(tmpfs.is_some_and(|&n| n >= SHARED_PAGES), "{rows:?}");
+    if std::env::var_os("WL_VM_GUEST").is_none() {
+        // A page dropped from the cache of a disk's file system is read again.
+        assert!(major > 0, "no major fault: {rows:?}");
+    }
+}
+
+/// Under `run` (the cgroup filter) the same faults are there, with those of the
+/// workload's start.
+#[test]
+fn page_faults_of_a_run_include_the_workloads() {
+    use wl_tests::faults::*;
+    require_root();
+    let file = faults_file();
+    let load = testload();
+    // The workload's standard input is empty: it goes on at once.
+    let out = wl(&[
+        "run",
+        "--format",
+        "json",
+        "-o",
+        "-",
+        "--",
+        load.to_str().unwrap(),
+        "--faults",
+        file.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.status.code(), Some(EXIT_STATUS));
+    let rows = fault_rows(&parse_json(&out.stdout));
+    let anon = rows.get(&("anon minor".into(), None)).copied().unwrap_or(0);
+    assert!(anon >= ANON_PAGES, "{rows:?}");
+    let all: u64 = rows.values().sum();
+    assert!(
+        all >= ANON_PAGES + SHARED_PAGES + COW_PAGES + DROPPED_PAGES,
+        "{rows:?}"
+    );
 }

@@ -237,6 +237,9 @@ lost_reasons! {
     CgroupErrnoMapFull = 9, "cgroup_errno_map_full";
     /// Bios whose (device, operation) pair did not fit in the block map.
     BlockMapFull = 10, "block_map_full";
+    /// Handled page faults whose key did not fit in the fault map: counted in the
+    /// total, not as minor or major.
+    FaultMapFull = 11, "fault_map_full";
 }
 
 /// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
@@ -461,6 +464,9 @@ pub struct KernelOffsets {
     pub bio_opf: u32,
     pub bio_size: u32,
     pub bdev_dev: u32,
+    /// `vm_area_struct.vm_file`: the file a faulting address maps, null for anonymous
+    /// memory.
+    pub vma_file: u32,
 }
 
 impl KernelOffsets {
@@ -509,6 +515,7 @@ impl KernelOffsets {
         bio_opf: 0,
         bio_size: 0,
         bdev_dev: 0,
+        vma_file: 0,
     };
 }
 
@@ -769,7 +776,10 @@ pub mod event {
     pub const SWITCH_VOLUNTARY: u32 = 65;
     /// A traced task was preempted while it could still run.
     pub const SWITCH_INVOLUNTARY: u32 = 66;
-    pub const SLOTS: u32 = 67;
+    /// Page faults of traced tasks, as `perf stat -e page-faults` counts them: every
+    /// fault on a user address the kernel tried to handle, failed ones too.
+    pub const PAGE_FAULTS: u32 = 67;
+    pub const SLOTS: u32 = 68;
 }
 
 /// Block I/O a traced task submitted, per (device, operation): the key of the block map.
@@ -828,6 +838,36 @@ impl core::ops::Sub for BlockCounts {
 /// Distinct (device, operation) pairs the block map holds; more are counted as lost.
 pub const BLOCK_ENTRIES: u32 = 256;
 
+/// Page faults of traced tasks that the kernel handled, per outcome and memory: the key
+/// of the fault map. Faults that failed (a bad address: SIGSEGV, or EFAULT for a
+/// syscall's pointer) are only in [`event::PAGE_FAULTS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FaultKey {
+    /// [`FaultKey::MINOR`] or [`FaultKey::MAJOR`] (the page had to be read: from a file
+    /// or from swap), as the kernel accounts it (mm/memory.c: mm_account_fault).
+    pub outcome: u32,
+    /// [`FaultKey::ANON`], [`object::FILE`] (`fs_magic`, `mode`, `rdev`, `type_fn` as in
+    /// [`ObjectKey`]) or [`FaultKey::UNKNOWN`] (the task's memory map was busy).
+    pub kind: u32,
+    pub fs_magic: u32,
+    pub rdev: u32,
+    pub mode: u16,
+    pub _pad: [u16; 3],
+    pub type_fn: u64,
+}
+
+impl FaultKey {
+    pub const MINOR: u32 = 0;
+    pub const MAJOR: u32 = 1;
+    /// Memory no file backs: heap, stack, private anonymous mappings.
+    pub const ANON: u32 = 0x100;
+    pub const UNKNOWN: u32 = 0x101;
+}
+
+/// Distinct fault keys the fault map holds; more are counted as lost.
+pub const FAULT_ENTRIES: u32 = 1024;
+
 pub mod names {
     pub const STATS_MAP: &str = "SYSCALL_STATS";
     pub const LATENCY_MAP: &str = "SYSCALL_LATENCY";
@@ -853,6 +893,7 @@ pub mod names {
     pub const CGROUP_OTHERS_MAP: &str = "CGROUP_OTHERS";
     pub const EVENT_MAP: &str = "EVENTS";
     pub const BLOCK_MAP: &str = "BLOCK_IO";
+    pub const FAULT_MAP: &str = "PAGE_FAULTS";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
@@ -862,6 +903,9 @@ pub mod names {
     pub const PROG_SIGNAL_GENERATE: &str = "signal_generate";
     pub const PROG_SCHED_SWITCH: &str = "sched_switch";
     pub const PROG_BLOCK_BIO_QUEUE: &str = "block_bio_queue";
+    pub const PROG_PAGE_FAULT: &str = "page_fault";
+    pub const PROG_PAGE_FAULT_MINOR: &str = "page_fault_minor";
+    pub const PROG_PAGE_FAULT_MAJOR: &str = "page_fault_major";
 }
 
 #[cfg(feature = "user")]
@@ -885,6 +929,7 @@ mod pod {
     unsafe impl aya::Pod for super::CgroupEntry {}
     unsafe impl aya::Pod for super::BlockKey {}
     unsafe impl aya::Pod for super::BlockCounts {}
+    unsafe impl aya::Pod for super::FaultKey {}
 }
 
 #[cfg(test)]
@@ -972,9 +1017,10 @@ mod tests {
         assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
         assert_eq!(size_of::<InFlight>(), 80);
-        assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12 + 8 + 4 * 4);
+        assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12 + 8 + 4 * 5);
         assert_eq!(size_of::<BlockKey>(), 8);
         assert_eq!(size_of::<BlockCounts>(), 16);
+        assert_eq!(size_of::<FaultKey>(), 32);
         assert_eq!(size_of::<TaskKey>(), 8);
         assert_eq!(size_of::<TaskExit>(), 40);
         assert_eq!(size_of::<TaskCache>(), 32);

@@ -27,7 +27,7 @@ const REQ_OP_MASK: u32 = 0xff;
 
 #[btf_tracepoint(function = "block_bio_queue")]
 pub fn block_bio_queue(ctx: BtfTracePointContext) -> i32 {
-    if setting!(noop) != 0 || setting!(events) == 0 {
+    if !crate::events::enabled() {
         return 0;
     }
     // SAFETY: a helper without arguments.

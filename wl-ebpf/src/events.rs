@@ -18,13 +18,13 @@ use crate::{
 
 /// Whether events are counted at all: a load-time constant the verifier folds.
 #[inline(always)]
-fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     setting!(noop) == 0 && setting!(events) != 0
 }
 
 /// Adds one event of `slot`, with `ns` of time, on this CPU.
 #[inline(always)]
-fn count(slot: u32, calls: u64, ns: u64) {
+pub(crate) fn count(slot: u32, calls: u64, ns: u64) {
     if let Some(c) = EVENTS.get_ptr_mut(slot) {
         // SAFETY: this CPU's slot; a BPF program runs to completion on one CPU.
         unsafe {

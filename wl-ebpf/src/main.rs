@@ -37,6 +37,7 @@ mod account;
 mod block;
 mod counters;
 mod events;
+mod faults;
 mod maps;
 mod objects;
 mod per_cgroup;

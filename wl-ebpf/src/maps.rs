@@ -7,9 +7,9 @@ use aya_ebpf::{
     macros::btf_map,
 };
 use wl_common::{
-    BLOCK_ENTRIES, BlockCounts, BlockKey, Counts, ERRNO_ENTRIES, ErrnoKey, InFlight,
-    LatencyHistogram, Lost, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, SyscallStats,
-    TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
+    BLOCK_ENTRIES, BlockCounts, BlockKey, Counts, ERRNO_ENTRIES, ErrnoKey, FAULT_ENTRIES, FaultKey,
+    InFlight, LatencyHistogram, Lost, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES,
+    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
 };
 
 use crate::task_storage::TaskStorage;
@@ -89,6 +89,12 @@ pub(crate) static EVENTS: PerCpuArray<Counts, { wl_common::event::SLOTS as usize
 /// With events: the bios traced tasks submitted, per (device, operation).
 #[btf_map]
 pub(crate) static BLOCK_IO: PerCpuHashMap<BlockKey, BlockCounts, { BLOCK_ENTRIES as usize }> =
+    PerCpuHashMap::new();
+
+/// With events: the page faults of traced tasks the kernel handled, per outcome and
+/// memory (named `PAGE_FAULTS`; all faults, failed ones too, are in `EVENTS`).
+#[btf_map]
+pub(crate) static PAGE_FAULTS: PerCpuHashMap<FaultKey, u64, { FAULT_ENTRIES as usize }> =
     PerCpuHashMap::new();
 
 /// The syscall each traced task is in.

@@ -211,17 +211,47 @@ fn resolve_file(file: u64, inode: u64, spec: &ObjectSpec, key: &mut ObjectKey) {
         resolve_socket(file, fops, spec, key);
         return;
     }
-    let Some(sb) = probe::<u64>(inode, offset!(inode_i_sb)) else {
+    let Some(file) = identify_file(inode, fops, key.mode) else {
         return;
     };
     key.kind = object::FILE;
-    // `s_magic` is an unsigned long; every magic fits in 32 bits.
-    key.fs_magic = probe::<u64>(sb, offset!(sb_s_magic)).unwrap_or(0) as u32;
-    if key.mode == S_IFCHR || key.mode == S_IFBLK {
-        key.rdev = probe::<u32>(inode, offset!(inode_i_rdev)).unwrap_or(0);
-    }
+    key.fs_magic = file.fs_magic;
+    key.rdev = file.rdev;
+    key.type_fn = file.type_fn;
     key.handler = file_op(fops, spec);
-    key.type_fn = probe::<u64>(fops, offset!(fops_release)).unwrap_or(0);
+}
+
+/// What names a file that is not a socket: its file system, device and type.
+pub(crate) struct FileIdentity {
+    pub fs_magic: u32,
+    pub rdev: u32,
+    pub type_fn: u64,
+}
+
+/// The identity of a file of type `mode` (`S_IFMT` bits), from its inode and
+/// operations; None if its superblock cannot be read.
+#[inline(always)]
+pub(crate) fn identify_file(inode: u64, fops: u64, mode: u16) -> Option<FileIdentity> {
+    let sb = probe::<u64>(inode, offset!(inode_i_sb))?;
+    Some(FileIdentity {
+        // `s_magic` is an unsigned long; every magic fits in 32 bits.
+        fs_magic: probe::<u64>(sb, offset!(sb_s_magic)).unwrap_or(0) as u32,
+        rdev: if mode == S_IFCHR || mode == S_IFBLK {
+            probe::<u32>(inode, offset!(inode_i_rdev)).unwrap_or(0)
+        } else {
+            0
+        },
+        type_fn: probe::<u64>(fops, offset!(fops_release)).unwrap_or(0),
+    })
+}
+
+/// The identity of `file` (a `struct file *`) and its type (`S_IFMT` bits).
+#[inline(always)]
+pub(crate) fn identify(file: u64) -> Option<(u16, FileIdentity)> {
+    let inode = probe::<u64>(file, offset!(file_f_inode))?;
+    let fops = probe::<u64>(file, offset!(file_f_op))?;
+    let mode = probe::<u16>(inode, offset!(inode_i_mode))? & S_IFMT;
+    Some((mode, identify_file(inode, fops, mode)?))
 }
 
 /// The file operation that serves the call: the spec's member, or its fallback where

@@ -12,6 +12,10 @@
 //!                 anything else.
 //!   --events      instead of all the above, signal itself and sleep (`wl_tests::events`),
 //!                 then print its own context switches (getrusage) to standard error.
+//!   --faults FILE instead of all the above, map memory (and FILE, which it creates) and
+//!                 lock its own pages, say `ready` and wait for a byte on standard
+//!                 input, then fault known pages (`wl_tests::faults`), and print the
+//!                 faults it took meanwhile (getrusage) to standard error.
 //!   --fork-storm N  instead of all the above, fork N short-lived children one at a time,
 //!                 each making `STORM_CHILD_GETPPID` getppid and `STORM_CHILD_GETUID`
 //!                 getuid calls: more processes than a tracer may keep apart.
@@ -83,6 +87,118 @@ fn events() -> ! {
     std::process::exit(EXIT_STATUS);
 }
 
+/// A fresh mapping of `pages` pages.
+///
+/// # Safety
+/// `fd` is -1 for anonymous memory or an open file of at least `pages` pages.
+unsafe fn map(pages: u64, flags: libc::c_int, fd: libc::c_int, offset: u64) -> *mut u8 {
+    // SAFETY: as the caller says; a failed mmap panics.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            (pages * PAGE) as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            fd,
+            offset as libc::off_t,
+        )
+    };
+    assert_ne!(
+        p,
+        libc::MAP_FAILED,
+        "mmap: {}",
+        std::io::Error::last_os_error()
+    );
+    p.cast()
+}
+
+const PAGE: u64 = 4096;
+
+fn faults(path: &str) -> ! {
+    use std::{io::Write as _, os::fd::AsRawFd as _};
+    use wl_tests::faults::*;
+    let mut file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .expect("cannot create the --faults file");
+    file.write_all(&vec![7u8; ((COW_PAGES + DROPPED_PAGES) * PAGE) as usize])
+        .and_then(|()| file.sync_all())
+        .expect("cannot write the --faults file");
+    let fd = file.as_raw_fd();
+    // SAFETY: mappings of fresh memory and of the file just written, its length; the
+    // advice calls take their own ranges; the process is single-threaded.
+    let (anon, shared, cow, dropped) = unsafe {
+        // Everything this program has mapped so far in memory now and kept there, so
+        // that from the release on the only faults are those of the pages below.
+        assert_eq!(libc::mlockall(libc::MCL_CURRENT), 0, "mlockall");
+        let anon = map(ANON_PAGES, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        // One fault per page, not one per transparent huge page.
+        libc::madvise(
+            anon.cast(),
+            (ANON_PAGES * PAGE) as usize,
+            libc::MADV_NOHUGEPAGE,
+        );
+        let shared = map(SHARED_PAGES, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0);
+        let cow = map(COW_PAGES, libc::MAP_PRIVATE, fd, 0);
+        let dropped = map(DROPPED_PAGES, libc::MAP_PRIVATE, fd, COW_PAGES * PAGE);
+        // No readahead: each page read on its own.
+        libc::madvise(
+            dropped.cast(),
+            (DROPPED_PAGES * PAGE) as usize,
+            libc::MADV_RANDOM,
+        );
+        libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED);
+        (anon, shared, cow, dropped)
+    };
+    let usage = || {
+        // SAFETY: getrusage fills the struct it is given.
+        unsafe {
+            let mut u: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut u);
+            (u.ru_minflt as u64, u.ru_majflt as u64)
+        }
+    };
+    let before = usage();
+    let ready = b"wl-testload: ready\n";
+    let mut b = [0u8; 1];
+    // SAFETY: reading into a local buffer; each pointer below is within its mapping.
+    unsafe {
+        libc::write(2, ready.as_ptr().cast(), ready.len());
+        libc::read(0, b.as_mut_ptr().cast(), 1);
+        // Writes: a write fault on a private file mapping copies the one page, where a
+        // read would map the cached pages around it as well (fault-around).
+        for (base, pages) in [
+            (anon, ANON_PAGES),
+            (shared, SHARED_PAGES),
+            (cow, COW_PAGES),
+            (dropped, DROPPED_PAGES),
+        ] {
+            for i in 0..pages {
+                base.add((i * PAGE) as usize).write_volatile(1);
+            }
+        }
+    }
+    let after = usage();
+    // Written without allocating: a new heap page would be one more fault.
+    let mut line = [0u8; 96];
+    let mut out = &mut line[..];
+    let _ = writeln!(
+        out,
+        "wl-testload: minor {} major {}",
+        after.0 - before.0,
+        after.1 - before.1
+    );
+    let len = 96 - out.len();
+    // SAFETY: writing the formatted bytes, then leaving at once (no exit handlers).
+    unsafe {
+        libc::write(2, line.as_ptr().cast(), len);
+        libc::_exit(EXIT_STATUS);
+    }
+}
+
 fn fork_storm(n: u64) -> ! {
     for _ in 0..n {
         // SAFETY: the process is single-threaded; the child only makes raw syscalls and
@@ -120,6 +236,9 @@ fn main() {
     }
     if args.iter().any(|a| a == "--events") {
         events();
+    }
+    if let Some(i) = args.iter().position(|a| a == "--faults") {
+        faults(args.get(i + 1).expect("--faults takes a file to create"));
     }
     if let Some(i) = args.iter().position(|a| a == "--fork-storm") {
         let n: u64 = args

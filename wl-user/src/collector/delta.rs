@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use wl_common::{Abi, BlockCounts, BlockKey, Counts, LATENCY_BUCKETS, ObjectKey};
+use wl_common::{Abi, BlockCounts, BlockKey, Counts, FaultKey, LATENCY_BUCKETS, ObjectKey};
 
 use super::{Snapshot, SyscallCounts, TaskSnapshot};
 
@@ -92,6 +92,16 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
             n.iter()
                 .map(|&(k, c)| (k, c - earlier.get(&k).copied().unwrap_or_default()))
                 .filter(|(_, c)| c.bios > 0)
+                .collect()
+        }),
+        faults: now.faults.as_ref().map(|n| {
+            let earlier: BTreeMap<FaultKey, u64> = before
+                .and_then(|b| b.faults.as_ref())
+                .map(|e| e.iter().copied().collect())
+                .unwrap_or_default();
+            n.iter()
+                .map(|&(k, c)| (k, c.saturating_sub(earlier.get(&k).copied().unwrap_or(0))))
+                .filter(|&(_, c)| c > 0)
                 .collect()
         }),
         tasks: now.tasks.as_ref().map(|t| TaskSnapshot {
@@ -192,6 +202,7 @@ mod tests {
             only: None,
             events: None,
             block: None,
+            faults: None,
         }
     }
 

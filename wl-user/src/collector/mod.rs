@@ -17,12 +17,17 @@ use anyhow::{Context as _, Result, bail};
 use aya::{
     Btf, Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData},
-    programs::BtfTracePoint,
+    programs::{
+        BtfTracePoint, PerfEvent,
+        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
+    },
+    util::online_cpus,
 };
 use wl_common::{
     Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey,
-    Counts, KernelOffsets, LATENCY_BUCKETS, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES,
-    Settings, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskExit, filter, names, stats_slot,
+    Counts, FaultKey, KernelOffsets, LATENCY_BUCKETS, OBJECT_ENTRIES, ObjectKey, ObjectSpec,
+    STATS_ENTRIES, Settings, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskExit, filter, names,
+    stats_slot,
 };
 
 use crate::{
@@ -205,6 +210,9 @@ pub struct Snapshot {
     pub events: Option<Vec<(u32, Counts)>>,
     /// With events: the bios submitted, per (device, operation).
     pub block: Option<Vec<(BlockKey, BlockCounts)>>,
+    /// With events, where the kernel let them be counted: the page faults handled, per
+    /// outcome and memory (the total, failed ones too, is the `PAGE_FAULTS` event slot).
+    pub faults: Option<Vec<(FaultKey, u64)>>,
 }
 
 pub struct Collector {
@@ -215,6 +223,8 @@ pub struct Collector {
     objects: bool,
     only: Option<Only>,
     events: bool,
+    /// Whether the page-fault programs are attached.
+    faults: bool,
 }
 
 /// `wl-user serve`'s extra program, attached only in that mode.
@@ -281,6 +291,59 @@ fn load_events(
         }
     }
     loaded
+}
+
+/// The page-fault programs, each on a software event of the kernel's fault counters.
+pub const FAULT_PROGRAMS: [(&str, SoftwareEvent); 3] = [
+    (names::PROG_PAGE_FAULT, SoftwareEvent::PageFaults),
+    (names::PROG_PAGE_FAULT_MINOR, SoftwareEvent::PageFaultsMin),
+    (names::PROG_PAGE_FAULT_MAJOR, SoftwareEvent::PageFaultsMaj),
+];
+
+/// Loads the page-fault programs and attaches each to its event on every online CPU,
+/// sampling every fault (a period of 1 is never throttled); false, after saying why,
+/// when the kernel refuses one (then none counts: a total without its parts, or parts
+/// without their total, would mislead).
+fn attach_faults(ebpf: &mut Ebpf) -> bool {
+    let cpus = match online_cpus() {
+        Ok(cpus) => cpus,
+        Err((path, e)) => {
+            eprintln!("wl: page faults are not counted: cannot read {path}: {e}");
+            return false;
+        }
+    };
+    for (prog, software) in FAULT_PROGRAMS {
+        let attached = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("the eBPF object has no program {prog}"))
+            .and_then(|p| {
+                let p: &mut PerfEvent = p.try_into()?;
+                p.load().map_err(|e| rejected(prog, &e))?;
+                for &cpu in &cpus {
+                    p.attach(
+                        PerfEventConfig::Software(software),
+                        PerfEventScope::AllProcessesOneCpu { cpu },
+                        SamplePolicy::Period(1),
+                        false,
+                    )
+                    .with_context(|| format!("cannot open the {software:?} event of CPU {cpu}"))?;
+                }
+                Ok(())
+            });
+        if let Err(e) = attached {
+            eprintln!("wl: page faults are not counted: {e:#}");
+            for (prog, _) in FAULT_PROGRAMS {
+                if let Some(p) = ebpf.program_mut(prog) {
+                    let p: Result<&mut PerfEvent, _> = p.try_into();
+                    if let Ok(p) = p {
+                        let _ = p.unload();
+                    }
+                }
+            }
+            return false;
+        }
+    }
+    true
 }
 
 /// A one-line error for a program the verifier refused: the verifier's own reason (the
@@ -472,6 +535,7 @@ impl Collector {
             p.attach()
                 .with_context(|| format!("cannot attach to the {tracepoint} tracepoint"))?;
         }
+        let faults = events && attach_faults(&mut ebpf);
         Ok(Collector {
             ebpf,
             latency,
@@ -480,6 +544,7 @@ impl Collector {
             objects: objects.is_some(),
             only: only.filters().then_some(only),
             events,
+            faults,
         })
     }
 

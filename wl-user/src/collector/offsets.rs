@@ -76,6 +76,7 @@ pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
             .and_then(|i| Ok(i + btf.field_offset("bvec_iter", "bi_size")?))
             .unwrap_or(0),
         bdev_dev: btf.field_offset("block_device", "bd_dev").unwrap_or(0),
+        vma_file: btf.field_offset("vm_area_struct", "vm_file")?,
     })
 }
 

@@ -8,8 +8,8 @@ use anyhow::{Context as _, Result};
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use wl_common::{
     Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey,
-    Counts, ErrnoKey, LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache,
-    TaskExit, TaskKey, names, object, slot_syscall,
+    Counts, ErrnoKey, FaultKey, LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES, SyscallStats,
+    TaskCache, TaskExit, TaskKey, names, object, slot_syscall,
 };
 
 use super::{CgroupSnapshot, Collector, Snapshot, SyscallCounts, TaskSnapshot, map};
@@ -170,6 +170,18 @@ impl Collector {
         Ok(out)
     }
 
+    /// The fault map summed over CPUs.
+    fn faults(&self) -> Result<Vec<(FaultKey, u64)>> {
+        let faults: PerCpuHashMap<&MapData, FaultKey, u64> = map(&self.ebpf, names::FAULT_MAP)?;
+        let mut out = Vec::new();
+        for entry in faults.iter() {
+            let (key, per_cpu) = entry.context("cannot read the page-fault map")?;
+            out.push((key, per_cpu.iter().sum()));
+        }
+        out.sort_by_key(|&(k, _)| k);
+        Ok(out)
+    }
+
     fn lost(&self) -> Result<BTreeMap<&'static str, u64>> {
         let lost: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::LOST_MAP)?;
         let mut all = BTreeMap::new();
@@ -206,6 +218,7 @@ impl Collector {
             only: self.only.clone(),
             events: None,
             block: None,
+            faults: None,
         };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats
@@ -254,6 +267,9 @@ impl Collector {
         if self.events {
             snapshot.events = Some(self.events()?);
             snapshot.block = Some(self.block()?);
+        }
+        if self.faults {
+            snapshot.faults = Some(self.faults()?);
         }
         snapshot.lost = self.lost()?;
         Ok(snapshot)

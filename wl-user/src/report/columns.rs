@@ -677,8 +677,9 @@ fn event() -> Column<EventRow> {
 }
 
 fn event_detail() -> Column<EventRow> {
-    named("detail", "detail", "Detail", 12, |_, e| {
-        text(e.detail.as_str())
+    named("detail", "detail", "Detail", 20, |_, e| match &e.object {
+        Some(object) => text(&format!("{} {object}", e.detail)),
+        None => text(e.detail.as_str()),
     })
 }
 
@@ -717,7 +718,7 @@ fn event_subsystem() -> Column<EventRow> {
 
 fn event_source() -> Column<EventRow> {
     named("source", "source", "Source", 16, |_, e| {
-        Cell::Code(e.source.to_owned())
+        Cell::Code(e.source.clone())
     })
 }
 

@@ -1,20 +1,27 @@
 //! The kernel work a workload caused that no syscall row shows: signals sent to its
-//! tasks (queued for delivery, fatal ones too), their context switches, and the block
-//! I/O they submitted, named and placed in their subsystem.
+//! tasks (queued for delivery, fatal ones too), their context switches, their page
+//! faults and the block I/O they submitted, named and placed in their subsystem.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
-use wl_common::{BlockCounts, BlockKey, Counts, event};
+use wl_common::{BlockCounts, BlockKey, Counts, FaultKey, event};
 
 /// One kind of event and its detail: `signal` `SIGUSR1`, `context switch` `voluntary`,
-/// `block I/O` `vda write`.
+/// `page fault` `file minor`, `block I/O` `vda write`.
 #[derive(Debug, Clone, Serialize)]
 pub struct EventRow {
-    /// What happened: `signal`, `context switch` or `block I/O`.
+    /// What happened: `signal`, `context switch`, `page fault` or `block I/O`.
     pub event: &'static str,
     /// Which: the signal's name; `voluntary` (the task blocked) or `involuntary` (it
-    /// was preempted); the device and the operation (`read`, `write`, `flush`,
-    /// `discard`, ...).
+    /// was preempted); the memory and outcome of a fault (`anon minor`, `file major`,
+    /// `failed`); the device and the operation (`read`, `write`, `flush`, `discard`,
+    /// ...).
     pub detail: String,
+    /// Page faults on a file: the file's object, named as fd objects are (`ext4`,
+    /// `tmpfs`, `/dev/zero`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
     /// How many in `calls` (block I/O: bios); for voluntary switches, `total_ns` is
     /// the time the tasks waited before they ran again (0 for the others).
     #[serde(flatten)]
@@ -24,8 +31,31 @@ pub struct EventRow {
     pub bytes: Option<u64>,
     pub subsystem: &'static str,
     /// Where the kernel does it.
-    pub source: &'static str,
+    pub source: String,
 }
+
+/// What names the objects and devices of events.
+pub struct Namers<'a> {
+    /// A block device from its major and minor numbers.
+    pub device: &'a dyn Fn(u32, u32) -> Option<String>,
+    /// A faulting file's object and the source of its code (`ext4`, `fs/ext4/`).
+    pub file: &'a dyn Fn(&FaultKey) -> (String, Option<String>),
+}
+
+/// What the kernel side counted besides syscalls.
+pub struct Counted<'a> {
+    pub slots: &'a [(u32, Counts)],
+    pub block: &'a [(BlockKey, BlockCounts)],
+    /// None when faults were not counted.
+    pub faults: Option<&'a [(FaultKey, u64)]>,
+}
+
+/// Where the kernel handles a fault it could not (arch/*/mm/fault.c).
+const FAULT_SOURCE: &str = if cfg!(target_arch = "aarch64") {
+    "arch/arm64/mm/fault.c"
+} else {
+    "arch/x86/mm/fault.c"
+};
 
 /// A block operation's name (`REQ_OP_*` in include/linux/blk_types.h, lower case).
 pub fn block_op_name(op: u32) -> String {
@@ -53,52 +83,100 @@ pub fn signal_name(sig: u32) -> String {
     }
 }
 
-/// The rows of the kernel side's event slots and block I/O, busiest first; `device`
-/// names a block device from its major and minor numbers.
-pub fn build(
-    slots: &[(u32, Counts)],
-    block: &[(BlockKey, BlockCounts)],
-    device: &dyn Fn(u32, u32) -> Option<String>,
-) -> Vec<EventRow> {
-    let mut rows: Vec<EventRow> = slots
-        .iter()
-        .map(|&(slot, counts)| match slot {
-            event::SWITCH_VOLUNTARY | event::SWITCH_INVOLUNTARY => EventRow {
-                event: "context switch",
-                detail: if slot == event::SWITCH_VOLUNTARY {
+/// The rows of what the kernel side counted besides syscalls, busiest first.
+pub fn build(counted: &Counted, names: &Namers) -> Vec<EventRow> {
+    let row = |event, detail: String, counts, subsystem, source: &str| EventRow {
+        event,
+        detail,
+        object: None,
+        counts,
+        bytes: None,
+        subsystem,
+        source: source.to_owned(),
+    };
+    let calls = |calls| Counts {
+        calls,
+        ..Counts::default()
+    };
+    let mut rows: Vec<EventRow> = Vec::new();
+    let mut all_faults = 0;
+    for &(slot, counts) in counted.slots {
+        match slot {
+            event::SWITCH_VOLUNTARY | event::SWITCH_INVOLUNTARY => rows.push(row(
+                "context switch",
+                if slot == event::SWITCH_VOLUNTARY {
                     "voluntary"
                 } else {
                     "involuntary"
                 }
                 .to_owned(),
                 counts,
-                bytes: None,
-                subsystem: "Scheduler",
-                source: "kernel/sched/core.c",
-            },
-            sig => EventRow {
-                event: "signal",
-                detail: signal_name(sig),
+                "Scheduler",
+                "kernel/sched/core.c",
+            )),
+            event::PAGE_FAULTS => all_faults = counts.calls,
+            sig => rows.push(row(
+                "signal",
+                signal_name(sig),
                 counts,
-                bytes: None,
-                subsystem: "Signal",
-                source: "kernel/signal.c",
-            },
-        })
-        .collect();
-    rows.extend(block.iter().map(|&(key, c)| {
+                "Signal",
+                "kernel/signal.c",
+            )),
+        }
+    }
+    if let Some(faults) = counted.faults {
+        // Keys that differ only in what is not shown (two devices of one driver) are
+        // one row.
+        let mut handled: BTreeMap<(String, Option<String>), (u64, String)> = BTreeMap::new();
+        for (key, n) in faults {
+            let outcome = if key.outcome == FaultKey::MAJOR {
+                "major"
+            } else {
+                "minor"
+            };
+            let (memory, object, source) = match key.kind {
+                FaultKey::ANON => ("anon", None, "mm/memory.c".to_owned()),
+                FaultKey::UNKNOWN => ("unknown", None, "mm/memory.c".to_owned()),
+                _ => {
+                    let (name, source) = (names.file)(key);
+                    ("file", Some(name), source.unwrap_or("mm/filemap.c".into()))
+                }
+            };
+            handled
+                .entry((format!("{memory} {outcome}"), object))
+                .or_insert((0, source))
+                .0 += n;
+        }
+        let sum: u64 = handled.values().map(|(n, _)| n).sum();
+        for ((detail, object), (n, source)) in handled {
+            let mut r = row("page fault", detail, calls(n), "Memory Mgmt.", &source);
+            r.object = object;
+            rows.push(r);
+        }
+        // Counted at the fault's start, the parts at its end: what never ended handled
+        // (a bad address, or a fault given up for a fatal signal).
+        if all_faults > sum {
+            rows.push(row(
+                "page fault",
+                "failed".into(),
+                calls(all_faults - sum),
+                "Memory Mgmt.",
+                FAULT_SOURCE,
+            ));
+        }
+    }
+    rows.extend(counted.block.iter().map(|&(key, c)| {
         let (major, minor) = key.major_minor();
-        let name = device(major, minor).unwrap_or_else(|| format!("{major}:{minor}"));
+        let name = (names.device)(major, minor).unwrap_or_else(|| format!("{major}:{minor}"));
         EventRow {
-            event: "block I/O",
-            detail: format!("{name} {}", block_op_name(key.op)),
-            counts: Counts {
-                calls: c.bios,
-                ..Counts::default()
-            },
             bytes: Some(c.bytes),
-            subsystem: "Block layer",
-            source: "block/blk-core.c",
+            ..row(
+                "block I/O",
+                format!("{name} {}", block_op_name(key.op)),
+                calls(c.bios),
+                "Block layer",
+                "block/blk-core.c",
+            )
         }
     }));
     rows.sort_by(|a, b| {
@@ -107,6 +185,7 @@ pub fn build(
             .cmp(&a.counts.calls)
             .then(a.event.cmp(b.event))
             .then(a.detail.cmp(&b.detail))
+            .then(a.object.cmp(&b.object))
     });
     rows
 }
@@ -135,14 +214,43 @@ mod tests {
                 bytes: 8192,
             },
         )];
+        let faults = [
+            (
+                FaultKey {
+                    outcome: FaultKey::MINOR,
+                    kind: FaultKey::ANON,
+                    ..FaultKey::default()
+                },
+                5,
+            ),
+            (
+                FaultKey {
+                    outcome: FaultKey::MAJOR,
+                    kind: wl_common::object::FILE,
+                    fs_magic: 0xef53,
+                    ..FaultKey::default()
+                },
+                4,
+            ),
+        ];
+        let device = |major, minor| (major == 254 && minor == 16).then(|| "vdb".to_owned());
+        let file = |_: &FaultKey| ("ext4".to_owned(), Some("fs/ext4/".to_owned()));
+        let names = Namers {
+            device: &device,
+            file: &file,
+        };
         let rows = build(
-            &[
-                (10, c(3, 0)),
-                (event::SWITCH_VOLUNTARY, c(7, 5_000)),
-                (event::SWITCH_INVOLUNTARY, c(1, 0)),
-            ],
-            &block,
-            &|major, minor| (major == 254 && minor == 16).then(|| "vdb".to_owned()),
+            &Counted {
+                slots: &[
+                    (10, c(3, 0)),
+                    (event::SWITCH_VOLUNTARY, c(7, 5_000)),
+                    (event::SWITCH_INVOLUNTARY, c(1, 0)),
+                    (event::PAGE_FAULTS, c(10, 0)),
+                ],
+                block: &block,
+                faults: Some(&faults),
+            },
+            &names,
         );
         let named: Vec<(&str, &str, u64)> = rows
             .iter()
@@ -152,18 +260,36 @@ mod tests {
             named,
             [
                 ("context switch", "voluntary", 7),
+                ("page fault", "anon minor", 5),
+                ("page fault", "file major", 4),
                 ("signal", "SIGUSR1", 3),
                 ("block I/O", "vdb write", 2),
-                ("context switch", "involuntary", 1)
+                ("context switch", "involuntary", 1),
+                // The total less the handled ones.
+                ("page fault", "failed", 1),
             ]
         );
+        assert_eq!(rows[2].object.as_deref(), Some("ext4"));
+        assert_eq!(rows[2].source, "fs/ext4/");
+        assert_eq!(rows[1].object, None);
+        assert_eq!(rows[1].subsystem, "Memory Mgmt.");
         assert_eq!(rows[0].counts.total_ns, 5_000);
-        assert_eq!(rows[1].subsystem, "Signal");
-        assert_eq!(rows[2].bytes, Some(8192));
-        assert_eq!(rows[2].subsystem, "Block layer");
+        assert_eq!(rows[3].subsystem, "Signal");
+        assert_eq!(rows[4].bytes, Some(8192));
+        assert_eq!(rows[4].subsystem, "Block layer");
         assert_eq!(rows[0].bytes, None);
         // A device that has gone is named by its numbers.
-        let unnamed = build(&[], &block, &|_, _| None);
+        let unnamed = build(
+            &Counted {
+                slots: &[],
+                block: &block,
+                faults: None,
+            },
+            &Namers {
+                device: &|_, _| None,
+                file: &file,
+            },
+        );
         assert_eq!(unnamed[0].detail, "254:16 write");
         assert_eq!(block_op_name(BlockKey::FLUSH), "flush");
     }

@@ -453,10 +453,36 @@ impl Report {
             seccomp: None,
             only: snap.only,
             events: snap.events.as_deref().map(|slots| {
+                let file = |key: &wl_common::FaultKey| {
+                    let object = wl_common::ObjectKey {
+                        kind: wl_common::object::FILE,
+                        fs_magic: key.fs_magic,
+                        rdev: key.rdev,
+                        mode: key.mode,
+                        type_fn: key.type_fn,
+                        ..Default::default()
+                    };
+                    let info = crate::syscalls::objects::describe(
+                        sources.knowledge,
+                        sources.kallsyms,
+                        "mmap",
+                        &object,
+                    );
+                    (
+                        info.name.unwrap_or_else(|| info.kind.to_owned()),
+                        info.source,
+                    )
+                };
                 events::build(
-                    slots,
-                    snap.block.as_deref().unwrap_or_default(),
-                    sources.block_device,
+                    &events::Counted {
+                        slots,
+                        block: snap.block.as_deref().unwrap_or_default(),
+                        faults: snap.faults.as_deref(),
+                    },
+                    &events::Namers {
+                        device: sources.block_device,
+                        file: &file,
+                    },
                 )
             }),
             by,
@@ -610,6 +636,7 @@ pub(crate) mod tests {
             only: None,
             events: None,
             block: None,
+            faults: None,
         };
         Report::new(
             Target::Command(vec!["true".into()]),
