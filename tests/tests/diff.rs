@@ -343,3 +343,52 @@ fn bad_input_exits_2_with_one_line() {
     assert_trouble(&["--fail-on", "p95:+10%", g, g], "names no metric ('p95')");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A workload that starts signalling itself shows the signal as a new event, and
+/// `--fail-on new-event` fails on it.
+#[test]
+fn a_new_signal_is_a_new_event() {
+    require_root();
+    let dir = scratch("events");
+    let base = record(&dir, "base.json", &[], 1);
+    let new = dir.join("new.json");
+    let load = testload();
+    let out = wl(&[
+        "run",
+        "--format",
+        "json",
+        "-o",
+        path(&new),
+        "--",
+        load.to_str().unwrap(),
+        "--events",
+    ]);
+    assert_eq!(out.status.code(), Some(wl_tests::EXIT_STATUS));
+    let out = diff(&[
+        path(&base),
+        path(&new),
+        "--format",
+        "json",
+        "--fail-on",
+        "new-event",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let d = parse_json(&out.stdout);
+    assert_eq!(d["events"]["compared"], true);
+    let appeared: Vec<&str> = d["events"]["appeared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(appeared.contains(&"signal SIGUSR1"), "{appeared:?}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--fail-on new-event holds: ") && stderr.contains("signal SIGUSR1"),
+        "{stderr}"
+    );
+    // A report has no new event against itself (two runs may differ in preemptions or
+    // a page read from disk, which are events too).
+    let out = diff(&[path(&new), path(&new), "--fail-on", "new-event"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}

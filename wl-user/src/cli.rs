@@ -519,6 +519,7 @@ pub struct DiffArgs {
     ///   gone-syscall    BASE makes a syscall that NEW does not
     ///   new-subsystem   NEW uses a subsystem that BASE does not (gone-subsystem: the reverse)
     ///   new-errno       a syscall fails with an errno it did not fail with in BASE
+    ///   new-event       NEW has an event BASE does not (a signal, a fault's kind, block I/O)
     ///   METRIC:+N%      a syscall both made rose by more than N percent (METRIC:-N%: fell),
     ///                   with METRIC one of calls, errors, p50, p99
     /// Count conditions also need a move of more than --count-min; latency ones need both

@@ -34,6 +34,34 @@ pub struct ReadReport {
     #[serde(default)]
     pub only: Option<ReadOnly>,
     pub syscall_tables: ReadTables,
+    /// What the kernel did besides syscalls; absent with `--no-events` and in reports
+    /// of an older wl-user.
+    #[serde(default)]
+    pub events: Option<Vec<ReadEvent>>,
+}
+
+/// One row of `events`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "an events entry: an object with event, detail, calls and subsystem")]
+pub struct ReadEvent {
+    pub event: String,
+    pub detail: String,
+    #[serde(default)]
+    pub object: Option<String>,
+    pub calls: u64,
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    pub subsystem: String,
+}
+
+impl ReadEvent {
+    /// How the event is named in a comparison: `page fault file minor ext4`.
+    pub fn label(&self) -> String {
+        match &self.object {
+            Some(o) => format!("{} {} {o}", self.event, self.detail),
+            None => format!("{} {}", self.event, self.detail),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

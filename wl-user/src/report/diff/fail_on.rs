@@ -5,7 +5,7 @@ use super::{Compared, Diff, Hit, Thresholds};
 
 /// The grammar, for `--help`, README and error messages alike.
 pub const GRAMMAR: &str = "new-syscall, gone-syscall, new-subsystem, gone-subsystem, new-errno, \
-or METRIC:+N% / METRIC:-N% with METRIC one of calls, errors, p50, p99";
+new-event, or METRIC:+N% / METRIC:-N% with METRIC one of calls, errors, p50, p99";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
@@ -25,6 +25,9 @@ pub enum Condition {
     GoneSubsystem,
     /// A syscall fails with an errno it did not fail with in BASE (or a new syscall fails).
     NewErrno,
+    /// NEW has an event BASE does not: a signal, major faults of a file system, block
+    /// I/O on a device or of an operation.
+    NewEvent,
     /// A syscall both made grew (`rise`) or shrank by more than `pct` percent.
     Moved {
         metric: Metric,
@@ -52,6 +55,7 @@ impl FailOn {
                 "new-subsystem" => Condition::NewSubsystem,
                 "gone-subsystem" => Condition::GoneSubsystem,
                 "new-errno" => Condition::NewErrno,
+                "new-event" => Condition::NewEvent,
                 _ => {
                     let Some((metric, amount)) = word.split_once(':') else {
                         return Err(bad("is not a condition"));
@@ -114,6 +118,7 @@ fn reasons(c: Condition, d: &Diff) -> Vec<String> {
         Condition::GoneSyscall => s.vanished.iter().map(|r| label(&r.name, &r.abi)).collect(),
         Condition::NewSubsystem => d.subsystems.appeared.clone(),
         Condition::GoneSubsystem => d.subsystems.vanished.clone(),
+        Condition::NewEvent => d.events.appeared.iter().map(|e| e.event.clone()).collect(),
         Condition::NewErrno => {
             let fresh = s.appeared.iter().flat_map(|r| {
                 r.errno

@@ -1,6 +1,7 @@
 //! Comparing two reports, for `wl-user diff`: which syscalls and subsystems a workload
-//! started or stopped using, and which of its syscalls changed in calls, errors and
-//! latency beyond noise. Rendering is in `render.rs`, the CI conditions in `fail_on.rs`.
+//! started or stopped using, which of its syscalls changed in calls, errors and
+//! latency beyond noise, and the same of the events (signals, context switches, page
+//! faults, block I/O). Rendering is in `render.rs`, the CI conditions in `fail_on.rs`.
 
 pub mod fail_on;
 pub mod render;
@@ -9,7 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::{percentile::percentile, read::ReadReport, read::ReadSyscall};
+use super::{
+    percentile::percentile,
+    read::{ReadEvent, ReadReport, ReadSyscall},
+};
 
 /// What counts as a change rather than noise.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -118,6 +122,37 @@ pub struct SubsystemDiff {
     pub vanished: Vec<String>,
 }
 
+/// An event only one side had.
+#[derive(Debug, Clone, Serialize)]
+pub struct OneSidedEvent {
+    /// `page fault file major ext4`, `signal SIGSEGV`, `block I/O vda write`.
+    pub event: String,
+    pub subsystem: String,
+    pub calls: u64,
+    pub bytes: Option<u64>,
+}
+
+/// An event both sides had.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComparedEvent {
+    pub event: String,
+    pub subsystem: String,
+    pub calls: Change,
+    /// Block I/O: the bytes.
+    pub bytes: Option<Change>,
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EventDiff {
+    /// Whether both reports counted events; nothing below is filled otherwise.
+    pub compared: bool,
+    pub appeared: Vec<OneSidedEvent>,
+    pub vanished: Vec<OneSidedEvent>,
+    /// Had by both, in NEW's order: those that changed, or all with `--all`.
+    pub changed: Vec<ComparedEvent>,
+}
+
 /// A `--fail-on` condition that held, with what made it hold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
@@ -136,6 +171,7 @@ pub struct Diff {
     pub latency_compared: bool,
     pub syscalls: SyscallDiff,
     pub subsystems: SubsystemDiff,
+    pub events: EventDiff,
     /// The `--fail-on` conditions that held.
     pub fail_on: Vec<Hit>,
 }
@@ -195,6 +231,11 @@ fn notes(base: &ReadReport, new: &ReadReport) -> Vec<String> {
             list(base),
             list(new)
         ));
+    }
+    if base.events.is_some() != new.events.is_some() {
+        notes.push(
+            "only one report counted events (the other ran with --no-events or an older wl-user): events are not compared".to_owned(),
+        );
     }
     if base.subsystems_by_object.is_some() != new.subsystems_by_object.is_some() {
         notes.push(
@@ -352,14 +393,65 @@ pub fn compare(
         latency_compared,
         syscalls,
         subsystems,
+        events: compare_events(base.events.as_deref(), new.events.as_deref(), &t),
         fail_on: Vec::new(),
     }
+}
+
+/// The events of two reports, keyed by what they are (`page fault file minor ext4`).
+fn compare_events(
+    base: Option<&[ReadEvent]>,
+    new: Option<&[ReadEvent]>,
+    t: &Thresholds,
+) -> EventDiff {
+    let (Some(base), Some(new)) = (base, new) else {
+        return EventDiff::default();
+    };
+    let one_sided = |e: &ReadEvent| OneSidedEvent {
+        event: e.label(),
+        subsystem: e.subsystem.clone(),
+        calls: e.calls,
+        bytes: e.bytes,
+    };
+    let base_rows: BTreeMap<String, &ReadEvent> = base.iter().map(|e| (e.label(), e)).collect();
+    let new_labels: BTreeSet<String> = new.iter().map(ReadEvent::label).collect();
+    let mut diff = EventDiff {
+        compared: true,
+        ..EventDiff::default()
+    };
+    for e in new {
+        let Some(b) = base_rows.get(&e.label()) else {
+            diff.appeared.push(one_sided(e));
+            continue;
+        };
+        let count = |b, n| Change {
+            base: b,
+            new: n,
+            changed: t.count_changed(b, n),
+        };
+        let calls = count(b.calls, e.calls);
+        let bytes = b.bytes.zip(e.bytes).map(|(b, n)| count(b, n));
+        diff.changed.push(ComparedEvent {
+            event: e.label(),
+            subsystem: e.subsystem.clone(),
+            calls,
+            bytes,
+            changed: calls.changed || bytes.is_some_and(|b| b.changed),
+        });
+    }
+    diff.vanished = base
+        .iter()
+        .filter(|e| !new_labels.contains(&e.label()))
+        .map(one_sided)
+        .collect();
+    diff
 }
 
 impl Diff {
     /// Keeps, of the syscalls both made, those that changed.
     pub fn only_changes(&mut self) {
         self.syscalls.compared.retain(|c| c.changed);
+        self.events.changed.retain(|c| c.changed);
     }
 }
 
@@ -422,6 +514,91 @@ pub(crate) mod tests {
 
     pub fn diff(base: &ReadReport, new: &ReadReport) -> Diff {
         compare("base.json", base, "new.json", new, Thresholds::default())
+    }
+
+    /// An event row: (event, detail, object, count, bytes).
+    pub fn event(e: (&str, &str, Option<&str>, u64, Option<u64>)) -> ReadEvent {
+        ReadEvent {
+            event: e.0.into(),
+            detail: e.1.into(),
+            object: e.2.map(Into::into),
+            calls: e.3,
+            bytes: e.4,
+            subsystem: "Memory Mgmt.".into(),
+        }
+    }
+
+    /// BASE and NEW with the same syscalls and these events.
+    pub fn with_events(
+        base: &[(&str, &str, Option<&str>, u64, Option<u64>)],
+        new: &[(&str, &str, Option<&str>, u64, Option<u64>)],
+    ) -> Diff {
+        let mut b = report(&[("getppid", 1000, &[], 9)]);
+        let mut n = b.clone();
+        b.events = Some(base.iter().copied().map(event).collect());
+        n.events = Some(new.iter().copied().map(event).collect());
+        diff(&b, &n)
+    }
+
+    #[test]
+    fn events_appear_vanish_and_change() {
+        let mut d = with_events(
+            &[
+                ("signal", "SIGCHLD", None, 2, None),
+                ("page fault", "anon minor", None, 1000, None),
+                ("page fault", "file minor", Some("ext4"), 500, None),
+                ("block I/O", "vda write", None, 10, Some(40960)),
+            ],
+            &[
+                ("signal", "SIGSEGV", None, 1, None),
+                ("page fault", "anon minor", None, 3000, None),
+                ("page fault", "file minor", Some("ext4"), 502, None),
+                ("page fault", "file minor", Some("tmpfs"), 7, None),
+                ("block I/O", "vda write", None, 10, Some(409600)),
+            ],
+        );
+        let labels = |l: &[OneSidedEvent]| l.iter().map(|e| e.event.clone()).collect::<Vec<_>>();
+        assert!(d.events.compared);
+        assert_eq!(
+            labels(&d.events.appeared),
+            ["signal SIGSEGV", "page fault file minor tmpfs"]
+        );
+        assert_eq!(labels(&d.events.vanished), ["signal SIGCHLD"]);
+        let changed: Vec<(&str, bool)> = d
+            .events
+            .changed
+            .iter()
+            .map(|c| (c.event.as_str(), c.changed))
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                ("page fault anon minor", true),
+                ("page fault file minor ext4", false),
+                // The same bios, ten times the bytes.
+                ("block I/O vda write", true),
+            ]
+        );
+        d.only_changes();
+        assert_eq!(d.events.changed.len(), 2);
+        let hits = fail_on::FailOn::parse("new-event").unwrap().check(&d);
+        assert_eq!(
+            hits[0].because,
+            ["signal SIGSEGV", "page fault file minor tmpfs"]
+        );
+        // Without events on one side, none are compared, and a note says why.
+        let b = report(&[("getppid", 1000, &[], 9)]);
+        let mut n = b.clone();
+        n.events = Some(vec![event(("signal", "SIGSEGV", None, 1, None))]);
+        let d = diff(&b, &n);
+        assert!(!d.events.compared && d.events.appeared.is_empty());
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.starts_with("only one report counted events")),
+            "{:?}",
+            d.notes
+        );
     }
 
     #[test]

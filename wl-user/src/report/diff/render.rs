@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::{Change, Compared, Diff, OneSided, Side};
+use super::{Change, Compared, Diff, OneSided, OneSidedEvent, Side};
 use crate::report::render::label_for;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -137,7 +137,6 @@ fn compared_heading(d: &Diff, all: bool) -> String {
     format!("{what} ({n}; {})", thresholds(d))
 }
 
-/// Whether `compared` holds every common syscall (`--all`) rather than the changed ones.
 /// How the subsystems were compared, where it is not by entry point.
 fn served(d: &Diff) -> &'static str {
     if d.subsystems.by == "object" {
@@ -147,8 +146,62 @@ fn served(d: &Diff) -> &'static str {
     }
 }
 
+/// Whether `compared` holds every common syscall (`--all`) rather than the changed ones.
 fn shows_all(d: &Diff) -> bool {
-    d.syscalls.compared.iter().any(|c| !c.changed)
+    d.syscalls.compared.iter().any(|c| !c.changed) || d.events.changed.iter().any(|c| !c.changed)
+}
+
+fn one_sided_event(e: &OneSidedEvent) -> Vec<String> {
+    vec![
+        e.event.clone(),
+        e.calls.to_string(),
+        e.bytes.map_or(String::new(), |b| format!("{b} bytes")),
+        e.subsystem.clone(),
+    ]
+}
+
+/// The events sections, as (title, header, rows) each, when both reports counted them:
+/// appeared, vanished, and those both had (changed, or all with `--all`).
+fn event_sections(d: &Diff) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
+    let e = &d.events;
+    if !e.compared {
+        return Vec::new();
+    }
+    let header = ["event", "count", "bytes", "subsystem"]
+        .map(str::to_owned)
+        .to_vec();
+    let both = if shows_all(d) {
+        "events both had"
+    } else {
+        "events changed"
+    };
+    vec![
+        (
+            format!("events appeared ({})", e.appeared.len()),
+            header.clone(),
+            e.appeared.iter().map(one_sided_event).collect(),
+        ),
+        (
+            format!("events vanished ({})", e.vanished.len()),
+            header.clone(),
+            e.vanished.iter().map(one_sided_event).collect(),
+        ),
+        (
+            format!("{both} ({}; {})", e.changed.len(), thresholds(d)),
+            header,
+            e.changed
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.event.clone(),
+                        cell(&c.calls, ""),
+                        c.bytes.as_ref().map_or(String::new(), |b| cell(b, "")),
+                        c.subsystem.clone(),
+                    ]
+                })
+                .collect(),
+        ),
+    ]
 }
 
 fn table(d: &Diff, out: &mut dyn Write) -> Result<()> {
@@ -222,6 +275,17 @@ fn table(d: &Diff, out: &mut dyn Write) -> Result<()> {
         }
         columns(&rows, out, "  ")?;
     }
+    for (title, header, rows) in event_sections(d) {
+        if rows.is_empty() {
+            let count = title.split(" (").next().unwrap_or(&title);
+            writeln!(out, "{count}: none")?;
+            continue;
+        }
+        writeln!(out, "{title}:")?;
+        let mut lines = vec![header];
+        lines.extend(rows);
+        columns(&lines, out, "  ")?;
+    }
     Ok(())
 }
 
@@ -277,7 +341,7 @@ fn markdown(d: &Diff, out: &mut dyn Write) -> Result<()> {
     writeln!(out)?;
     if d.syscalls.compared.is_empty() {
         writeln!(out, "Syscalls changed: none ({}).", thresholds(d))?;
-        return Ok(());
+        return markdown_events(d, out);
     }
     let heading = compared_heading(d, shows_all(d));
     writeln!(out, "{}{}:\n", heading[..1].to_uppercase(), &heading[1..])?;
@@ -299,6 +363,25 @@ fn markdown(d: &Diff, out: &mut dyn Write) -> Result<()> {
             errno_cell(r),
             r.subsystem
         )?;
+    }
+    markdown_events(d, out)
+}
+
+fn markdown_events(d: &Diff, out: &mut dyn Write) -> Result<()> {
+    for (title, header, rows) in event_sections(d) {
+        let title = format!("{}{}", title[..1].to_uppercase(), &title[1..]);
+        writeln!(out)?;
+        if rows.is_empty() {
+            let title = title.split(" (").next().unwrap_or(&title);
+            writeln!(out, "{title}: none")?;
+            continue;
+        }
+        writeln!(out, "{title}:\n")?;
+        writeln!(out, "| {} |", header.join(" | "))?;
+        writeln!(out, "|---|---:|---:|---|")?;
+        for r in rows {
+            writeln!(out, "| {} |", r.join(" | "))?;
+        }
     }
     Ok(())
 }
@@ -355,6 +438,42 @@ mod tests {
             "{t}"
         );
         assert_eq!(lines.len(), 10, "{t}");
+    }
+
+    #[test]
+    fn events_are_shown_after_the_syscalls() {
+        let mut d = super::super::tests::with_events(
+            &[("page fault", "anon minor", None, 1000, None)],
+            &[
+                ("page fault", "anon minor", None, 3000, None),
+                ("block I/O", "vda write", None, 10, Some(40960)),
+            ],
+        );
+        d.only_changes();
+        let t = text(&d, DiffFormat::Table);
+        let tail: Vec<&str> = t.lines().skip_while(|l| !l.starts_with("events")).collect();
+        assert_eq!(
+            tail,
+            [
+                "events appeared (1):",
+                "  event                count  bytes        subsystem",
+                "  block I/O vda write  10     40960 bytes  Memory Mgmt.",
+                "events vanished: none",
+                "events changed (1; counts beyond 5% and 10, latency beyond 2x):",
+                "  event                  count                   bytes  subsystem",
+                "  page fault anon minor  1000 -> 3000 (+200.0%)         Memory Mgmt.",
+            ],
+            "{t}"
+        );
+        let md = text(&d, DiffFormat::Md);
+        assert!(
+            md.contains("| page fault anon minor | 1000 -> 3000 (+200.0%) |  | Memory Mgmt. |"),
+            "{md}"
+        );
+        assert!(md.contains("Events vanished: none"), "{md}");
+        let v: serde_json::Value = serde_json::from_str(&text(&d, DiffFormat::Json)).unwrap();
+        assert_eq!(v["events"]["appeared"][0]["bytes"], 40960);
+        assert_eq!(v["events"]["changed"][0]["calls"]["new"], 3000);
     }
 
     #[test]
