@@ -465,8 +465,14 @@ pub struct KernelOffsets {
     pub bio_size: u32,
     pub bdev_dev: u32,
     /// `vm_area_struct.vm_file`: the file a faulting address maps, null for anonymous
-    /// memory.
+    /// memory; `.vm_start`, `.vm_end`: the area's addresses.
     pub vma_file: u32,
+    pub vma_start: u32,
+    pub vma_end: u32,
+    /// `task_struct.mm`, and `mm_struct.mm_lock_seq`: a count that moves whenever the
+    /// memory map changes (Linux 6.4's per-area locks; 0 where the kernel has none).
+    pub task_mm: u32,
+    pub mm_lock_seq: u32,
 }
 
 impl KernelOffsets {
@@ -516,6 +522,10 @@ impl KernelOffsets {
         bio_size: 0,
         bdev_dev: 0,
         vma_file: 0,
+        vma_start: 0,
+        vma_end: 0,
+        task_mm: 0,
+        mm_lock_seq: 0,
     };
 }
 
@@ -1017,7 +1027,7 @@ mod tests {
         assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
         assert_eq!(size_of::<InFlight>(), 80);
-        assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12 + 8 + 4 * 5);
+        assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12 + 8 + 4 * 9);
         assert_eq!(size_of::<BlockKey>(), 8);
         assert_eq!(size_of::<BlockCounts>(), 16);
         assert_eq!(size_of::<FaultKey>(), 32);

@@ -49,3 +49,12 @@ pub(crate) unsafe fn read_ptr(base: *const u8, offset: u32) -> *const u8 {
 pub(crate) unsafe fn read_u32(base: *const u8, offset: u32) -> u32 {
     unsafe { core::ptr::read_volatile(base.add(offset as usize).cast::<u32>()) }
 }
+
+/// Reads a `u64` field `offset` bytes into a BTF-typed kernel object.
+///
+/// # Safety
+/// As for [`read_u32`].
+#[inline(always)]
+pub(crate) unsafe fn read_u64(base: *const u8, offset: u32) -> u64 {
+    unsafe { core::ptr::read_volatile(base.add(offset as usize).cast::<u64>()) }
+}

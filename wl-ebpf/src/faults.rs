@@ -10,14 +10,15 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     bindings::{BPF_NOEXIST, task_struct},
+    btf_maps::PerCpuArray,
     helpers::generated::{bpf_find_vma, bpf_get_current_task_btf},
-    macros::perf_event,
+    macros::{btf_map, perf_event},
     programs::PerfEventContext,
 };
 use wl_common::{FaultKey, Lost, event, object};
 
 use crate::{
-    btf::read_ptr,
+    btf::{read_ptr, read_u32, read_u64},
     counters::lost,
     events::{count, enabled},
     maps::PAGE_FAULTS,
@@ -53,6 +54,28 @@ pub fn page_fault_major(ctx: PerfEventContext) -> u32 {
     0
 }
 
+/// An area of some task's memory and what it maps, as found last on this CPU.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Area {
+    mm: u64,
+    /// The memory map's `mm_lock_seq` when it was found: any change since moves it.
+    seq: u32,
+    _pad: u32,
+    start: u64,
+    end: u64,
+    /// `kind`, `fs_magic`, `rdev`, `mode` and `type_fn` of its faults.
+    key: FaultKey,
+}
+
+/// Areas by the 2 MiB stretch of address they were found for: a fault in an area found
+/// before on this CPU reuses it instead of looking it up, which takes the map's lock
+/// (and where the kernel cannot release it at once, an interrupt to do so later).
+const AREA_CACHE_ENTRIES: u32 = 8;
+
+#[btf_map]
+static AREAS: PerCpuArray<Area, { AREA_CACHE_ENTRIES as usize }> = PerCpuArray::new();
+
 #[inline(always)]
 fn handled(ctx: &PerfEventContext, outcome: u32) {
     if !enabled() {
@@ -65,19 +88,65 @@ fn handled(ctx: &PerfEventContext, outcome: u32) {
     }
     // SAFETY: the context of a perf event program; the kernel rewrites the load.
     let addr = unsafe { (*ctx.ctx).addr };
-    let mut key = FaultKey {
-        outcome,
-        kind: FaultKey::UNKNOWN,
-        ..FaultKey::default()
+    let mut found = Area {
+        mm: 0,
+        seq: 0,
+        _pad: 0,
+        start: 0,
+        end: 0,
+        key: FaultKey {
+            outcome,
+            kind: FaultKey::UNKNOWN,
+            ..FaultKey::default()
+        },
     };
-    // The faulting path holds the memory map's lock for reading, or a lock of the one
-    // area; the helper takes it for reading too, and gives up (the key stays UNKNOWN)
-    // when a writer is waiting.
-    // SAFETY: `task` is the current task's BTF pointer; the callback is a static
-    // function of this object and `key` lives on this stack for the whole call.
-    unsafe {
-        bpf_find_vma(task, addr, on_area as *mut c_void, (&raw mut key).cast(), 0);
+    // Without a sequence count of the map (before Linux 6.4) nothing can be reused.
+    let seq_at = offset!(mm_lock_seq);
+    // SAFETY: BTF pointers from the current task; offsets from BTF.
+    let (mm, seq) = unsafe {
+        let mm = read_ptr(task.cast(), offset!(task_mm));
+        let seq = if seq_at != 0 { read_u32(mm, seq_at) } else { 0 };
+        (mm as u64, seq)
+    };
+    let cached = AREAS.get_ptr_mut(((addr >> 21) as u32) % AREA_CACHE_ENTRIES);
+    let hit = match cached {
+        // SAFETY: this CPU's entry; the program runs to completion on one CPU.
+        Some(c) if seq_at != 0 => unsafe {
+            let c = &*c;
+            c.mm == mm && c.seq == seq && c.start <= addr && addr < c.end
+        },
+        _ => false,
+    };
+    if let (true, Some(c)) = (hit, cached) {
+        // SAFETY: as above.
+        let c = unsafe { &*c };
+        found.key = FaultKey { outcome, ..c.key };
+    } else {
+        // The faulting path holds the memory map's lock for reading, or a lock of the
+        // one area; the helper takes it for reading too, and gives up (the key stays
+        // UNKNOWN) when a writer is waiting.
+        // SAFETY: `task` is the current task's BTF pointer; the callback is a static
+        // function of this object and `found` lives on this stack for the whole call.
+        unsafe {
+            bpf_find_vma(
+                task,
+                addr,
+                on_area as *mut c_void,
+                (&raw mut found).cast(),
+                0,
+            );
+        }
+        if let Some(c) = cached
+            && seq_at != 0
+            && found.key.kind != FaultKey::UNKNOWN
+        {
+            found.mm = mm;
+            found.seq = seq;
+            // SAFETY: this CPU's entry.
+            unsafe { *c = found };
+        }
     }
+    let key = found.key;
     if let Some(n) = PAGE_FAULTS.get_ptr_mut(&key) {
         // SAFETY: this CPU's value; the program runs to completion on one CPU.
         unsafe { *n += 1 };
@@ -91,13 +160,16 @@ fn handled(ctx: &PerfEventContext, outcome: u32) {
     }
 }
 
-/// `bpf_find_vma`'s callback: what the area at the faulting address maps.
+/// `bpf_find_vma`'s callback: the area at the faulting address, and what it maps.
 #[inline(never)]
 extern "C" fn on_area(_task: *mut task_struct, area: *mut c_void, out: *mut c_void) -> i64 {
-    let key = out.cast::<FaultKey>();
-    // SAFETY: `area` is the helper's BTF pointer to a vm_area_struct, the offset comes
-    // from BTF; `out` is the caller's key on its stack.
+    let found = out.cast::<Area>();
+    // SAFETY: `area` is the helper's BTF pointer to a vm_area_struct, the offsets come
+    // from BTF; `out` is the caller's `Area` on its stack.
     unsafe {
+        (*found).start = read_u64(area.cast(), offset!(vma_start));
+        (*found).end = read_u64(area.cast(), offset!(vma_end));
+        let key = &raw mut (*found).key;
         let file = read_ptr(area.cast(), offset!(vma_file));
         if file.is_null() {
             (*key).kind = FaultKey::ANON;

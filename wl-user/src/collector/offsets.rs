@@ -77,6 +77,11 @@ pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
             .unwrap_or(0),
         bdev_dev: btf.field_offset("block_device", "bd_dev").unwrap_or(0),
         vma_file: btf.field_offset("vm_area_struct", "vm_file")?,
+        vma_start: btf.field_offset("vm_area_struct", "vm_start")?,
+        vma_end: btf.field_offset("vm_area_struct", "vm_end")?,
+        task_mm: btf.field_offset("task_struct", "mm")?,
+        // Optional: without it every fault of a traced task looks its area up.
+        mm_lock_seq: btf.field_offset("mm_struct", "mm_lock_seq").unwrap_or(0),
     })
 }
 
