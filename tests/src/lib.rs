@@ -104,6 +104,19 @@ pub mod faults {
     pub const DROPPED_PAGES: u64 = 64;
 }
 
+/// `wl-testload --io-uring FILE`: io_uring operations of known kinds and outcomes.
+pub mod uring {
+    /// NOPs on an ordinary ring, each submitted and waited for.
+    pub const NOPS: u64 = 17;
+    /// Writes of one page each to FILE, then reads of each back.
+    pub const WRITES: u64 = 5;
+    pub const READS: u64 = 5;
+    /// Reads of an fd that is not open: each completes with EBADF.
+    pub const BAD_READS: u64 = 3;
+    /// NOPs on a ring whose submissions its SQPOLL kernel thread makes.
+    pub const SQPOLL_NOPS: u64 = 7;
+}
+
 pub mod events {
     /// SIGUSR1, with a handler installed: each is queued and delivered.
     pub const SIGUSR1_HANDLED: u64 = 23;

@@ -240,6 +240,11 @@ lost_reasons! {
     /// Handled page faults whose key did not fit in the fault map: counted in the
     /// total, not as minor or major.
     FaultMapFull = 11, "fault_map_full";
+    /// io_uring completions whose (operation, object) did not fit in the io_uring map;
+    /// counted under their operation's "other objects".
+    IoUringMapFull = 12, "io_uring_map_full";
+    /// io_uring failures whose (operation, errno) did not fit in the errno map.
+    IoUringErrnoMapFull = 13, "io_uring_errno_map_full";
 }
 
 /// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
@@ -473,6 +478,16 @@ pub struct KernelOffsets {
     /// memory map changes (Linux 6.4's per-area locks; 0 where the kernel has none).
     pub task_mm: u32,
     pub mm_lock_seq: u32,
+    /// io_uring's request: `io_kiocb.opcode`, `.file` (0 where the kernel has no
+    /// io_uring: its operations are not counted).
+    pub req_opcode: u32,
+    pub req_file: u32,
+    /// Whether `io_uring_complete` passes the completion as `struct io_uring_cqe *`
+    /// (ctx, req, cqe: Linux 6.3 and later) rather than its fields one by one (ctx,
+    /// req, user_data, res, cflags, ...); then `io_uring_cqe.res` and `.flags`.
+    pub complete_has_cqe: u32,
+    pub cqe_res: u32,
+    pub cqe_flags: u32,
 }
 
 impl KernelOffsets {
@@ -526,6 +541,11 @@ impl KernelOffsets {
         vma_end: 0,
         task_mm: 0,
         mm_lock_seq: 0,
+        req_opcode: 0,
+        req_file: 0,
+        complete_has_cqe: 0,
+        cqe_res: 0,
+        cqe_flags: 0,
     };
 }
 
@@ -878,6 +898,25 @@ impl FaultKey {
 /// Distinct fault keys the fault map holds; more are counted as lost.
 pub const FAULT_ENTRIES: u32 = 1024;
 
+/// io_uring: operation codes (`IORING_OP_*`, include/uapi/linux/io_uring.h) are below
+/// this; the per-opcode arrays have a slot for each.
+pub const IO_URING_OPS: u32 = 256;
+
+/// io_uring requests of traced tasks submitted and not yet completed, by request.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoUringPending {
+    pub start_ns: u64,
+    pub opcode: u32,
+    pub _pad: u32,
+}
+
+/// Requests in flight at once that the pending map follows; past it the least recently
+/// submitted are forgotten, and their completions are not counted (the submissions
+/// are: `submitted` then exceeds the completions by as many, which the report shows).
+
+pub const IO_URING_PENDING_ENTRIES: u32 = 16384;
+
 pub mod names {
     pub const STATS_MAP: &str = "SYSCALL_STATS";
     pub const LATENCY_MAP: &str = "SYSCALL_LATENCY";
@@ -904,6 +943,11 @@ pub mod names {
     pub const EVENT_MAP: &str = "EVENTS";
     pub const BLOCK_MAP: &str = "BLOCK_IO";
     pub const FAULT_MAP: &str = "PAGE_FAULTS";
+    pub const IO_URING_SUBMITTED_MAP: &str = "IO_URING_SUBMITTED";
+    pub const IO_URING_STATS_MAP: &str = "IO_URING_STATS";
+    pub const IO_URING_OTHERS_MAP: &str = "IO_URING_OTHERS";
+    pub const IO_URING_LATENCY_MAP: &str = "IO_URING_LATENCY";
+    pub const IO_URING_ERRNO_MAP: &str = "IO_URING_ERRNOS";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
@@ -916,6 +960,8 @@ pub mod names {
     pub const PROG_PAGE_FAULT: &str = "page_fault";
     pub const PROG_PAGE_FAULT_MINOR: &str = "page_fault_minor";
     pub const PROG_PAGE_FAULT_MAJOR: &str = "page_fault_major";
+    pub const PROG_IO_URING_SUBMIT: &str = "io_uring_submit_req";
+    pub const PROG_IO_URING_COMPLETE: &str = "io_uring_complete";
 }
 
 #[cfg(feature = "user")]
@@ -1027,7 +1073,11 @@ mod tests {
         assert_eq!(size_of::<LatencyHistogram>(), 8 * LATENCY_BUCKETS);
         assert_eq!(size_of::<ErrnoKey>(), 8);
         assert_eq!(size_of::<InFlight>(), 80);
-        assert_eq!(size_of::<KernelOffsets>(), 72 + 4 * 17 + 4 * 12 + 8 + 4 * 9);
+        assert_eq!(
+            size_of::<KernelOffsets>(),
+            72 + 4 * 17 + 4 * 12 + 8 + 4 * 14
+        );
+        assert_eq!(size_of::<IoUringPending>(), 16);
         assert_eq!(size_of::<BlockKey>(), 8);
         assert_eq!(size_of::<BlockCounts>(), 16);
         assert_eq!(size_of::<FaultKey>(), 32);

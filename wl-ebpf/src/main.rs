@@ -38,6 +38,7 @@ mod block;
 mod counters;
 mod events;
 mod faults;
+mod io_uring;
 mod maps;
 mod objects;
 mod per_cgroup;

@@ -3,13 +3,14 @@
 //! `wl_common::names`.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
+    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
     macros::btf_map,
 };
 use wl_common::{
     BLOCK_ENTRIES, BlockCounts, BlockKey, Counts, ERRNO_ENTRIES, ErrnoKey, FAULT_ENTRIES, FaultKey,
-    InFlight, LatencyHistogram, Lost, OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES,
-    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
+    IO_URING_OPS, IO_URING_PENDING_ENTRIES, InFlight, IoUringPending, LatencyHistogram, Lost,
+    OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, SyscallStats, TASK_ENTRIES,
+    TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
 };
 
 use crate::task_storage::TaskStorage;
@@ -96,6 +97,39 @@ pub(crate) static BLOCK_IO: PerCpuHashMap<BlockKey, BlockCounts, { BLOCK_ENTRIES
 #[btf_map]
 pub(crate) static PAGE_FAULTS: PerCpuHashMap<FaultKey, u64, { FAULT_ENTRIES as usize }> =
     PerCpuHashMap::new();
+
+/// With events: io_uring requests of traced tasks between submission and completion.
+#[btf_map]
+pub(crate) static IO_URING_PENDING: LruHashMap<
+    u64,
+    IoUringPending,
+    { IO_URING_PENDING_ENTRIES as usize },
+> = LruHashMap::new();
+
+/// With events: io_uring requests submitted, by opcode.
+#[btf_map]
+pub(crate) static IO_URING_SUBMITTED: PerCpuArray<u64, { IO_URING_OPS as usize }> =
+    PerCpuArray::new();
+
+/// With events: io_uring completions per (opcode, object): an [`ObjectKey`] whose
+/// `slot` is the opcode (atomic adds).
+#[btf_map]
+pub(crate) static IO_URING_STATS: HashMap<ObjectKey, Counts, { OBJECT_ENTRIES as usize }> =
+    HashMap::new();
+
+/// With events: per opcode, the completions whose key did not fit in `IO_URING_STATS`.
+#[btf_map]
+pub(crate) static IO_URING_OTHERS: Array<Counts, { STATS_ENTRIES as usize }> = Array::new();
+
+/// With events: io_uring latency (submission to completion) histograms, by opcode.
+#[btf_map]
+pub(crate) static IO_URING_LATENCY: Array<LatencyHistogram, { IO_URING_OPS as usize }> =
+    Array::new();
+
+/// With events: io_uring failures per (opcode, errno); `slot` is the opcode.
+#[btf_map]
+pub(crate) static IO_URING_ERRNOS: HashMap<ErrnoKey, u64, { ERRNO_ENTRIES as usize }> =
+    HashMap::new();
 
 /// The syscall each traced task is in.
 #[btf_map]

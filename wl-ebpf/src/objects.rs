@@ -131,7 +131,7 @@ fn syscall_args(regs: *const u8, abi: Abi, at: Point) -> [u32; 6] {
 
 /// A kernel value `off` bytes into the object at `base`, read with a probe.
 #[inline(always)]
-fn probe<T>(base: u64, off: impl Into<u64>) -> Option<T> {
+pub(crate) fn probe<T>(base: u64, off: impl Into<u64>) -> Option<T> {
     // SAFETY: the helper checks the address and fails rather than faulting.
     unsafe { bpf_probe_read_kernel(base.wrapping_add(off.into()) as *const T).ok() }
 }
@@ -194,6 +194,15 @@ unsafe fn resolve_fd(task: *const u8, fd: u32, spec: &ObjectSpec, key: &mut Obje
         cache.fop_fallback = spec.fop_fallback;
         cache.sock_op = spec.sock_op;
         cache.key = *key;
+    }
+}
+
+/// What `file` (a `struct file *`) is, as an fd's object is named, without a handler.
+#[inline(always)]
+pub(crate) fn resolve_file_object(file: u64, key: &mut ObjectKey) {
+    key.kind = object::UNREADABLE;
+    if let Some(inode) = probe::<u64>(file, offset!(file_f_inode)) {
+        resolve_file(file, inode, &ObjectSpec::NONE, key);
     }
 }
 

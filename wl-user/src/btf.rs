@@ -134,6 +134,18 @@ impl Btf {
         self.find(KIND_TYPEDEF, name).is_some()
     }
 
+    /// How many arguments BTF raw tracepoint `tp` passes its programs: its
+    /// `btf_trace_<tp>` typedef is a pointer to a function whose first parameter is the
+    /// tracepoint's own data, not an argument.
+    pub fn tracepoint_args(&self, tp: &str) -> Option<usize> {
+        let typedef = self.find(KIND_TYPEDEF, &format!("btf_trace_{tp}"))?;
+        let target =
+            |id: u32| u32_at(&self.data, *self.records.get(id as usize)? as usize + 8).ok();
+        let proto = target(target(typedef)?)?;
+        let r = self.record(proto)?;
+        (r.kind == KIND_FUNC_PROTO).then(|| r.vlen.saturating_sub(1))
+    }
+
     /// Byte offset of `field` in `struct_name`, looking through anonymous structs and
     /// unions the way C does.
     pub fn field_offset(&self, struct_name: &str, field: &str) -> Result<u32> {

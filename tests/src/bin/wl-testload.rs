@@ -16,6 +16,8 @@
 //!                 lock its own pages, say `ready` and wait for a byte on standard
 //!                 input, then fault known pages (`wl_tests::faults`), and print the
 //!                 faults it took meanwhile (getrusage) to standard error.
+//!   --io-uring FILE instead of all the above, make the io_uring operations of
+//!                 `wl_tests::uring` (FILE is created and written and read).
 //!   --fork-storm N  instead of all the above, fork N short-lived children one at a time,
 //!                 each making `STORM_CHILD_GETPPID` getppid and `STORM_CHILD_GETUID`
 //!                 getuid calls: more processes than a tracer may keep apart.
@@ -199,6 +201,58 @@ fn faults(path: &str) -> ! {
     }
 }
 
+/// Submits `entry` on `ring`, waits for its completion and returns its result.
+fn complete(ring: &mut ::io_uring::IoUring, entry: ::io_uring::squeue::Entry) -> i32 {
+    // SAFETY: every buffer an entry points at outlives the wait for its completion.
+    unsafe { ring.submission().push(&entry) }.expect("submission queue full");
+    ring.submit_and_wait(1).expect("io_uring_enter");
+    ring.completion().next().expect("a completion").result()
+}
+
+fn uring(path: &str) -> ! {
+    use ::io_uring::{IoUring, opcode, types::Fd};
+    use std::os::fd::AsRawFd as _;
+    use wl_tests::uring::*;
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .expect("cannot create the --io-uring file");
+    let fd = Fd(file.as_raw_fd());
+    let mut ring = IoUring::new(8).expect("io_uring_setup");
+    for _ in 0..NOPS {
+        assert_eq!(complete(&mut ring, opcode::Nop::new().build()), 0);
+    }
+    let mut page = [7u8; 4096];
+    for i in 0..WRITES {
+        let w = opcode::Write::new(fd, page.as_ptr(), 4096)
+            .offset(i * 4096)
+            .build();
+        assert_eq!(complete(&mut ring, w), 4096);
+    }
+    for i in 0..READS {
+        let r = opcode::Read::new(fd, page.as_mut_ptr(), 4096)
+            .offset(i * 4096)
+            .build();
+        assert_eq!(complete(&mut ring, r), 4096);
+    }
+    // An fd far above any this process has open.
+    for _ in 0..BAD_READS {
+        let r = opcode::Read::new(Fd(1000), page.as_mut_ptr(), 4096).build();
+        assert_eq!(complete(&mut ring, r), -libc::EBADF);
+    }
+    let mut sqpoll = IoUring::builder()
+        .setup_sqpoll(2000)
+        .build(8)
+        .expect("io_uring_setup with SQPOLL");
+    for _ in 0..SQPOLL_NOPS {
+        assert_eq!(complete(&mut sqpoll, opcode::Nop::new().build()), 0);
+    }
+    std::process::exit(EXIT_STATUS);
+}
+
 fn fork_storm(n: u64) -> ! {
     for _ in 0..n {
         // SAFETY: the process is single-threaded; the child only makes raw syscalls and
@@ -236,6 +290,9 @@ fn main() {
     }
     if args.iter().any(|a| a == "--events") {
         events();
+    }
+    if let Some(i) = args.iter().position(|a| a == "--io-uring") {
+        uring(args.get(i + 1).expect("--io-uring takes a file to create"));
     }
     if let Some(i) = args.iter().position(|a| a == "--faults") {
         faults(args.get(i + 1).expect("--faults takes a file to create"));

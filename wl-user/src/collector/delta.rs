@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use wl_common::{Abi, BlockCounts, BlockKey, Counts, FaultKey, LATENCY_BUCKETS, ObjectKey};
 
-use super::{Snapshot, SyscallCounts, TaskSnapshot};
+use super::{IoUringSnapshot, Snapshot, SyscallCounts, TaskSnapshot};
 
 impl Snapshot {
     /// What was gathered since `before` (None: since tracing started).
@@ -104,6 +104,10 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
                 .filter(|&(_, c)| c > 0)
                 .collect()
         }),
+        io_uring: now
+            .io_uring
+            .as_ref()
+            .map(|n| io_uring_delta(before.and_then(|b| b.io_uring.as_ref()), n)),
         tasks: now.tasks.as_ref().map(|t| TaskSnapshot {
             by: t.by,
             counts: task_delta(before.and_then(|b| b.tasks.as_ref()), t),
@@ -113,6 +117,61 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
             .objects
             .as_ref()
             .map(|o| object_delta(before.and_then(|b| b.objects.as_deref()), o)),
+    }
+}
+
+/// The io_uring operations between two readings.
+fn io_uring_delta(before: Option<&IoUringSnapshot>, now: &IoUringSnapshot) -> IoUringSnapshot {
+    let empty = IoUringSnapshot::default();
+    let before = before.unwrap_or(&empty);
+    let submitted = now
+        .submitted
+        .iter()
+        .map(|(&op, &n)| {
+            (
+                op,
+                n.saturating_sub(before.submitted.get(&op).copied().unwrap_or(0)),
+            )
+        })
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    let latency = now
+        .latency
+        .iter()
+        .map(|(&op, hist)| {
+            let was = before.latency.get(&op);
+            let mut d = [0; LATENCY_BUCKETS];
+            for (b, slot) in d.iter_mut().enumerate() {
+                *slot = hist[b].saturating_sub(was.map_or(0, |w| w[b]));
+            }
+            (op, d)
+        })
+        .filter(|(_, d)| d.iter().any(|&n| n > 0))
+        .collect();
+    let errnos = now
+        .errnos
+        .iter()
+        .map(|(&op, by)| {
+            let was = before.errnos.get(&op);
+            let d: BTreeMap<u32, u64> = by
+                .iter()
+                .map(|(&e, &n)| {
+                    (
+                        e,
+                        n.saturating_sub(was.and_then(|w| w.get(&e)).copied().unwrap_or(0)),
+                    )
+                })
+                .filter(|&(_, n)| n > 0)
+                .collect();
+            (op, d)
+        })
+        .filter(|(_, d)| !d.is_empty())
+        .collect();
+    IoUringSnapshot {
+        submitted,
+        completed: object_delta(Some(&before.completed), &now.completed),
+        latency,
+        errnos,
     }
 }
 
@@ -203,6 +262,7 @@ mod tests {
             events: None,
             block: None,
             faults: None,
+            io_uring: None,
         }
     }
 

@@ -213,6 +213,22 @@ pub struct Snapshot {
     /// With events, where the kernel let them be counted: the page faults handled, per
     /// outcome and memory (the total, failed ones too, is the `PAGE_FAULTS` event slot).
     pub faults: Option<Vec<(FaultKey, u64)>>,
+    /// With events, where the kernel has io_uring: its operations.
+    pub io_uring: Option<IoUringSnapshot>,
+}
+
+/// io_uring operations of traced tasks, by opcode.
+#[derive(Debug, Clone, Default)]
+pub struct IoUringSnapshot {
+    /// Requests submitted.
+    pub submitted: BTreeMap<u32, u64>,
+    /// Completions per (opcode, object): the opcode is the key's `slot`; a key of kind
+    /// `object::OTHERS` holds an opcode's completions that did not fit in the map.
+    pub completed: Vec<(ObjectKey, Counts)>,
+    /// Completions per log2 bucket of the time since submission.
+    pub latency: BTreeMap<u32, [u64; LATENCY_BUCKETS]>,
+    /// Failures per errno.
+    pub errnos: BTreeMap<u32, BTreeMap<u32, u64>>,
 }
 
 pub struct Collector {
@@ -225,6 +241,8 @@ pub struct Collector {
     events: bool,
     /// Whether the page-fault programs are attached.
     faults: bool,
+    /// Whether the io_uring programs are attached.
+    io_uring: bool,
 }
 
 /// `wl-user serve`'s extra program, attached only in that mode.
@@ -260,10 +278,20 @@ pub const TRACEPOINTS: [(&str, &str); 4] = [
 ];
 
 /// The tracepoints of the events, attached with `events`, with what each counts.
-pub const EVENT_TRACEPOINTS: [(&str, &str, &str); 3] = [
+pub const EVENT_TRACEPOINTS: [(&str, &str, &str); 5] = [
     (names::PROG_SIGNAL_GENERATE, "signal_generate", "signals"),
     (names::PROG_SCHED_SWITCH, "sched_switch", "context switches"),
     (names::PROG_BLOCK_BIO_QUEUE, "block_bio_queue", "block I/O"),
+    (
+        names::PROG_IO_URING_SUBMIT,
+        "io_uring_submit_req",
+        "io_uring operations",
+    ),
+    (
+        names::PROG_IO_URING_COMPLETE,
+        "io_uring_complete",
+        "io_uring operations",
+    ),
 ];
 
 /// Loads the event programs the kernel accepts, and says once of each other what is not
@@ -277,6 +305,11 @@ fn load_events(
     for &(prog, tracepoint, what) in &EVENT_TRACEPOINTS {
         let result = if prog == names::PROG_BLOCK_BIO_QUEUE && offsets.bio_bdev == 0 {
             Err(anyhow::anyhow!("this kernel's struct bio has no bi_bdev"))
+        } else if prog == names::PROG_IO_URING_SUBMIT && offsets.req_opcode == 0 {
+            Err(anyhow::anyhow!("this kernel has no io_uring"))
+        } else if prog == names::PROG_IO_URING_COMPLETE && offsets.req_opcode == 0 {
+            // Said once, for the submission program.
+            continue;
         } else {
             ebpf.program_mut(prog)
                 .with_context(|| format!("the eBPF object has no program {prog}"))
@@ -516,8 +549,13 @@ impl Collector {
         // The events are extra: a kernel whose tracepoints differ (sched_switch has its
         // prev_state argument since Linux 5.18) traces syscalls all the same, and says
         // what it does not count.
+        let mut io_uring = false;
         if events {
-            programs.extend(load_events(&mut ebpf, &vmlinux, &offsets));
+            let loaded = load_events(&mut ebpf, &vmlinux, &offsets);
+            io_uring = [names::PROG_IO_URING_SUBMIT, names::PROG_IO_URING_COMPLETE]
+                .iter()
+                .all(|p| loaded.iter().any(|(l, _)| l == p));
+            programs.extend(loaded);
         }
         if let Some(specs) = specs {
             let m = ebpf
@@ -545,6 +583,7 @@ impl Collector {
             only: only.filters().then_some(only),
             events,
             faults,
+            io_uring,
         })
     }
 

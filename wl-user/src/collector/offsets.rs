@@ -82,6 +82,12 @@ pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         task_mm: btf.field_offset("task_struct", "mm")?,
         // Optional: without it every fault of a traced task looks its area up.
         mm_lock_seq: btf.field_offset("mm_struct", "mm_lock_seq").unwrap_or(0),
+        // Optional: a kernel without io_uring has no io_kiocb.
+        req_opcode: btf.field_offset("io_kiocb", "opcode").unwrap_or(0),
+        req_file: btf.field_offset("io_kiocb", "file").unwrap_or(0),
+        complete_has_cqe: u32::from(btf.tracepoint_args("io_uring_complete") == Some(3)),
+        cqe_res: btf.field_offset("io_uring_cqe", "res").unwrap_or(0),
+        cqe_flags: btf.field_offset("io_uring_cqe", "flags").unwrap_or(0),
     })
 }
 

@@ -8,11 +8,13 @@ use anyhow::{Context as _, Result};
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use wl_common::{
     Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey,
-    Counts, ErrnoKey, FaultKey, LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES, SyscallStats,
-    TaskCache, TaskExit, TaskKey, names, object, slot_syscall,
+    Counts, ErrnoKey, FaultKey, IO_URING_OPS, LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES,
+    SyscallStats, TaskCache, TaskExit, TaskKey, names, object, slot_syscall,
 };
 
-use super::{CgroupSnapshot, Collector, Snapshot, SyscallCounts, TaskSnapshot, map};
+use super::{
+    CgroupSnapshot, Collector, IoUringSnapshot, Snapshot, SyscallCounts, TaskSnapshot, map,
+};
 
 impl Collector {
     /// The per-task counts and exits (`--by`).
@@ -182,6 +184,60 @@ impl Collector {
         Ok(out)
     }
 
+    /// The io_uring maps: submissions and completions summed over CPUs.
+    fn io_uring(&self) -> Result<IoUringSnapshot> {
+        let mut snap = IoUringSnapshot::default();
+        let submitted: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::IO_URING_SUBMITTED_MAP)?;
+        for op in 0..IO_URING_OPS {
+            let n: u64 = submitted
+                .get(&op, 0)
+                .context("cannot read the io_uring submission map")?
+                .iter()
+                .sum();
+            if n > 0 {
+                snap.submitted.insert(op, n);
+            }
+        }
+        let stats: HashMap<&MapData, ObjectKey, Counts> =
+            map(&self.ebpf, names::IO_URING_STATS_MAP)?;
+        for entry in stats.iter() {
+            snap.completed
+                .push(entry.context("cannot read the io_uring map")?);
+        }
+        let others: Array<&MapData, Counts> = map(&self.ebpf, names::IO_URING_OTHERS_MAP)?;
+        let latency: Array<&MapData, LatencyHistogram> =
+            map(&self.ebpf, names::IO_URING_LATENCY_MAP)?;
+        for op in 0..IO_URING_OPS {
+            let c = others.get(&op, 0).context("cannot read the io_uring map")?;
+            if c.calls > 0 {
+                let key = ObjectKey {
+                    slot: op,
+                    kind: object::OTHERS,
+                    ..ObjectKey::default()
+                };
+                snap.completed.push((key, c));
+            }
+            let hist = latency
+                .get(&op, 0)
+                .context("cannot read the io_uring latency map")?
+                .buckets;
+            if hist.iter().any(|&n| n > 0) {
+                snap.latency.insert(op, hist);
+            }
+        }
+        let errnos: HashMap<&MapData, ErrnoKey, u64> = map(&self.ebpf, names::IO_URING_ERRNO_MAP)?;
+        for entry in errnos.iter() {
+            let (key, n) = entry.context("cannot read the io_uring errno map")?;
+            *snap
+                .errnos
+                .entry(key.slot)
+                .or_default()
+                .entry(key.errno)
+                .or_default() += n;
+        }
+        Ok(snap)
+    }
+
     fn lost(&self) -> Result<BTreeMap<&'static str, u64>> {
         let lost: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::LOST_MAP)?;
         let mut all = BTreeMap::new();
@@ -219,6 +275,7 @@ impl Collector {
             events: None,
             block: None,
             faults: None,
+            io_uring: None,
         };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats
@@ -267,6 +324,9 @@ impl Collector {
         if self.events {
             snapshot.events = Some(self.events()?);
             snapshot.block = Some(self.block()?);
+        }
+        if self.io_uring {
+            snapshot.io_uring = Some(self.io_uring()?);
         }
         if self.faults {
             snapshot.faults = Some(self.faults()?);

@@ -9,8 +9,8 @@
 use wl_common::Counts;
 
 use super::{
-    Report, SubsystemRow, SyscallRow, events::EventRow, objects::ObjectRow, render, tasks::Block,
-    tasks::TaskSyscall,
+    Report, SubsystemRow, SyscallRow, events::EventRow, io_uring::IoUringRow, objects::ObjectRow,
+    render, tasks::Block, tasks::TaskSyscall,
 };
 
 /// A value as its column holds it; each format decides how it reads.
@@ -722,6 +722,76 @@ fn event_source() -> Column<EventRow> {
     })
 }
 
+// Columns of io_uring's operations.
+
+impl Counted for IoUringRow {
+    fn counts(&self) -> Counts {
+        self.counts
+    }
+}
+
+fn uring_submitted() -> Column<IoUringRow> {
+    number("submitted", "submitted", "# submitted", 9, |_, r| {
+        Cell::Int(r.submitted)
+    })
+}
+
+fn uring_completed() -> Column<IoUringRow> {
+    number(
+        "calls",
+        "completed",
+        "# completed",
+        9,
+        calls_of::<IoUringRow>,
+    )
+}
+
+/// A percentile of the time from submission to completion, measured whether or not
+/// syscalls are timed.
+const fn uring_micros(
+    key: &'static str,
+    title: &'static str,
+    value: fn(&Report, &IoUringRow) -> Cell,
+) -> Column<IoUringRow> {
+    Column {
+        timed: false,
+        ..micros(key, title, value)
+    }
+}
+
+fn uring_p50() -> Column<IoUringRow> {
+    uring_micros("p50_us", "p50 usecs", |_, r| Cell::Micros(r.p50_ns))
+}
+
+fn uring_p99() -> Column<IoUringRow> {
+    uring_micros("p99_us", "p99 usecs", |_, r| Cell::Micros(r.p99_ns))
+}
+
+fn uring_op() -> Column<IoUringRow> {
+    named("op", "op", "Operation", 16, |_, r| text(r.op.as_str()))
+}
+
+/// The objects of an operation's requests, busiest first: `ext4 5, no_file 3`.
+fn uring_objects() -> Column<IoUringRow> {
+    named("objects", "objects", "Objects", 16, |_, r| {
+        let list: Vec<String> = r
+            .objects
+            .iter()
+            .map(|o| {
+                let name = o.name.as_deref().unwrap_or(o.kind);
+                format!("{name} {}", o.counts.calls)
+            })
+            .collect();
+        text(list.join(", "))
+    })
+}
+
+fn uring_source() -> Column<IoUringRow> {
+    named("source", "source", "Source", 16, |_, r| {
+        Cell::Code(r.source.to_owned())
+    })
+}
+
 // Columns of a list of tasks.
 
 fn task<'a>() -> Column<Block<'a>> {
@@ -830,6 +900,32 @@ pub mod layout {
             event_bytes(),
             event_subsystem(),
             event_source(),
+        ]
+    }
+
+    /// io_uring's operations under the table.
+    pub fn io_uring_table() -> Vec<Column<IoUringRow>> {
+        vec![
+            uring_submitted(),
+            uring_completed(),
+            errors(),
+            uring_p50(),
+            uring_p99(),
+            uring_op(),
+            uring_objects(),
+        ]
+    }
+    /// io_uring's operations in Markdown and reStructuredText.
+    pub fn io_uring() -> Vec<Column<IoUringRow>> {
+        vec![
+            uring_op(),
+            uring_submitted(),
+            uring_completed(),
+            errors(),
+            uring_p50(),
+            uring_p99(),
+            uring_objects(),
+            uring_source(),
         ]
     }
 

@@ -58,6 +58,10 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
         writeln!(out)?;
         table(report, &layout::events(), events, out)?;
     }
+    if let Some(ops) = report.io_uring.as_deref().filter(|o| !o.is_empty()) {
+        writeln!(out)?;
+        table(report, &layout::io_uring(), ops, out)?;
+    }
     Ok(())
 }
 

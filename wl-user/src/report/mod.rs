@@ -6,6 +6,7 @@ mod csv;
 pub mod diff;
 pub mod events;
 mod histogram;
+pub mod io_uring;
 mod json;
 mod markdown;
 pub mod objects;
@@ -294,6 +295,10 @@ pub struct Report {
     /// context switches (absent with `--no-events`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<events::EventRow>>,
+    /// io_uring operations of the traced tasks, by opcode (with events, where the
+    /// kernel has io_uring).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub io_uring: Option<Vec<io_uring::IoUringRow>>,
     /// With `--syscall`, `--failed` or `--errno`: which calls were counted (`syscalls`,
     /// `failed`, `errnos`, as given); the rest were not.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -485,6 +490,10 @@ impl Report {
                     },
                 )
             }),
+            io_uring: snap
+                .io_uring
+                .as_ref()
+                .map(|u| io_uring::build(u, sources.knowledge, sources.kallsyms)),
             by,
             tasks,
         }
@@ -637,6 +646,7 @@ pub(crate) mod tests {
             events: None,
             block: None,
             faults: None,
+            io_uring: None,
         };
         Report::new(
             Target::Command(vec!["true".into()]),

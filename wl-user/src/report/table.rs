@@ -217,6 +217,15 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
         };
         columns(report, &layout::events_table(), events, frame, out)?;
     }
+    if let Some(ops) = report.io_uring.as_deref().filter(|o| !o.is_empty()) {
+        writeln!(out)?;
+        let frame = Frame {
+            ruled: true,
+            width: render.width,
+            ..Frame::PLAIN
+        };
+        columns(report, &layout::io_uring_table(), ops, frame, out)?;
+    }
     if let Some(s) = &report.seccomp {
         let part = |what: &str, rows: &[super::DeniedRow]| {
             let total: u64 = rows.iter().map(|d| d.calls).sum();

@@ -12,6 +12,7 @@
 mod generated;
 #[rustfmt::skip]
 mod generated_objects;
+pub mod io_uring;
 pub mod object_scan;
 pub mod objects;
 pub mod operations;

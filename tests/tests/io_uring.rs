@@ -1,0 +1,160 @@
+//! io_uring operations as syscall-like rows: a workload whose operations are known
+//! (`wl-testload --io-uring`), counted per opcode on submission and completion, with
+//! the errno of each failure and the object each request's file was, including the
+//! NOPs its SQPOLL thread submits.
+
+mod common;
+
+use common::*;
+use wl_tests::{EXIT_STATUS, uring::*};
+
+/// Where the workload's file goes: a directory of the build on the host; in the test
+/// VMs, whose shared directories are 9p, the guest's own /tmp.
+fn uring_file() -> std::path::PathBuf {
+    let dir = if std::env::var_os("WL_VM_GUEST").is_some() {
+        std::env::temp_dir()
+    } else {
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    };
+    dir.join(format!("wl-uring-{}", std::process::id()))
+}
+
+/// (op, submitted, completed, errors, errnos, objects as "name count").
+type Op = (
+    String,
+    u64,
+    u64,
+    u64,
+    Vec<(String, u64)>,
+    Vec<(String, u64)>,
+);
+
+fn ops(report: &serde_json::Value) -> Vec<Op> {
+    report["io_uring"]
+        .as_array()
+        .expect("an io_uring array")
+        .iter()
+        .map(|o| {
+            assert_eq!(o["subsystem"], "io_uring", "{o}");
+            let n = |f: &str| o[f].as_u64().unwrap();
+            let errnos = o["errnos"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(e, n)| (e.clone(), n.as_u64().unwrap()))
+                .collect();
+            let objects = o["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| {
+                    let name = x["name"].as_str().or(x["kind"].as_str()).unwrap();
+                    (name.to_owned(), x["calls"].as_u64().unwrap())
+                })
+                .collect();
+            (
+                o["op"].as_str().unwrap().to_owned(),
+                n("submitted"),
+                n("calls"),
+                n("errors"),
+                errnos,
+                objects,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn operations_are_counted_by_opcode_outcome_and_object() {
+    require_root();
+    let file = uring_file();
+    let load = testload();
+    for mode in [&[][..], &["--no-cgroup"]] {
+        let mut args = vec!["run", "--format", "json", "-o", "-"];
+        args.extend_from_slice(mode);
+        args.extend_from_slice(&[
+            "--",
+            load.to_str().unwrap(),
+            "--io-uring",
+            file.to_str().unwrap(),
+        ]);
+        let out = wl(&args);
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(
+            out.status.code(),
+            Some(EXIT_STATUS),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = parse_json(&out.stdout);
+        let got = ops(&report);
+        // The file's object is named by its file system, whichever it is here.
+        let fs = got
+            .iter()
+            .find(|o| o.0 == "WRITE")
+            .and_then(|o| o.5.first())
+            .map(|(name, _)| name.clone())
+            .unwrap_or_default();
+        let nops = NOPS + SQPOLL_NOPS;
+        let expected: Vec<Op> = vec![
+            (
+                "NOP".into(),
+                nops,
+                nops,
+                0,
+                vec![],
+                vec![("none".into(), nops)],
+            ),
+            (
+                "READ".into(),
+                READS + BAD_READS,
+                READS + BAD_READS,
+                BAD_READS,
+                vec![("EBADF".into(), BAD_READS)],
+                vec![(fs.clone(), READS), ("no_file".into(), BAD_READS)],
+            ),
+            (
+                "WRITE".into(),
+                WRITES,
+                WRITES,
+                0,
+                vec![],
+                vec![(fs.clone(), WRITES)],
+            ),
+        ];
+        assert_eq!(got, expected, "{mode:?}");
+        assert!(!fs.is_empty() && fs != "none" && fs != "no_file", "{fs}");
+        // Submission to completion was timed: each completion is in a bucket.
+        for o in report["io_uring"].as_array().unwrap() {
+            let timed: u64 = o["latency_log2"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+                .sum();
+            assert_eq!(timed, o["calls"].as_u64().unwrap(), "{o}");
+        }
+    }
+}
+
+#[test]
+fn no_events_counts_no_operations() {
+    require_root();
+    let file = uring_file();
+    let load = testload();
+    let out = wl(&[
+        "run",
+        "--no-events",
+        "--format",
+        "json",
+        "-o",
+        "-",
+        "--",
+        load.to_str().unwrap(),
+        "--io-uring",
+        file.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.status.code(), Some(EXIT_STATUS));
+    assert!(parse_json(&out.stdout).get("io_uring").is_none());
+}
