@@ -124,6 +124,34 @@ fn operations_are_counted_by_opcode_outcome_and_object() {
         ];
         assert_eq!(got, expected, "{mode:?}");
         assert!(!fs.is_empty() && fs != "none" && fs != "no_file", "{fs}");
+        // The subsystem summaries count the operations: by entry point all under
+        // io_uring; by object the reads and writes under their file's subsystem
+        // (Filesystem for ext4, where the host keeps it), the rest under io_uring.
+        let ops_in = |list: &str, name: &str| {
+            report[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .map_or(0, |s| s["io_uring_ops"].as_u64().unwrap())
+        };
+        assert_eq!(
+            ops_in("subsystems", "io_uring"),
+            nops + READS + BAD_READS + WRITES
+        );
+        let write = &report["io_uring"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["op"] == "WRITE")
+            .unwrap()["objects"][0];
+        let served = write["subsystem"].as_str().expect("the file's subsystem");
+        assert_ne!(served, "io_uring", "{write}");
+        if fs == "ext4" {
+            assert_eq!(served, "Filesystem");
+        }
+        assert_eq!(ops_in("subsystems_by_object", served), READS + WRITES);
+        assert_eq!(ops_in("subsystems_by_object", "io_uring"), nops + BAD_READS);
         // Submission to completion was timed: each completion is in a bucket.
         for o in report["io_uring"].as_array().unwrap() {
             let timed: u64 = o["latency_log2"]
@@ -144,7 +172,8 @@ fn no_events_counts_no_operations() {
     let load = testload();
     let out = wl(&[
         "run",
-        "--no-events",
+        "--events",
+        "none",
         "--format",
         "json",
         "-o",

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     collector::{Filter, Latency, TraceOptions},
-    options::{By, Only},
+    options::{By, Events, Only},
     report::{Format, ObjectsShown, Render, SortKey, Weight},
     seccomp::Denial,
     syscalls::Knowledge,
@@ -347,10 +347,14 @@ pub struct TraceArgs {
     /// their entry, untimed and unresolved; the report says what it counted.
     #[arg(long, short = 's', value_name = "NAMES", value_delimiter = ',')]
     pub syscall: Vec<String>,
-    /// Do not count signals and context switches (the `events` of reports): their
-    /// tracepoints then stay unattached, and context switches of the machine pay
-    /// nothing.
-    #[arg(long)]
+    /// The kernel work no syscall row shows: the traced tasks' page faults (by memory
+    /// and outcome), signals, context switches and block I/O (the `events` of
+    /// reports), and their io_uring operations (`io_uring`). `none` leaves their
+    /// programs unattached: the machine's faults and context switches then pay nothing.
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = Events::All)]
+    pub events: Events,
+    /// The same as --events none.
+    #[arg(long, hide = true)]
     pub no_events: bool,
     /// Count only calls that failed (returned an error number), with their errnos,
     /// time and objects; like strace -Z.
@@ -410,7 +414,7 @@ impl TraceArgs {
             objects: (self.objects != ObjectsShown::None).then_some(knowledge),
             per_cgroup: None,
             only,
-            events: !self.no_events,
+            events: self.events == Events::All && !self.no_events,
         }
     }
 }

@@ -13,6 +13,15 @@ pub enum By {
     Comm,
 }
 
+/// Whether the kernel work beside the syscalls is counted (`--events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Events {
+    /// Page faults, signals, context switches, block I/O and io_uring operations.
+    All,
+    /// None of them: their programs stay unattached and cost nothing.
+    None,
+}
+
 /// Which calls count (`--syscall`, `--failed`, `--errno`): the words as given, which the
 /// report repeats, and what they resolved to, which the kernel side checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

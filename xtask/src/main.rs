@@ -219,9 +219,8 @@ fn run(cli: Cli) -> Result<()> {
             rounds,
             smoke,
         } => {
-            let mut b = cargo();
-            b.args(["build", "--release", "--package", "wl-user"]);
-            status(b)?;
+            // wl-user, and wl-testload for the loops of the event benchmarks.
+            build_for_tests()?;
             ensure_root("the benchmark")?;
             bench::run(bench_options(smoke, loops, rounds))
         }

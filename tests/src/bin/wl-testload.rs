@@ -18,6 +18,12 @@
 //!                 faults it took meanwhile (getrusage) to standard error.
 //!   --io-uring FILE instead of all the above, make the io_uring operations of
 //!                 `wl_tests::uring` (FILE is created and written and read).
+//!   --bench pages|uring-nop|uring-read N [FILE]
+//!                 instead of all the above, a loop for `cargo xtask bench`: write N
+//!                 pages of fresh anonymous memory (a fault each), or complete N io_uring
+//!                 NOPs, or N 4 KiB io_uring reads of FILE (created, 128 KiB, cached), in
+//!                 batches of `BENCH_BATCH`; then print the time per operation as perf
+//!                 bench does (`usecs/op`).
 //!   --fork-storm N  instead of all the above, fork N short-lived children one at a time,
 //!                 each making `STORM_CHILD_GETPPID` getppid and `STORM_CHILD_GETUID`
 //!                 getuid calls: more processes than a tracer may keep apart.
@@ -253,6 +259,96 @@ fn uring(path: &str) -> ! {
     std::process::exit(EXIT_STATUS);
 }
 
+/// io_uring requests per submission in `--bench uring-*`.
+const BENCH_BATCH: u64 = 32;
+
+/// Completes `n` requests on `ring`, `BENCH_BATCH` at a time; `entry(i)` makes the
+/// `i`th of a batch.
+fn uring_loop(
+    ring: &mut ::io_uring::IoUring,
+    n: u64,
+    entry: impl Fn(u64) -> ::io_uring::squeue::Entry,
+) {
+    let mut done = 0;
+    while done < n {
+        let batch = BENCH_BATCH.min(n - done);
+        for i in 0..batch {
+            // SAFETY: every buffer an entry points at outlives the wait below.
+            unsafe { ring.submission().push(&entry(i)) }.expect("submission queue full");
+        }
+        ring.submit_and_wait(batch as usize)
+            .expect("io_uring_enter");
+        for c in ring.completion() {
+            assert!(c.result() >= 0, "io_uring request failed: {}", c.result());
+            done += 1;
+        }
+    }
+}
+
+fn bench(kind: &str, n: u64, file: Option<&str>) -> ! {
+    use ::io_uring::{IoUring, opcode, types::Fd};
+    use std::{io::Write as _, os::fd::AsRawFd as _};
+    let start;
+    match kind {
+        "pages" => {
+            // 16 MiB at a time, mapped, written a byte per page, unmapped.
+            const CHUNK: u64 = 4096;
+            start = std::time::Instant::now();
+            let mut left = n;
+            while left > 0 {
+                let pages = CHUNK.min(left);
+                // SAFETY: fresh memory, written within its length and unmapped after.
+                unsafe {
+                    let p = map(pages, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+                    libc::madvise(p.cast(), (pages * PAGE) as usize, libc::MADV_NOHUGEPAGE);
+                    for i in 0..pages {
+                        p.add((i * PAGE) as usize).write_volatile(1);
+                    }
+                    libc::munmap(p.cast(), (pages * PAGE) as usize);
+                }
+                left -= pages;
+            }
+        }
+        "uring-nop" => {
+            let mut ring = IoUring::new(BENCH_BATCH as u32).expect("io_uring_setup");
+            start = std::time::Instant::now();
+            uring_loop(&mut ring, n, |_| opcode::Nop::new().build());
+        }
+        "uring-read" => {
+            // A page of the file per request of a batch.
+            const FILE_PAGES: u64 = BENCH_BATCH;
+            let path = file.expect("--bench uring-read takes a file to create");
+            let mut f = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+                .expect("cannot create the --bench file");
+            f.write_all(&vec![7u8; (FILE_PAGES * PAGE) as usize])
+                .expect("cannot write the --bench file");
+            let fd = Fd(f.as_raw_fd());
+            let mut buffers = vec![0u8; (BENCH_BATCH * PAGE) as usize];
+            let base = buffers.as_mut_ptr();
+            let mut ring = IoUring::new(BENCH_BATCH as u32).expect("io_uring_setup");
+            start = std::time::Instant::now();
+            uring_loop(&mut ring, n, |i| {
+                // SAFETY: `i` < BENCH_BATCH: a page of `buffers`.
+                let buffer = unsafe { base.add((i * PAGE) as usize) };
+                opcode::Read::new(fd, buffer, PAGE as u32)
+                    .offset(i * PAGE)
+                    .build()
+            });
+            drop(buffers);
+        }
+        _ => panic!("--bench takes pages, uring-nop or uring-read"),
+    }
+    let us = start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64;
+    println!("wl-testload: {n} {kind}");
+    println!("     {us:.3} usecs/op");
+    std::process::exit(0);
+}
+
 fn fork_storm(n: u64) -> ! {
     for _ in 0..n {
         // SAFETY: the process is single-threaded; the child only makes raw syscalls and
@@ -296,6 +392,14 @@ fn main() {
     }
     if let Some(i) = args.iter().position(|a| a == "--faults") {
         faults(args.get(i + 1).expect("--faults takes a file to create"));
+    }
+    if let Some(i) = args.iter().position(|a| a == "--bench") {
+        let n = args.get(i + 2).and_then(|s| s.parse().ok());
+        bench(
+            args.get(i + 1).map_or("", String::as_str),
+            n.expect("--bench takes a kind and a number of operations"),
+            args.get(i + 3).map(String::as_str),
+        );
     }
     if let Some(i) = args.iter().position(|a| a == "--fork-storm") {
         let n: u64 = args

@@ -278,18 +278,28 @@ pub const TRACEPOINTS: [(&str, &str); 4] = [
 ];
 
 /// The tracepoints of the events, attached with `events`, with what each counts.
-pub const EVENT_TRACEPOINTS: [(&str, &str, &str); 5] = [
-    (names::PROG_SIGNAL_GENERATE, "signal_generate", "signals"),
-    (names::PROG_SCHED_SWITCH, "sched_switch", "context switches"),
-    (names::PROG_BLOCK_BIO_QUEUE, "block_bio_queue", "block I/O"),
+pub const EVENT_TRACEPOINTS: [(&str, &[&str], &str); 5] = [
+    (names::PROG_SIGNAL_GENERATE, &["signal_generate"], "signals"),
+    (
+        names::PROG_SCHED_SWITCH,
+        &["sched_switch"],
+        "context switches",
+    ),
+    (
+        names::PROG_BLOCK_BIO_QUEUE,
+        &["block_bio_queue"],
+        "block I/O",
+    ),
+    // Named io_uring_submit_sqe until Linux 6.3; the request is the first argument
+    // of both.
     (
         names::PROG_IO_URING_SUBMIT,
-        "io_uring_submit_req",
+        &["io_uring_submit_req", "io_uring_submit_sqe"],
         "io_uring operations",
     ),
     (
         names::PROG_IO_URING_COMPLETE,
-        "io_uring_complete",
+        &["io_uring_complete"],
         "io_uring operations",
     ),
 ];
@@ -302,7 +312,21 @@ fn load_events(
     offsets: &KernelOffsets,
 ) -> Vec<(&'static str, &'static str)> {
     let mut loaded = Vec::new();
-    for &(prog, tracepoint, what) in &EVENT_TRACEPOINTS {
+    for &(prog, tracepoints, what) in &EVENT_TRACEPOINTS {
+        // The first of its names the kernel has (an unknown one fails before the
+        // verifier runs); the error is the newest name's.
+        let load = |p: &mut BtfTracePoint| -> Result<&'static str> {
+            let mut first = None;
+            for &tp in tracepoints {
+                match p.load(tp, vmlinux) {
+                    Ok(()) => return Ok(tp),
+                    Err(e) => {
+                        first.get_or_insert(e);
+                    }
+                }
+            }
+            Err(rejected(prog, &first.expect("every program has a name")))
+        };
         let result = if prog == names::PROG_BLOCK_BIO_QUEUE && offsets.bio_bdev == 0 {
             Err(anyhow::anyhow!("this kernel's struct bio has no bi_bdev"))
         } else if prog == names::PROG_IO_URING_SUBMIT && offsets.req_opcode == 0 {
@@ -313,13 +337,10 @@ fn load_events(
         } else {
             ebpf.program_mut(prog)
                 .with_context(|| format!("the eBPF object has no program {prog}"))
-                .and_then(|p| {
-                    let p: &mut BtfTracePoint = p.try_into()?;
-                    p.load(tracepoint, vmlinux).map_err(|e| rejected(prog, &e))
-                })
+                .and_then(|p| load(p.try_into()?))
         };
         match result {
-            Ok(()) => loaded.push((prog, tracepoint)),
+            Ok(tracepoint) => loaded.push((prog, tracepoint)),
             Err(e) => eprintln!("wl: {what} are not counted: {e:#}"),
         }
     }

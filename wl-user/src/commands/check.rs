@@ -79,18 +79,23 @@ fn checks() -> Vec<Line> {
                 },
                 false,
             );
+            // Each with its names by kernel release: missing when it has none of them.
             let missing: Vec<_> = collector::TRACEPOINTS
                 .iter()
-                .map(|(_, tp)| *tp)
-                .chain(collector::EVENT_TRACEPOINTS.iter().map(|(_, tp, _)| *tp))
-                .filter(|tp| !b.has_typedef(&format!("btf_trace_{tp}")))
+                .map(|(_, tp)| std::slice::from_ref(tp))
+                .chain(collector::EVENT_TRACEPOINTS.iter().map(|(_, tps, _)| *tps))
+                .filter(|tps| {
+                    !tps.iter()
+                        .any(|tp| b.has_typedef(&format!("btf_trace_{tp}")))
+                })
+                .map(|tps| tps[0])
                 .collect();
             add(
                 &mut lines,
                 missing.is_empty(),
                 "tracepoints",
                 if missing.is_empty() {
-                    "sys_enter, sys_exit, sched_process_fork, sched_process_exit, signal_generate, sched_switch, block_bio_queue (BTF raw tracepoints)"
+                    "sys_enter, sys_exit, sched_process_fork, sched_process_exit, signal_generate, sched_switch, block_bio_queue, io_uring_submit_req, io_uring_complete (BTF raw tracepoints)"
                         .into()
                 } else {
                     format!("no BTF raw tracepoint {}", missing.join(", "))

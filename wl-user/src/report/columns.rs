@@ -92,6 +92,8 @@ pub struct Column<R> {
     pub width: usize,
     /// A time: the text formats show `-` when calls were not timed (`--no-latency`).
     pub timed: bool,
+    /// Left out where people read when no row has a value in it.
+    pub optional: bool,
     pub value: fn(&Report, &R) -> Cell,
 }
 
@@ -230,6 +232,7 @@ const fn share<R: Counted>() -> Column<R> {
         align: Align::Right,
         width: 6,
         timed: true,
+        optional: false,
         value: share_of::<R>,
     }
 }
@@ -242,6 +245,7 @@ const fn seconds<R: Counted>(width: usize) -> Column<R> {
         align: Align::Right,
         width,
         timed: true,
+        optional: false,
         value: seconds_of::<R>,
     }
 }
@@ -287,6 +291,7 @@ const fn number<R>(
         align: Align::Right,
         width,
         timed: false,
+        optional: false,
         value,
     }
 }
@@ -303,6 +308,7 @@ const fn micros<R>(
         align: Align::Right,
         width: 11,
         timed: true,
+        optional: false,
         value,
     }
 }
@@ -322,6 +328,7 @@ const fn named<R>(
         align: Align::Left,
         width,
         timed: false,
+        optional: false,
         value,
     }
 }
@@ -488,6 +495,7 @@ fn avg_ns<'a>() -> Column<Line<'a>> {
         align: Align::Right,
         width: 11,
         timed: false,
+        optional: false,
         value: |_, l| match l {
             Line::Syscall(s) => Cell::Int(s.avg_ns),
             _ => {
@@ -506,6 +514,7 @@ fn min_ns<'a>() -> Column<Line<'a>> {
         align: Align::Right,
         width: 11,
         timed: false,
+        optional: false,
         value: |_, l| match l {
             Line::Syscall(s) => Cell::Int(s.min_ns),
             _ => Cell::Empty,
@@ -522,6 +531,7 @@ fn percentile_ns<'a>(key: &'static str, value: fn(&Report, &Line<'a>) -> Cell) -
         align: Align::Right,
         width: 11,
         timed: false,
+        optional: false,
         value,
     }
 }
@@ -562,6 +572,7 @@ fn max_ns<'a>() -> Column<Line<'a>> {
         align: Align::Right,
         width: 11,
         timed: false,
+        optional: false,
         value: |_, l| match l {
             Line::Syscall(s) => Cell::Int(s.max_ns),
             _ => Cell::Empty,
@@ -618,6 +629,24 @@ fn syscalls() -> Column<SubsystemRow> {
     number("syscalls", "syscalls", "# syscalls", 8, |_, s| {
         Cell::Int(s.syscalls)
     })
+}
+
+fn io_uring_ops() -> Column<SubsystemRow> {
+    Column {
+        optional: true,
+        ..number("io_uring_ops", "io_uring", "# io_uring ops", 8, |_, s| {
+            Cell::Sparse(s.io_uring_ops)
+        })
+    }
+}
+
+fn events_in() -> Column<SubsystemRow> {
+    Column {
+        optional: true,
+        ..number("events", "events", "# events", 8, |_, s| {
+            Cell::Sparse(s.events)
+        })
+    }
 }
 
 // Columns of `--by` (one syscall of one task).
@@ -693,6 +722,7 @@ fn event_time() -> Column<EventRow> {
         align: Align::Right,
         width: 11,
         timed: false,
+        optional: false,
         value: |_, e| {
             if e.counts.total_ns > 0 {
                 Cell::Seconds(e.counts.total_ns)
@@ -755,6 +785,7 @@ const fn uring_micros(
 ) -> Column<IoUringRow> {
     Column {
         timed: false,
+        optional: false,
         ..micros(key, title, value)
     }
 }
@@ -931,11 +962,27 @@ pub mod layout {
 
     /// The subsystem summary in the table.
     pub fn subsystems_table() -> Vec<Column<SubsystemRow>> {
-        vec![share(), calls(), errors(), syscalls(), subsystem_name()]
+        vec![
+            share(),
+            calls(),
+            errors(),
+            syscalls(),
+            io_uring_ops(),
+            events_in(),
+            subsystem_name(),
+        ]
     }
     /// The subsystem summary in Markdown and reStructuredText.
     pub fn subsystems() -> Vec<Column<SubsystemRow>> {
-        vec![subsystem_name(), calls(), errors(), share(), syscalls()]
+        vec![
+            subsystem_name(),
+            calls(),
+            errors(),
+            share(),
+            syscalls(),
+            io_uring_ops(),
+            events_in(),
+        ]
     }
 
     /// A task's syscalls under its heading (`--by`), in the table.
@@ -999,12 +1046,24 @@ pub fn task_lines<'a>(b: &'a Block<'a>) -> Vec<TaskLine<'a>> {
 }
 
 /// The header and cells of `rows` as `style` writes them.
-/// The columns `style` shows of `columns`: where people read (not CSV), a report whose
-/// calls were not timed drops the time columns, which would be empty.
-pub fn shown<'c, R>(report: &Report, columns: &'c [Column<R>], style: Style) -> Vec<&'c Column<R>> {
+/// The columns `style` shows of `columns` for `rows`: where people read (not CSV), a
+/// report whose calls were not timed drops the time columns, and an optional column
+/// with nothing in any row is dropped; both would be empty.
+pub fn shown<'c, R>(
+    report: &Report,
+    columns: &'c [Column<R>],
+    rows: &[R],
+    style: Style,
+) -> Vec<&'c Column<R>> {
+    let read = style != Style::Csv;
+    let empty = |c: &Column<R>| {
+        rows.iter()
+            .all(|r| matches!((c.value)(report, r), Cell::Empty | Cell::Sparse(0)))
+    };
     columns
         .iter()
-        .filter(|c| report.latency || !c.timed || style == Style::Csv)
+        .filter(|c| !(read && c.timed && !report.latency))
+        .filter(|c| !(read && c.optional && empty(c)))
         .collect()
 }
 
@@ -1093,7 +1152,7 @@ mod tests {
             lines: &[Line<'a>],
             style: Style,
         ) -> (Vec<&'static str>, Vec<Vec<String>>) {
-            cells(report, &shown(report, &columns, style), lines, style)
+            cells(report, &shown(report, &columns, lines, style), lines, style)
         }
         let (_, md) = grid(&report, layout::markdown(), &lines, Style::Markdown);
         assert_eq!(md[1][0], "↳ ext4");

@@ -14,7 +14,7 @@ pub fn rows<R>(
     rows: &[R],
     out: &mut dyn Write,
 ) -> Result<()> {
-    let columns = columns::shown(report, columns, Style::Csv);
+    let columns = columns::shown(report, columns, rows, Style::Csv);
     let (header, body) = columns::cells(report, &columns, rows, Style::Csv);
     let mut w = render::csv_writer(out);
     w.write_record(header)?;

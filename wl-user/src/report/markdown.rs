@@ -15,7 +15,7 @@ pub fn table<R>(
     rows: &[R],
     out: &mut dyn Write,
 ) -> Result<()> {
-    let columns = columns::shown(report, columns, Style::Markdown);
+    let columns = columns::shown(report, columns, rows, Style::Markdown);
     let (header, body) = columns::cells(report, &columns, rows, Style::Markdown);
     writeln!(out, "| {} |", header.join(" | "))?;
     let rule: Vec<&str> = columns

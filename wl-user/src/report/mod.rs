@@ -242,6 +242,62 @@ pub struct SubsystemRow {
     pub counts: Counts,
     /// Distinct syscalls (per ABI) of this subsystem that were called.
     pub syscalls: u64,
+    /// io_uring operations completed for the workload that this subsystem served: in
+    /// the summary by entry point all under io_uring, by object under the subsystem of
+    /// each request's file.
+    pub io_uring_ops: u64,
+    /// Events in this subsystem (page faults, signals, context switches, block I/O):
+    /// kernel work that no call above counts.
+    pub events: u64,
+}
+
+impl SubsystemRow {
+    pub(crate) fn new(name: &'static str) -> SubsystemRow {
+        SubsystemRow {
+            name,
+            counts: Counts::default(),
+            syscalls: 0,
+            io_uring_ops: 0,
+            events: 0,
+        }
+    }
+
+    /// `name`'s row in `rows`, added empty if it is not there.
+    pub(crate) fn find<'r>(rows: &'r mut Vec<SubsystemRow>, name: &'static str) -> &'r mut Self {
+        let i = match rows.iter().position(|s| s.name == name) {
+            Some(i) => i,
+            None => {
+                rows.push(SubsystemRow::new(name));
+                rows.len() - 1
+            }
+        };
+        &mut rows[i]
+    }
+}
+
+/// Adds to a subsystem summary the work no syscall row shows: each event under its
+/// subsystem, each io_uring operation under io_uring, or `by_object` under its object's
+/// subsystem.
+fn credit_kernel_work(
+    rows: &mut Vec<SubsystemRow>,
+    events: &[events::EventRow],
+    io_uring: &[io_uring::IoUringRow],
+    by_object: bool,
+) {
+    for e in events {
+        SubsystemRow::find(rows, e.subsystem).events += e.counts.calls;
+    }
+    for op in io_uring {
+        if !by_object {
+            SubsystemRow::find(rows, op.subsystem).io_uring_ops += op.counts.calls;
+            continue;
+        }
+        for o in &op.objects {
+            let name = o.subsystem.unwrap_or(op.subsystem);
+            SubsystemRow::find(rows, name).io_uring_ops += o.counts.calls;
+        }
+    }
+    sort_subsystems(rows);
 }
 
 /// Which syscall tables named the rows.
@@ -292,7 +348,7 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<SeccompOutcome>,
     /// Kernel work no syscall row shows: signals delivered to the traced tasks and their
-    /// context switches (absent with `--no-events`).
+    /// context switches (absent with `--events none`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<events::EventRow>>,
     /// io_uring operations of the traced tasks, by opcode (with events, where the
@@ -331,13 +387,14 @@ pub struct DeniedRow {
     pub effect: String,
 }
 
-/// Busiest first: by time spent, then calls, then name.
+/// Busiest first: by time spent, then calls, then the work no call shows, then name.
 fn sort_subsystems(rows: &mut [SubsystemRow]) {
     rows.sort_by(|a, b| {
         b.counts
             .total_ns
             .cmp(&a.counts.total_ns)
             .then(b.counts.calls.cmp(&a.counts.calls))
+            .then((b.io_uring_ops + b.events).cmp(&(a.io_uring_ops + a.events)))
             .then(a.name.cmp(b.name))
     });
 }
@@ -421,24 +478,13 @@ impl Report {
         syscalls.sort_by(|a, b| SortKey::Time.order(a, b));
         let mut subsystems: Vec<SubsystemRow> = Vec::new();
         for r in &syscalls {
-            let i = match subsystems.iter().position(|s| s.name == r.subsystem) {
-                Some(i) => i,
-                None => {
-                    subsystems.push(SubsystemRow {
-                        name: r.subsystem,
-                        counts: Counts::default(),
-                        syscalls: 0,
-                    });
-                    subsystems.len() - 1
-                }
-            };
-            let s = &mut subsystems[i];
+            let s = SubsystemRow::find(&mut subsystems, r.subsystem);
             s.counts += r.counts;
             s.syscalls += 1;
         }
         sort_subsystems(&mut subsystems);
         let subsystems_by_object = object_rows.map(|_| objects::subsystems(&syscalls));
-        Report {
+        let mut report = Report {
             schema: SCHEMA,
             provenance: sources.provenance.clone(),
             target,
@@ -496,7 +542,14 @@ impl Report {
                 .map(|u| io_uring::build(u, sources.knowledge, sources.kallsyms)),
             by,
             tasks,
+        };
+        let events = report.events.as_deref().unwrap_or_default();
+        let io_uring = report.io_uring.as_deref().unwrap_or_default();
+        credit_kernel_work(&mut report.subsystems, events, io_uring, false);
+        if let Some(rows) = &mut report.subsystems_by_object {
+            credit_kernel_work(rows, events, io_uring, true);
         }
+        report
     }
 
     /// The syscalls that ran, by ABI: what a seccomp profile of this run allows.
@@ -777,5 +830,96 @@ pub(crate) mod tests {
             .map(|s| s.name.as_str())
             .collect();
         assert_eq!(grouped, ["openat", "getppid", "getppid", "syscall_500"]);
+    }
+
+    #[test]
+    fn the_summary_counts_events_and_io_uring_operations() {
+        let r = sample();
+        let calls = |calls| Counts {
+            calls,
+            ..Counts::default()
+        };
+        let event = |detail: &str, n, subsystem| events::EventRow {
+            event: "page fault",
+            detail: detail.into(),
+            object: None,
+            counts: calls(n),
+            bytes: None,
+            subsystem,
+            source: "mm/memory.c".into(),
+        };
+        let object = |subsystem, n| objects::ObjectRow {
+            kind: "file",
+            name: Some("ext4".into()),
+            command: None,
+            handler: None,
+            source: None,
+            maintainers: None,
+            subsystem,
+            counts: calls(n),
+        };
+        let read = io_uring::IoUringRow {
+            op: "READ".into(),
+            opcode: 22,
+            submitted: 7,
+            counts: calls(7),
+            errnos: BTreeMap::new(),
+            latency_log2: Vec::new(),
+            p50_ns: 0,
+            p99_ns: 0,
+            subsystem: "io_uring",
+            source: "io_uring/rw.c",
+            // Five of an ext4 file, two of a file whose handler is not known.
+            objects: vec![object(Some("Filesystem"), 5), object(None, 2)],
+        };
+        let events = [
+            event("anon minor", 40, "Memory Mgmt."),
+            event("file minor", 2, "Memory Mgmt."),
+        ];
+        let summary = |by_object| {
+            let mut rows = r.subsystems.clone();
+            credit_kernel_work(&mut rows, &events, std::slice::from_ref(&read), by_object);
+            rows.iter()
+                .map(|s| (s.name, s.counts.calls, s.io_uring_ops, s.events))
+                .collect::<Vec<_>>()
+        };
+        // The syscalls' rows keep their calls; the new ones have none, busiest last.
+        assert_eq!(
+            summary(false),
+            [
+                ("Filesystem", 10, 0, 0),
+                ("Process Mgmt.", 1005, 0, 0),
+                ("Other", 1, 0, 0),
+                ("Memory Mgmt.", 0, 0, 42),
+                ("io_uring", 0, 7, 0),
+            ]
+        );
+        assert_eq!(
+            summary(true),
+            [
+                ("Filesystem", 10, 5, 0),
+                ("Process Mgmt.", 1005, 0, 0),
+                ("Other", 1, 0, 0),
+                ("Memory Mgmt.", 0, 0, 42),
+                ("io_uring", 0, 2, 0),
+            ]
+        );
+        // Shown where there is something to show.
+        let md = |r: &Report| {
+            let mut out = Vec::new();
+            r.write(Render::plain(Format::Md), &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let without = md(&r);
+        assert!(!without.contains("events"), "{without}");
+        let mut with = sample();
+        credit_kernel_work(&mut with.subsystems, &events, &[], false);
+        let md = md(&with);
+        // No io_uring operation: no column for them.
+        assert!(md.contains("| # syscalls | # events |"), "{md}");
+        assert!(
+            md.contains("| Memory Mgmt. | 0 | 0 | 0.00 | 0 | 42 |"),
+            "{md}"
+        );
     }
 }

@@ -213,18 +213,7 @@ pub fn subsystems(syscalls: &[SyscallRow]) -> Vec<SubsystemRow> {
     let mut out: Vec<SubsystemRow> = Vec::new();
     let mut seen: Vec<(&'static str, String, AbiName)> = Vec::new();
     let mut add = |name: &'static str, row: &SyscallRow, counts: Counts| {
-        let i = match out.iter().position(|s| s.name == name) {
-            Some(i) => i,
-            None => {
-                out.push(SubsystemRow {
-                    name,
-                    counts: Counts::default(),
-                    syscalls: 0,
-                });
-                out.len() - 1
-            }
-        };
-        let s = &mut out[i];
+        let s = SubsystemRow::find(&mut out, name);
         s.counts += counts;
         let key = (name, row.name.clone(), row.abi);
         if !seen.contains(&key) {

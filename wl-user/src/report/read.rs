@@ -34,7 +34,7 @@ pub struct ReadReport {
     #[serde(default)]
     pub only: Option<ReadOnly>,
     pub syscall_tables: ReadTables,
-    /// What the kernel did besides syscalls; absent with `--no-events` and in reports
+    /// What the kernel did besides syscalls; absent with `--events none` and in reports
     /// of an older wl-user.
     #[serde(default)]
     pub events: Option<Vec<ReadEvent>>,

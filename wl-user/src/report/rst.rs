@@ -56,7 +56,7 @@ pub fn table<R>(
     rows: &[R],
     out: &mut dyn Write,
 ) -> Result<()> {
-    let columns = columns::shown(report, columns, Style::Rst);
+    let columns = columns::shown(report, columns, rows, Style::Rst);
     let (header, body) = columns::cells(report, &columns, rows, Style::Rst);
     grid(out, &header, &body)
 }

@@ -84,7 +84,7 @@ pub fn columns<R>(
     frame: Frame<R>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let columns = columns::shown(report, columns, Style::Table);
+    let columns = columns::shown(report, columns, rows, Style::Table);
     let rule = columns
         .iter()
         .map(|c| "-".repeat(c.width))

@@ -234,7 +234,7 @@ fn notes(base: &ReadReport, new: &ReadReport) -> Vec<String> {
     }
     if base.events.is_some() != new.events.is_some() {
         notes.push(
-            "only one report counted events (the other ran with --no-events or an older wl-user): events are not compared".to_owned(),
+            "only one report counted events (the other ran with --events none or an older wl-user): events are not compared".to_owned(),
         );
     }
     if base.subsystems_by_object.is_some() != new.subsystems_by_object.is_some() {
