@@ -115,6 +115,8 @@ pub mod uring {
     pub const BAD_READS: u64 = 3;
     /// NOPs on a ring whose submissions its SQPOLL kernel thread makes.
     pub const SQPOLL_NOPS: u64 = 7;
+    /// `--io-uring-late`: NOPs on a ring set up before the tracing began.
+    pub const LATE_NOPS: u64 = 11;
 }
 
 pub mod events {

@@ -69,7 +69,7 @@ fn operations_are_counted_by_opcode_outcome_and_object() {
     require_root();
     let file = uring_file();
     let load = testload();
-    for mode in [&[][..], &["--no-cgroup"]] {
+    for mode in [&[][..], &["--no-cgroup"], &["--no-latency"]] {
         let mut args = vec!["run", "--format", "json", "-o", "-"];
         args.extend_from_slice(mode);
         args.extend_from_slice(&[
@@ -152,17 +152,75 @@ fn operations_are_counted_by_opcode_outcome_and_object() {
         }
         assert_eq!(ops_in("subsystems_by_object", served), READS + WRITES);
         assert_eq!(ops_in("subsystems_by_object", "io_uring"), nops + BAD_READS);
-        // Submission to completion was timed: each completion is in a bucket.
+        // Submission to completion was timed, unless calls are not: each completion
+        // is in a bucket, one at a time in flight.
+        let untimed = mode == ["--no-latency"];
         for o in report["io_uring"].as_array().unwrap() {
-            let timed: u64 = o["latency_log2"]
+            let in_buckets: u64 = o["latency_log2"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|n| n.as_u64().unwrap())
                 .sum();
-            assert_eq!(timed, o["calls"].as_u64().unwrap(), "{o}");
+            let timed = if untimed {
+                0
+            } else {
+                o["calls"].as_u64().unwrap()
+            };
+            assert_eq!(in_buckets, timed, "{o}");
+            assert_eq!(o["timed"], timed, "{o}");
+            assert_eq!(o["total_ns"] == 0, untimed, "{o}");
         }
     }
+}
+
+/// A ring set up before `attach` counts from its first traced submission; a ring of
+/// another process, busy meanwhile, does not count.
+#[test]
+fn a_ring_older_than_the_trace_counts_and_another_process_does_not() {
+    use std::io::{BufRead as _, Write as _};
+    require_root();
+    let mut workload = std::process::Command::new(testload())
+        .arg("--io-uring-late")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(workload.stderr.take().unwrap());
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line, "wl-testload: ready\n");
+    let pid = workload.id().to_string();
+    let mut wl = std::process::Command::new(wl_user())
+        .args(["attach", "--pid", &pid, "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wl_stderr = wait_until_tracing(&mut wl);
+    // Another process's NOPs while the workload's are counted.
+    let other = std::process::Command::new(testload())
+        .args(["--bench", "uring-nop", "5000"])
+        .output()
+        .unwrap();
+    assert!(other.status.success(), "{other:?}");
+    workload.stdin.take().unwrap().write_all(b"g").unwrap();
+    let status = wait_with_timeout(&mut workload, std::time::Duration::from_secs(60));
+    assert_eq!(status.code(), Some(EXIT_STATUS));
+    let out = output_with_timeout(wl, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{}", wl_stderr.join().unwrap());
+    let got = ops(&parse_json(&out.stdout));
+    assert_eq!(
+        got,
+        [(
+            "NOP".into(),
+            LATE_NOPS,
+            LATE_NOPS,
+            0,
+            vec![],
+            vec![("none".into(), LATE_NOPS)]
+        )]
+    );
 }
 
 #[test]

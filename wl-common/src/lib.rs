@@ -245,6 +245,9 @@ lost_reasons! {
     IoUringMapFull = 12, "io_uring_map_full";
     /// io_uring failures whose (operation, errno) did not fit in the errno map.
     IoUringErrnoMapFull = 13, "io_uring_errno_map_full";
+    /// io_uring rings of traced tasks past [`IO_URING_RINGS`]: their operations are not
+    /// counted (each such ring once per submission that found no room).
+    IoUringRingMapFull = 14, "io_uring_ring_map_full";
 }
 
 /// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
@@ -482,6 +485,8 @@ pub struct KernelOffsets {
     /// io_uring: its operations are not counted).
     pub req_opcode: u32,
     pub req_file: u32,
+    /// `io_kiocb.ctx`: the request's ring.
+    pub req_ctx: u32,
     /// Whether `io_uring_complete` passes the completion as `struct io_uring_cqe *`
     /// (ctx, req, cqe: Linux 6.3 and later) rather than its fields one by one (ctx,
     /// req, user_data, res, cflags, ...); then `io_uring_cqe.res` and `.flags`.
@@ -543,6 +548,7 @@ impl KernelOffsets {
         mm_lock_seq: 0,
         req_opcode: 0,
         req_file: 0,
+        req_ctx: 0,
         complete_has_cqe: 0,
         cqe_res: 0,
         cqe_flags: 0,
@@ -902,20 +908,30 @@ pub const FAULT_ENTRIES: u32 = 1024;
 /// this; the per-opcode arrays have a slot for each.
 pub const IO_URING_OPS: u32 = 256;
 
-/// io_uring requests of traced tasks submitted and not yet completed, by request.
+/// An io_uring request of a traced ring in flight: which (`struct io_kiocb *`), and
+/// since when. Kept in the slot [`io_uring_pending_slot`] gives its request, and
+/// replaced by the next request that hashes there.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IoUringPending {
+    pub req: u64,
     pub start_ns: u64,
-    pub opcode: u32,
-    pub _pad: u32,
 }
 
-/// Requests in flight at once that the pending map follows; past it the least recently
-/// submitted are forgotten, and their completions are not counted (the submissions
-/// are: `submitted` then exceeds the completions by as many, which the report shows).
-
+/// Slots of the in-flight table: a power of two. Requests in flight at once beyond a
+/// few thousand take each other's slots, and the completions of those that lost theirs
+/// are counted untimed.
 pub const IO_URING_PENDING_ENTRIES: u32 = 16384;
+
+/// The in-flight slot of request `req` (a slab address: its low bits are alignment).
+pub const fn io_uring_pending_slot(req: u64) -> u32 {
+    const SHIFT: u32 = 64 - IO_URING_PENDING_ENTRIES.trailing_zeros();
+    ((req >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> SHIFT) as u32
+}
+
+/// Rings (`struct io_ring_ctx *`) a traced task created or submitted to; past this many,
+/// a new ring's operations are not counted (`lost.io_uring_ring_map_full`).
+pub const IO_URING_RINGS: u32 = 4096;
 
 pub mod names {
     pub const STATS_MAP: &str = "SYSCALL_STATS";
@@ -962,6 +978,7 @@ pub mod names {
     pub const PROG_PAGE_FAULT_MAJOR: &str = "page_fault_major";
     pub const PROG_IO_URING_SUBMIT: &str = "io_uring_submit_req";
     pub const PROG_IO_URING_COMPLETE: &str = "io_uring_complete";
+    pub const PROG_IO_URING_CREATE: &str = "io_uring_create";
 }
 
 #[cfg(feature = "user")]
@@ -1075,7 +1092,7 @@ mod tests {
         assert_eq!(size_of::<InFlight>(), 80);
         assert_eq!(
             size_of::<KernelOffsets>(),
-            72 + 4 * 17 + 4 * 12 + 8 + 4 * 14
+            72 + 4 * 17 + 4 * 12 + 8 + 4 * 15
         );
         assert_eq!(size_of::<IoUringPending>(), 16);
         assert_eq!(size_of::<BlockKey>(), 8);

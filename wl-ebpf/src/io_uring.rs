@@ -1,27 +1,36 @@
-//! io_uring operations of traced tasks: each request from its submission (in the task
-//! that submits it: the workload's thread, or its ring's SQPOLL thread, which belongs to
-//! the same process) to its completion (wherever the kernel posts it: in the task, an
-//! io-wq worker of the same process, or an interrupt), by opcode and by the object the
-//! request's file is, with errors by errno and the time between.
+//! io_uring operations of traced tasks: each completion of a ring that a traced task
+//! created or submitted to (posted wherever the kernel posts it: in the task, an io-wq
+//! worker of the same process, its SQPOLL thread, or an interrupt), by opcode and by
+//! the object the request's file is, with errors by errno and, when calls are timed,
+//! the time since the request's submission.
+//!
+//! A completion is told traced by its ring, one hash lookup, rather than by following
+//! each request from its submission: requests in flight are kept only for their
+//! submission time, in an array slot their address picks, where a plain store
+//! replaces a hash map's insert and delete.
 
 use aya_ebpf::{
-    helpers::generated::{bpf_get_current_task_btf, bpf_ktime_get_ns},
+    EbpfContext as _,
+    helpers::{
+        bpf_probe_read_kernel,
+        generated::{bpf_get_current_task_btf, bpf_ktime_get_ns},
+    },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
 use wl_common::{
     Counts, ErrnoKey, IO_URING_OPS, IoUringPending, LATENCY_BUCKETS, Lost, ObjectKey,
-    latency_bucket, object,
+    io_uring_pending_slot, latency_bucket, object,
 };
 
 use crate::{
     account::add_to_row,
     btf::read_u32,
-    counters::{atomic_add, count_one},
+    counters::{atomic_add, count_one, lost},
     events::enabled,
     maps::{
-        IO_URING_ERRNOS, IO_URING_LATENCY, IO_URING_OTHERS, IO_URING_PENDING, IO_URING_STATS,
-        IO_URING_SUBMITTED,
+        IO_URING_ERRNOS, IO_URING_LATENCY, IO_URING_OTHERS, IO_URING_PENDING, IO_URING_RINGS,
+        IO_URING_STATS, IO_URING_SUBMITTED, RING_SEEN, RINGS_REMOVED,
     },
     objects::{probe, resolve_file_object},
     traced::is_traced,
@@ -30,38 +39,116 @@ use crate::{
 /// `IORING_CQE_F_MORE`: the request posts more completions (multishot).
 const CQE_F_MORE: u32 = 1 << 1;
 
-// io_uring_submit_req: `struct io_kiocb *req` (include/trace/events/io_uring.h), in the
-// submitting task, once per request.
+#[inline(always)]
+fn current_is_traced() -> bool {
+    // SAFETY: a helper without arguments.
+    let task = unsafe { bpf_get_current_task_btf() };
+    is_traced(task.cast())
+}
 
-#[btf_tracepoint(function = "io_uring_submit_req")]
-pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
+// io_uring_create: `int fd, void *ctx, u32 sq_entries, u32 cq_entries, u32 flags`, in
+// the task that sets the ring up. A ring at the address of one that is gone is told
+// apart here: it counts if its creator is traced, and stops counting if not.
+
+#[btf_tracepoint(function = "io_uring_create")]
+pub fn io_uring_create(ctx: BtfTracePointContext) -> i32 {
     if !enabled() {
         return 0;
     }
-    // SAFETY: a helper without arguments.
-    let task = unsafe { bpf_get_current_task_btf() };
-    if !is_traced(task.cast()) {
+    let ring: u64 = ctx.arg(1);
+    if current_is_traced() {
+        if IO_URING_RINGS.insert(&ring, &1, 0).is_err() {
+            lost(Lost::IoUringRingMapFull);
+        }
+    } else if IO_URING_RINGS.remove(&ring).is_ok()
+        && let Some(removed) = RINGS_REMOVED.get_ptr_mut(0)
+    {
+        atomic_add(removed, 1);
+    }
+    0
+}
+
+/// Whether `ring`'s operations count: it is in `IO_URING_RINGS`, as this CPU last
+/// found it, unless a ring left the map since.
+#[inline(always)]
+fn ring_counts(ring: u64) -> bool {
+    let (Some(seen), Some(removed)) = (RING_SEEN.get_ptr_mut(0), RINGS_REMOVED.get_ptr(0)) else {
+        return false;
+    };
+    // SAFETY: live map values; `seen` is this CPU's own.
+    unsafe {
+        let removed = core::ptr::read_volatile(removed);
+        if (*seen)[0] == ring && (*seen)[1] == removed {
+            return true;
+        }
+        if IO_URING_RINGS.get_ptr(&ring).is_none() {
+            return false;
+        }
+        *seen = [ring, removed];
+    }
+    true
+}
+
+// io_uring_submit_req (io_uring_submit_sqe until Linux 6.3): `struct io_kiocb *req`
+// first (include/trace/events/io_uring.h), in the submitting task, once per request.
+
+#[btf_tracepoint(function = "io_uring_submit_req")]
+pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
+    if !enabled() || !current_is_traced() {
         return 0;
     }
-    let req: u64 = ctx.arg(0);
-    let Some(opcode) = probe::<u8>(req, offset!(req_opcode)) else {
+    // The request's address as a number, read from the arguments as plain memory: the
+    // verifier allows no arithmetic (the slot's hash) on a typed pointer.
+    // SAFETY: the first of the context's argument words.
+    let Ok(req) = (unsafe { bpf_probe_read_kernel(ctx.as_ptr().cast::<u64>()) }) else {
         return 0;
     };
-    let opcode = u32::from(opcode);
-    if let Some(n) = IO_URING_SUBMITTED.get_ptr_mut(opcode) {
+    let (Some(opcode), Some(ring)) = (
+        probe::<u8>(req, offset!(req_opcode)),
+        probe::<u64>(req, offset!(req_ctx)),
+    ) else {
+        return 0;
+    };
+    if let Some(n) = IO_URING_SUBMITTED.get_ptr_mut(u32::from(opcode)) {
         // SAFETY: this CPU's slot; the program runs to completion on one CPU.
         unsafe { *n += 1 };
     }
-    let pending = IoUringPending {
-        // SAFETY: a helper without arguments.
-        start_ns: unsafe { bpf_ktime_get_ns() },
-        opcode,
-        _pad: 0,
-    };
-    // A request whose completion was never seen (one that posts none on success) is
-    // replaced when its memory is reused for the next.
-    let _ = IO_URING_PENDING.insert(&req, &pending, 0);
+    // A ring set up before tracing began counts from the first traced submission.
+    if !ring_counts(ring) && IO_URING_RINGS.insert(&ring, &1, 0).is_err() {
+        lost(Lost::IoUringRingMapFull);
+    }
+    if setting!(timed) != 0
+        && let Some(slot) = IO_URING_PENDING.get_ptr_mut(io_uring_pending_slot(req))
+    {
+        // SAFETY: a live array slot. Another CPU may store into it at the same time;
+        // the completion reads `req` on both sides of `start_ns` to notice.
+        unsafe {
+            core::ptr::write_volatile(&mut (*slot).req, 0);
+            core::ptr::write_volatile(&mut (*slot).start_ns, bpf_ktime_get_ns());
+            core::ptr::write_volatile(&mut (*slot).req, req);
+        }
+    }
     0
+}
+
+/// The time since request `req` was submitted, if its slot still holds it; the slot
+/// is freed unless the request completes again (`more`).
+#[inline(always)]
+fn time_since_submission(req: u64, more: bool) -> Option<u64> {
+    let slot = IO_URING_PENDING.get_ptr_mut(io_uring_pending_slot(req))?;
+    // SAFETY: a live array slot; racing stores are caught by reading `req` twice.
+    unsafe {
+        let first = core::ptr::read_volatile(&(*slot).req);
+        let start = core::ptr::read_volatile(&(*slot).start_ns);
+        let second = core::ptr::read_volatile(&(*slot).req);
+        if first != req || second != req {
+            return None;
+        }
+        if !more {
+            core::ptr::write_volatile(&mut (*slot).req, 0);
+        }
+        Some(bpf_ktime_get_ns().saturating_sub(start))
+    }
 }
 
 // io_uring_complete, as each completion is posted: `void *ctx, void *req, u64
@@ -74,7 +161,18 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
     if !enabled() {
         return 0;
     }
+    let ring: u64 = ctx.arg(0);
+    if !ring_counts(ring) {
+        return 0;
+    }
     let req: u64 = ctx.arg(1);
+    let Some(opcode) = probe::<u8>(req, offset!(req_opcode)) else {
+        return 0;
+    };
+    let opcode = u32::from(opcode);
+    if opcode >= IO_URING_OPS {
+        return 0;
+    }
     // The kernel's form is a load-time constant: the verifier never sees the other
     // form's argument loads, which it would refuse.
     let (res, cflags): (i32, u32) = if offset!(complete_has_cqe) != 0 {
@@ -89,21 +187,11 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
     } else {
         (ctx.arg(3), ctx.arg(4))
     };
-    // Only requests a traced task submitted are pending.
-    let Some(pending) = IO_URING_PENDING.get_ptr(&req) else {
-        return 0;
+    let took = if setting!(timed) != 0 {
+        time_since_submission(req, cflags & CQE_F_MORE != 0)
+    } else {
+        None
     };
-    // SAFETY: a live map value, copied at once.
-    let pending = unsafe { *pending };
-    if cflags & CQE_F_MORE == 0 {
-        let _ = IO_URING_PENDING.remove(&req);
-    }
-    let opcode = pending.opcode;
-    if opcode >= IO_URING_OPS {
-        return 0;
-    }
-    // SAFETY: a helper without arguments.
-    let ns = unsafe { bpf_ktime_get_ns() }.saturating_sub(pending.start_ns);
     // A request without a file: one that takes none (a NOP, a timeout), or one whose fd
     // was not open (it fails with EBADF).
     const EBADF: i32 = 9;
@@ -131,15 +219,17 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
         &Counts {
             calls: 1,
             errors: u64::from(failed),
-            total_ns: ns,
+            total_ns: took.unwrap_or(0),
         },
     );
-    let bucket = latency_bucket(ns);
-    if let Some(hist) = IO_URING_LATENCY.get_ptr_mut(opcode)
-        && bucket < LATENCY_BUCKETS
-    {
-        // SAFETY: `hist` points at a live map value and `bucket` is in bounds.
-        atomic_add(unsafe { hist.cast::<u64>().add(bucket) }, 1);
+    if let Some(ns) = took {
+        let bucket = latency_bucket(ns);
+        if let Some(hist) = IO_URING_LATENCY.get_ptr_mut(opcode)
+            && bucket < LATENCY_BUCKETS
+        {
+            // SAFETY: `hist` points at a live map value and `bucket` is in bounds.
+            atomic_add(unsafe { hist.cast::<u64>().add(bucket) }, 1);
+        }
     }
     if failed {
         count_one(

@@ -3,7 +3,7 @@
 //! `wl_common::names`.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
+    btf_maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
     macros::btf_map,
 };
 use wl_common::{
@@ -98,13 +98,27 @@ pub(crate) static BLOCK_IO: PerCpuHashMap<BlockKey, BlockCounts, { BLOCK_ENTRIES
 pub(crate) static PAGE_FAULTS: PerCpuHashMap<FaultKey, u64, { FAULT_ENTRIES as usize }> =
     PerCpuHashMap::new();
 
-/// With events: io_uring requests of traced tasks between submission and completion.
+/// With events: io_uring requests of traced rings in flight, each in the slot
+/// `io_uring_pending_slot` gives it, for the time from submission to completion.
 #[btf_map]
-pub(crate) static IO_URING_PENDING: LruHashMap<
-    u64,
-    IoUringPending,
-    { IO_URING_PENDING_ENTRIES as usize },
-> = LruHashMap::new();
+pub(crate) static IO_URING_PENDING: Array<IoUringPending, { IO_URING_PENDING_ENTRIES as usize }> =
+    Array::new();
+
+/// With events: the io_uring rings whose operations count, by `struct io_ring_ctx *`:
+/// those a traced task created or submitted to.
+#[btf_map]
+pub(crate) static IO_URING_RINGS: HashMap<u64, u32, { wl_common::IO_URING_RINGS as usize }> =
+    HashMap::new();
+
+/// With events: how many rings left `IO_URING_RINGS` so far, which invalidates what
+/// `RING_SEEN` remembers.
+#[btf_map]
+pub(crate) static RINGS_REMOVED: Array<u64, 1> = Array::new();
+
+/// With events: per CPU, the ring last found in `IO_URING_RINGS` and the
+/// `RINGS_REMOVED` count then: a ring's run of operations looks it up once.
+#[btf_map]
+pub(crate) static RING_SEEN: PerCpuArray<[u64; 2], 1> = PerCpuArray::new();
 
 /// With events: io_uring requests submitted, by opcode.
 #[btf_map]

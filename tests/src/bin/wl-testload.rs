@@ -18,6 +18,9 @@
 //!                 faults it took meanwhile (getrusage) to standard error.
 //!   --io-uring FILE instead of all the above, make the io_uring operations of
 //!                 `wl_tests::uring` (FILE is created and written and read).
+//!   --io-uring-late  instead of all the above, set up a ring, say `ready` and wait for
+//!                 a byte on standard input, then complete `uring::LATE_NOPS` NOPs on
+//!                 it: a ring older than the tracing.
 //!   --bench pages|uring-nop|uring-read N [FILE]
 //!                 instead of all the above, a loop for `cargo xtask bench`: write N
 //!                 pages of fresh anonymous memory (a fault each), or complete N io_uring
@@ -349,6 +352,24 @@ fn bench(kind: &str, n: u64, file: Option<&str>) -> ! {
     std::process::exit(0);
 }
 
+fn uring_late() -> ! {
+    let mut ring = ::io_uring::IoUring::new(8).expect("io_uring_setup");
+    let ready = b"wl-testload: ready\n";
+    let mut b = [0u8; 1];
+    // SAFETY: writing and reading local buffers.
+    unsafe {
+        libc::write(2, ready.as_ptr().cast(), ready.len());
+        libc::read(0, b.as_mut_ptr().cast(), 1);
+    }
+    for _ in 0..uring::LATE_NOPS {
+        assert_eq!(
+            complete(&mut ring, ::io_uring::opcode::Nop::new().build()),
+            0
+        );
+    }
+    std::process::exit(EXIT_STATUS);
+}
+
 fn fork_storm(n: u64) -> ! {
     for _ in 0..n {
         // SAFETY: the process is single-threaded; the child only makes raw syscalls and
@@ -386,6 +407,9 @@ fn main() {
     }
     if args.iter().any(|a| a == "--events") {
         events();
+    }
+    if args.iter().any(|a| a == "--io-uring-late") {
+        uring_late();
     }
     if let Some(i) = args.iter().position(|a| a == "--io-uring") {
         uring(args.get(i + 1).expect("--io-uring takes a file to create"));

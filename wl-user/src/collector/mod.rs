@@ -277,30 +277,40 @@ pub const TRACEPOINTS: [(&str, &str); 4] = [
     (names::PROG_EXIT, "sched_process_exit"),
 ];
 
-/// The tracepoints of the events, attached with `events`, with what each counts.
-pub const EVENT_TRACEPOINTS: [(&str, &[&str], &str); 5] = [
-    (names::PROG_SIGNAL_GENERATE, &["signal_generate"], "signals"),
+/// The tracepoints of the events, attached with `events`, by their names in kernel
+/// releases, newest first, with what is missed without each.
+pub const EVENT_TRACEPOINTS: [(&str, &[&str], &str); 6] = [
+    (
+        names::PROG_SIGNAL_GENERATE,
+        &["signal_generate"],
+        "signals are not counted",
+    ),
     (
         names::PROG_SCHED_SWITCH,
         &["sched_switch"],
-        "context switches",
+        "context switches are not counted",
     ),
     (
         names::PROG_BLOCK_BIO_QUEUE,
         &["block_bio_queue"],
-        "block I/O",
+        "block I/O is not counted",
     ),
     // Named io_uring_submit_sqe until Linux 6.3; the request is the first argument
     // of both.
     (
         names::PROG_IO_URING_SUBMIT,
         &["io_uring_submit_req", "io_uring_submit_sqe"],
-        "io_uring operations",
+        "io_uring operations are not counted",
     ),
     (
         names::PROG_IO_URING_COMPLETE,
         &["io_uring_complete"],
-        "io_uring operations",
+        "io_uring operations are not counted",
+    ),
+    (
+        names::PROG_IO_URING_CREATE,
+        &["io_uring_create"],
+        "a ring set up at the address of one that is gone may count as the old one did",
     ),
 ];
 
@@ -331,7 +341,9 @@ fn load_events(
             Err(anyhow::anyhow!("this kernel's struct bio has no bi_bdev"))
         } else if prog == names::PROG_IO_URING_SUBMIT && offsets.req_opcode == 0 {
             Err(anyhow::anyhow!("this kernel has no io_uring"))
-        } else if prog == names::PROG_IO_URING_COMPLETE && offsets.req_opcode == 0 {
+        } else if (prog == names::PROG_IO_URING_COMPLETE || prog == names::PROG_IO_URING_CREATE)
+            && offsets.req_opcode == 0
+        {
             // Said once, for the submission program.
             continue;
         } else {
@@ -341,7 +353,7 @@ fn load_events(
         };
         match result {
             Ok(tracepoint) => loaded.push((prog, tracepoint)),
-            Err(e) => eprintln!("wl: {what} are not counted: {e:#}"),
+            Err(e) => eprintln!("wl: {what}: {e:#}"),
         }
     }
     loaded

@@ -85,6 +85,7 @@ pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         // Optional: a kernel without io_uring has no io_kiocb.
         req_opcode: btf.field_offset("io_kiocb", "opcode").unwrap_or(0),
         req_file: btf.field_offset("io_kiocb", "file").unwrap_or(0),
+        req_ctx: btf.field_offset("io_kiocb", "ctx").unwrap_or(0),
         complete_has_cqe: u32::from(btf.tracepoint_args("io_uring_complete") == Some(3)),
         cqe_res: btf.field_offset("io_uring_cqe", "res").unwrap_or(0),
         cqe_flags: btf.field_offset("io_uring_cqe", "flags").unwrap_or(0),

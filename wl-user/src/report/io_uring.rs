@@ -27,6 +27,11 @@ pub struct IoUringRow {
     pub counts: Counts,
     /// errno name → failures with it.
     pub errnos: BTreeMap<String, u64>,
+    /// Completions whose time since submission was measured, the sum of
+    /// `latency_log2`: all but those submitted before tracing began and those whose
+    /// in-flight slot another request took (0 with `--no-latency`). `total_ns` is
+    /// their time.
+    pub timed: u64,
     /// Completions per log2 bucket of the time since submission, as `latency_log2` of
     /// syscalls; `p50_ns` and `p99_ns` estimated from it (within a factor of 2).
     pub latency_log2: Vec<u64>,
@@ -49,6 +54,7 @@ pub fn build(snap: &IoUringSnapshot, k: &Knowledge, ksyms: &objects::Kallsyms) -
         submitted: 0,
         counts: Counts::default(),
         errnos: BTreeMap::new(),
+        timed: 0,
         latency_log2: Vec::new(),
         p50_ns: 0,
         p99_ns: 0,
@@ -97,6 +103,7 @@ pub fn build(snap: &IoUringSnapshot, k: &Knowledge, ksyms: &objects::Kallsyms) -
     }
     for (&op, hist) in &snap.latency {
         let r = rows.entry(op).or_insert_with(|| row(op));
+        r.timed = hist.iter().sum();
         r.latency_log2 = hist.to_vec();
         r.p50_ns = percentile(hist, 0.5, 0, u64::MAX);
         r.p99_ns = percentile(hist, 0.99, 0, u64::MAX);

@@ -864,6 +864,7 @@ pub(crate) mod tests {
             submitted: 7,
             counts: calls(7),
             errnos: BTreeMap::new(),
+            timed: 0,
             latency_log2: Vec::new(),
             p50_ns: 0,
             p99_ns: 0,

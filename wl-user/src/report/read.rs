@@ -127,6 +127,9 @@ pub struct ReadSyscall {
 #[serde(expecting = "a subsystems entry: an object with name")]
 pub struct ReadSubsystem {
     pub name: String,
+    /// Distinct syscalls; 0 for a subsystem only events or io_uring operations reached.
+    #[serde(default)]
+    pub syscalls: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -371,12 +371,18 @@ pub fn compare(
     // By what served the calls where both reports know it: a workload that starts
     // talking to a socket shows Network appearing, though write was Filesystem before.
     let by_object = base.subsystems_by_object.is_some() && new.subsystems_by_object.is_some();
+    // The subsystems the events and io_uring operations reached count where both
+    // reports counted them; otherwise only those of the syscalls.
+    let with_events = base.events.is_some() && new.events.is_some();
     let names = |r: &ReadReport| -> BTreeSet<String> {
         let rows = match (&r.subsystems_by_object, by_object) {
             (Some(rows), true) => rows,
             _ => &r.subsystems,
         };
-        rows.iter().map(|s| s.name.clone()).collect()
+        rows.iter()
+            .filter(|s| with_events || s.syscalls != Some(0))
+            .map(|s| s.name.clone())
+            .collect()
     };
     let (bsub, nsub) = (names(base), names(new));
     let subsystems = SubsystemDiff {
@@ -701,6 +707,7 @@ pub(crate) mod tests {
                     .iter()
                     .map(|n| super::super::read::ReadSubsystem {
                         name: (*n).to_owned(),
+                        syscalls: Some(u64::from(*n != "Memory Mgmt.")),
                     })
                     .collect(),
             )
@@ -723,6 +730,16 @@ pub(crate) mod tests {
                 .iter()
                 .any(|n| n.contains("only one report resolved objects"))
         );
+        // A subsystem only events reached (page faults: no syscall of it) is new where
+        // both reports counted events, and not compared where one did not.
+        base.subsystems_by_object = served(&["Filesystem"]);
+        new.subsystems_by_object = served(&["Filesystem", "Memory Mgmt."]);
+        let d = diff(&base, &new);
+        assert!(d.subsystems.appeared.is_empty(), "{:?}", d.subsystems);
+        base.events = Some(Vec::new());
+        new.events = Some(Vec::new());
+        let d = diff(&base, &new);
+        assert_eq!(d.subsystems.appeared, ["Memory Mgmt."]);
     }
 
     #[test]
