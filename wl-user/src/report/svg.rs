@@ -2,8 +2,11 @@
 //! chart among subsystems, the row below divides each subsystem among its syscalls, and
 //! where objects were resolved a third row divides each syscall among the objects and
 //! commands it reached (the netdev ioctls by request); widths are time spent (or calls,
-//! `--weight calls`). Every box carries its numbers in a
-//! `<title>` tooltip. The file stands alone: no scripts, fonts, styles or links.
+//! `--weight calls`). Below it, where the report counted them, a second chart of the
+//! kernel work no syscall shows: page faults, context switches, signals, block I/O and
+//! io_uring operations, each kind divided by its details, widths their counts. Every
+//! box carries its numbers in a `<title>` tooltip. The file stands alone: no scripts,
+//! fonts, styles or links.
 
 use std::{collections::BTreeMap, fmt::Write as _, io::Write};
 
@@ -36,6 +39,8 @@ const CHAR_WIDTH: f64 = 7.0;
 const PADDING: f64 = 4.0;
 /// The class of each row's boxes, top down.
 const LEVELS: [&str; 3] = ["subsystem", "syscall", "object"];
+/// The same for the chart of events.
+const EVENT_LEVELS: [&str; 2] = ["event", "event-detail"];
 
 /// One box of the chart and the boxes that divide it in the row below.
 struct Node {
@@ -83,7 +88,15 @@ fn svg(report: &Report, asked: Weight) -> String {
     let caption = caption(report, asked, by);
     let chart_top = MARGIN + CAPTION_LINE * caption.len() as u64 + 6;
     let width = CHART_WIDTH + 2 * MARGIN;
-    let height = chart_top + rows * ROW_HEIGHT + MARGIN;
+    let mut height = chart_top + rows * ROW_HEIGHT + MARGIN;
+    let events = event_tree(report);
+    let mut placed_events = Vec::new();
+    lay_out(&events, 0, CHART_WIDTH * CENTI, 0, &mut placed_events);
+    let events_caption = height + 6;
+    let events_top = events_caption + CAPTION_LINE;
+    if !placed_events.is_empty() {
+        height = events_top + 2 * ROW_HEIGHT + MARGIN;
+    }
 
     let mut s = String::new();
     // Writing to a String cannot fail: the results of write! are ignored below.
@@ -113,14 +126,33 @@ fn svg(report: &Report, asked: Weight) -> String {
             chart_top + ROW_HEIGHT / 2 + FONT_SIZE / 3
         );
     }
-    for p in &placed {
-        let y = chart_top + p.depth as u64 * ROW_HEIGHT;
+    draw(&mut s, &placed, chart_top, &LEVELS);
+    if !placed_events.is_empty() {
+        let total: u64 = events.iter().map(|n| n.weight).sum();
+        let _ = writeln!(
+            s,
+            r##"<text x="{MARGIN}" y="{}" font-size="12" fill="#1a1a1a">{}</text>"##,
+            events_caption + FONT_SIZE,
+            escape(&format!(
+                "Kernel work beside the syscalls: {total} events and io_uring operations · widths: counts"
+            ))
+        );
+        draw(&mut s, &placed_events, events_top, &EVENT_LEVELS);
+    }
+    let _ = writeln!(s, "</svg>");
+    s
+}
+
+/// Writes the boxes of one chart whose top row is at `top`; `classes` name its rows.
+fn draw(s: &mut String, placed: &[Placed], top: u64, classes: &[&str]) {
+    for p in placed {
+        let y = top + p.depth as u64 * ROW_HEIGHT;
         let left = MARGIN * CENTI + p.x;
         let _ = writeln!(
             s,
             r##"<g><title>{}</title><rect class="{}" x="{}" y="{y}" width="{}" height="{ROW_HEIGHT}" fill="{}" stroke="#ffffff"/>"##,
             escape(&p.node.title),
-            LEVELS[p.depth.min(LEVELS.len() - 1)],
+            classes[p.depth.min(classes.len() - 1)],
             px(left),
             px(p.width),
             p.node.fill.hex(),
@@ -142,8 +174,94 @@ fn svg(report: &Report, asked: Weight) -> String {
         }
         let _ = writeln!(s, "</g>");
     }
-    let _ = writeln!(s, "</svg>");
-    s
+}
+
+/// The events and io_uring operations: a box per kind (`page fault`, `io_uring`, ...)
+/// divided by detail (`anon minor`, `READ`), most first, coloured by subsystem.
+fn event_tree(report: &Report) -> Vec<Node> {
+    let mut kinds: Vec<Node> = Vec::new();
+    // A kind in the color of the subsystem of its first detail, a detail lighter.
+    let mut add = |kind: &str, subsystem: &str, mut child: Node| {
+        child.fill = Rgb::from_hsl(hue_of(subsystem), 0.50, 0.76);
+        let i = match kinds.iter().position(|k| k.label == kind) {
+            Some(i) => i,
+            None => {
+                kinds.push(Node {
+                    label: kind.to_owned(),
+                    detail: String::new(),
+                    weight: 0,
+                    fill: Rgb::from_hsl(hue_of(subsystem), 0.55, 0.62),
+                    title: String::new(),
+                    children: Vec::new(),
+                });
+                kinds.len() - 1
+            }
+        };
+        kinds[i].weight += child.weight;
+        kinds[i].children.push(child);
+    };
+    for e in report.events.iter().flatten() {
+        let label = match &e.object {
+            Some(object) => format!("{} {object}", e.detail),
+            None => e.detail.clone(),
+        };
+        let mut title = format!(
+            "{} {label}\nsubsystem: {}\nsource: {}\ncount: {}",
+            e.event, e.subsystem, e.source, e.counts.calls
+        );
+        if let Some(bytes) = e.bytes {
+            let _ = write!(title, "\nbytes: {bytes}");
+        }
+        if e.counts.total_ns > 0 {
+            let _ = write!(title, "\ntime blocked: {}", duration(e.counts.total_ns));
+        }
+        add(
+            e.event,
+            e.subsystem,
+            Node {
+                label,
+                detail: String::new(),
+                weight: e.counts.calls,
+                fill: Rgb(0, 0, 0),
+                title,
+                children: Vec::new(),
+            },
+        );
+    }
+    for op in report.io_uring.iter().flatten() {
+        let title = format!(
+            "io_uring {}\nsource: {}\nsubmitted: {}\ncompleted: {}\nerrors: {}{}",
+            op.op,
+            op.source,
+            op.submitted,
+            op.counts.calls,
+            op.counts.errors,
+            errnos(&op.errnos)
+        );
+        add(
+            "io_uring",
+            op.subsystem,
+            Node {
+                label: op.op.clone(),
+                detail: String::new(),
+                weight: op.counts.calls.max(op.submitted),
+                fill: Rgb(0, 0, 0),
+                title,
+                children: Vec::new(),
+            },
+        );
+    }
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.weight));
+    let total: u64 = kinds.iter().map(|k| k.weight).sum();
+    for k in &mut kinds {
+        k.children.sort_by_key(|c| std::cmp::Reverse(c.weight));
+        k.detail = format!("{:.1}%", 100.0 * k.weight as f64 / total.max(1) as f64);
+        k.title = format!(
+            "{}\ncount: {}\nshare: {} of the events",
+            k.label, k.weight, k.detail
+        );
+    }
+    kinds
 }
 
 /// Subsystems, busiest first, each with its syscalls, busiest first.
@@ -830,6 +948,85 @@ mod tests {
             total,
             r.syscalls.iter().map(|s| s.counts.calls).sum::<u64>()
         );
+    }
+
+    #[test]
+    fn events_are_a_chart_of_their_own() {
+        use crate::report::{events::EventRow, io_uring::IoUringRow};
+        use wl_common::Counts;
+        let mut r = sample();
+        // Without events, no second chart.
+        assert!(
+            !boxes(&svg(&r, Weight::Time))
+                .iter()
+                .any(|b| b.class == "event")
+        );
+        let calls = |calls| Counts {
+            calls,
+            ..Counts::default()
+        };
+        let event = |event, detail: &str, n| EventRow {
+            event,
+            detail: detail.into(),
+            object: None,
+            counts: calls(n),
+            bytes: None,
+            subsystem: "Memory Mgmt.",
+            source: "mm/memory.c".into(),
+        };
+        r.events = Some(vec![
+            event("page fault", "anon minor", 60),
+            event("page fault", "file minor", 20),
+            event("signal", "SIGUSR1", 10),
+        ]);
+        r.io_uring = Some(vec![IoUringRow {
+            op: "READ".into(),
+            opcode: 22,
+            submitted: 10,
+            counts: calls(10),
+            errnos: [("EBADF".to_owned(), 2)].into(),
+            timed: 10,
+            latency_log2: Vec::new(),
+            p50_ns: 0,
+            p99_ns: 0,
+            subsystem: "io_uring",
+            source: "io_uring/rw.c",
+            objects: Vec::new(),
+        }]);
+        let svg = svg(&r, Weight::Time);
+        let b = boxes(&svg);
+        let kinds: Vec<(&str, f64)> = b
+            .iter()
+            .filter(|b| b.class == "event")
+            .map(|b| (b.title.lines().next().unwrap(), b.width))
+            .collect();
+        // Widths are shares of the 100 events, most first.
+        assert_eq!(
+            kinds.iter().map(|k| k.0).collect::<Vec<_>>(),
+            ["page fault", "signal", "io_uring"]
+        );
+        assert!(close(kinds[0].1, 0.8 * CHART_WIDTH as f64), "{kinds:?}");
+        assert!(close(kinds[2].1, 0.1 * CHART_WIDTH as f64), "{kinds:?}");
+        let details: Vec<&str> = b
+            .iter()
+            .filter(|b| b.class == "event-detail")
+            .map(|b| b.title.lines().next().unwrap())
+            .collect();
+        assert_eq!(
+            details,
+            [
+                "page fault anon minor",
+                "page fault file minor",
+                "signal SIGUSR1",
+                "io_uring READ"
+            ]
+        );
+        let read = b
+            .iter()
+            .find(|b| b.title.starts_with("io_uring READ"))
+            .unwrap();
+        assert!(read.title.contains("errors: 0 (EBADF 2)"), "{}", read.title);
+        assert!(svg.contains("Kernel work beside the syscalls: 100 events"));
     }
 
     #[test]
