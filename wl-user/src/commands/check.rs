@@ -95,7 +95,7 @@ fn checks() -> Vec<Line> {
                 missing.is_empty(),
                 "tracepoints",
                 if missing.is_empty() {
-                    "sys_enter, sys_exit, sched_process_fork, sched_process_exit, signal_generate, sched_switch, block_bio_queue, io_uring_submit_req, io_uring_complete (BTF raw tracepoints)"
+                    "sys_enter, sys_exit, sched_process_fork, sched_process_exit, signal_generate, sched_switch, block_bio_queue, io_uring_create, io_uring_submit_req, io_uring_complete (BTF raw tracepoints)"
                         .into()
                 } else {
                     format!("no BTF raw tracepoint {}", missing.join(", "))

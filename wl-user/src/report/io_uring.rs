@@ -69,16 +69,7 @@ pub fn build(snap: &IoUringSnapshot, k: &Knowledge, ksyms: &objects::Kallsyms) -
         let r = rows.entry(key.slot).or_insert_with(|| row(key.slot));
         r.counts += *counts;
         let named = if key.kind == object::OTHERS {
-            ObjectRow {
-                kind: "others",
-                name: None,
-                command: None,
-                handler: None,
-                source: None,
-                maintainers: None,
-                subsystem: None,
-                counts: *counts,
-            }
+            ObjectRow::others(*counts)
         } else {
             let info = objects::describe(k, ksyms, "io_uring_enter", key);
             ObjectRow {

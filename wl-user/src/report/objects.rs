@@ -39,6 +39,20 @@ pub struct ObjectRow {
 }
 
 impl ObjectRow {
+    /// The calls of keys the kernel side could not keep apart (its map was full).
+    pub fn others(counts: Counts) -> ObjectRow {
+        ObjectRow {
+            kind: "others",
+            name: None,
+            command: None,
+            handler: None,
+            source: None,
+            maintainers: None,
+            subsystem: None,
+            counts,
+        }
+    }
+
     /// The object and its command, without handler or source: `AF_INET UDP
     /// SIOCGIFCONF`, `pipe`, `/dev/null`, `PR_SET_NAME`.
     pub fn short_label(&self) -> String {
@@ -104,16 +118,7 @@ pub fn build(
         // does the work (see `Operation::object_serves`) and a handler was found.
         let serves = operations::operation(abi_kernel, &syscall).is_some_and(|o| o.object_serves);
         let row = if key.kind == object::OTHERS {
-            ObjectRow {
-                kind: "others",
-                name: None,
-                command: None,
-                handler: None,
-                source: None,
-                maintainers: None,
-                subsystem: None,
-                counts,
-            }
+            ObjectRow::others(counts)
         } else {
             let info = objects::describe(k, ksyms, &syscall, &key);
             let served = serves && info.handler.is_some();
