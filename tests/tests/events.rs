@@ -319,6 +319,96 @@ fn page_faults_are_counted_by_memory_and_outcome() {
     }
 }
 
+/// wl's page faults are `perf stat -e page-faults`' for the same process over the same
+/// time: both attached while it waits, before it faults, and both there at its end.
+#[test]
+fn page_faults_are_perf_stats() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    require_root();
+    if !has_tool("perf") {
+        return;
+    }
+    let file = faults_file();
+    let mut workload = std::process::Command::new(testload())
+        .arg("--faults")
+        .arg(&file)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(workload.stderr.take().unwrap());
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line, "wl-testload: ready\n");
+    let pid = workload.id().to_string();
+    // perf stat writes a line every 100 ms once it counts: the first says it does.
+    let counts = file.with_extension("perf");
+    let perf = std::process::Command::new("perf")
+        .args([
+            "stat",
+            "-e",
+            "page-faults",
+            "-x,",
+            "-I",
+            "100",
+            "-p",
+            &pid,
+            "-o",
+        ])
+        .arg(&counts)
+        .spawn()
+        .unwrap();
+    let read_counts = || std::fs::read_to_string(&counts).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !read_counts().contains("page-faults") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "perf stat did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut wl = std::process::Command::new(wl_user())
+        .args(["attach", "--pid", &pid, "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wl_stderr = wait_until_tracing(&mut wl);
+    workload.stdin.take().unwrap().write_all(b"g").unwrap();
+    let mut rest = String::new();
+    said.read_to_string(&mut rest).unwrap();
+    let status = wait_with_timeout(&mut workload, std::time::Duration::from_secs(60));
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(status.code(), Some(EXIT_STATUS), "{rest}");
+    // SAFETY: signalling our own child; perf stat writes its last interval and ends by
+    // the same signal.
+    unsafe { libc::kill(perf.id() as i32, libc::SIGINT) };
+    let perf = output_with_timeout(perf, std::time::Duration::from_secs(30));
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        assert!(
+            perf.status.success() || perf.status.signal() == Some(libc::SIGINT),
+            "{perf:?}"
+        );
+    }
+    let out = output_with_timeout(wl, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{}", wl_stderr.join().unwrap());
+    // Interval lines: time,count,unit,event,...
+    let text = read_counts();
+    let _ = std::fs::remove_file(&counts);
+    let perf_total: u64 = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.get(3) == Some(&"page-faults")).then(|| f[1].trim().parse::<u64>().ok())?
+        })
+        .sum();
+    let rows = fault_rows(&parse_json(&out.stdout));
+    let wl_total: u64 = rows.values().sum();
+    assert_eq!(wl_total, perf_total, "{rows:?}\n{text}");
+    assert!(perf_total >= wl_tests::faults::ANON_PAGES, "{text}");
+}
+
 /// Under `run` (the cgroup filter) the same faults are there, with those of the
 /// workload's start.
 #[test]
