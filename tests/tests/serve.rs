@@ -1085,6 +1085,138 @@ fn bad_serve_input_is_one_line_and_loads_nothing() {
 /// Past --max-cgroups, a cgroup's calls are counted under cgroup="(others)" and in
 /// wl_lost_total, exactly: with --cgroup-root on a test cgroup, only its two children's
 /// workloads are traced, and the map has room for the first child only.
+/// Where a workload's file goes: a directory of the build on the host; in the test VMs,
+/// whose shared directories are 9p, the guest's own /tmp.
+fn scratch_file(name: &str) -> PathBuf {
+    let dir = if std::env::var_os("WL_VM_GUEST").is_some() {
+        std::env::temp_dir()
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    };
+    dir.join(format!("{name}-{}", std::process::id()))
+}
+
+/// The kernel work beside the syscalls, per cgroup: the signals, switches and page
+/// faults of one workload and the io_uring operations of another, each under its own
+/// cgroup, exact where the workload's counts are known.
+#[test]
+fn events_and_io_uring_operations_per_cgroup() {
+    if !setup() {
+        return;
+    }
+    let parent = TestCgroup::new(&format!("wl-serve-events-{}", std::process::id())).unwrap();
+    let signals = TestCgroup::new(&format!("{}/signals", &parent.label[1..])).unwrap();
+    let faults = TestCgroup::new(&format!("{}/faults", &parent.label[1..])).unwrap();
+    let uring = TestCgroup::new(&format!("{}/uring", &parent.label[1..])).unwrap();
+    let serve = Serve::start(&["--cgroup-root", parent.dir.to_str().unwrap()]);
+    let fault_file = scratch_file("wl-serve-faults");
+    let uring_file = scratch_file("wl-serve-uring");
+    for (cg, args) in [
+        (&signals, vec!["--events"]),
+        (&faults, vec!["--faults", fault_file.to_str().unwrap()]),
+        (&uring, vec!["--io-uring", uring_file.to_str().unwrap()]),
+    ] {
+        let mut w = cg.spawn(&args);
+        // --faults waits for a byte or the end of its input.
+        drop(w.stdin.take());
+        assert_eq!(
+            wait_with_timeout(&mut w, Duration::from_secs(60)).code(),
+            Some(EXIT_STATUS)
+        );
+        cg.wait_empty();
+    }
+    let _ = std::fs::remove_file(&fault_file);
+    let _ = std::fs::remove_file(&uring_file);
+    let m = serve.metrics();
+    let event = |cg: &TestCgroup, event: &str, detail: &str| {
+        m.sum(
+            "wl_events_total",
+            &[("cgroup", &cg.label), ("event", event), ("detail", detail)],
+        )
+    };
+    // Signals by name, for the cgroup of the task they were sent to; an ignored one is
+    // never queued.
+    assert_eq!(
+        event(&signals, "signal", "SIGUSR1"),
+        events::SIGUSR1_HANDLED as f64
+    );
+    assert_eq!(event(&signals, "signal", "SIGUSR2"), 0.0);
+    assert!(event(&signals, "context switch", "voluntary") >= events::SLEEPS as f64);
+    // Every page the workload wrote is a fault of its cgroup, handled.
+    use wl_tests::faults::*;
+    let handled = event(&faults, "page fault", "minor") + event(&faults, "page fault", "major");
+    assert!(
+        handled >= (ANON_PAGES + SHARED_PAGES + COW_PAGES + DROPPED_PAGES) as f64,
+        "{handled}"
+    );
+    assert_eq!(event(&faults, "page fault", "failed"), 0.0);
+    // No signal went to the cgroups that sent none.
+    assert_eq!(
+        m.sum(
+            "wl_events_total",
+            &[("cgroup", &faults.label), ("event", "signal")]
+        ),
+        0.0
+    );
+    // io_uring operations for the cgroup of the rings' owner, by operation and the
+    // subsystem that served them.
+    let ops = |op: &str| {
+        m.sum(
+            "wl_io_uring_ops_total",
+            &[("cgroup", &uring.label), ("op", op)],
+        )
+    };
+    use wl_tests::uring::*;
+    assert_eq!(ops("NOP"), (NOPS + SQPOLL_NOPS) as f64);
+    assert_eq!(ops("READ"), (READS + BAD_READS) as f64);
+    assert_eq!(ops("WRITE"), WRITES as f64);
+    assert_eq!(
+        m.sum(
+            "wl_io_uring_ops_total",
+            &[
+                ("cgroup", &uring.label),
+                ("op", "READ"),
+                ("subsystem", "io_uring")
+            ]
+        ),
+        BAD_READS as f64,
+        "the reads of a closed fd reached no file"
+    );
+    assert_eq!(
+        m.sum("wl_io_uring_ops_total", &[("cgroup", &signals.label)]),
+        0.0
+    );
+    assert_eq!(
+        m.sum("wl_lost_total", &[("reason", "cgroup_events_full")]),
+        0.0
+    );
+    for cg in [&signals, &faults, &uring] {
+        cg.remove();
+    }
+    let (st, _) = serve.stop();
+    assert!(st.success());
+    // With --events none the families are there, empty.
+    let serve = Serve::start(&[
+        "--cgroup-root",
+        parent.dir.to_str().unwrap(),
+        "--events",
+        "none",
+    ]);
+    let again = TestCgroup::new(&format!("{}/again", &parent.label[1..])).unwrap();
+    let mut w = again.spawn(&["--events"]);
+    assert_eq!(
+        wait_with_timeout(&mut w, Duration::from_secs(60)).code(),
+        Some(EXIT_STATUS)
+    );
+    again.wait_empty();
+    let m = serve.metrics();
+    assert_eq!(m.sum("wl_events_total", &[]), 0.0);
+    assert!(m.sum("wl_syscalls_total", &[("cgroup", &again.label)]) > 0.0);
+    again.remove();
+    let (st, _) = serve.stop();
+    assert!(st.success());
+}
+
 #[test]
 fn cgroups_past_the_limit_are_counted_under_others_and_lost() {
     if !setup() {

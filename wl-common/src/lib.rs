@@ -248,6 +248,10 @@ lost_reasons! {
     /// io_uring rings of traced tasks past [`IO_URING_RINGS`]: their operations are not
     /// counted (each such ring once per submission that found no room).
     IoUringRingMapFull = 14, "io_uring_ring_map_full";
+    /// `wl-user serve`: events or io_uring completions of a (cgroup, kind) the
+    /// per-cgroup event maps had no room for, or of a cgroup past `--max-cgroups`: not
+    /// counted.
+    CgroupEventsFull = 15, "cgroup_events_full";
 }
 
 /// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
@@ -769,6 +773,45 @@ pub struct CgroupErrnoKey {
     pub errno: u32,
 }
 
+/// `wl-user serve` with events: key of the per-cgroup event map, one (cgroup, kind,
+/// detail) count (see [`cgroup_event`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CgroupEventKey {
+    pub cgroup_id: u64,
+    pub kind: u32,
+    pub detail: u32,
+}
+
+/// The kinds of [`CgroupEventKey`], each with what its `detail` holds.
+pub mod cgroup_event {
+    /// The signal's number, counted for the cgroup of the task it was sent to.
+    pub const SIGNAL: u32 = 1;
+    /// [`VOLUNTARY`] or [`INVOLUNTARY`].
+    pub const SWITCH: u32 = 2;
+    pub const VOLUNTARY: u32 = 0;
+    pub const INVOLUNTARY: u32 = 1;
+    /// [`ALL_FAULTS`] (every fault, as it starts), [`MINOR`] or [`MAJOR`] (handled).
+    pub const FAULT: u32 = 3;
+    pub const ALL_FAULTS: u32 = 0;
+    pub const MINOR: u32 = 1;
+    pub const MAJOR: u32 = 2;
+    /// The block operation (`REQ_OP_*`) of a bio submitted.
+    pub const BLOCK: u32 = 4;
+}
+
+/// `wl-user serve` with events: key of the per-cgroup io_uring map, completions per
+/// (cgroup of the ring's owner, opcode and object); `object.slot` is the opcode.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CgroupIoUringKey {
+    pub cgroup_id: u64,
+    pub object: ObjectKey,
+}
+
+/// `wl-user serve` with events: entries of the per-cgroup event and io_uring maps each.
+pub const CGROUP_EVENT_ENTRIES: u32 = 16384;
+
 /// Room for a removed cgroup's path in [`CgroupEntry`], with its NUL; longer paths
 /// are cut (and [`CgroupEntry::path_len`] says so by being the full size).
 pub const CGROUP_PATH_MAX: usize = 496;
@@ -956,6 +999,8 @@ pub mod names {
     pub const CGROUP_STATS_MAP: &str = "CGROUP_STATS";
     pub const CGROUP_ERRNO_MAP: &str = "CGROUP_ERRNOS";
     pub const CGROUP_OTHERS_MAP: &str = "CGROUP_OTHERS";
+    pub const CGROUP_EVENTS_MAP: &str = "CGROUP_EVENTS";
+    pub const CGROUP_IO_URING_MAP: &str = "CGROUP_IO_URING";
     pub const EVENT_MAP: &str = "EVENTS";
     pub const BLOCK_MAP: &str = "BLOCK_IO";
     pub const FAULT_MAP: &str = "PAGE_FAULTS";
@@ -999,6 +1044,8 @@ mod pod {
     unsafe impl aya::Pod for super::CgroupSyscallKey {}
     unsafe impl aya::Pod for super::CgroupSyscallCounts {}
     unsafe impl aya::Pod for super::CgroupErrnoKey {}
+    unsafe impl aya::Pod for super::CgroupEventKey {}
+    unsafe impl aya::Pod for super::CgroupIoUringKey {}
     unsafe impl aya::Pod for super::CgroupEntry {}
     unsafe impl aya::Pod for super::BlockKey {}
     unsafe impl aya::Pod for super::BlockCounts {}
@@ -1106,6 +1153,8 @@ mod tests {
         assert_eq!(size_of::<CgroupSyscallKey>(), 16);
         assert_eq!(size_of::<CgroupSyscallCounts>(), 8 * (3 + LATENCY_BUCKETS));
         assert_eq!(size_of::<CgroupErrnoKey>(), 16);
+        assert_eq!(size_of::<CgroupEventKey>(), 16);
+        assert_eq!(size_of::<CgroupIoUringKey>(), 56);
         assert_eq!(size_of::<CgroupEntry>(), 8 + CGROUP_PATH_MAX);
     }
 }

@@ -51,6 +51,11 @@ pub fn block_bio_queue(ctx: BtfTracePointContext) -> i32 {
     if op == BlockKey::WRITE && size == 0 {
         op = BlockKey::FLUSH;
     }
+    if crate::per_cgroup::enabled() {
+        let cgroup = crate::per_cgroup::current_cgroup_id();
+        crate::per_cgroup::count_event(cgroup, wl_common::cgroup_event::BLOCK, op, 1);
+        return 0;
+    }
     let key = BlockKey { dev, op };
     let add = BlockCounts {
         bios: 1,

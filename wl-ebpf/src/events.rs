@@ -8,11 +8,12 @@ use aya_ebpf::{
     bindings::task_struct, helpers::generated::bpf_ktime_get_ns, macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use wl_common::{InFlight, event};
+use wl_common::{InFlight, cgroup_event, event};
 
 use crate::{
-    btf::read_ptr,
+    btf::{read_ptr, read_u32},
     maps::{EVENTS, IN_FLIGHT},
+    per_cgroup,
     traced::{is_task_traced, is_traced},
 };
 
@@ -57,7 +58,13 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     if sig > 0 && (sig as u32) < event::SIGNALS {
-        count(sig as u32, 1, 0);
+        if per_cgroup::enabled() {
+            // SAFETY: `task` is the tracepoint's BTF task pointer.
+            let cgroup = unsafe { per_cgroup::task_cgroup_id(task) };
+            per_cgroup::count_event(cgroup, cgroup_event::SIGNAL, sig as u32, 1);
+        } else {
+            count(sig as u32, 1, 0);
+        }
     }
     0
 }
@@ -97,6 +104,22 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     let prev_state: u64 = ctx.arg(3);
     // `prev` is the current task, which the filter's pid test reads. A task's last
     // switch, as it dies, is no wait.
+    if per_cgroup::enabled() {
+        // Per cgroup, the switches only: no task's waits are followed. The idle task
+        // (pid 0) switching out is no task's switch.
+        // SAFETY: `prev` is the tracepoint's BTF task pointer; the offset comes from BTF.
+        let idle = unsafe { read_u32(prev.cast(), offset!(task_pid)) } == 0;
+        if !idle && prev_state as u32 & TASK_DEAD == 0 && is_traced(prev.cast()) {
+            let detail = if preempt == 0 && prev_state as u32 != 0 {
+                cgroup_event::VOLUNTARY
+            } else {
+                cgroup_event::INVOLUNTARY
+            };
+            let cgroup = per_cgroup::current_cgroup_id();
+            per_cgroup::count_event(cgroup, cgroup_event::SWITCH, detail, 1);
+        }
+        return 0;
+    }
     if prev_state as u32 & TASK_DEAD == 0 && is_traced(prev.cast()) {
         // TASK_RUNNING is 0: a task switched out in any other state went to wait (or was
         // stopped); the kernel counts these as voluntary switches too (nvcsw).

@@ -15,7 +15,7 @@ use aya_ebpf::{
     macros::{btf_map, perf_event},
     programs::PerfEventContext,
 };
-use wl_common::{FaultKey, Lost, event, object};
+use wl_common::{FaultKey, Lost, cgroup_event, event, object};
 
 use crate::{
     btf::{read_ptr, read_u32, read_u64},
@@ -23,6 +23,7 @@ use crate::{
     events::{count, enabled},
     maps::PAGE_FAULTS,
     objects::identify,
+    per_cgroup,
     traced::is_traced,
 };
 
@@ -34,7 +35,17 @@ pub fn page_fault(_ctx: PerfEventContext) -> u32 {
     }
     // SAFETY: a helper without arguments.
     let task = unsafe { bpf_get_current_task_btf() };
-    if is_traced(task.cast()) {
+    if !is_traced(task.cast()) {
+        return 0;
+    }
+    if per_cgroup::enabled() {
+        per_cgroup::count_event(
+            per_cgroup::current_cgroup_id(),
+            cgroup_event::FAULT,
+            cgroup_event::ALL_FAULTS,
+            1,
+        );
+    } else {
         count(event::PAGE_FAULTS, 1, 0);
     }
     0
@@ -84,6 +95,21 @@ fn handled(ctx: &PerfEventContext, outcome: u32) {
     // SAFETY: a helper without arguments.
     let task = unsafe { bpf_get_current_task_btf() };
     if !is_traced(task.cast()) {
+        return;
+    }
+    // Per cgroup, by outcome only: the area lookup is not paid for every task.
+    if per_cgroup::enabled() {
+        let detail = if outcome == FaultKey::MAJOR {
+            cgroup_event::MAJOR
+        } else {
+            cgroup_event::MINOR
+        };
+        per_cgroup::count_event(
+            per_cgroup::current_cgroup_id(),
+            cgroup_event::FAULT,
+            detail,
+            1,
+        );
         return;
     }
     // SAFETY: the context of a perf event program; the kernel rewrites the load.

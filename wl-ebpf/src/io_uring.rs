@@ -19,8 +19,8 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use wl_common::{
-    Counts, ErrnoKey, IO_URING_OPS, IoUringPending, LATENCY_BUCKETS, Lost, ObjectKey,
-    io_uring_pending_slot, latency_bucket, object,
+    Counts, ErrnoKey, IO_URING_OPS, LATENCY_BUCKETS, Lost, ObjectKey, io_uring_pending_slot,
+    latency_bucket, object,
 };
 
 use crate::{
@@ -33,6 +33,7 @@ use crate::{
         IO_URING_STATS, IO_URING_SUBMITTED, RING_SEEN, RINGS_REMOVED,
     },
     objects::{probe, resolve_file_object},
+    per_cgroup,
     traced::is_traced,
 };
 
@@ -57,7 +58,10 @@ pub fn io_uring_create(ctx: BtfTracePointContext) -> i32 {
     }
     let ring: u64 = ctx.arg(1);
     if current_is_traced() {
-        if IO_URING_RINGS.insert(&ring, &1, 0).is_err() {
+        if IO_URING_RINGS
+            .insert(&ring, &per_cgroup::current_cgroup_id(), 0)
+            .is_err()
+        {
             lost(Lost::IoUringRingMapFull);
         }
     } else if IO_URING_RINGS.remove(&ring).is_ok()
@@ -68,25 +72,23 @@ pub fn io_uring_create(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// Whether `ring`'s operations count: it is in `IO_URING_RINGS`, as this CPU last
-/// found it, unless a ring left the map since.
+/// Whether `ring`'s operations count, with the cgroup of the task that set it up or
+/// submitted to it first: it is in `IO_URING_RINGS`, as this CPU last found it, unless
+/// a ring left the map since.
 #[inline(always)]
-fn ring_counts(ring: u64) -> bool {
-    let (Some(seen), Some(removed)) = (RING_SEEN.get_ptr_mut(0), RINGS_REMOVED.get_ptr(0)) else {
-        return false;
-    };
+fn ring_counts(ring: u64) -> Option<u64> {
+    let seen = RING_SEEN.get_ptr_mut(0)?;
+    let removed = RINGS_REMOVED.get_ptr(0)?;
     // SAFETY: live map values; `seen` is this CPU's own.
     unsafe {
         let removed = core::ptr::read_volatile(removed);
         if (*seen)[0] == ring && (*seen)[1] == removed {
-            return true;
+            return Some((*seen)[2]);
         }
-        if IO_URING_RINGS.get_ptr(&ring).is_none() {
-            return false;
-        }
-        *seen = [ring, removed];
+        let cgroup = *IO_URING_RINGS.get_ptr(&ring)?;
+        *seen = [ring, removed, cgroup];
+        Some(cgroup)
     }
-    true
 }
 
 // io_uring_submit_req (io_uring_submit_sqe until Linux 6.3): `struct io_kiocb *req`
@@ -114,10 +116,16 @@ pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
         unsafe { *n += 1 };
     }
     // A ring set up before tracing began counts from the first traced submission.
-    if !ring_counts(ring) && IO_URING_RINGS.insert(&ring, &1, 0).is_err() {
+    if ring_counts(ring).is_none()
+        && IO_URING_RINGS
+            .insert(&ring, &per_cgroup::current_cgroup_id(), 0)
+            .is_err()
+    {
         lost(Lost::IoUringRingMapFull);
     }
+    // Per cgroup (`serve`), operations are counted, not timed.
     if setting!(timed) != 0
+        && !per_cgroup::enabled()
         && let Some(slot) = IO_URING_PENDING.get_ptr_mut(io_uring_pending_slot(req))
     {
         // SAFETY: a live array slot. Another CPU may store into it at the same time;
@@ -162,9 +170,9 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let ring: u64 = ctx.arg(0);
-    if !ring_counts(ring) {
+    let Some(cgroup) = ring_counts(ring) else {
         return 0;
-    }
+    };
     let req: u64 = ctx.arg(1);
     let Some(opcode) = probe::<u8>(req, offset!(req_opcode)) else {
         return 0;
@@ -187,7 +195,7 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
     } else {
         (ctx.arg(3), ctx.arg(4))
     };
-    let took = if setting!(timed) != 0 {
+    let took = if setting!(timed) != 0 && !per_cgroup::enabled() {
         time_since_submission(req, cflags & CQE_F_MORE != 0)
     } else {
         None
@@ -208,6 +216,10 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
         && file != 0
     {
         resolve_file_object(file, &mut key);
+    }
+    if per_cgroup::enabled() {
+        per_cgroup::count_io_uring(cgroup, &key);
+        return 0;
     }
     let failed = res < 0;
     add_to_row(

@@ -105,9 +105,9 @@ pub(crate) static IO_URING_PENDING: Array<IoUringPending, { IO_URING_PENDING_ENT
     Array::new();
 
 /// With events: the io_uring rings whose operations count, by `struct io_ring_ctx *`:
-/// those a traced task created or submitted to.
+/// those a traced task created or submitted to, with that task's cgroup.
 #[btf_map]
-pub(crate) static IO_URING_RINGS: HashMap<u64, u32, { wl_common::IO_URING_RINGS as usize }> =
+pub(crate) static IO_URING_RINGS: HashMap<u64, u64, { wl_common::IO_URING_RINGS as usize }> =
     HashMap::new();
 
 /// With events: how many rings left `IO_URING_RINGS` so far, which invalidates what
@@ -115,10 +115,10 @@ pub(crate) static IO_URING_RINGS: HashMap<u64, u32, { wl_common::IO_URING_RINGS 
 #[btf_map]
 pub(crate) static RINGS_REMOVED: Array<u64, 1> = Array::new();
 
-/// With events: per CPU, the ring last found in `IO_URING_RINGS` and the
-/// `RINGS_REMOVED` count then: a ring's run of operations looks it up once.
+/// With events: per CPU, the ring last found in `IO_URING_RINGS`, the `RINGS_REMOVED`
+/// count then and the ring's cgroup: a ring's run of operations looks it up once.
 #[btf_map]
-pub(crate) static RING_SEEN: PerCpuArray<[u64; 2], 1> = PerCpuArray::new();
+pub(crate) static RING_SEEN: PerCpuArray<[u64; 3], 1> = PerCpuArray::new();
 
 /// With events: io_uring requests submitted, by opcode.
 #[btf_map]

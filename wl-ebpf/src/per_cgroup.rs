@@ -18,8 +18,8 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use wl_common::{
-    CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, LATENCY_BUCKETS,
-    Lost, latency_bucket,
+    CgroupEntry, CgroupErrnoKey, CgroupEventKey, CgroupIoUringKey, CgroupSyscallCounts,
+    CgroupSyscallKey, Counts, LATENCY_BUCKETS, Lost, ObjectKey, latency_bucket,
 };
 
 use crate::{
@@ -43,6 +43,16 @@ static CGROUP_ERRNOS: HashMap<CgroupErrnoKey, u64, 1> = HashMap::new();
 /// the loader).
 #[btf_map]
 static CGROUP_OTHERS: Array<CgroupSyscallCounts, 1> = Array::new();
+
+/// With events: per (cgroup, kind, detail), the events of its tasks (sized by the
+/// loader in `serve`, one entry otherwise).
+#[btf_map]
+static CGROUP_EVENTS: HashMap<CgroupEventKey, u64, 1> = HashMap::new();
+
+/// With events: per (cgroup, opcode, object), the io_uring completions of the rings
+/// its tasks set up or submitted to.
+#[btf_map]
+static CGROUP_IO_URING: HashMap<CgroupIoUringKey, u64, 1> = HashMap::new();
 
 /// One all-zero block, the source of new entries: a `CgroupEntry` is too large for the
 /// 512-byte BPF stack beside what the callers keep there.
@@ -106,27 +116,35 @@ pub fn count(slot: u32, add: &Counts, took: Option<u64>, errno: Option<u32>) {
     }
 }
 
+/// Admits `cgroup_id` to `CGROUPS` if it is not there; false when the map is full.
+#[inline(always)]
+fn admit(cgroup_id: u64) -> bool {
+    if CGROUPS.get_ptr(cgroup_id).is_some() {
+        return true;
+    }
+    let Some(zero) = ZEROES.get_ptr(0) else {
+        return false;
+    };
+    // SAFETY: `zero` points at the map's only value, 512 zero bytes, never written;
+    // `CgroupEntry` is smaller (asserted above) and valid as all zeroes.
+    let entry = unsafe { &*zero.cast::<CgroupEntry>() };
+    // Another CPU may admit the same cgroup first: then it is there.
+    CGROUPS.insert(cgroup_id, entry, BPF_NOEXIST.into()).is_ok()
+        || CGROUPS.get_ptr(cgroup_id).is_some()
+}
+
 /// The entry of a pair seen for the first time, admitting its cgroup first; or, when
 /// either map is full, the syscall's "others" entry, with the `calls` counted as lost.
 /// With the cgroup id the entry counts for (0 for "others").
 #[inline(always)]
 fn new_series(key: &CgroupSyscallKey, calls: u64) -> Option<(*mut CgroupSyscallCounts, u64)> {
     let zero = ZEROES.get_ptr(0)?;
-    if CGROUPS.get_ptr(key.cgroup_id).is_none() {
-        // SAFETY: `zero` points at the map's only value, 512 zero bytes, never written;
-        // `CgroupEntry` is smaller (asserted above) and valid as all zeroes.
-        let entry = unsafe { &*zero.cast::<CgroupEntry>() };
-        // Another CPU may admit the same cgroup first: then it is there.
-        if CGROUPS
-            .insert(key.cgroup_id, entry, BPF_NOEXIST.into())
-            .is_err()
-            && CGROUPS.get_ptr(key.cgroup_id).is_none()
-        {
-            lost_n(Lost::CgroupMapFull, calls);
-            return CGROUP_OTHERS.get_ptr_mut(key.slot).map(|c| (c, 0));
-        }
+    if !admit(key.cgroup_id) {
+        lost_n(Lost::CgroupMapFull, calls);
+        return CGROUP_OTHERS.get_ptr_mut(key.slot).map(|c| (c, 0));
     }
-    // SAFETY: as above, for `CgroupSyscallCounts`.
+    // SAFETY: `zero` points at 512 zero bytes, never written; `CgroupSyscallCounts` is
+    // smaller (asserted above) and valid as all zeroes.
     let counts = unsafe { &*zero.cast::<CgroupSyscallCounts>() };
     let _ = CGROUP_STATS.insert(key, counts, BPF_NOEXIST.into());
     match CGROUP_STATS.get_ptr_mut(key) {
@@ -135,6 +153,72 @@ fn new_series(key: &CgroupSyscallKey, calls: u64) -> Option<(*mut CgroupSyscallC
             lost_n(Lost::CgroupSeriesFull, calls);
             CGROUP_OTHERS.get_ptr_mut(key.slot).map(|c| (c, 0))
         }
+    }
+}
+
+/// Adds `n` to the counter of `key` in `map`, making it (and admitting its cgroup)
+/// the first time; what finds no room, in `map` or for a cgroup past `--max-cgroups`,
+/// is counted in `lost` only (apart from the calls `CgroupMapFull` counts).
+#[inline(always)]
+fn add_event<K>(map: &HashMap<K, u64, 1>, key: &K, cgroup_id: u64, n: u64) {
+    if let Some(c) = map.get_ptr_mut(key) {
+        atomic_add(c, n);
+        return;
+    }
+    if !admit(cgroup_id) {
+        lost_n(Lost::CgroupEventsFull, n);
+        return;
+    }
+    let _ = map.insert(key, &0, BPF_NOEXIST.into());
+    match map.get_ptr_mut(key) {
+        Some(c) => atomic_add(c, n),
+        None => lost_n(Lost::CgroupEventsFull, n),
+    }
+}
+
+/// Counts `n` events of `kind` and `detail` (see `wl_common::cgroup_event`) for
+/// cgroup `cgroup_id`.
+#[inline(always)]
+pub fn count_event(cgroup_id: u64, kind: u32, detail: u32, n: u64) {
+    let key = CgroupEventKey {
+        cgroup_id,
+        kind,
+        detail,
+    };
+    add_event(&CGROUP_EVENTS, &key, cgroup_id, n);
+}
+
+/// Counts an io_uring completion for the cgroup of its ring's owner, by opcode and
+/// object (`object.slot` is the opcode).
+#[inline(always)]
+pub fn count_io_uring(cgroup_id: u64, object: &ObjectKey) {
+    let key = CgroupIoUringKey {
+        cgroup_id,
+        object: *object,
+    };
+    add_event(&CGROUP_IO_URING, &key, cgroup_id, 1);
+}
+
+/// The current task's cgroup v2 id.
+#[inline(always)]
+pub fn current_cgroup_id() -> u64 {
+    // SAFETY: a helper without arguments; tracing programs may call it.
+    unsafe { bpf_get_current_cgroup_id() }
+}
+
+/// The cgroup v2 id of `task`, which need not be the current one (a signal's target).
+///
+/// # Safety
+/// `task` must be a BTF task pointer.
+#[inline(always)]
+pub unsafe fn task_cgroup_id(task: *const u8) -> u64 {
+    // SAFETY: as the caller says; every pointer below is loaded from a BTF-typed field
+    // (the offsets come from BTF), under the RCU tracing programs run in.
+    unsafe {
+        let css_set = read_ptr(task, offset!(task_cgroups));
+        let cgroup = read_ptr(css_set, offset!(css_set_dfl_cgrp));
+        let kn = read_ptr(cgroup, offset!(cgroup_kn));
+        core::ptr::read_volatile(kn.add(offset!(kernfs_node_id) as usize).cast::<u64>())
     }
 }
 

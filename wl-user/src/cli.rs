@@ -219,6 +219,14 @@ pub struct ServeArgs {
     /// and the cheapest way to serve.
     #[arg(long)]
     pub no_latency: bool,
+    /// The kernel work beside the syscalls, per cgroup: wl_events_total (page faults
+    /// by outcome, signals by name for the cgroup of the task they were sent to,
+    /// context switches, block I/O bios by operation) and wl_io_uring_ops_total (by
+    /// operation and the subsystem that served it, for the cgroup of the ring's
+    /// owner). `none` leaves their programs unattached: every page fault and context
+    /// switch of the machine then pays nothing.
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = Events::All)]
+    pub events: Events,
     #[command(flatten)]
     pub tables: TablesArgs,
 }

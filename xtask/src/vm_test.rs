@@ -42,6 +42,8 @@ const GUEST_TESTS: &[(&str, &[&str])] = &[
         &[
             "prometheus_scrapes_the_exact_counts_of_a_cgroup",
             "tls_and_basic_auth_with_a_real_client",
+            // The event programs' per-cgroup paths, through each kernel's verifier.
+            "events_and_io_uring_operations_per_cgroup",
         ],
     ),
 ];

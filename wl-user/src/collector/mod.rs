@@ -24,10 +24,10 @@ use aya::{
     util::online_cpus,
 };
 use wl_common::{
-    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey,
-    Counts, FaultKey, KernelOffsets, LATENCY_BUCKETS, OBJECT_ENTRIES, ObjectKey, ObjectSpec,
-    STATS_ENTRIES, Settings, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskExit, filter, names,
-    stats_slot,
+    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupEventKey, CgroupIoUringKey,
+    CgroupSyscallCounts, CgroupSyscallKey, Counts, FaultKey, KernelOffsets, LATENCY_BUCKETS,
+    OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, Settings, TASK_ENTRIES,
+    TRACED_TGIDS_ENTRIES, TaskExit, filter, names, stats_slot,
 };
 
 use crate::{
@@ -140,26 +140,36 @@ pub struct CgroupLimits {
 
 impl CgroupLimits {
     /// Kernel memory of the per-cgroup maps, in bytes, from the kernel's own layout of a
-    /// preallocated hash map (kernel/bpf/hashtab.c): per entry a 48-byte `htab_elem`
-    /// header, the key and the value rounded up to 8 bytes; one spare entry per
-    /// possible CPU; a 16-byte bucket per entry rounded up to a power of two. The array
-    /// of "others" is one value per syscall slot.
+    /// preallocated hash map ([`hash_bytes`]). The array of "others" is one value per
+    /// syscall slot.
     pub fn kernel_bytes(&self, cpus: u64) -> u64 {
-        fn hash(entries: u32, key: usize, value: usize, cpus: u64) -> u64 {
-            let elem = 48 + key.next_multiple_of(8) + value.next_multiple_of(8);
-            (u64::from(entries) + cpus) * elem as u64 + u64::from(entries.next_power_of_two()) * 16
-        }
         use std::mem::size_of;
-        hash(self.cgroups, 8, size_of::<CgroupEntry>(), cpus)
-            + hash(
+        hash_bytes(self.cgroups, 8, size_of::<CgroupEntry>(), cpus)
+            + hash_bytes(
                 self.series,
                 size_of::<CgroupSyscallKey>(),
                 size_of::<CgroupSyscallCounts>(),
                 cpus,
             )
-            + hash(self.errno_series, size_of::<CgroupErrnoKey>(), 8, cpus)
+            + hash_bytes(self.errno_series, size_of::<CgroupErrnoKey>(), 8, cpus)
             + u64::from(STATS_ENTRIES) * size_of::<CgroupSyscallCounts>() as u64
     }
+
+    /// What the per-cgroup event and io_uring maps add with events, in bytes.
+    pub fn event_bytes(cpus: u64) -> u64 {
+        use std::mem::size_of;
+        let entries = wl_common::CGROUP_EVENT_ENTRIES;
+        hash_bytes(entries, size_of::<CgroupEventKey>(), 8, cpus)
+            + hash_bytes(entries, size_of::<CgroupIoUringKey>(), 8, cpus)
+    }
+}
+
+/// A preallocated hash map of `entries` in kernel memory (kernel/bpf/hashtab.c): per
+/// entry a 48-byte `htab_elem` header, the key and the value rounded up to 8 bytes; one
+/// spare entry per possible CPU; a 16-byte bucket per entry rounded up to a power of two.
+fn hash_bytes(entries: u32, key: usize, value: usize, cpus: u64) -> u64 {
+    let elem = 48 + key.next_multiple_of(8) + value.next_multiple_of(8);
+    (u64::from(entries) + cpus) * elem as u64 + u64::from(entries.next_power_of_two()) * 16
 }
 
 /// What the per-cgroup maps hold (`wl-user serve`).
@@ -171,6 +181,10 @@ pub struct CgroupSnapshot {
     /// Per (cgroup, syscall); cgroup id 0 holds what did not fit.
     pub counts: Vec<(CgroupSyscallKey, CgroupSyscallCounts)>,
     pub errnos: Vec<(CgroupErrnoKey, u64)>,
+    /// With events: per (cgroup, kind, detail).
+    pub events: Vec<(CgroupEventKey, u64)>,
+    /// With events: io_uring completions per (cgroup, opcode, object).
+    pub io_uring: Vec<(CgroupIoUringKey, u64)>,
     pub lost: BTreeMap<&'static str, u64>,
 }
 
@@ -541,6 +555,11 @@ impl Collector {
         loader.btf(None);
         let mut programs = TRACEPOINTS.to_vec();
         if let Some(limits) = per_cgroup {
+            let event_entries = if events {
+                wl_common::CGROUP_EVENT_ENTRIES
+            } else {
+                1
+            };
             // The per-syscall maps are not used in this mode: one entry each.
             for (name, entries) in [
                 (names::STATS_MAP, 1),
@@ -551,6 +570,13 @@ impl Collector {
                 (names::CGROUP_STATS_MAP, limits.series),
                 (names::CGROUP_ERRNO_MAP, limits.errno_series),
                 (names::CGROUP_OTHERS_MAP, STATS_ENTRIES),
+                (names::CGROUP_EVENTS_MAP, event_entries),
+                (names::CGROUP_IO_URING_MAP, event_entries),
+                // The events are counted per cgroup instead.
+                (names::BLOCK_MAP, 1),
+                (names::FAULT_MAP, 1),
+                (names::IO_URING_STATS_MAP, 1),
+                (names::IO_URING_ERRNO_MAP, 1),
             ] {
                 loader.map_max_entries(name, entries);
             }
@@ -661,6 +687,28 @@ impl Collector {
         Ok(())
     }
 
+    /// Deletes the keys of cgroups `ids` from the counter map `name`.
+    fn forget_in<K: aya::Pod>(
+        &mut self,
+        name: &str,
+        ids: &std::collections::BTreeSet<u64>,
+        cgroup_of: fn(&K) -> u64,
+    ) -> Result<()> {
+        let keys: Vec<K> = {
+            let m: HashMap<&MapData, K, u64> = map(&self.ebpf, name)?;
+            m.keys()
+                .filter_map(Result::ok)
+                .filter(|k| ids.contains(&cgroup_of(k)))
+                .collect()
+        };
+        let mut m: HashMap<&mut MapData, K, u64> =
+            HashMap::try_from(self.ebpf.map_mut(name).context("no map")?)?;
+        for k in &keys {
+            let _ = m.remove(k);
+        }
+        Ok(())
+    }
+
     /// Drops removed cgroups from the per-cgroup maps, making room for new ones.
     pub fn forget_cgroups(&mut self, ids: &std::collections::BTreeSet<u64>) -> Result<()> {
         if ids.is_empty() {
@@ -698,6 +746,8 @@ impl Collector {
         for k in &triples {
             let _ = errnos.remove(k);
         }
+        self.forget_in::<CgroupEventKey>(names::CGROUP_EVENTS_MAP, ids, |k| k.cgroup_id)?;
+        self.forget_in::<CgroupIoUringKey>(names::CGROUP_IO_URING_MAP, ids, |k| k.cgroup_id)?;
         let mut cgroups: HashMap<&mut MapData, u64, CgroupEntry> =
             HashMap::try_from(self.ebpf.map_mut(names::CGROUP_MAP).context("no map")?)?;
         for id in ids {

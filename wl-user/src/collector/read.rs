@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result};
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use wl_common::{
-    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey,
-    Counts, ErrnoKey, FaultKey, IO_URING_OPS, LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES,
-    SyscallStats, TaskCache, TaskExit, TaskKey, names, object, slot_syscall,
+    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupEventKey, CgroupIoUringKey,
+    CgroupSyscallCounts, CgroupSyscallKey, Counts, ErrnoKey, FaultKey, IO_URING_OPS,
+    LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache, TaskExit, TaskKey,
+    names, object, slot_syscall,
 };
 
 use super::{
@@ -102,6 +103,18 @@ impl Collector {
         for entry in errnos.iter() {
             snap.errnos
                 .push(entry.context("cannot read the per-cgroup errno map")?);
+        }
+        let events: HashMap<&MapData, CgroupEventKey, u64> =
+            map(&self.ebpf, names::CGROUP_EVENTS_MAP)?;
+        for entry in events.iter() {
+            snap.events
+                .push(entry.context("cannot read the per-cgroup event map")?);
+        }
+        let io_uring: HashMap<&MapData, CgroupIoUringKey, u64> =
+            map(&self.ebpf, names::CGROUP_IO_URING_MAP)?;
+        for entry in io_uring.iter() {
+            snap.io_uring
+                .push(entry.context("cannot read the per-cgroup io_uring map")?);
         }
         let others: Array<&MapData, CgroupSyscallCounts> =
             map(&self.ebpf, names::CGROUP_OTHERS_MAP)?;

@@ -67,6 +67,24 @@ pub struct ErrnoRow {
     pub errors: u64,
 }
 
+/// One (cgroup, event, detail) count: `page fault` `minor`, `signal` `SIGUSR1`.
+#[derive(Debug)]
+pub struct EventRow {
+    pub cgroup: usize,
+    pub event: &'static str,
+    pub detail: String,
+    pub count: u64,
+}
+
+/// io_uring completions of one (cgroup, operation, serving subsystem).
+#[derive(Debug)]
+pub struct IoUringRow {
+    pub cgroup: usize,
+    pub op: String,
+    pub subsystem: &'static str,
+    pub count: u64,
+}
+
 /// Everything one scrape shows, labels resolved.
 #[derive(Debug, Default)]
 pub struct Scrape {
@@ -74,6 +92,9 @@ pub struct Scrape {
     pub cgroups: Vec<CgroupLabels>,
     pub syscalls: Vec<SyscallRow>,
     pub errnos: Vec<ErrnoRow>,
+    /// With events.
+    pub events: Vec<EventRow>,
+    pub io_uring: Vec<IoUringRow>,
     /// Whether calls were timed (no histogram with `--no-latency`).
     pub timed: bool,
     pub lost: BTreeMap<&'static str, u64>,
@@ -167,6 +188,34 @@ impl Collector for Scrape {
             ]);
             m.encode_family(&labels)?
                 .encode_counter::<NoLabelSet, _, u64>(&r.errors, None)?;
+        }
+
+        let mut m = encoder.encode_descriptor(
+            "wl_events",
+            "Kernel work beside the system calls in a cgroup: page faults (minor, major, failed), signals sent to its tasks by name, their context switches (voluntary, involuntary), and block I/O bios they submitted by operation.",
+            None,
+            MetricType::Counter,
+        )?;
+        for r in &self.events {
+            labels.clear();
+            self.cgroups[r.cgroup].push(&mut labels);
+            labels.extend([("event", r.event), ("detail", r.detail.as_str())]);
+            m.encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&r.count, None)?;
+        }
+
+        let mut m = encoder.encode_descriptor(
+            "wl_io_uring_ops",
+            "io_uring operations completed for the rings a cgroup's tasks set up, by operation and the kernel subsystem that served it (an ext4 file's READ: Filesystem).",
+            None,
+            MetricType::Counter,
+        )?;
+        for r in &self.io_uring {
+            labels.clear();
+            self.cgroups[r.cgroup].push(&mut labels);
+            labels.extend([("op", r.op.as_str()), ("subsystem", r.subsystem)]);
+            m.encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&r.count, None)?;
         }
 
         if self.timed {
@@ -415,6 +464,18 @@ mod tests {
                 errno: "EBADF".into(),
                 errors: 2,
             }],
+            events: vec![EventRow {
+                cgroup: 1,
+                event: "page fault",
+                detail: "minor".into(),
+                count: 700,
+            }],
+            io_uring: vec![IoUringRow {
+                cgroup: 1,
+                op: "READ".into(),
+                subsystem: "Filesystem",
+                count: 5,
+            }],
             timed: true,
             lost: [("cgroup_map_full", 0)].into(),
             cgroup_states: [("live", 2)].into(),
@@ -431,6 +492,8 @@ mod tests {
             "# TYPE wl_syscalls counter",
             r#"wl_syscalls_total{cgroup="/system.slice/ssh.service",syscall="getppid",abi="x86_64",subsystem="process"} 4"#,
             r#"wl_syscall_errors_total{cgroup="/a",syscall="dup",abi="i386",errno="EBADF"} 2"#,
+            r#"wl_events_total{cgroup="/a",event="page fault",detail="minor"} 700"#,
+            r#"wl_io_uring_ops_total{cgroup="/a",op="READ",subsystem="Filesystem"} 5"#,
             "# UNIT wl_syscall_duration_seconds seconds",
             r#"wl_syscall_duration_seconds_count{cgroup="/system.slice/ssh.service",syscall="getppid",abi="x86_64"} 4"#,
             r#"wl_syscall_duration_seconds_bucket{le="+Inf",cgroup="/system.slice/ssh.service",syscall="getppid",abi="x86_64"} 4"#,

@@ -99,7 +99,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         objects: None,
         per_cgroup: Some(limits),
         only: Default::default(),
-        events: false,
+        events: args.events == crate::options::Events::All,
     })?;
     let kept = privileges::drop_privileges(run_as, || collector.cgroups().is_ok())?;
     // The walk that names cgroups reads the hierarchy as that user.
@@ -119,6 +119,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         by_unit: args.by_unit,
         gone_ttl: args.gone_ttl,
         timed: !args.no_latency,
+        events: args.events == crate::options::Events::All,
         auth: web.auth,
         password_checks: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS)),
         kernel: nix::sys::utsname::uname()
@@ -130,9 +131,13 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         "wl: serving {}://{local}/metrics for the cgroups below {} ({} MiB of kernel maps at most; running as uid {} gid {}; capabilities kept: {})",
         if tls.is_some() { "https" } else { "http" },
         root.path.display(),
-        limits
-            .kernel_bytes(collector::possible_cpus())
-            .div_ceil(1 << 20),
+        (limits.kernel_bytes(collector::possible_cpus())
+            + if args.events == crate::options::Events::All {
+                CgroupLimits::event_bytes(collector::possible_cpus())
+            } else {
+                0
+            })
+        .div_ceil(1 << 20),
         run_as.uid,
         run_as.gid,
         match kept {

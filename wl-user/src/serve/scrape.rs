@@ -13,13 +13,14 @@ use wl_common::{CgroupSyscallCounts, slot_syscall};
 
 use super::{
     cgroups::{self, path_of},
-    exposition::{CgroupLabels, ErrnoRow, Scrape, SyscallRow},
+    exposition::{CgroupLabels, ErrnoRow, EventRow, IoUringRow, Scrape, SyscallRow},
     retirement::State,
     web_config::BasicAuth,
 };
 use crate::{
     collector::{CgroupLimits, CgroupSnapshot},
-    syscalls::{AbiName, Knowledge, errno_name},
+    report::events::{block_op_name, signal_name},
+    syscalls::{AbiName, Knowledge, errno_name, io_uring::op_name, objects},
 };
 
 pub(super) struct Exporter {
@@ -29,6 +30,8 @@ pub(super) struct Exporter {
     pub(super) by_unit: bool,
     pub(super) gone_ttl: Duration,
     pub(super) timed: bool,
+    /// Whether the kernel work beside the syscalls is counted (`--events all`).
+    pub(super) events: bool,
     pub(super) auth: Option<BasicAuth>,
     pub(super) password_checks: Arc<tokio::sync::Semaphore>,
     pub(super) kernel: String,
@@ -82,6 +85,7 @@ impl Exporter {
         let labelled = self.label(state, snap, &mut scrape);
         let (counts, errnos) = merge(state, snap, &labelled.index, &scrape.cgroups, now);
         self.rows(counts, errnos, &mut scrape);
+        self.event_rows(snap, &labelled.index, &mut scrape);
         scrape.maps = self.fill(snap);
         (scrape, labelled.shown_gone)
     }
@@ -98,6 +102,8 @@ impl Exporter {
             .counts
             .iter()
             .map(|(k, _)| k.cgroup_id)
+            .chain(snap.events.iter().map(|(k, _)| k.cgroup_id))
+            .chain(snap.io_uring.iter().map(|(k, _)| k.cgroup_id))
             .chain(snap.cgroups.keys().copied());
         for id in ids {
             if labelled.index.contains_key(&id) {
@@ -183,10 +189,98 @@ impl Exporter {
         });
     }
 
+    /// The events and io_uring operations of `snap`, named, one row per label set (the
+    /// cgroups of a path summed; removed cgroups' counts go with them), in a stable
+    /// order. A cgroup's failed faults are its faults less those handled.
+    fn event_rows(
+        &self,
+        snap: &CgroupSnapshot,
+        index: &HashMap<u64, Option<usize>>,
+        scrape: &mut Scrape,
+    ) {
+        use wl_common::cgroup_event as kind;
+        let mut events: BTreeMap<(usize, u32, u32), u64> = BTreeMap::new();
+        for (key, n) in &snap.events {
+            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+                *events.entry((i, key.kind, key.detail)).or_default() += n;
+            }
+        }
+        let handled = |i: usize, detail| events.get(&(i, kind::FAULT, detail)).copied();
+        let mut rows = Vec::new();
+        for (&(cgroup, k, detail), &n) in &events {
+            let (event, detail, count) = match (k, detail) {
+                (kind::SIGNAL, sig) => ("signal", signal_name(sig), n),
+                (kind::SWITCH, kind::VOLUNTARY) => ("context switch", "voluntary".into(), n),
+                (kind::SWITCH, _) => ("context switch", "involuntary".into(), n),
+                (kind::FAULT, kind::MINOR) => ("page fault", "minor".into(), n),
+                (kind::FAULT, kind::MAJOR) => ("page fault", "major".into(), n),
+                (kind::FAULT, _) => {
+                    let done = handled(cgroup, kind::MINOR).unwrap_or(0)
+                        + handled(cgroup, kind::MAJOR).unwrap_or(0);
+                    ("page fault", "failed".into(), n.saturating_sub(done))
+                }
+                (kind::BLOCK, op) => ("block I/O", block_op_name(op), n),
+                _ => continue,
+            };
+            if count > 0 {
+                rows.push(EventRow {
+                    cgroup,
+                    event,
+                    detail,
+                    count,
+                });
+            }
+        }
+        let ksyms = objects::Kallsyms::default();
+        let mut ops: BTreeMap<(usize, u32, &'static str), u64> = BTreeMap::new();
+        for (key, n) in &snap.io_uring {
+            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+                let served =
+                    objects::describe(&self.knowledge, &ksyms, "io_uring_enter", &key.object)
+                        .subsystem
+                        .unwrap_or("io_uring");
+                *ops.entry((i, key.object.slot, served)).or_default() += n;
+            }
+        }
+        let cgroups = &scrape.cgroups;
+        rows.sort_by(|a, b| {
+            (&cgroups[a.cgroup].path, a.event, &a.detail).cmp(&(
+                &cgroups[b.cgroup].path,
+                b.event,
+                &b.detail,
+            ))
+        });
+        let mut io_uring: Vec<IoUringRow> = ops
+            .into_iter()
+            .map(|((cgroup, opcode, subsystem), count)| IoUringRow {
+                cgroup,
+                op: op_name(opcode),
+                subsystem,
+                count,
+            })
+            .collect();
+        io_uring.sort_by(|a, b| {
+            (&cgroups[a.cgroup].path, &a.op, a.subsystem).cmp(&(
+                &cgroups[b.cgroup].path,
+                &b.op,
+                b.subsystem,
+            ))
+        });
+        scrape.events = rows;
+        scrape.io_uring = io_uring;
+    }
+
     /// How full each kernel map is: (entries, capacity).
     fn fill(&self, snap: &CgroupSnapshot) -> BTreeMap<&'static str, (u64, u64)> {
         let others = snap.counts.iter().filter(|(k, _)| k.cgroup_id == 0).count();
-        [
+        let events = self.events.then(|| {
+            let capacity = u64::from(wl_common::CGROUP_EVENT_ENTRIES);
+            [
+                ("cgroup_events", (snap.events.len() as u64, capacity)),
+                ("cgroup_io_uring", (snap.io_uring.len() as u64, capacity)),
+            ]
+        });
+        let mut fill: BTreeMap<&'static str, (u64, u64)> = [
             (
                 "cgroups",
                 (snap.cgroups.len() as u64, u64::from(self.limits.cgroups)),
@@ -206,7 +300,9 @@ impl Exporter {
                 ),
             ),
         ]
-        .into()
+        .into();
+        fill.extend(events.into_iter().flatten());
+        fill
     }
 }
 
