@@ -972,8 +972,9 @@ pub const fn io_uring_pending_slot(req: u64) -> u32 {
     ((req >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> SHIFT) as u32
 }
 
-/// Rings (`struct io_ring_ctx *`) a traced task created or submitted to; past this many,
-/// a new ring's operations are not counted (`lost.io_uring_ring_map_full`).
+/// Rings (`struct io_ring_ctx *`) a traced task created or submitted to that the ring
+/// map keeps, the most recently used; one pushed out counts again from its next
+/// submission.
 pub const IO_URING_RINGS: u32 = 4096;
 
 pub mod names {

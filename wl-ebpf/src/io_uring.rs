@@ -64,10 +64,12 @@ pub fn io_uring_create(ctx: BtfTracePointContext) -> i32 {
         {
             lost(Lost::IoUringRingMapFull);
         }
-    } else if IO_URING_RINGS.remove(&ring).is_ok()
-        && let Some(removed) = RINGS_REMOVED.get_ptr_mut(0)
-    {
-        atomic_add(removed, 1);
+    } else {
+        let _ = IO_URING_RINGS.remove(&ring);
+    }
+    // What each CPU remembers of a ring at this address is void.
+    if let Some(changed) = RINGS_REMOVED.get_ptr_mut(0) {
+        atomic_add(changed, 1);
     }
     0
 }

@@ -3,7 +3,7 @@
 //! `wl_common::names`.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
+    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
     macros::btf_map,
 };
 use wl_common::{
@@ -105,13 +105,15 @@ pub(crate) static IO_URING_PENDING: Array<IoUringPending, { IO_URING_PENDING_ENT
     Array::new();
 
 /// With events: the io_uring rings whose operations count, by `struct io_ring_ctx *`:
-/// those a traced task created or submitted to, with that task's cgroup.
+/// those a traced task created or submitted to, with that task's cgroup. Nothing says
+/// when a ring is freed: the least recently used make room (a long `serve` sees many
+/// rings come and go), and a ring pushed out counts again from its next submission.
 #[btf_map]
-pub(crate) static IO_URING_RINGS: HashMap<u64, u64, { wl_common::IO_URING_RINGS as usize }> =
-    HashMap::new();
+pub(crate) static IO_URING_RINGS: LruHashMap<u64, u64, { wl_common::IO_URING_RINGS as usize }> =
+    LruHashMap::new();
 
-/// With events: how many rings left `IO_URING_RINGS` so far, which invalidates what
-/// `RING_SEEN` remembers.
+/// With events: how many rings were set up or left `IO_URING_RINGS` so far, which
+/// invalidates what `RING_SEEN` remembers.
 #[btf_map]
 pub(crate) static RINGS_REMOVED: Array<u64, 1> = Array::new();
 
