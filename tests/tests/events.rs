@@ -245,30 +245,14 @@ fn faults_file() -> std::path::PathBuf {
 /// can drop them).
 #[test]
 fn page_faults_are_counted_by_memory_and_outcome() {
-    use std::io::{BufRead as _, Read as _, Write as _};
+    use std::io::Read as _;
     use wl_tests::faults::*;
     require_root();
     let file = faults_file();
-    let mut workload = std::process::Command::new(testload())
-        .arg("--faults")
-        .arg(&file)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = std::io::BufReader::new(workload.stderr.take().unwrap());
-    let mut line = String::new();
-    said.read_line(&mut line).unwrap();
-    assert_eq!(line, "wl-testload: ready\n");
-    let pid = workload.id().to_string();
-    let mut wl = std::process::Command::new(wl_user())
-        .args(["attach", "--pid", &pid, "--format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let wl_stderr = wait_until_tracing(&mut wl);
-    workload.stdin.take().unwrap().write_all(b"g").unwrap();
+    let (mut workload, mut said) =
+        spawn_ready(&[std::ffi::OsStr::new("--faults"), file.as_os_str()]);
+    let (wl, wl_stderr) = attach_json(workload.id());
+    go(&mut workload);
     let mut rest = String::new();
     said.read_to_string(&mut rest).unwrap();
     let status = wait_with_timeout(&mut workload, std::time::Duration::from_secs(60));
@@ -323,23 +307,14 @@ fn page_faults_are_counted_by_memory_and_outcome() {
 /// time: both attached while it waits, before it faults, and both there at its end.
 #[test]
 fn page_faults_are_perf_stats() {
-    use std::io::{BufRead as _, Read as _, Write as _};
+    use std::io::Read as _;
     require_root();
     if !has_tool("perf") {
         return;
     }
     let file = faults_file();
-    let mut workload = std::process::Command::new(testload())
-        .arg("--faults")
-        .arg(&file)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = std::io::BufReader::new(workload.stderr.take().unwrap());
-    let mut line = String::new();
-    said.read_line(&mut line).unwrap();
-    assert_eq!(line, "wl-testload: ready\n");
+    let (mut workload, mut said) =
+        spawn_ready(&[std::ffi::OsStr::new("--faults"), file.as_os_str()]);
     let pid = workload.id().to_string();
     // perf stat writes a line every 100 ms once it counts: the first says it does.
     let counts = file.with_extension("perf");
@@ -367,14 +342,8 @@ fn page_faults_are_perf_stats() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let mut wl = std::process::Command::new(wl_user())
-        .args(["attach", "--pid", &pid, "--format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let wl_stderr = wait_until_tracing(&mut wl);
-    workload.stdin.take().unwrap().write_all(b"g").unwrap();
+    let (wl, wl_stderr) = attach_json(workload.id());
+    go(&mut workload);
     let mut rest = String::new();
     said.read_to_string(&mut rest).unwrap();
     let status = wait_with_timeout(&mut workload, std::time::Duration::from_secs(60));

@@ -178,33 +178,16 @@ fn operations_are_counted_by_opcode_outcome_and_object() {
 /// another process, busy meanwhile, does not count.
 #[test]
 fn a_ring_older_than_the_trace_counts_and_another_process_does_not() {
-    use std::io::{BufRead as _, Write as _};
     require_root();
-    let mut workload = std::process::Command::new(testload())
-        .arg("--io-uring-late")
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = std::io::BufReader::new(workload.stderr.take().unwrap());
-    let mut line = String::new();
-    said.read_line(&mut line).unwrap();
-    assert_eq!(line, "wl-testload: ready\n");
-    let pid = workload.id().to_string();
-    let mut wl = std::process::Command::new(wl_user())
-        .args(["attach", "--pid", &pid, "--format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let wl_stderr = wait_until_tracing(&mut wl);
+    let (mut workload, _said) = spawn_ready(&["--io-uring-late"]);
+    let (wl, wl_stderr) = attach_json(workload.id());
     // Another process's NOPs while the workload's are counted.
     let other = std::process::Command::new(testload())
         .args(["--bench", "uring-nop", "5000"])
         .output()
         .unwrap();
     assert!(other.status.success(), "{other:?}");
-    workload.stdin.take().unwrap().write_all(b"g").unwrap();
+    go(&mut workload);
     let status = wait_with_timeout(&mut workload, std::time::Duration::from_secs(60));
     assert_eq!(status.code(), Some(EXIT_STATUS));
     let out = output_with_timeout(wl, std::time::Duration::from_secs(60));

@@ -19,8 +19,8 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use wl_common::{
-    Counts, ErrnoKey, IO_URING_OPS, LATENCY_BUCKETS, Lost, ObjectKey, io_uring_pending_slot,
-    latency_bucket, object,
+    Counts, ErrnoKey, LATENCY_BUCKETS, Lost, ObjectKey, io_uring_pending_slot, latency_bucket,
+    object,
 };
 
 use crate::{
@@ -30,7 +30,7 @@ use crate::{
     events::enabled,
     maps::{
         IO_URING_ERRNOS, IO_URING_LATENCY, IO_URING_OTHERS, IO_URING_PENDING, IO_URING_RINGS,
-        IO_URING_STATS, IO_URING_SUBMITTED, RING_SEEN, RINGS_REMOVED,
+        IO_URING_STATS, IO_URING_SUBMITTED, RING_SEEN, RINGS_CHANGED,
     },
     objects::{probe, resolve_file_object},
     per_cgroup,
@@ -68,7 +68,7 @@ pub fn io_uring_create(ctx: BtfTracePointContext) -> i32 {
         let _ = IO_URING_RINGS.remove(&ring);
     }
     // What each CPU remembers of a ring at this address is void.
-    if let Some(changed) = RINGS_REMOVED.get_ptr_mut(0) {
+    if let Some(changed) = RINGS_CHANGED.get_ptr_mut(0) {
         atomic_add(changed, 1);
     }
     0
@@ -76,19 +76,19 @@ pub fn io_uring_create(ctx: BtfTracePointContext) -> i32 {
 
 /// Whether `ring`'s operations count, with the cgroup of the task that set it up or
 /// submitted to it first: it is in `IO_URING_RINGS`, as this CPU last found it, unless
-/// a ring left the map since.
+/// a ring was set up or left the map since.
 #[inline(always)]
 fn ring_counts(ring: u64) -> Option<u64> {
     let seen = RING_SEEN.get_ptr_mut(0)?;
-    let removed = RINGS_REMOVED.get_ptr(0)?;
+    let changed = RINGS_CHANGED.get_ptr(0)?;
     // SAFETY: live map values; `seen` is this CPU's own.
     unsafe {
-        let removed = core::ptr::read_volatile(removed);
-        if (*seen)[0] == ring && (*seen)[1] == removed {
+        let changed = core::ptr::read_volatile(changed);
+        if (*seen)[0] == ring && (*seen)[1] == changed {
             return Some((*seen)[2]);
         }
         let cgroup = *IO_URING_RINGS.get_ptr(&ring)?;
-        *seen = [ring, removed, cgroup];
+        *seen = [ring, changed, cgroup];
         Some(cgroup)
     }
 }
@@ -125,7 +125,7 @@ pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
     {
         lost(Lost::IoUringRingMapFull);
     }
-    // Per cgroup (`serve`), operations are counted, not timed.
+    // Per cgroup (`serve`), operations are counted by completion only, not timed.
     if setting!(timed) != 0
         && !per_cgroup::enabled()
         && let Some(slot) = IO_URING_PENDING.get_ptr_mut(io_uring_pending_slot(req))
@@ -179,10 +179,8 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
     let Some(opcode) = probe::<u8>(req, offset!(req_opcode)) else {
         return 0;
     };
+    // A u8: within the per-opcode arrays' IO_URING_OPS slots.
     let opcode = u32::from(opcode);
-    if opcode >= IO_URING_OPS {
-        return 0;
-    }
     // The kernel's form is a load-time constant: the verifier never sees the other
     // form's argument loads, which it would refuse.
     let (res, cflags): (i32, u32) = if offset!(complete_has_cqe) != 0 {

@@ -115,9 +115,9 @@ pub(crate) static IO_URING_RINGS: LruHashMap<u64, u64, { wl_common::IO_URING_RIN
 /// With events: how many rings were set up or left `IO_URING_RINGS` so far, which
 /// invalidates what `RING_SEEN` remembers.
 #[btf_map]
-pub(crate) static RINGS_REMOVED: Array<u64, 1> = Array::new();
+pub(crate) static RINGS_CHANGED: Array<u64, 1> = Array::new();
 
-/// With events: per CPU, the ring last found in `IO_URING_RINGS`, the `RINGS_REMOVED`
+/// With events: per CPU, the ring last found in `IO_URING_RINGS`, the `RINGS_CHANGED`
 /// count then and the ring's cgroup: a ring's run of operations looks it up once.
 #[btf_map]
 pub(crate) static RING_SEEN: PerCpuArray<[u64; 3], 1> = PerCpuArray::new();

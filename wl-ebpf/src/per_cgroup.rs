@@ -72,8 +72,7 @@ pub fn enabled() -> bool {
 /// it failed.
 #[inline(always)]
 pub fn count(slot: u32, add: &Counts, took: Option<u64>, errno: Option<u32>) {
-    // SAFETY: a helper without arguments; tracing programs may call it.
-    let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    let cgroup_id = current_cgroup_id();
     let key = CgroupSyscallKey {
         cgroup_id,
         slot,

@@ -185,6 +185,49 @@ pub fn wait_until_tracing(child: &mut Child) -> std::thread::JoinHandle<String> 
     })
 }
 
+/// `wl-testload ARGS` for a mode that says `wl-testload: ready` and then waits for a
+/// byte on its standard input (`--faults`, `--io-uring-late`), once it is ready: the
+/// child, and what it says on standard error after.
+pub fn spawn_ready<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut workload = Command::new(testload())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wl-testload");
+    let mut said = BufReader::new(workload.stderr.take().expect("stderr piped"));
+    let mut line = String::new();
+    said.read_line(&mut line)
+        .expect("read wl-testload's stderr");
+    assert_eq!(line, "wl-testload: ready\n");
+    (workload, said)
+}
+
+/// Lets a workload of [`spawn_ready`] go on.
+pub fn go(workload: &mut Child) {
+    workload
+        .stdin
+        .take()
+        .expect("stdin piped")
+        .write_all(b"g")
+        .expect("write to wl-testload");
+}
+
+/// `wl-user attach --pid PID --format json` (the report on standard output), once it
+/// traces; with what it says on standard error (see [`wait_until_tracing`]).
+pub fn attach_json(pid: u32) -> (Child, std::thread::JoinHandle<String>) {
+    let mut wl = Command::new(wl_user())
+        .args(["attach", "--pid", &pid.to_string(), "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wl-user attach");
+    let stderr = wait_until_tracing(&mut wl);
+    (wl, stderr)
+}
+
 /// One syscall's numbers in a report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {

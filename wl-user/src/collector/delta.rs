@@ -31,21 +31,8 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
             if counts.calls == 0 {
                 return None;
             }
-            let mut latency_log2 = s.latency_log2;
-            if let Some(b) = b {
-                for (n, was) in latency_log2.iter_mut().zip(b.latency_log2) {
-                    *n = n.saturating_sub(was);
-                }
-            }
-            let errnos = s
-                .errnos
-                .iter()
-                .map(|(&e, &n)| {
-                    let was = b.and_then(|b| b.errnos.get(&e)).copied().unwrap_or(0);
-                    (e, n.saturating_sub(was))
-                })
-                .filter(|&(_, n)| n > 0)
-                .collect();
+            let latency_log2 = histogram_since(&s.latency_log2, b.map(|b| &b.latency_log2));
+            let errnos = counts_since(&s.errnos, b.map(|b| &b.errnos));
             let (min_ns, max_ns) = extremes(&latency_log2, s, b);
             Some(SyscallCounts {
                 abi: s.abi,
@@ -120,55 +107,52 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
     }
 }
 
+/// Each count of `now` less its value in `before`, the ones that moved.
+fn counts_since<K: Ord + Copy>(
+    now: &BTreeMap<K, u64>,
+    before: Option<&BTreeMap<K, u64>>,
+) -> BTreeMap<K, u64> {
+    now.iter()
+        .map(|(&k, &n)| {
+            let was = before.and_then(|b| b.get(&k)).copied().unwrap_or(0);
+            (k, n.saturating_sub(was))
+        })
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
+/// A latency histogram less its earlier reading, bucket by bucket.
+fn histogram_since(
+    now: &[u64; LATENCY_BUCKETS],
+    before: Option<&[u64; LATENCY_BUCKETS]>,
+) -> [u64; LATENCY_BUCKETS] {
+    let mut d = *now;
+    if let Some(before) = before {
+        for (n, was) in d.iter_mut().zip(before) {
+            *n = n.saturating_sub(*was);
+        }
+    }
+    d
+}
+
 /// The io_uring operations between two readings.
 fn io_uring_delta(before: Option<&IoUringSnapshot>, now: &IoUringSnapshot) -> IoUringSnapshot {
     let empty = IoUringSnapshot::default();
     let before = before.unwrap_or(&empty);
-    let submitted = now
-        .submitted
-        .iter()
-        .map(|(&op, &n)| {
-            (
-                op,
-                n.saturating_sub(before.submitted.get(&op).copied().unwrap_or(0)),
-            )
-        })
-        .filter(|&(_, n)| n > 0)
-        .collect();
     let latency = now
         .latency
         .iter()
-        .map(|(&op, hist)| {
-            let was = before.latency.get(&op);
-            let mut d = [0; LATENCY_BUCKETS];
-            for (b, slot) in d.iter_mut().enumerate() {
-                *slot = hist[b].saturating_sub(was.map_or(0, |w| w[b]));
-            }
-            (op, d)
-        })
+        .map(|(&op, hist)| (op, histogram_since(hist, before.latency.get(&op))))
         .filter(|(_, d)| d.iter().any(|&n| n > 0))
         .collect();
     let errnos = now
         .errnos
         .iter()
-        .map(|(&op, by)| {
-            let was = before.errnos.get(&op);
-            let d: BTreeMap<u32, u64> = by
-                .iter()
-                .map(|(&e, &n)| {
-                    (
-                        e,
-                        n.saturating_sub(was.and_then(|w| w.get(&e)).copied().unwrap_or(0)),
-                    )
-                })
-                .filter(|&(_, n)| n > 0)
-                .collect();
-            (op, d)
-        })
+        .map(|(&op, by)| (op, counts_since(by, before.errnos.get(&op))))
         .filter(|(_, d)| !d.is_empty())
         .collect();
     IoUringSnapshot {
-        submitted,
+        submitted: counts_since(&now.submitted, Some(&before.submitted)),
         completed: object_delta(Some(&before.completed), &now.completed),
         latency,
         errnos,

@@ -687,21 +687,22 @@ impl Collector {
         Ok(())
     }
 
-    /// Deletes the keys of cgroups `ids` from the counter map `name`.
-    fn forget_in<K: aya::Pod>(
+    /// Deletes the keys of cgroups `ids` from the per-cgroup map `name`: keys first,
+    /// then deletions, since deleting while iterating a hash map restarts it.
+    fn forget_in<K: aya::Pod, V: aya::Pod>(
         &mut self,
         name: &str,
         ids: &std::collections::BTreeSet<u64>,
         cgroup_of: fn(&K) -> u64,
     ) -> Result<()> {
         let keys: Vec<K> = {
-            let m: HashMap<&MapData, K, u64> = map(&self.ebpf, name)?;
+            let m: HashMap<&MapData, K, V> = map(&self.ebpf, name)?;
             m.keys()
                 .filter_map(Result::ok)
                 .filter(|k| ids.contains(&cgroup_of(k)))
                 .collect()
         };
-        let mut m: HashMap<&mut MapData, K, u64> =
+        let mut m: HashMap<&mut MapData, K, V> =
             HashMap::try_from(self.ebpf.map_mut(name).context("no map")?)?;
         for k in &keys {
             let _ = m.remove(k);
@@ -714,40 +715,14 @@ impl Collector {
         if ids.is_empty() {
             return Ok(());
         }
-        // Keys first, then deletions: deleting while iterating a hash map restarts it.
-        let stats: HashMap<&MapData, CgroupSyscallKey, CgroupSyscallCounts> =
-            map(&self.ebpf, names::CGROUP_STATS_MAP)?;
-        let pairs: Vec<CgroupSyscallKey> = stats
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| ids.contains(&k.cgroup_id))
-            .collect();
-        let errnos: HashMap<&MapData, CgroupErrnoKey, u64> =
-            map(&self.ebpf, names::CGROUP_ERRNO_MAP)?;
-        let triples: Vec<CgroupErrnoKey> = errnos
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| ids.contains(&k.cgroup_id))
-            .collect();
-        let mut stats: HashMap<&mut MapData, CgroupSyscallKey, CgroupSyscallCounts> =
-            HashMap::try_from(
-                self.ebpf
-                    .map_mut(names::CGROUP_STATS_MAP)
-                    .context("no map")?,
-            )?;
-        for k in &pairs {
-            let _ = stats.remove(k);
-        }
-        let mut errnos: HashMap<&mut MapData, CgroupErrnoKey, u64> = HashMap::try_from(
-            self.ebpf
-                .map_mut(names::CGROUP_ERRNO_MAP)
-                .context("no map")?,
+        self.forget_in::<CgroupSyscallKey, CgroupSyscallCounts>(
+            names::CGROUP_STATS_MAP,
+            ids,
+            |k| k.cgroup_id,
         )?;
-        for k in &triples {
-            let _ = errnos.remove(k);
-        }
-        self.forget_in::<CgroupEventKey>(names::CGROUP_EVENTS_MAP, ids, |k| k.cgroup_id)?;
-        self.forget_in::<CgroupIoUringKey>(names::CGROUP_IO_URING_MAP, ids, |k| k.cgroup_id)?;
+        self.forget_in::<CgroupErrnoKey, u64>(names::CGROUP_ERRNO_MAP, ids, |k| k.cgroup_id)?;
+        self.forget_in::<CgroupEventKey, u64>(names::CGROUP_EVENTS_MAP, ids, |k| k.cgroup_id)?;
+        self.forget_in::<CgroupIoUringKey, u64>(names::CGROUP_IO_URING_MAP, ids, |k| k.cgroup_id)?;
         let mut cgroups: HashMap<&mut MapData, u64, CgroupEntry> =
             HashMap::try_from(self.ebpf.map_mut(names::CGROUP_MAP).context("no map")?)?;
         for id in ids {

@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result};
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use wl_common::{
-    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupEventKey, CgroupIoUringKey,
-    CgroupSyscallCounts, CgroupSyscallKey, Counts, ErrnoKey, FaultKey, IO_URING_OPS,
-    LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache, TaskExit, TaskKey,
-    names, object, slot_syscall,
+    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupSyscallCounts, CgroupSyscallKey, Counts,
+    ErrnoKey, FaultKey, IO_URING_OPS, LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES,
+    SyscallStats, TaskCache, TaskExit, TaskKey, names, object, slot_syscall,
 };
 
 use super::{
@@ -64,14 +63,26 @@ impl Collector {
 
     /// Calls per (syscall, object, command), and per syscall those that did not fit.
     fn objects(&self) -> Result<Vec<(ObjectKey, Counts)>> {
-        let rows: HashMap<&MapData, ObjectKey, Counts> = map(&self.ebpf, names::OBJECT_MAP)?;
-        let others: Array<&MapData, Counts> = map(&self.ebpf, names::OBJECT_OTHERS_MAP)?;
-        let mut out = Vec::new();
-        for entry in rows.iter() {
-            out.push(entry.context("cannot read the object map")?);
-        }
-        for slot in 0..STATS_ENTRIES {
-            let c = others.get(&slot, 0).context("cannot read the object map")?;
+        let mut out =
+            self.object_rows(names::OBJECT_MAP, names::OBJECT_OTHERS_MAP, STATS_ENTRIES)?;
+        out.sort_by_key(|(k, _)| *k);
+        Ok(out)
+    }
+
+    /// Counts per object key from the shared map `rows`, and per slot (below `slots`)
+    /// those that did not fit, from the array `others`, as keys of kind `OTHERS`.
+    fn object_rows(
+        &self,
+        rows: &str,
+        others: &str,
+        slots: u32,
+    ) -> Result<Vec<(ObjectKey, Counts)>> {
+        let mut out: Vec<(ObjectKey, Counts)> = self.entries(rows)?;
+        let others: Array<&MapData, Counts> = map(&self.ebpf, others)?;
+        for slot in 0..slots {
+            let c = others
+                .get(&slot, 0)
+                .with_context(|| format!("cannot read map {rows}"))?;
             if c.calls + c.errors > 0 {
                 let key = ObjectKey {
                     slot,
@@ -81,8 +92,28 @@ impl Collector {
                 out.push((key, c));
             }
         }
-        out.sort_by_key(|(k, _)| *k);
         Ok(out)
+    }
+
+    /// Every (key, value) of the shared hash map `name`.
+    fn entries<K: aya::Pod, V: aya::Pod>(&self, name: &str) -> Result<Vec<(K, V)>> {
+        let m: HashMap<&MapData, K, V> = map(&self.ebpf, name)?;
+        m.iter()
+            .map(|e| e.with_context(|| format!("cannot read map {name}")))
+            .collect()
+    }
+
+    /// The errno map `name` by slot: slot → errno → failures.
+    fn errnos_by_slot(&self, name: &str) -> Result<BTreeMap<u32, BTreeMap<u32, u64>>> {
+        let mut by_slot: BTreeMap<u32, BTreeMap<u32, u64>> = BTreeMap::new();
+        for (key, n) in self.entries::<ErrnoKey, u64>(name)? {
+            *by_slot
+                .entry(key.slot)
+                .or_default()
+                .entry(key.errno)
+                .or_default() += n;
+        }
+        Ok(by_slot)
     }
 
     /// Reads the per-cgroup maps (`wl-user serve`). The cgroups are read first: one
@@ -92,30 +123,10 @@ impl Collector {
             cgroups: self.cgroups()?,
             ..CgroupSnapshot::default()
         };
-        let stats: HashMap<&MapData, CgroupSyscallKey, CgroupSyscallCounts> =
-            map(&self.ebpf, names::CGROUP_STATS_MAP)?;
-        for entry in stats.iter() {
-            snap.counts
-                .push(entry.context("cannot read the per-cgroup map")?);
-        }
-        let errnos: HashMap<&MapData, CgroupErrnoKey, u64> =
-            map(&self.ebpf, names::CGROUP_ERRNO_MAP)?;
-        for entry in errnos.iter() {
-            snap.errnos
-                .push(entry.context("cannot read the per-cgroup errno map")?);
-        }
-        let events: HashMap<&MapData, CgroupEventKey, u64> =
-            map(&self.ebpf, names::CGROUP_EVENTS_MAP)?;
-        for entry in events.iter() {
-            snap.events
-                .push(entry.context("cannot read the per-cgroup event map")?);
-        }
-        let io_uring: HashMap<&MapData, CgroupIoUringKey, u64> =
-            map(&self.ebpf, names::CGROUP_IO_URING_MAP)?;
-        for entry in io_uring.iter() {
-            snap.io_uring
-                .push(entry.context("cannot read the per-cgroup io_uring map")?);
-        }
+        snap.counts = self.entries(names::CGROUP_STATS_MAP)?;
+        snap.errnos = self.entries(names::CGROUP_ERRNO_MAP)?;
+        snap.events = self.entries(names::CGROUP_EVENTS_MAP)?;
+        snap.io_uring = self.entries(names::CGROUP_IO_URING_MAP)?;
         let others: Array<&MapData, CgroupSyscallCounts> =
             map(&self.ebpf, names::CGROUP_OTHERS_MAP)?;
         for slot in 0..STATS_ENTRIES {
@@ -211,25 +222,14 @@ impl Collector {
                 snap.submitted.insert(op, n);
             }
         }
-        let stats: HashMap<&MapData, ObjectKey, Counts> =
-            map(&self.ebpf, names::IO_URING_STATS_MAP)?;
-        for entry in stats.iter() {
-            snap.completed
-                .push(entry.context("cannot read the io_uring map")?);
-        }
-        let others: Array<&MapData, Counts> = map(&self.ebpf, names::IO_URING_OTHERS_MAP)?;
+        snap.completed = self.object_rows(
+            names::IO_URING_STATS_MAP,
+            names::IO_URING_OTHERS_MAP,
+            IO_URING_OPS,
+        )?;
         let latency: Array<&MapData, LatencyHistogram> =
             map(&self.ebpf, names::IO_URING_LATENCY_MAP)?;
         for op in 0..IO_URING_OPS {
-            let c = others.get(&op, 0).context("cannot read the io_uring map")?;
-            if c.calls > 0 {
-                let key = ObjectKey {
-                    slot: op,
-                    kind: object::OTHERS,
-                    ..ObjectKey::default()
-                };
-                snap.completed.push((key, c));
-            }
             let hist = latency
                 .get(&op, 0)
                 .context("cannot read the io_uring latency map")?
@@ -238,16 +238,7 @@ impl Collector {
                 snap.latency.insert(op, hist);
             }
         }
-        let errnos: HashMap<&MapData, ErrnoKey, u64> = map(&self.ebpf, names::IO_URING_ERRNO_MAP)?;
-        for entry in errnos.iter() {
-            let (key, n) = entry.context("cannot read the io_uring errno map")?;
-            *snap
-                .errnos
-                .entry(key.slot)
-                .or_default()
-                .entry(key.errno)
-                .or_default() += n;
-        }
+        snap.errnos = self.errnos_by_slot(names::IO_URING_ERRNO_MAP)?;
         Ok(snap)
     }
 
@@ -265,17 +256,7 @@ impl Collector {
     pub fn snapshot(&self) -> Result<Snapshot> {
         let stats: PerCpuArray<&MapData, SyscallStats> = map(&self.ebpf, names::STATS_MAP)?;
         let latency: Array<&MapData, LatencyHistogram> = map(&self.ebpf, names::LATENCY_MAP)?;
-        let errnos: HashMap<&MapData, ErrnoKey, u64> = map(&self.ebpf, names::ERRNO_MAP)?;
-
-        let mut by_slot: BTreeMap<u32, BTreeMap<u32, u64>> = BTreeMap::new();
-        for entry in errnos.iter() {
-            let (key, n) = entry.context("cannot read the errno map")?;
-            *by_slot
-                .entry(key.slot)
-                .or_default()
-                .entry(key.errno)
-                .or_default() += n;
-        }
+        let mut by_slot = self.errnos_by_slot(names::ERRNO_MAP)?;
 
         let mut snapshot = Snapshot {
             latency: self.latency,

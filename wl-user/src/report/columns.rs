@@ -776,26 +776,14 @@ fn uring_completed() -> Column<IoUringRow> {
     )
 }
 
-/// A percentile of the time from submission to completion, measured whether or not
-/// syscalls are timed.
-const fn uring_micros(
-    key: &'static str,
-    title: &'static str,
-    value: fn(&Report, &IoUringRow) -> Cell,
-) -> Column<IoUringRow> {
-    Column {
-        timed: false,
-        optional: false,
-        ..micros(key, title, value)
-    }
-}
+// Percentiles of the time from submission to completion, timed with the syscalls.
 
 fn uring_p50() -> Column<IoUringRow> {
-    uring_micros("p50_us", "p50 usecs", |_, r| Cell::Micros(r.p50_ns))
+    micros("p50_us", "p50 usecs", |_, r| Cell::Micros(r.p50_ns))
 }
 
 fn uring_p99() -> Column<IoUringRow> {
-    uring_micros("p99_us", "p99 usecs", |_, r| Cell::Micros(r.p99_ns))
+    micros("p99_us", "p99 usecs", |_, r| Cell::Micros(r.p99_ns))
 }
 
 fn uring_op() -> Column<IoUringRow> {
