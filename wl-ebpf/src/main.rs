@@ -370,15 +370,17 @@ fn record_exit(ctx: &BtfTracePointContext) {
         if TASK_EXITS.insert(&tid, &exit, 0).is_err() {
             lost(Lost::TaskExitMapFull);
         }
-        // The last thread's exit is the process's: under its tgid, over the leader's
-        // own entry if the leader went first. do_exit() decrements signal->live before
-        // this tracepoint.
+        // The last thread's exit status is the process's: under its tgid, in the
+        // leader's own entry if the leader went first (which keeps its name and start:
+        // the last thread may be a helper, an io_uring SQPOLL thread). do_exit()
+        // decrements signal->live before this tracepoint.
         let signal = read_ptr(task, offset!(task_signal));
-        if tid != tgid
-            && read_u32(signal, offset!(signal_live)) == 0
-            && TASK_EXITS.insert(&tgid, &exit, 0).is_err()
-        {
-            lost(Lost::TaskExitMapFull);
+        if tid != tgid && read_u32(signal, offset!(signal_live)) == 0 {
+            if let Some(leader) = TASK_EXITS.get_ptr_mut(&tgid) {
+                (*leader).exit_code = exit.exit_code;
+            } else if TASK_EXITS.insert(&tgid, &exit, 0).is_err() {
+                lost(Lost::TaskExitMapFull);
+            }
         }
     }
 }
