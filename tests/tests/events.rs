@@ -409,3 +409,63 @@ fn page_faults_of_a_run_include_the_workloads() {
         "{rows:?}"
     );
 }
+
+/// The (event, detail) of a report's event row as a task's row names it: a task's page
+/// faults are split by outcome only (`anon minor` is `minor`), its block I/O by
+/// operation only (`vda read` is `read`).
+fn per_task_key(e: &serde_json::Value) -> (String, String) {
+    let event = e["event"].as_str().unwrap().to_owned();
+    let detail = e["detail"].as_str().unwrap();
+    let detail = match event.as_str() {
+        "page fault" | "block I/O" => detail.rsplit(' ').next().unwrap(),
+        _ => detail,
+    };
+    (event, detail.to_owned())
+}
+
+/// (calls, total_ns) per key of a list of event rows.
+fn event_sums(rows: &[serde_json::Value]) -> BTreeMap<(String, String), (u64, u64)> {
+    let mut sums: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for e in rows {
+        let s = sums.entry(per_task_key(e)).or_default();
+        s.0 += e["calls"].as_u64().unwrap();
+        s.1 += e["total_ns"].as_u64().unwrap();
+    }
+    sums
+}
+
+/// With `--by`, each process, thread and command has its events, and they add up to
+/// the workload's, kind by kind, time included: the split neither loses nor invents
+/// one. The workload's process has its handled signals.
+#[test]
+fn events_are_split_by_task_and_add_up() {
+    require_root();
+    for (by, list) in [
+        ("process", "processes"),
+        ("thread", "threads"),
+        ("comm", "commands"),
+    ] {
+        let (report, _) = traced(&["--by", by]);
+        let tasks = report[list].as_array().expect("a list of tasks");
+        let split: Vec<serde_json::Value> = tasks
+            .iter()
+            .flat_map(|t| t["events"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let whole = event_sums(report["events"].as_array().unwrap());
+        assert_eq!(event_sums(&split), whole, "--by {by}");
+        assert!(whole.contains_key(&("page fault".into(), "minor".into())));
+        assert_eq!(report["lost"]["task_events_full"], 0, "{}", report["lost"]);
+        let load = tasks
+            .iter()
+            .find(|t| t["comm"] == "wl-testload")
+            .expect("the workload's entry");
+        let usr1 = load["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == "signal" && e["detail"] == "SIGUSR1")
+            .expect("SIGUSR1 in the workload's entry");
+        assert_eq!(usr1["calls"], SIGUSR1_HANDLED, "--by {by}");
+        assert_eq!(usr1["subsystem"], "Signal");
+    }
+}

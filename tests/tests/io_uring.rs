@@ -19,6 +19,30 @@ fn uring_file() -> std::path::PathBuf {
     dir.join(format!("wl-uring-{}", std::process::id()))
 }
 
+/// The JSON report of `wl-user run OPTIONS -- wl-testload --io-uring FILE`, which must
+/// end as the workload does.
+fn run_uring(options: &[&str]) -> serde_json::Value {
+    let file = uring_file();
+    let load = testload();
+    let mut args = vec!["run", "--format", "json", "-o", "-"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&[
+        "--",
+        load.to_str().unwrap(),
+        "--io-uring",
+        file.to_str().unwrap(),
+    ]);
+    let out = wl(&args);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_STATUS),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_json(&out.stdout)
+}
+
 /// (op, submitted, completed, errors, errnos, objects as "name count").
 type Op = (
     String,
@@ -67,26 +91,8 @@ fn ops(report: &serde_json::Value) -> Vec<Op> {
 #[test]
 fn operations_are_counted_by_opcode_outcome_and_object() {
     require_root();
-    let file = uring_file();
-    let load = testload();
     for mode in [&[][..], &["--no-cgroup"], &["--no-latency"]] {
-        let mut args = vec!["run", "--format", "json", "-o", "-"];
-        args.extend_from_slice(mode);
-        args.extend_from_slice(&[
-            "--",
-            load.to_str().unwrap(),
-            "--io-uring",
-            file.to_str().unwrap(),
-        ]);
-        let out = wl(&args);
-        let _ = std::fs::remove_file(&file);
-        assert_eq!(
-            out.status.code(),
-            Some(EXIT_STATUS),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report = parse_json(&out.stdout);
+        let report = run_uring(mode);
         let got = ops(&report);
         // The file's object is named by its file system, whichever it is here.
         let fs = got
@@ -174,6 +180,50 @@ fn operations_are_counted_by_opcode_outcome_and_object() {
     }
 }
 
+/// With `--by thread`, the operations count for the thread that set the ring up (the
+/// workload's main thread), the submissions for the thread that made them (its SQPOLL
+/// thread submits its ring's NOPs), and the threads add up to the workload's rows.
+#[test]
+fn operations_are_split_by_task() {
+    require_root();
+    let report = run_uring(&["--by", "thread"]);
+    let threads = report["threads"].as_array().expect("threads");
+    let main = threads
+        .iter()
+        .find(|t| t["tid"] == t["pid"] && t["comm"] == "wl-testload")
+        .unwrap_or_else(|| panic!("no main thread of the workload in {threads:#?}"));
+    // Everything but what its SQPOLL thread submitted, as the whole report has it.
+    let mut own = ops(&serde_json::json!({ "io_uring": main["io_uring"] }));
+    for op in &mut own {
+        if op.0 == "NOP" {
+            op.1 += SQPOLL_NOPS;
+        }
+    }
+    let mut whole = ops(&report);
+    // Per task no histogram is kept: percentiles are the workload's only.
+    for o in main["io_uring"].as_array().unwrap() {
+        assert_eq!(o["timed"], 0, "{o}");
+    }
+    own.sort();
+    whole.sort();
+    assert_eq!(own, whole);
+    let sqpoll = threads
+        .iter()
+        .find(|t| t["comm"].as_str().unwrap().starts_with("iou-sqp"))
+        .expect("the SQPOLL thread");
+    let nop = &sqpoll["io_uring"][0];
+    assert_eq!(
+        (&nop["op"], &nop["submitted"], &nop["calls"]),
+        (&"NOP".into(), &SQPOLL_NOPS.into(), &0.into())
+    );
+    let submitted: u64 = threads
+        .iter()
+        .flat_map(|t| t["io_uring"].as_array().cloned().unwrap_or_default())
+        .map(|o| o["submitted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(submitted, NOPS + SQPOLL_NOPS + READS + BAD_READS + WRITES);
+}
+
 /// A ring set up before `attach` counts from its first traced submission; a ring of
 /// another process, busy meanwhile, does not count.
 #[test]
@@ -209,22 +259,5 @@ fn a_ring_older_than_the_trace_counts_and_another_process_does_not() {
 #[test]
 fn no_events_counts_no_operations() {
     require_root();
-    let file = uring_file();
-    let load = testload();
-    let out = wl(&[
-        "run",
-        "--events",
-        "none",
-        "--format",
-        "json",
-        "-o",
-        "-",
-        "--",
-        load.to_str().unwrap(),
-        "--io-uring",
-        file.to_str().unwrap(),
-    ]);
-    let _ = std::fs::remove_file(&file);
-    assert_eq!(out.status.code(), Some(EXIT_STATUS));
-    assert!(parse_json(&out.stdout).get("io_uring").is_none());
+    assert!(run_uring(&["--events", "none"]).get("io_uring").is_none());
 }

@@ -252,6 +252,10 @@ lost_reasons! {
     /// per-cgroup event maps had no room for, or of a cgroup past `--max-cgroups`: not
     /// counted.
     CgroupEventsFull = 15, "cgroup_events_full";
+    /// With `--by` and events: events, io_uring submissions or completions of a
+    /// (thread, kind, detail) the per-task event maps had no room for: counted in the
+    /// report's totals, not in any task's.
+    TaskEventsFull = 16, "task_events_full";
 }
 
 /// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
@@ -773,19 +777,20 @@ pub struct CgroupErrnoKey {
     pub errno: u32,
 }
 
-/// `wl-user serve` with events: key of the per-cgroup event map, one (cgroup, kind,
-/// detail) count (see [`cgroup_event`]).
+/// Key of the maps of events counted per owner, one (owner, kind, detail) count (see
+/// [`owner_event`]). The owner is a cgroup v2 id in `wl-user serve` (the task's
+/// cgroup), a thread id with `--by` (the task's thread).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CgroupEventKey {
-    pub cgroup_id: u64,
+pub struct OwnerEventKey {
+    pub owner: u64,
     pub kind: u32,
     pub detail: u32,
 }
 
-/// The kinds of [`CgroupEventKey`], each with what its `detail` holds.
-pub mod cgroup_event {
-    /// The signal's number, counted for the cgroup of the task it was sent to.
+/// The kinds of [`OwnerEventKey`], each with what its `detail` holds.
+pub mod owner_event {
+    /// The signal's number, counted for the task it was sent to.
     pub const SIGNAL: u32 = 1;
     /// [`VOLUNTARY`] or [`INVOLUNTARY`].
     pub const SWITCH: u32 = 2;
@@ -798,19 +803,37 @@ pub mod cgroup_event {
     pub const MAJOR: u32 = 2;
     /// The block operation (`REQ_OP_*`) of a bio submitted.
     pub const BLOCK: u32 = 4;
+    /// With `--by`: the opcode of an io_uring request the thread submitted (per
+    /// cgroup, completions only are counted).
+    pub const IO_URING_SUBMIT: u32 = 5;
+    /// With `--by`: a failed io_uring completion of a ring the thread owns, as
+    /// [`io_uring_errno`] of its opcode and errno.
+    pub const IO_URING_ERRNO: u32 = 6;
+
+    /// The detail of an [`IO_URING_ERRNO`] event.
+    pub const fn io_uring_errno(opcode: u32, errno: u32) -> u32 {
+        (opcode << 16) | (errno & 0xffff)
+    }
+
+    /// The opcode and errno of an [`IO_URING_ERRNO`] event's detail.
+    pub const fn io_uring_errno_of(detail: u32) -> (u32, u32) {
+        (detail >> 16, detail & 0xffff)
+    }
 }
 
-/// `wl-user serve` with events: key of the per-cgroup io_uring map, completions per
-/// (cgroup of the ring's owner, opcode and object); `object.slot` is the opcode.
+/// Key of the maps of io_uring completions counted per owner (as [`OwnerEventKey`]'s:
+/// the cgroup, or the thread, that set the ring up or submitted to it first), by
+/// opcode and object; `object.slot` is the opcode.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct CgroupIoUringKey {
-    pub cgroup_id: u64,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OwnerIoUringKey {
+    pub owner: u64,
     pub object: ObjectKey,
 }
 
-/// `wl-user serve` with events: entries of the per-cgroup event and io_uring maps each.
-pub const CGROUP_EVENT_ENTRIES: u32 = 16384;
+/// With events, in `wl-user serve` and with `--by`: entries of the per-owner event and
+/// io_uring maps each.
+pub const OWNER_EVENT_ENTRIES: u32 = 16384;
 
 /// Room for a removed cgroup's path in [`CgroupEntry`], with its NUL; longer paths
 /// are cut (and [`CgroupEntry::path_len`] says so by being the full size).
@@ -1002,6 +1025,8 @@ pub mod names {
     pub const CGROUP_OTHERS_MAP: &str = "CGROUP_OTHERS";
     pub const CGROUP_EVENTS_MAP: &str = "CGROUP_EVENTS";
     pub const CGROUP_IO_URING_MAP: &str = "CGROUP_IO_URING";
+    pub const TASK_EVENTS_MAP: &str = "TASK_EVENTS";
+    pub const TASK_IO_URING_MAP: &str = "TASK_IO_URING";
     pub const EVENT_MAP: &str = "EVENTS";
     pub const BLOCK_MAP: &str = "BLOCK_IO";
     pub const FAULT_MAP: &str = "PAGE_FAULTS";
@@ -1045,8 +1070,8 @@ mod pod {
     unsafe impl aya::Pod for super::CgroupSyscallKey {}
     unsafe impl aya::Pod for super::CgroupSyscallCounts {}
     unsafe impl aya::Pod for super::CgroupErrnoKey {}
-    unsafe impl aya::Pod for super::CgroupEventKey {}
-    unsafe impl aya::Pod for super::CgroupIoUringKey {}
+    unsafe impl aya::Pod for super::OwnerEventKey {}
+    unsafe impl aya::Pod for super::OwnerIoUringKey {}
     unsafe impl aya::Pod for super::CgroupEntry {}
     unsafe impl aya::Pod for super::BlockKey {}
     unsafe impl aya::Pod for super::BlockCounts {}
@@ -1154,8 +1179,8 @@ mod tests {
         assert_eq!(size_of::<CgroupSyscallKey>(), 16);
         assert_eq!(size_of::<CgroupSyscallCounts>(), 8 * (3 + LATENCY_BUCKETS));
         assert_eq!(size_of::<CgroupErrnoKey>(), 16);
-        assert_eq!(size_of::<CgroupEventKey>(), 16);
-        assert_eq!(size_of::<CgroupIoUringKey>(), 56);
+        assert_eq!(size_of::<OwnerEventKey>(), 16);
+        assert_eq!(size_of::<OwnerIoUringKey>(), 56);
         assert_eq!(size_of::<CgroupEntry>(), 8 + CGROUP_PATH_MAX);
     }
 }

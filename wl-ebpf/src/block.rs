@@ -7,12 +7,13 @@ use aya_ebpf::{
     bindings::BPF_NOEXIST, helpers::generated::bpf_get_current_task_btf, macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use wl_common::{BlockCounts, BlockKey, Lost};
+use wl_common::{BlockCounts, BlockKey, Lost, owner_event};
 
 use crate::{
     btf::{read_ptr, read_u32},
     counters::lost,
     maps::BLOCK_IO,
+    owners::{self, Whose},
     traced::is_traced,
 };
 
@@ -51,9 +52,7 @@ pub fn block_bio_queue(ctx: BtfTracePointContext) -> i32 {
     if op == BlockKey::WRITE && size == 0 {
         op = BlockKey::FLUSH;
     }
-    if crate::per_cgroup::enabled() {
-        let cgroup = crate::per_cgroup::current_cgroup_id();
-        crate::per_cgroup::count_event(cgroup, wl_common::cgroup_event::BLOCK, op, 1);
+    if !owners::count_event(Whose::Current, owner_event::BLOCK, op, 1, 0) {
         return 0;
     }
     let key = BlockKey { dev, op };

@@ -8,11 +8,12 @@ use aya_ebpf::{
     bindings::task_struct, helpers::generated::bpf_ktime_get_ns, macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use wl_common::{InFlight, cgroup_event, event};
+use wl_common::{InFlight, event, owner_event};
 
 use crate::{
     btf::{read_ptr, read_u32},
     maps::{EVENTS, IN_FLIGHT},
+    owners::{self, Whose},
     per_cgroup,
     traced::{is_task_traced, is_traced},
 };
@@ -57,14 +58,11 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     if !matches!(result, SIGNAL_QUEUED | SIGNAL_QUEUED_WITHOUT_INFO) || !is_task_traced(task) {
         return 0;
     }
-    if sig > 0 && (sig as u32) < event::SIGNALS {
-        if per_cgroup::enabled() {
-            // SAFETY: `task` is the tracepoint's BTF task pointer.
-            let cgroup = unsafe { per_cgroup::task_cgroup_id(task) };
-            per_cgroup::count_event(cgroup, cgroup_event::SIGNAL, sig as u32, 1);
-        } else {
-            count(sig as u32, 1, 0);
-        }
+    if sig > 0
+        && (sig as u32) < event::SIGNALS
+        && owners::count_event(Whose::Task(task), owner_event::SIGNAL, sig as u32, 1, 0)
+    {
+        count(sig as u32, 1, 0);
     }
     0
 }
@@ -111,24 +109,25 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
         let idle = unsafe { read_u32(prev.cast(), offset!(task_pid)) } == 0;
         if !idle && prev_state as u32 & TASK_DEAD == 0 && is_traced(prev.cast()) {
             let detail = if preempt == 0 && prev_state as u32 != 0 {
-                cgroup_event::VOLUNTARY
+                owner_event::VOLUNTARY
             } else {
-                cgroup_event::INVOLUNTARY
+                owner_event::INVOLUNTARY
             };
-            let cgroup = per_cgroup::current_cgroup_id();
-            per_cgroup::count_event(cgroup, cgroup_event::SWITCH, detail, 1);
+            owners::count_event(Whose::Current, owner_event::SWITCH, detail, 1, 0);
         }
         return 0;
     }
     if prev_state as u32 & TASK_DEAD == 0 && is_traced(prev.cast()) {
         // TASK_RUNNING is 0: a task switched out in any other state went to wait (or was
         // stopped); the kernel counts these as voluntary switches too (nvcsw).
-        if preempt == 0 && prev_state as u32 != 0 {
-            count(event::SWITCH_VOLUNTARY, 1, 0);
+        let (slot, detail) = if preempt == 0 && prev_state as u32 != 0 {
             stamp_blocked(prev);
+            (event::SWITCH_VOLUNTARY, owner_event::VOLUNTARY)
         } else {
-            count(event::SWITCH_INVOLUNTARY, 1, 0);
-        }
+            (event::SWITCH_INVOLUNTARY, owner_event::INVOLUNTARY)
+        };
+        owners::count_event(Whose::Current, owner_event::SWITCH, detail, 1, 0);
+        count(slot, 1, 0);
     }
     // The task coming back: if it left to wait while traced, its wait ends now. Most
     // tasks have no storage at all, which one load tells.
@@ -141,11 +140,16 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     {
         // SAFETY: a helper without arguments.
         let now = unsafe { bpf_ktime_get_ns() };
-        count(
-            event::SWITCH_VOLUNTARY,
+        let blocked = now.saturating_sub(f.blocked_since_ns);
+        let next = Whose::Task(next.cast());
+        owners::count_event(
+            next,
+            owner_event::SWITCH,
+            owner_event::VOLUNTARY,
             0,
-            now.saturating_sub(f.blocked_since_ns),
+            blocked,
         );
+        count(event::SWITCH_VOLUNTARY, 0, blocked);
         f.blocked_since_ns = 0;
     }
     0

@@ -15,7 +15,7 @@ use aya_ebpf::{
     macros::{btf_map, perf_event},
     programs::PerfEventContext,
 };
-use wl_common::{FaultKey, Lost, cgroup_event, event, object};
+use wl_common::{FaultKey, Lost, event, object, owner_event};
 
 use crate::{
     btf::{read_ptr, read_u32, read_u64},
@@ -23,7 +23,7 @@ use crate::{
     events::{count, enabled},
     maps::PAGE_FAULTS,
     objects::identify,
-    per_cgroup,
+    owners::{self, Whose},
     traced::is_traced,
 };
 
@@ -38,14 +38,13 @@ pub fn page_fault(_ctx: PerfEventContext) -> u32 {
     if !is_traced(task.cast()) {
         return 0;
     }
-    if per_cgroup::enabled() {
-        per_cgroup::count_event(
-            per_cgroup::current_cgroup_id(),
-            cgroup_event::FAULT,
-            cgroup_event::ALL_FAULTS,
-            1,
-        );
-    } else {
+    if owners::count_event(
+        Whose::Current,
+        owner_event::FAULT,
+        owner_event::ALL_FAULTS,
+        1,
+        0,
+    ) {
         count(event::PAGE_FAULTS, 1, 0);
     }
     0
@@ -97,19 +96,13 @@ fn handled(ctx: &PerfEventContext, outcome: u32) {
     if !is_traced(task.cast()) {
         return;
     }
-    // Per cgroup, by outcome only: the area lookup is not paid for every task.
-    if per_cgroup::enabled() {
-        let detail = if outcome == FaultKey::MAJOR {
-            cgroup_event::MAJOR
-        } else {
-            cgroup_event::MINOR
-        };
-        per_cgroup::count_event(
-            per_cgroup::current_cgroup_id(),
-            cgroup_event::FAULT,
-            detail,
-            1,
-        );
+    // Owners by outcome only; per cgroup, the area lookup is not paid for every task.
+    let detail = if outcome == FaultKey::MAJOR {
+        owner_event::MAJOR
+    } else {
+        owner_event::MINOR
+    };
+    if !owners::count_event(Whose::Current, owner_event::FAULT, detail, 1, 0) {
         return;
     }
     // SAFETY: the context of a perf event program; the kernel rewrites the load.

@@ -20,7 +20,7 @@ use aya_ebpf::{
 };
 use wl_common::{
     Counts, ErrnoKey, LATENCY_BUCKETS, Lost, ObjectKey, io_uring_pending_slot, latency_bucket,
-    object,
+    object, owner_event,
 };
 
 use crate::{
@@ -33,6 +33,7 @@ use crate::{
         IO_URING_STATS, IO_URING_SUBMITTED, RING_SEEN, RINGS_CHANGED,
     },
     objects::{probe, resolve_file_object},
+    owners::{self, Whose},
     per_cgroup,
     traced::is_traced,
 };
@@ -59,7 +60,7 @@ pub fn io_uring_create(ctx: BtfTracePointContext) -> i32 {
     let ring: u64 = ctx.arg(1);
     if current_is_traced() {
         if IO_URING_RINGS
-            .insert(&ring, &per_cgroup::current_cgroup_id(), 0)
+            .insert(&ring, &owners::owner(Whose::Current), 0)
             .is_err()
         {
             lost(Lost::IoUringRingMapFull);
@@ -74,8 +75,8 @@ pub fn io_uring_create(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// Whether `ring`'s operations count, with the cgroup of the task that set it up or
-/// submitted to it first: it is in `IO_URING_RINGS`, as this CPU last found it, unless
+/// Whether `ring`'s operations count, with the owner (`owners::owner`) of the task
+/// that set it up or submitted to it first: it is in `IO_URING_RINGS`, as this CPU last found it, unless
 /// a ring was set up or left the map since.
 #[inline(always)]
 fn ring_counts(ring: u64) -> Option<u64> {
@@ -87,9 +88,9 @@ fn ring_counts(ring: u64) -> Option<u64> {
         if (*seen)[0] == ring && (*seen)[1] == changed {
             return Some((*seen)[2]);
         }
-        let cgroup = *IO_URING_RINGS.get_ptr(&ring)?;
-        *seen = [ring, changed, cgroup];
-        Some(cgroup)
+        let owner = *IO_URING_RINGS.get_ptr(&ring)?;
+        *seen = [ring, changed, owner];
+        Some(owner)
     }
 }
 
@@ -113,14 +114,19 @@ pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
     ) else {
         return 0;
     };
-    if let Some(n) = IO_URING_SUBMITTED.get_ptr_mut(u32::from(opcode)) {
-        // SAFETY: this CPU's slot; the program runs to completion on one CPU.
-        unsafe { *n += 1 };
+    // Per cgroup, operations are counted by completion only.
+    if !per_cgroup::enabled() {
+        let opcode = u32::from(opcode);
+        owners::count_event(Whose::Current, owner_event::IO_URING_SUBMIT, opcode, 1, 0);
+        if let Some(n) = IO_URING_SUBMITTED.get_ptr_mut(opcode) {
+            // SAFETY: this CPU's slot; the program runs to completion on one CPU.
+            unsafe { *n += 1 };
+        }
     }
     // A ring set up before tracing began counts from the first traced submission.
     if ring_counts(ring).is_none()
         && IO_URING_RINGS
-            .insert(&ring, &per_cgroup::current_cgroup_id(), 0)
+            .insert(&ring, &owners::owner(Whose::Current), 0)
             .is_err()
     {
         lost(Lost::IoUringRingMapFull);
@@ -172,7 +178,7 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let ring: u64 = ctx.arg(0);
-    let Some(cgroup) = ring_counts(ring) else {
+    let Some(owner) = ring_counts(ring) else {
         return 0;
     };
     let req: u64 = ctx.arg(1);
@@ -217,22 +223,23 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
     {
         resolve_file_object(file, &mut key);
     }
-    if per_cgroup::enabled() {
-        per_cgroup::count_io_uring(cgroup, &key);
+    let failed = res < 0;
+    let counts = Counts {
+        calls: 1,
+        errors: u64::from(failed),
+        total_ns: took.unwrap_or(0),
+    };
+    let errno = failed.then(|| res.unsigned_abs());
+    if !owners::count_io_uring(owner, &key, &counts, errno) {
         return 0;
     }
-    let failed = res < 0;
     add_to_row(
         &IO_URING_STATS,
         &key,
         &IO_URING_OTHERS,
         opcode,
         Lost::IoUringMapFull,
-        &Counts {
-            calls: 1,
-            errors: u64::from(failed),
-            total_ns: took.unwrap_or(0),
-        },
+        &counts,
     );
     if let Some(ns) = took {
         let bucket = latency_bucket(ns);
@@ -243,12 +250,12 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
             atomic_add(unsafe { hist.cast::<u64>().add(bucket) }, 1);
         }
     }
-    if failed {
+    if let Some(errno) = errno {
         count_one(
             &IO_URING_ERRNOS,
             &ErrnoKey {
                 slot: opcode,
-                errno: res.unsigned_abs(),
+                errno,
             },
             Lost::IoUringErrnoMapFull,
         );

@@ -21,7 +21,8 @@
 //! before loading), [`btf`] (kernel fields at the offsets the loader found), [`maps`],
 //! [`traced`] (which tasks count), [`account`] (the one place that counts) and [`counters`] (adding to map values),
 //! [`objects`] (what a call's fd and command reached), [`seccomp`] (what a profile
-//! stopped) and [`per_cgroup`] (`wl-user serve`).
+//! stopped), [`per_cgroup`] (`wl-user serve`) and [`owners`] (whom events count for:
+//! the cgroup in serve, the thread with `--by`).
 #![no_std]
 #![no_main]
 // For the atomic add, see `counters::atomic_add`.
@@ -41,6 +42,7 @@ mod faults;
 mod io_uring;
 mod maps;
 mod objects;
+mod owners;
 mod per_cgroup;
 mod seccomp;
 mod task_storage;

@@ -9,8 +9,8 @@ use aya_ebpf::{
 use wl_common::{
     BLOCK_ENTRIES, BlockCounts, BlockKey, Counts, ERRNO_ENTRIES, ErrnoKey, FAULT_ENTRIES, FaultKey,
     IO_URING_OPS, IO_URING_PENDING_ENTRIES, InFlight, IoUringPending, LatencyHistogram, Lost,
-    OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, SyscallStats, TASK_ENTRIES,
-    TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
+    OBJECT_ENTRIES, ObjectKey, ObjectSpec, OwnerEventKey, OwnerIoUringKey, STATS_ENTRIES,
+    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
 };
 
 use crate::task_storage::TaskStorage;
@@ -58,6 +58,16 @@ pub(crate) static TASK_CACHE: PerCpuArray<TaskCache, 1> = PerCpuArray::new();
 /// With `BY`: per syscall, the calls of tasks that did not fit in `TASK_STATS`.
 #[btf_map]
 pub(crate) static TASK_OTHERS: Array<Counts, { STATS_ENTRIES as usize }> = Array::new();
+
+/// With `BY` and events: per (thread, kind, detail), the thread's events (sized by
+/// the loader; one entry otherwise).
+#[btf_map]
+pub(crate) static TASK_EVENTS: HashMap<OwnerEventKey, Counts, 1> = HashMap::new();
+
+/// With `BY` and events: per (thread, opcode, object), the io_uring completions of the
+/// rings the thread set up or submitted to first (sized by the loader).
+#[btf_map]
+pub(crate) static TASK_IO_URING: HashMap<OwnerIoUringKey, Counts, 1> = HashMap::new();
 
 /// With `BY`: traced threads that exited, by tid, and processes, by tgid.
 #[btf_map]

@@ -18,8 +18,8 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use wl_common::{
-    CgroupEntry, CgroupErrnoKey, CgroupEventKey, CgroupIoUringKey, CgroupSyscallCounts,
-    CgroupSyscallKey, Counts, LATENCY_BUCKETS, Lost, ObjectKey, latency_bucket,
+    CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, LATENCY_BUCKETS,
+    Lost, ObjectKey, OwnerEventKey, OwnerIoUringKey, latency_bucket,
 };
 
 use crate::{
@@ -47,12 +47,12 @@ static CGROUP_OTHERS: Array<CgroupSyscallCounts, 1> = Array::new();
 /// With events: per (cgroup, kind, detail), the events of its tasks (sized by the
 /// loader in `serve`, one entry otherwise).
 #[btf_map]
-static CGROUP_EVENTS: HashMap<CgroupEventKey, u64, 1> = HashMap::new();
+static CGROUP_EVENTS: HashMap<OwnerEventKey, u64, 1> = HashMap::new();
 
 /// With events: per (cgroup, opcode, object), the io_uring completions of the rings
 /// its tasks set up or submitted to.
 #[btf_map]
-static CGROUP_IO_URING: HashMap<CgroupIoUringKey, u64, 1> = HashMap::new();
+static CGROUP_IO_URING: HashMap<OwnerIoUringKey, u64, 1> = HashMap::new();
 
 /// One all-zero block, the source of new entries: a `CgroupEntry` is too large for the
 /// 512-byte BPF stack beside what the callers keep there.
@@ -175,12 +175,12 @@ fn add_event<K>(map: &HashMap<K, u64, 1>, key: &K, cgroup_id: u64, n: u64) {
     }
 }
 
-/// Counts `n` events of `kind` and `detail` (see `wl_common::cgroup_event`) for
+/// Counts `n` events of `kind` and `detail` (see `wl_common::owner_event`) for
 /// cgroup `cgroup_id`.
 #[inline(always)]
 pub fn count_event(cgroup_id: u64, kind: u32, detail: u32, n: u64) {
-    let key = CgroupEventKey {
-        cgroup_id,
+    let key = OwnerEventKey {
+        owner: cgroup_id,
         kind,
         detail,
     };
@@ -191,8 +191,8 @@ pub fn count_event(cgroup_id: u64, kind: u32, detail: u32, n: u64) {
 /// object (`object.slot` is the opcode).
 #[inline(always)]
 pub fn count_io_uring(cgroup_id: u64, object: &ObjectKey) {
-    let key = CgroupIoUringKey {
-        cgroup_id,
+    let key = OwnerIoUringKey {
+        owner: cgroup_id,
         object: *object,
     };
     add_event(&CGROUP_IO_URING, &key, cgroup_id, 1);

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use wl_common::{Abi, BlockCounts, BlockKey, Counts, FaultKey, LATENCY_BUCKETS, ObjectKey};
+use wl_common::{Abi, BlockCounts, BlockKey, Counts, FaultKey, LATENCY_BUCKETS};
 
 use super::{IoUringSnapshot, Snapshot, SyscallCounts, TaskSnapshot};
 
@@ -95,15 +95,20 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
             .io_uring
             .as_ref()
             .map(|n| io_uring_delta(before.and_then(|b| b.io_uring.as_ref()), n)),
-        tasks: now.tasks.as_ref().map(|t| TaskSnapshot {
-            by: t.by,
-            counts: task_delta(before.and_then(|b| b.tasks.as_ref()), t),
-            exits: t.exits.clone(),
+        tasks: now.tasks.as_ref().map(|t| {
+            let before = before.and_then(|b| b.tasks.as_ref());
+            TaskSnapshot {
+                by: t.by,
+                counts: task_delta(before, t),
+                exits: t.exits.clone(),
+                events: rows_since(before.map(|b| b.events.as_slice()), &t.events),
+                io_uring: rows_since(before.map(|b| b.io_uring.as_slice()), &t.io_uring),
+            }
         }),
         objects: now
             .objects
             .as_ref()
-            .map(|o| object_delta(before.and_then(|b| b.objects.as_deref()), o)),
+            .map(|o| rows_since(before.and_then(|b| b.objects.as_deref()), o)),
     }
 }
 
@@ -153,22 +158,22 @@ fn io_uring_delta(before: Option<&IoUringSnapshot>, now: &IoUringSnapshot) -> Io
         .collect();
     IoUringSnapshot {
         submitted: counts_since(&now.submitted, Some(&before.submitted)),
-        completed: object_delta(Some(&before.completed), &now.completed),
+        completed: rows_since(Some(&before.completed), &now.completed),
         latency,
         errnos,
     }
 }
 
-/// The per-object counts gathered between two readings.
-fn object_delta(
-    before: Option<&[(ObjectKey, Counts)]>,
-    now: &[(ObjectKey, Counts)],
-) -> Vec<(ObjectKey, Counts)> {
-    let earlier: BTreeMap<ObjectKey, Counts> = before.unwrap_or_default().iter().copied().collect();
+/// The counts per key (object, task event, ...) gathered between two readings.
+fn rows_since<K: Ord + Copy>(
+    before: Option<&[(K, Counts)]>,
+    now: &[(K, Counts)],
+) -> Vec<(K, Counts)> {
+    let earlier: BTreeMap<K, Counts> = before.unwrap_or_default().iter().copied().collect();
     now.iter()
         .filter_map(|(k, c)| {
             let d = *c - earlier.get(k).copied().unwrap_or_default();
-            (d.calls + d.errors > 0).then_some((*k, d))
+            (d.calls + d.errors > 0 || d.total_ns > 0).then_some((*k, d))
         })
         .collect()
 }

@@ -24,9 +24,9 @@ use aya::{
     util::online_cpus,
 };
 use wl_common::{
-    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupEventKey, CgroupIoUringKey,
-    CgroupSyscallCounts, CgroupSyscallKey, Counts, FaultKey, KernelOffsets, LATENCY_BUCKETS,
-    OBJECT_ENTRIES, ObjectKey, ObjectSpec, STATS_ENTRIES, Settings, TASK_ENTRIES,
+    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey,
+    Counts, FaultKey, KernelOffsets, LATENCY_BUCKETS, OBJECT_ENTRIES, OWNER_EVENT_ENTRIES,
+    ObjectKey, ObjectSpec, OwnerEventKey, OwnerIoUringKey, STATS_ENTRIES, Settings, TASK_ENTRIES,
     TRACED_TGIDS_ENTRIES, TaskExit, filter, names, stats_slot,
 };
 
@@ -102,6 +102,12 @@ pub struct TaskSnapshot {
     pub counts: Vec<(u32, Abi, u32, Counts)>,
     /// By task id.
     pub exits: BTreeMap<u32, TaskExit>,
+    /// With events: per (task id, kind, detail); those that did not fit are in the
+    /// workload's rows only (and in `lost`).
+    pub events: Vec<(OwnerEventKey, Counts)>,
+    /// With events: io_uring completions per (task id of the ring's owner, opcode,
+    /// object).
+    pub io_uring: Vec<(OwnerIoUringKey, Counts)>,
 }
 
 /// How to trace, settled once from the command line.
@@ -158,9 +164,9 @@ impl CgroupLimits {
     /// What the per-cgroup event and io_uring maps add with events, in bytes.
     pub fn event_bytes(cpus: u64) -> u64 {
         use std::mem::size_of;
-        let entries = wl_common::CGROUP_EVENT_ENTRIES;
-        hash_bytes(entries, size_of::<CgroupEventKey>(), 8, cpus)
-            + hash_bytes(entries, size_of::<CgroupIoUringKey>(), 8, cpus)
+        let entries = OWNER_EVENT_ENTRIES;
+        hash_bytes(entries, size_of::<OwnerEventKey>(), 8, cpus)
+            + hash_bytes(entries, size_of::<OwnerIoUringKey>(), 8, cpus)
     }
 }
 
@@ -182,9 +188,9 @@ pub struct CgroupSnapshot {
     pub counts: Vec<(CgroupSyscallKey, CgroupSyscallCounts)>,
     pub errnos: Vec<(CgroupErrnoKey, u64)>,
     /// With events: per (cgroup, kind, detail).
-    pub events: Vec<(CgroupEventKey, u64)>,
+    pub events: Vec<(OwnerEventKey, u64)>,
     /// With events: io_uring completions per (cgroup, opcode, object).
-    pub io_uring: Vec<(CgroupIoUringKey, u64)>,
+    pub io_uring: Vec<(OwnerIoUringKey, u64)>,
     pub lost: BTreeMap<&'static str, u64>,
 }
 
@@ -540,6 +546,11 @@ impl Collector {
         };
         // The per-task maps take ~10 MiB; only `--by` pays for them.
         let task_entries = if by.is_some() { TASK_ENTRIES } else { 1 };
+        let task_event_entries = if by.is_some() && events {
+            OWNER_EVENT_ENTRIES
+        } else {
+            1
+        };
         let object_entries = if objects.is_some() { OBJECT_ENTRIES } else { 1 };
         // The traced-pid map is only used to follow a process tree: a cgroup trace does
         // not pay for its 65536 preallocated entries.
@@ -555,11 +566,7 @@ impl Collector {
         loader.btf(None);
         let mut programs = TRACEPOINTS.to_vec();
         if let Some(limits) = per_cgroup {
-            let event_entries = if events {
-                wl_common::CGROUP_EVENT_ENTRIES
-            } else {
-                1
-            };
+            let event_entries = if events { OWNER_EVENT_ENTRIES } else { 1 };
             // The per-syscall maps are not used in this mode: one entry each.
             for (name, entries) in [
                 (names::STATS_MAP, 1),
@@ -588,6 +595,8 @@ impl Collector {
             .map_max_entries(names::TRACED_TGIDS, tgid_entries)
             .map_max_entries(names::TASK_MAP, task_entries)
             .map_max_entries(names::TASK_EXIT_MAP, task_entries)
+            .map_max_entries(names::TASK_EVENTS_MAP, task_event_entries)
+            .map_max_entries(names::TASK_IO_URING_MAP, task_event_entries)
             .map_max_entries(names::OBJECT_MAP, object_entries)
             // aya has no user-space type for task storage; only the kernel side uses it.
             .allow_unsupported_maps()
@@ -721,8 +730,8 @@ impl Collector {
             |k| k.cgroup_id,
         )?;
         self.forget_in::<CgroupErrnoKey, u64>(names::CGROUP_ERRNO_MAP, ids, |k| k.cgroup_id)?;
-        self.forget_in::<CgroupEventKey, u64>(names::CGROUP_EVENTS_MAP, ids, |k| k.cgroup_id)?;
-        self.forget_in::<CgroupIoUringKey, u64>(names::CGROUP_IO_URING_MAP, ids, |k| k.cgroup_id)?;
+        self.forget_in::<OwnerEventKey, u64>(names::CGROUP_EVENTS_MAP, ids, |k| k.owner)?;
+        self.forget_in::<OwnerIoUringKey, u64>(names::CGROUP_IO_URING_MAP, ids, |k| k.owner)?;
         let mut cgroups: HashMap<&mut MapData, u64, CgroupEntry> =
             HashMap::try_from(self.ebpf.map_mut(names::CGROUP_MAP).context("no map")?)?;
         for id in ids {

@@ -26,7 +26,13 @@ impl Collector {
             by: self.by.expect("asked for with --by"),
             counts: Vec::new(),
             exits: BTreeMap::new(),
+            events: Vec::new(),
+            io_uring: Vec::new(),
         };
+        if self.events {
+            snap.events = self.entries(names::TASK_EVENTS_MAP)?;
+            snap.io_uring = self.entries(names::TASK_IO_URING_MAP)?;
+        }
         let mut push = |id: u32, slot: u32, c: Counts| {
             let (abi, nr) = slot_syscall(slot);
             let abi = Abi::from_index(abi).expect("slot within the table");

@@ -722,7 +722,7 @@ fn event_time() -> Column<EventRow> {
         align: Align::Right,
         width: 11,
         timed: false,
-        optional: false,
+        optional: true,
         value: |_, e| {
             if e.counts.total_ns > 0 {
                 Cell::Seconds(e.counts.total_ns)
@@ -735,9 +735,12 @@ fn event_time() -> Column<EventRow> {
 
 /// Block I/O: the bytes its bios carried.
 fn event_bytes() -> Column<EventRow> {
-    number("bytes", "bytes", "Bytes", 11, |_, e| {
-        e.bytes.map_or(Cell::Empty, Cell::Int)
-    })
+    Column {
+        optional: true,
+        ..number("bytes", "bytes", "Bytes", 11, |_, e| {
+            e.bytes.map_or(Cell::Empty, Cell::Int)
+        })
+    }
 }
 
 fn event_subsystem() -> Column<EventRow> {
@@ -778,12 +781,29 @@ fn uring_completed() -> Column<IoUringRow> {
 
 // Percentiles of the time from submission to completion, timed with the syscalls.
 
+// An operation none of whose completions was timed (per task, where no histogram is
+// kept) has none; a column that no row has is left out.
+
 fn uring_p50() -> Column<IoUringRow> {
-    micros("p50_us", "p50 usecs", |_, r| Cell::Micros(r.p50_ns))
+    Column {
+        optional: true,
+        ..micros("p50_us", "p50 usecs", |_, r| uring_timed(r, r.p50_ns))
+    }
 }
 
 fn uring_p99() -> Column<IoUringRow> {
-    micros("p99_us", "p99 usecs", |_, r| Cell::Micros(r.p99_ns))
+    Column {
+        optional: true,
+        ..micros("p99_us", "p99 usecs", |_, r| uring_timed(r, r.p99_ns))
+    }
+}
+
+fn uring_timed(r: &IoUringRow, ns: u64) -> Cell {
+    if r.timed == 0 {
+        Cell::Empty
+    } else {
+        Cell::Micros(ns)
+    }
 }
 
 fn uring_op() -> Column<IoUringRow> {

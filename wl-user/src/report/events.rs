@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use wl_common::{BlockCounts, BlockKey, Counts, FaultKey, event};
+use wl_common::{BlockCounts, BlockKey, Counts, FaultKey, event, owner_event};
 
 /// One kind of event and its detail: `signal` `SIGUSR1`, `context switch` `voluntary`,
 /// `page fault` `file minor`, `block I/O` `vda write`.
@@ -83,9 +83,14 @@ pub fn signal_name(sig: u32) -> String {
     }
 }
 
-/// The rows of what the kernel side counted besides syscalls, busiest first.
-pub fn build(counted: &Counted, names: &Namers) -> Vec<EventRow> {
-    let row = |event, detail: String, counts, subsystem, source: &str| EventRow {
+fn row(
+    event: &'static str,
+    detail: String,
+    counts: Counts,
+    subsystem: &'static str,
+    source: &str,
+) -> EventRow {
+    EventRow {
         event,
         detail,
         object: None,
@@ -93,35 +98,125 @@ pub fn build(counted: &Counted, names: &Namers) -> Vec<EventRow> {
         bytes: None,
         subsystem,
         source: source.to_owned(),
-    };
-    let calls = |calls| Counts {
+    }
+}
+
+fn calls(calls: u64) -> Counts {
+    Counts {
         calls,
         ..Counts::default()
+    }
+}
+
+fn switch_row(voluntary: bool, counts: Counts) -> EventRow {
+    let detail = if voluntary {
+        "voluntary"
+    } else {
+        "involuntary"
     };
+    row(
+        "context switch",
+        detail.to_owned(),
+        counts,
+        "Scheduler",
+        "kernel/sched/core.c",
+    )
+}
+
+fn signal_row(sig: u32, counts: Counts) -> EventRow {
+    row(
+        "signal",
+        signal_name(sig),
+        counts,
+        "Signal",
+        "kernel/signal.c",
+    )
+}
+
+/// Faults that began, `all`, less those `handled`: the ones that never ended handled
+/// (a bad address, or a fault given up for a fatal signal), if any.
+fn failed_faults(all: u64, handled: u64) -> Option<EventRow> {
+    (all > handled).then(|| {
+        row(
+            "page fault",
+            "failed".into(),
+            calls(all - handled),
+            "Memory Mgmt.",
+            FAULT_SOURCE,
+        )
+    })
+}
+
+fn block_row(detail: String, bios: u64, bytes: Option<u64>) -> EventRow {
+    EventRow {
+        bytes,
+        ..row(
+            "block I/O",
+            detail,
+            calls(bios),
+            "Block layer",
+            "block/blk-core.c",
+        )
+    }
+}
+
+/// Busiest first, then by name.
+fn sort(rows: &mut [EventRow]) {
+    rows.sort_by(|a, b| {
+        b.counts
+            .calls
+            .cmp(&a.counts.calls)
+            .then(a.event.cmp(b.event))
+            .then(a.detail.cmp(&b.detail))
+            .then(a.object.cmp(&b.object))
+    });
+}
+
+/// The rows of events counted for one owner (`wl_common::OwnerEventKey`: a cgroup in
+/// `serve`, a task with `--by`), by (kind, detail): page faults by outcome only
+/// (`minor`, `major`, and `failed`), block I/O by operation only; busiest first.
+/// io_uring submissions are not events: the io_uring rows count them.
+pub fn owner_rows(counts: &BTreeMap<(u32, u32), Counts>) -> Vec<EventRow> {
+    use owner_event as kind;
+    let n = |detail| counts.get(&(kind::FAULT, detail)).map_or(0, |c| c.calls);
+    let mut rows: Vec<EventRow> = counts
+        .iter()
+        .filter_map(|(&(k, detail), &c)| match k {
+            kind::SIGNAL => Some(signal_row(detail, c)),
+            kind::SWITCH => Some(switch_row(detail == kind::VOLUNTARY, c)),
+            kind::FAULT if detail == kind::MINOR || detail == kind::MAJOR => Some(row(
+                "page fault",
+                if detail == kind::MINOR {
+                    "minor"
+                } else {
+                    "major"
+                }
+                .to_owned(),
+                c,
+                "Memory Mgmt.",
+                "mm/memory.c",
+            )),
+            kind::FAULT => failed_faults(c.calls, n(kind::MINOR) + n(kind::MAJOR)),
+            kind::BLOCK => Some(block_row(block_op_name(detail), c.calls, None)),
+            _ => None,
+        })
+        .filter(|r| r.counts.calls > 0 || r.counts.total_ns > 0)
+        .collect();
+    sort(&mut rows);
+    rows
+}
+
+/// The rows of what the kernel side counted besides syscalls, busiest first.
+pub fn build(counted: &Counted, names: &Namers) -> Vec<EventRow> {
     let mut rows: Vec<EventRow> = Vec::new();
     let mut all_faults = 0;
     for &(slot, counts) in counted.slots {
         match slot {
-            event::SWITCH_VOLUNTARY | event::SWITCH_INVOLUNTARY => rows.push(row(
-                "context switch",
-                if slot == event::SWITCH_VOLUNTARY {
-                    "voluntary"
-                } else {
-                    "involuntary"
-                }
-                .to_owned(),
-                counts,
-                "Scheduler",
-                "kernel/sched/core.c",
-            )),
+            event::SWITCH_VOLUNTARY | event::SWITCH_INVOLUNTARY => {
+                rows.push(switch_row(slot == event::SWITCH_VOLUNTARY, counts))
+            }
             event::PAGE_FAULTS => all_faults = counts.calls,
-            sig => rows.push(row(
-                "signal",
-                signal_name(sig),
-                counts,
-                "Signal",
-                "kernel/signal.c",
-            )),
+            sig => rows.push(signal_row(sig, counts)),
         }
     }
     if let Some(faults) = counted.faults {
@@ -153,46 +248,71 @@ pub fn build(counted: &Counted, names: &Namers) -> Vec<EventRow> {
             r.object = object;
             rows.push(r);
         }
-        // Counted at the fault's start, the parts at its end: what never ended handled
-        // (a bad address, or a fault given up for a fatal signal).
-        if all_faults > sum {
-            rows.push(row(
-                "page fault",
-                "failed".into(),
-                calls(all_faults - sum),
-                "Memory Mgmt.",
-                FAULT_SOURCE,
-            ));
-        }
+        // Counted at the fault's start, the parts at its end.
+        rows.extend(failed_faults(all_faults, sum));
     }
     rows.extend(counted.block.iter().map(|&(key, c)| {
         let (major, minor) = key.major_minor();
         let name = (names.device)(major, minor).unwrap_or_else(|| format!("{major}:{minor}"));
-        EventRow {
-            bytes: Some(c.bytes),
-            ..row(
-                "block I/O",
-                format!("{name} {}", block_op_name(key.op)),
-                calls(c.bios),
-                "Block layer",
-                "block/blk-core.c",
-            )
-        }
+        block_row(
+            format!("{name} {}", block_op_name(key.op)),
+            c.bios,
+            Some(c.bytes),
+        )
     }));
-    rows.sort_by(|a, b| {
-        b.counts
-            .calls
-            .cmp(&a.counts.calls)
-            .then(a.event.cmp(b.event))
-            .then(a.detail.cmp(&b.detail))
-            .then(a.object.cmp(&b.object))
-    });
+    sort(&mut rows);
     rows
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An owner's events are named as the workload's: faults by outcome, the failed
+    /// ones what is left of all that began; io_uring's counts are not events.
+    #[test]
+    fn owner_events_are_named_as_the_workloads() {
+        use owner_event as kind;
+        let c = |calls, total_ns| Counts {
+            calls,
+            errors: 0,
+            total_ns,
+        };
+        let counts: BTreeMap<(u32, u32), Counts> = [
+            ((kind::SIGNAL, 10), c(3, 0)),
+            ((kind::SWITCH, kind::VOLUNTARY), c(7, 5_000)),
+            ((kind::SWITCH, kind::INVOLUNTARY), c(1, 0)),
+            ((kind::FAULT, kind::ALL_FAULTS), c(10, 0)),
+            ((kind::FAULT, kind::MINOR), c(5, 0)),
+            ((kind::FAULT, kind::MAJOR), c(4, 0)),
+            ((kind::BLOCK, BlockKey::WRITE), c(2, 0)),
+            ((kind::IO_URING_SUBMIT, 0), c(9, 0)),
+            ((kind::IO_URING_ERRNO, kind::io_uring_errno(22, 9)), c(1, 0)),
+        ]
+        .into();
+        let rows = owner_rows(&counts);
+        let named: Vec<(&str, &str, u64, &str)> = rows
+            .iter()
+            .map(|r| (r.event, r.detail.as_str(), r.counts.calls, r.subsystem))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("context switch", "voluntary", 7, "Scheduler"),
+                ("page fault", "minor", 5, "Memory Mgmt."),
+                ("page fault", "major", 4, "Memory Mgmt."),
+                ("signal", "SIGUSR1", 3, "Signal"),
+                ("block I/O", "write", 2, "Block layer"),
+                ("context switch", "involuntary", 1, "Scheduler"),
+                ("page fault", "failed", 1, "Memory Mgmt."),
+            ]
+        );
+        assert_eq!(rows[0].counts.total_ns, 5_000);
+        assert_eq!(
+            kind::io_uring_errno_of(kind::io_uring_errno(22, 9)),
+            (22, 9)
+        );
+    }
 
     #[test]
     fn slots_are_named() {

@@ -35,14 +35,37 @@ pub fn table<R>(
 /// With `--by`: a heading and a table per task.
 pub fn tasks(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
     super::tasks::each_shown(report, top, out, |b, out| {
-        writeln!(out, "\n### {}\n", b.title)?;
-        table(
-            report,
-            &layout::task_markdown(),
-            &columns::task_lines(b),
-            out,
-        )
+        write!(out, "\n### {}\n", b.title)?;
+        if !b.syscalls.is_empty() {
+            writeln!(out)?;
+            table(
+                report,
+                &layout::task_markdown(),
+                &columns::task_lines(b),
+                out,
+            )?;
+        }
+        work(report, b.events, b.io_uring, out)
     })
+}
+
+/// The tables of the kernel work besides syscalls (of the workload or of one task), those
+/// with rows.
+fn work(
+    report: &Report,
+    events: &[super::events::EventRow],
+    ops: &[super::io_uring::IoUringRow],
+    out: &mut dyn Write,
+) -> Result<()> {
+    if !events.is_empty() {
+        writeln!(out)?;
+        table(report, &layout::events(), events, out)?;
+    }
+    if !ops.is_empty() {
+        writeln!(out)?;
+        table(report, &layout::io_uring(), ops, out)?;
+    }
+    Ok(())
 }
 
 pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()> {
@@ -54,14 +77,12 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
     }
     writeln!(out)?;
     table(report, &layout::subsystems(), report.summary(), out)?;
-    if let Some(events) = report.events.as_deref().filter(|e| !e.is_empty()) {
-        writeln!(out)?;
-        table(report, &layout::events(), events, out)?;
-    }
-    if let Some(ops) = report.io_uring.as_deref().filter(|o| !o.is_empty()) {
-        writeln!(out)?;
-        table(report, &layout::io_uring(), ops, out)?;
-    }
+    work(
+        report,
+        report.events.as_deref().unwrap_or_default(),
+        report.io_uring.as_deref().unwrap_or_default(),
+        out,
+    )?;
     Ok(())
 }
 

@@ -417,7 +417,10 @@ impl Report {
         let k = sources.knowledge;
         let timed = snap.latency != Latency::Off;
         let (by, tasks) = match snap.tasks {
-            Some(t) => (Some(t.by), tasks::build(t, k, timed, sources.running)),
+            Some(t) => (
+                Some(t.by),
+                tasks::build(t, k, sources.kallsyms, timed, sources.running),
+            ),
             None => (None, tasks::Tasks::default()),
         };
         let mut object_rows = snap.objects.map(|o| objects::build(o, k, sources.kallsyms));

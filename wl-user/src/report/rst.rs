@@ -65,9 +65,32 @@ pub fn table<R>(
 pub fn tasks(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result<()> {
     super::tasks::each_shown(report, top, out, |b, out| {
         let underline = "-".repeat(b.title.chars().count());
-        writeln!(out, "\n{}\n{underline}\n", b.title)?;
-        table(report, &layout::task_rst(), &columns::task_lines(b), out)
+        write!(out, "\n{}\n{underline}\n", b.title)?;
+        if !b.syscalls.is_empty() {
+            writeln!(out)?;
+            table(report, &layout::task_rst(), &columns::task_lines(b), out)?;
+        }
+        work(report, b.events, b.io_uring, out)
     })
+}
+
+/// The tables of the kernel work besides syscalls (of the workload or of one task), those
+/// with rows.
+fn work(
+    report: &Report,
+    events: &[super::events::EventRow],
+    ops: &[super::io_uring::IoUringRow],
+    out: &mut dyn Write,
+) -> Result<()> {
+    if !events.is_empty() {
+        writeln!(out)?;
+        table(report, &layout::events(), events, out)?;
+    }
+    if !ops.is_empty() {
+        writeln!(out)?;
+        table(report, &layout::io_uring(), ops, out)?;
+    }
+    Ok(())
 }
 
 pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()> {
@@ -79,14 +102,12 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
     }
     writeln!(out)?;
     table(report, &layout::subsystems(), report.summary(), out)?;
-    if let Some(events) = report.events.as_deref().filter(|e| !e.is_empty()) {
-        writeln!(out)?;
-        table(report, &layout::events(), events, out)?;
-    }
-    if let Some(ops) = report.io_uring.as_deref().filter(|o| !o.is_empty()) {
-        writeln!(out)?;
-        table(report, &layout::io_uring(), ops, out)?;
-    }
+    work(
+        report,
+        report.events.as_deref().unwrap_or_default(),
+        report.io_uring.as_deref().unwrap_or_default(),
+        out,
+    )?;
     Ok(())
 }
 

@@ -141,13 +141,48 @@ pub fn tasks(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
                 String::new()
             }
         )?;
-        let lines = columns::task_lines(b);
+        // A task may have caused kernel work without a system call (an io_uring
+        // worker): then it has no syscall table.
+        if !b.syscalls.is_empty() {
+            let lines = columns::task_lines(b);
+            let frame = Frame {
+                width: render.width,
+                ..Frame::PLAIN
+            };
+            columns(report, &layout::task_table(), &lines, frame, out)?;
+        }
+        work(report, b.events, b.io_uring, (false, render.width), out)
+    })
+}
+
+/// The tables of the kernel work besides syscalls (of the workload or of one task), those
+/// with rows; `(ruled, width)` as their frames have it.
+fn work(
+    report: &Report,
+    events: &[super::events::EventRow],
+    ops: &[super::io_uring::IoUringRow],
+    (ruled, width): (bool, Option<usize>),
+    out: &mut dyn Write,
+) -> Result<()> {
+    if !events.is_empty() {
+        writeln!(out)?;
         let frame = Frame {
-            width: render.width,
+            ruled,
+            width,
             ..Frame::PLAIN
         };
-        columns(report, &layout::task_table(), &lines, frame, out)
-    })
+        columns(report, &layout::events_table(), events, frame, out)?;
+    }
+    if !ops.is_empty() {
+        writeln!(out)?;
+        let frame = Frame {
+            ruled,
+            width,
+            ..Frame::PLAIN
+        };
+        columns(report, &layout::io_uring_table(), ops, frame, out)?;
+    }
+    Ok(())
 }
 
 /// `--interval`'s view: per syscall (and object) its calls/s, errors/s and share of
@@ -208,24 +243,13 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
         frame,
         out,
     )?;
-    if let Some(events) = report.events.as_deref().filter(|e| !e.is_empty()) {
-        writeln!(out)?;
-        let frame = Frame {
-            ruled: true,
-            width: render.width,
-            ..Frame::PLAIN
-        };
-        columns(report, &layout::events_table(), events, frame, out)?;
-    }
-    if let Some(ops) = report.io_uring.as_deref().filter(|o| !o.is_empty()) {
-        writeln!(out)?;
-        let frame = Frame {
-            ruled: true,
-            width: render.width,
-            ..Frame::PLAIN
-        };
-        columns(report, &layout::io_uring_table(), ops, frame, out)?;
-    }
+    work(
+        report,
+        report.events.as_deref().unwrap_or_default(),
+        report.io_uring.as_deref().unwrap_or_default(),
+        (true, render.width),
+        out,
+    )?;
     if let Some(s) = &report.seccomp {
         let part = |what: &str, rows: &[super::DeniedRow]| {
             let total: u64 = rows.iter().map(|d| d.calls).sum();

@@ -6,14 +6,18 @@ use std::{collections::BTreeMap, io::Write};
 
 use anyhow::Result;
 use serde::Serialize;
-use wl_common::Counts;
+use wl_common::{Counts, ObjectKey, owner_event};
 
-use super::Report;
+use super::{
+    Report,
+    events::{self, EventRow},
+    io_uring::{self, IoUringRow},
+};
 use crate::{
-    collector::TaskSnapshot,
+    collector::{IoUringSnapshot, TaskSnapshot},
     options::By,
     procs::Running,
-    syscalls::{AbiName, Knowledge},
+    syscalls::{AbiName, Knowledge, objects::Kallsyms},
 };
 
 /// One syscall of one task.
@@ -48,6 +52,8 @@ pub struct TaskRow {
     #[serde(flatten)]
     pub counts: Counts,
     pub syscalls: Vec<TaskSyscall>,
+    #[serde(flatten)]
+    pub work: TaskWork,
 }
 
 /// A command name (`--by comm`): the processes that ran under it, summed.
@@ -59,6 +65,61 @@ pub struct CommandRow {
     #[serde(flatten)]
     pub counts: Counts,
     pub syscalls: Vec<TaskSyscall>,
+    #[serde(flatten)]
+    pub work: TaskWork,
+}
+
+/// With events, the kernel work of a task (or command) that no syscall row shows, as
+/// the report's own sections show the workload's: its `events` (page faults by outcome,
+/// block I/O by operation: the report's sections split them further) and the
+/// `io_uring` operations of the rings it set up, or submitted to first (`submitted`:
+/// the requests it submitted itself). Absent in JSON when there are none.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TaskWork {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub io_uring: Vec<IoUringRow>,
+}
+
+/// What the kernel side counted of one task's (or command's) work besides syscalls.
+#[derive(Default)]
+struct Work {
+    /// Per (`owner_event` kind, detail).
+    events: BTreeMap<(u32, u32), Counts>,
+    io_uring: IoUringSnapshot,
+}
+
+impl Work {
+    fn add(&mut self, other: &Work) {
+        for (key, c) in &other.events {
+            *self.events.entry(*key).or_default() += *c;
+        }
+        for (op, n) in &other.io_uring.submitted {
+            *self.io_uring.submitted.entry(*op).or_default() += n;
+        }
+        for (op, errnos) in &other.io_uring.errnos {
+            for (errno, n) in errnos {
+                *self
+                    .io_uring
+                    .errnos
+                    .entry(*op)
+                    .or_default()
+                    .entry(*errno)
+                    .or_default() += n;
+            }
+        }
+        self.io_uring
+            .completed
+            .extend_from_slice(&other.io_uring.completed);
+    }
+
+    fn rows(&self, k: &Knowledge, ksyms: &Kallsyms) -> TaskWork {
+        TaskWork {
+            events: events::owner_rows(&self.events),
+            io_uring: io_uring::build(&self.io_uring, k, ksyms),
+        }
+    }
 }
 
 /// The per-task part of a report.
@@ -128,6 +189,7 @@ fn syscall_rows(counts: &PerSyscall, k: &Knowledge, timed: bool) -> Vec<TaskSysc
 pub fn build(
     snap: TaskSnapshot,
     k: &Knowledge,
+    ksyms: &Kallsyms,
     timed: bool,
     running: &dyn Fn(u32) -> Option<Running>,
 ) -> Tasks {
@@ -147,20 +209,50 @@ pub fn build(
             .clone()
     };
     let by_thread = snap.by == By::Thread;
+    // A process's row sums its threads.
+    let mut row_of = |tid: u32| match (by_thread, tid, snap.exits.get(&tid)) {
+        (true, _, _) | (_, 0, _) => tid,
+        (false, _, Some(e)) => e.tgid,
+        (false, _, None) => stat(tid).map_or(tid, |p| p.tgid),
+    };
     let mut per_task: BTreeMap<u32, PerSyscall> = BTreeMap::new();
-    for (tid, abi, nr, c) in snap.counts {
-        // A process's row sums its threads.
-        let id = match (by_thread, tid, snap.exits.get(&tid)) {
-            (true, _, _) | (_, 0, _) => tid,
-            (false, _, Some(e)) => e.tgid,
-            (false, _, None) => stat(tid).map_or(tid, |p| p.tgid),
-        };
+    let mut work: BTreeMap<u32, Work> = BTreeMap::new();
+    for &(tid, abi, nr, c) in &snap.counts {
         *per_task
-            .entry(id)
+            .entry(row_of(tid))
             .or_default()
             .entry((AbiName::of(abi), nr))
             .or_default() += c;
     }
+    for (key, c) in &snap.events {
+        let id = row_of(key.owner as u32);
+        per_task.entry(id).or_default();
+        let w = work.entry(id).or_default();
+        if key.kind == owner_event::IO_URING_SUBMIT {
+            *w.io_uring.submitted.entry(key.detail).or_default() += c.calls;
+        } else if key.kind == owner_event::IO_URING_ERRNO {
+            let (opcode, errno) = owner_event::io_uring_errno_of(key.detail);
+            *w.io_uring
+                .errnos
+                .entry(opcode)
+                .or_default()
+                .entry(errno)
+                .or_default() += c.calls;
+        } else {
+            *w.events.entry((key.kind, key.detail)).or_default() += *c;
+        }
+    }
+    for (key, c) in &snap.io_uring {
+        let id = row_of(key.owner as u32);
+        per_task.entry(id).or_default();
+        let object: ObjectKey = key.object;
+        work.entry(id)
+            .or_default()
+            .io_uring
+            .completed
+            .push((object, *c));
+    }
+    let none = Work::default();
     let mut rows: Vec<TaskRow> = per_task
         .iter()
         .map(|(&id, counts)| {
@@ -184,6 +276,7 @@ pub fn build(
                 exit_status: exited.map(|e| exit_status(e.exit_code)),
                 counts: total,
                 syscalls: syscall_rows(counts, k, timed),
+                work: work.get(&id).unwrap_or(&none).rows(k, ksyms),
             }
         })
         .collect();
@@ -207,7 +300,7 @@ pub fn build(
             ..Tasks::default()
         },
         By::Comm => {
-            let mut by_comm: BTreeMap<String, (u64, PerSyscall)> = BTreeMap::new();
+            let mut by_comm: BTreeMap<String, (u64, PerSyscall, Work)> = BTreeMap::new();
             for (id, counts) in &per_task {
                 let row = rows.iter().find(|r| r.pid == *id).expect("a row per task");
                 let entry = by_comm.entry(row.comm.clone()).or_default();
@@ -215,16 +308,18 @@ pub fn build(
                 for (key, c) in counts {
                     *entry.1.entry(*key).or_default() += *c;
                 }
+                entry.2.add(work.get(id).unwrap_or(&none));
             }
             let mut commands: Vec<CommandRow> = by_comm
                 .into_iter()
-                .map(|(comm, (processes, counts))| {
+                .map(|(comm, (processes, counts, work))| {
                     let total: Counts = counts.values().copied().sum();
                     CommandRow {
                         comm,
                         processes,
                         counts: total,
                         syscalls: syscall_rows(&counts, k, timed),
+                        work: work.rows(k, ksyms),
                     }
                 })
                 .collect();
@@ -251,6 +346,8 @@ pub struct Block<'a> {
     pub comm: &'a str,
     pub counts: Counts,
     pub syscalls: &'a [TaskSyscall],
+    pub events: &'a [EventRow],
+    pub io_uring: &'a [IoUringRow],
 }
 
 impl Block<'_> {
@@ -263,6 +360,8 @@ impl Block<'_> {
             comm: "",
             counts,
             syscalls: &[],
+            events: &[],
+            io_uring: &[],
         }
     }
 }
@@ -290,6 +389,8 @@ pub fn blocks(report: &Report) -> Option<Vec<Block<'_>>> {
                         comm: &r.comm,
                         counts: r.counts,
                         syscalls: &r.syscalls,
+                        events: &r.work.events,
+                        io_uring: &r.work.io_uring,
                     }
                 })
                 .collect(),
@@ -304,6 +405,8 @@ pub fn blocks(report: &Report) -> Option<Vec<Block<'_>>> {
                 comm: &r.comm,
                 counts: r.counts,
                 syscalls: &r.syscalls,
+                events: &r.work.events,
+                io_uring: &r.work.io_uring,
             })
             .collect()
     })
@@ -364,6 +467,8 @@ mod tests {
                 (4243, wl_common::Abi::Native, 110, c(5)),
             ],
             exits: BTreeMap::new(),
+            events: Vec::new(),
+            io_uring: Vec::new(),
         };
         let running = |id: u32| {
             (4242..=4243).contains(&id).then(|| Running {
@@ -374,7 +479,13 @@ mod tests {
                 exe: Some("/bin/fake".into()),
             })
         };
-        let tasks = build(snap, &Knowledge::embedded(), true, &running);
+        let tasks = build(
+            snap,
+            &Knowledge::embedded(),
+            &Kallsyms::default(),
+            true,
+            &running,
+        );
         let rows = tasks.processes.unwrap();
         assert_eq!(rows.len(), 1);
         let r = &rows[0];

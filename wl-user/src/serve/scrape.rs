@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::Result;
-use wl_common::{CgroupSyscallCounts, slot_syscall};
+use wl_common::{CgroupSyscallCounts, Counts, slot_syscall};
 
 use super::{
     cgroups::{self, path_of},
@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     collector::{CgroupLimits, CgroupSnapshot},
-    report::events::{block_op_name, signal_name},
+    report::events::owner_rows,
     syscalls::{AbiName, Knowledge, errno_name, io_uring::op_name, objects},
 };
 
@@ -102,8 +102,8 @@ impl Exporter {
             .counts
             .iter()
             .map(|(k, _)| k.cgroup_id)
-            .chain(snap.events.iter().map(|(k, _)| k.cgroup_id))
-            .chain(snap.io_uring.iter().map(|(k, _)| k.cgroup_id))
+            .chain(snap.events.iter().map(|(k, _)| k.owner))
+            .chain(snap.io_uring.iter().map(|(k, _)| k.owner))
             .chain(snap.cgroups.keys().copied());
         for id in ids {
             if labelled.index.contains_key(&id) {
@@ -198,43 +198,34 @@ impl Exporter {
         index: &HashMap<u64, Option<usize>>,
         scrape: &mut Scrape,
     ) {
-        use wl_common::cgroup_event as kind;
-        let mut events: BTreeMap<(usize, u32, u32), u64> = BTreeMap::new();
+        let mut events: BTreeMap<usize, BTreeMap<(u32, u32), Counts>> = BTreeMap::new();
         for (key, n) in &snap.events {
-            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
-                *events.entry((i, key.kind, key.detail)).or_default() += n;
+            if let Some(&Some(i)) = index.get(&key.owner) {
+                events
+                    .entry(i)
+                    .or_default()
+                    .entry((key.kind, key.detail))
+                    .or_default()
+                    .calls += n;
             }
         }
-        let handled = |i: usize, detail| events.get(&(i, kind::FAULT, detail)).copied();
-        let mut rows = Vec::new();
-        for (&(cgroup, k, detail), &n) in &events {
-            let (event, detail, count) = match (k, detail) {
-                (kind::SIGNAL, sig) => ("signal", signal_name(sig), n),
-                (kind::SWITCH, kind::VOLUNTARY) => ("context switch", "voluntary".into(), n),
-                (kind::SWITCH, _) => ("context switch", "involuntary".into(), n),
-                (kind::FAULT, kind::MINOR) => ("page fault", "minor".into(), n),
-                (kind::FAULT, kind::MAJOR) => ("page fault", "major".into(), n),
-                (kind::FAULT, _) => {
-                    let done = handled(cgroup, kind::MINOR).unwrap_or(0)
-                        + handled(cgroup, kind::MAJOR).unwrap_or(0);
-                    ("page fault", "failed".into(), n.saturating_sub(done))
-                }
-                (kind::BLOCK, op) => ("block I/O", block_op_name(op), n),
-                _ => continue,
-            };
-            if count > 0 {
-                rows.push(EventRow {
+        // Named as the report names them.
+        let mut rows: Vec<EventRow> = events
+            .iter()
+            .flat_map(|(&cgroup, counts)| {
+                owner_rows(counts).into_iter().map(move |r| EventRow {
                     cgroup,
-                    event,
-                    detail,
-                    count,
-                });
-            }
-        }
+                    event: r.event,
+                    detail: r.detail,
+                    count: r.counts.calls,
+                })
+            })
+            .filter(|r| r.count > 0)
+            .collect();
         let ksyms = objects::Kallsyms::default();
         let mut ops: BTreeMap<(usize, u32, &'static str), u64> = BTreeMap::new();
         for (key, n) in &snap.io_uring {
-            if let Some(&Some(i)) = index.get(&key.cgroup_id) {
+            if let Some(&Some(i)) = index.get(&key.owner) {
                 let served =
                     objects::describe(&self.knowledge, &ksyms, "io_uring_enter", &key.object)
                         .subsystem
@@ -274,7 +265,7 @@ impl Exporter {
     fn fill(&self, snap: &CgroupSnapshot) -> BTreeMap<&'static str, (u64, u64)> {
         let others = snap.counts.iter().filter(|(k, _)| k.cgroup_id == 0).count();
         let events = self.events.then(|| {
-            let capacity = u64::from(wl_common::CGROUP_EVENT_ENTRIES);
+            let capacity = u64::from(wl_common::OWNER_EVENT_ENTRIES);
             [
                 ("cgroup_events", (snap.events.len() as u64, capacity)),
                 ("cgroup_io_uring", (snap.io_uring.len() as u64, capacity)),
