@@ -970,6 +970,29 @@ impl FaultKey {
 /// Distinct fault keys the fault map holds; more are counted as lost.
 pub const FAULT_ENTRIES: u32 = 1024;
 
+/// Per CPU, an area of some task's memory as found last for a fault there, with the
+/// faults counted in it since: a fault in a cached area adds here instead of to the
+/// fault map, which it joins when the entry is replaced. Readers add the pending counts
+/// to the map's (read after it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FaultArea {
+    pub mm: u64,
+    /// The memory map's `mm_lock_seq` when it was found: any change since moves it.
+    pub seq: u32,
+    pub _pad: u32,
+    pub start: u64,
+    pub end: u64,
+    /// What its faults count as (`outcome` unused: `pending` has one count per outcome).
+    pub key: FaultKey,
+    /// Faults not yet in the fault map, by outcome ([`FaultKey::MINOR`], [`FaultKey::MAJOR`]).
+    pub pending: [u64; 2],
+}
+
+/// Entries of the per-CPU area cache, by the 2 MiB stretch of address they were found
+/// for.
+pub const FAULT_AREA_ENTRIES: u32 = 8;
+
 /// io_uring: operation codes (`IORING_OP_*`, include/uapi/linux/io_uring.h) are below
 /// this; the per-opcode arrays have a slot for each.
 pub const IO_URING_OPS: u32 = 256;
@@ -1030,6 +1053,7 @@ pub mod names {
     pub const EVENT_MAP: &str = "EVENTS";
     pub const BLOCK_MAP: &str = "BLOCK_IO";
     pub const FAULT_MAP: &str = "PAGE_FAULTS";
+    pub const FAULT_AREA_MAP: &str = "FAULT_AREAS";
     pub const IO_URING_SUBMITTED_MAP: &str = "IO_URING_SUBMITTED";
     pub const IO_URING_STATS_MAP: &str = "IO_URING_STATS";
     pub const IO_URING_OTHERS_MAP: &str = "IO_URING_OTHERS";
@@ -1076,6 +1100,7 @@ mod pod {
     unsafe impl aya::Pod for super::BlockKey {}
     unsafe impl aya::Pod for super::BlockCounts {}
     unsafe impl aya::Pod for super::FaultKey {}
+    unsafe impl aya::Pod for super::FaultArea {}
 }
 
 #[cfg(test)]

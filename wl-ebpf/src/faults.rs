@@ -15,11 +15,11 @@ use aya_ebpf::{
     macros::{btf_map, perf_event},
     programs::PerfEventContext,
 };
-use wl_common::{FaultKey, Lost, event, object, owner_event};
+use wl_common::{FAULT_AREA_ENTRIES, FaultArea, FaultKey, Lost, event, object, owner_event};
 
 use crate::{
     btf::{read_ptr, read_u32, read_u64},
-    counters::lost,
+    counters::lost_n,
     events::{count, enabled},
     maps::PAGE_FAULTS,
     objects::identify,
@@ -64,27 +64,28 @@ pub fn page_fault_major(ctx: PerfEventContext) -> u32 {
     0
 }
 
-/// An area of some task's memory and what it maps, as found last on this CPU.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Area {
-    mm: u64,
-    /// The memory map's `mm_lock_seq` when it was found: any change since moves it.
-    seq: u32,
-    _pad: u32,
-    start: u64,
-    end: u64,
-    /// `kind`, `fs_magic`, `rdev`, `mode` and `type_fn` of its faults.
-    key: FaultKey,
-}
-
 /// Areas by the 2 MiB stretch of address they were found for: a fault in an area found
 /// before on this CPU reuses it instead of looking it up, which takes the map's lock
-/// (and where the kernel cannot release it at once, an interrupt to do so later).
-const AREA_CACHE_ENTRIES: u32 = 8;
-
+/// (and where the kernel cannot release it at once, an interrupt to do so later), and
+/// is counted there instead of in the fault map, a hash lookup saved.
 #[btf_map]
-static AREAS: PerCpuArray<Area, { AREA_CACHE_ENTRIES as usize }> = PerCpuArray::new();
+static FAULT_AREAS: PerCpuArray<FaultArea, { FAULT_AREA_ENTRIES as usize }> = PerCpuArray::new();
+
+/// Adds `n` faults of `key` to the fault map.
+#[inline(always)]
+fn add_faults(key: &FaultKey, n: u64) {
+    if let Some(c) = PAGE_FAULTS.get_ptr_mut(key) {
+        // SAFETY: this CPU's value; the program runs to completion on one CPU.
+        unsafe { *c += n };
+    } else if PAGE_FAULTS.insert(key, &n, BPF_NOEXIST as u64).is_err() {
+        // Another CPU's insert of the same key in between, or a full map.
+        match PAGE_FAULTS.get_ptr_mut(key) {
+            // SAFETY: as above.
+            Some(c) => unsafe { *c += n },
+            None => lost_n(Lost::FaultMapFull, n),
+        }
+    }
+}
 
 #[inline(always)]
 fn handled(ctx: &PerfEventContext, outcome: u32) {
@@ -107,18 +108,6 @@ fn handled(ctx: &PerfEventContext, outcome: u32) {
     }
     // SAFETY: the context of a perf event program; the kernel rewrites the load.
     let addr = unsafe { (*ctx.ctx).addr };
-    let mut found = Area {
-        mm: 0,
-        seq: 0,
-        _pad: 0,
-        start: 0,
-        end: 0,
-        key: FaultKey {
-            outcome,
-            kind: FaultKey::UNKNOWN,
-            ..FaultKey::default()
-        },
-    };
     // Without a sequence count of the map (before Linux 6.4) nothing can be reused.
     let seq_at = offset!(mm_lock_seq);
     // SAFETY: BTF pointers from the current task; offsets from BTF.
@@ -127,62 +116,78 @@ fn handled(ctx: &PerfEventContext, outcome: u32) {
         let seq = if seq_at != 0 { read_u32(mm, seq_at) } else { 0 };
         (mm as u64, seq)
     };
-    let cached = AREAS.get_ptr_mut(((addr >> 21) as u32) % AREA_CACHE_ENTRIES);
-    let hit = match cached {
-        // SAFETY: this CPU's entry; the program runs to completion on one CPU.
-        Some(c) if seq_at != 0 => unsafe {
-            let c = &*c;
-            c.mm == mm && c.seq == seq && c.start <= addr && addr < c.end
-        },
-        _ => false,
+    let Some(cached) = FAULT_AREAS.get_ptr_mut(((addr >> 21) as u32) % FAULT_AREA_ENTRIES) else {
+        return;
     };
-    if let (true, Some(c)) = (hit, cached) {
-        // SAFETY: as above.
-        let c = unsafe { &*c };
-        found.key = FaultKey { outcome, ..c.key };
-    } else {
-        // The faulting path holds the memory map's lock for reading, or a lock of the
-        // one area; the helper takes it for reading too, and gives up (the key stays
-        // UNKNOWN) when a writer is waiting.
-        // SAFETY: `task` is the current task's BTF pointer; the callback is a static
-        // function of this object and `found` lives on this stack for the whole call.
-        unsafe {
-            bpf_find_vma(
-                task,
-                addr,
-                on_area as *mut c_void,
-                (&raw mut found).cast(),
-                0,
+    // SAFETY: this CPU's entry; the program runs to completion on one CPU.
+    let cached = unsafe { &mut *cached };
+    let major = outcome == FaultKey::MAJOR;
+    if seq_at != 0
+        && cached.mm == mm
+        && cached.seq == seq
+        && cached.start <= addr
+        && addr < cached.end
+    {
+        if major {
+            cached.pending[1] += 1;
+        } else {
+            cached.pending[0] += 1;
+        }
+        return;
+    }
+    let mut found = FaultArea {
+        key: FaultKey {
+            kind: FaultKey::UNKNOWN,
+            ..FaultKey::default()
+        },
+        ..FaultArea::default()
+    };
+    // The faulting path holds the memory map's lock for reading, or a lock of the one
+    // area; the helper takes it for reading too, and gives up (the key stays UNKNOWN)
+    // when a writer is waiting.
+    // SAFETY: `task` is the current task's BTF pointer; the callback is a static
+    // function of this object and `found` lives on this stack for the whole call.
+    unsafe {
+        bpf_find_vma(
+            task,
+            addr,
+            on_area as *mut c_void,
+            (&raw mut found).cast(),
+            0,
+        );
+    }
+    if seq_at == 0 || found.key.kind == FaultKey::UNKNOWN {
+        add_faults(
+            &FaultKey {
+                outcome,
+                ..found.key
+            },
+            1,
+        );
+        return;
+    }
+    // The entry's faults join the map before it is reused.
+    for (i, o) in [FaultKey::MINOR, FaultKey::MAJOR].into_iter().enumerate() {
+        if cached.pending[i] != 0 {
+            add_faults(
+                &FaultKey {
+                    outcome: o,
+                    ..cached.key
+                },
+                cached.pending[i],
             );
         }
-        if let Some(c) = cached
-            && seq_at != 0
-            && found.key.kind != FaultKey::UNKNOWN
-        {
-            found.mm = mm;
-            found.seq = seq;
-            // SAFETY: this CPU's entry.
-            unsafe { *c = found };
-        }
     }
-    let key = found.key;
-    if let Some(n) = PAGE_FAULTS.get_ptr_mut(&key) {
-        // SAFETY: this CPU's value; the program runs to completion on one CPU.
-        unsafe { *n += 1 };
-    } else if PAGE_FAULTS.insert(&key, &1, BPF_NOEXIST as u64).is_err() {
-        // Another CPU's insert of the same key in between, or a full map.
-        match PAGE_FAULTS.get_ptr_mut(&key) {
-            // SAFETY: as above.
-            Some(n) => unsafe { *n += 1 },
-            None => lost(Lost::FaultMapFull),
-        }
-    }
+    found.mm = mm;
+    found.seq = seq;
+    found.pending = if major { [0, 1] } else { [1, 0] };
+    *cached = found;
 }
 
 /// `bpf_find_vma`'s callback: the area at the faulting address, and what it maps.
 #[inline(never)]
 extern "C" fn on_area(_task: *mut task_struct, area: *mut c_void, out: *mut c_void) -> i64 {
-    let found = out.cast::<Area>();
+    let found = out.cast::<FaultArea>();
     // SAFETY: `area` is the helper's BTF pointer to a vm_area_struct, the offsets come
     // from BTF; `out` is the caller's `Area` on its stack.
     unsafe {

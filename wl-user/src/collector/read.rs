@@ -8,8 +8,9 @@ use anyhow::{Context as _, Result};
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use wl_common::{
     Abi, BlockCounts, BlockKey, CgroupEntry, CgroupSyscallCounts, CgroupSyscallKey, Counts,
-    ErrnoKey, FaultKey, IO_URING_OPS, LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES,
-    SyscallStats, TaskCache, TaskExit, TaskKey, names, object, slot_syscall,
+    ErrnoKey, FAULT_AREA_ENTRIES, FaultArea, FaultKey, IO_URING_OPS, LatencyHistogram, Lost,
+    ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache, TaskExit, TaskKey, names, object,
+    slot_syscall,
 };
 
 use super::{
@@ -202,16 +203,34 @@ impl Collector {
         Ok(out)
     }
 
-    /// The fault map summed over CPUs.
+    /// The fault map summed over CPUs, with what each CPU's area cache holds yet. The
+    /// map is read first: counts the cache passes to it meanwhile are missed by this
+    /// reading, not counted twice, and the next reading has them.
     fn faults(&self) -> Result<Vec<(FaultKey, u64)>> {
         let faults: PerCpuHashMap<&MapData, FaultKey, u64> = map(&self.ebpf, names::FAULT_MAP)?;
-        let mut out = Vec::new();
+        let mut out: BTreeMap<FaultKey, u64> = BTreeMap::new();
         for entry in faults.iter() {
             let (key, per_cpu) = entry.context("cannot read the page-fault map")?;
-            out.push((key, per_cpu.iter().sum()));
+            *out.entry(key).or_default() += per_cpu.iter().sum::<u64>();
         }
-        out.sort_by_key(|&(k, _)| k);
-        Ok(out)
+        let areas: PerCpuArray<&MapData, FaultArea> = map(&self.ebpf, names::FAULT_AREA_MAP)?;
+        for i in 0..FAULT_AREA_ENTRIES {
+            let per_cpu = areas
+                .get(&i, 0)
+                .context("cannot read the page-fault area cache")?;
+            for area in per_cpu.iter() {
+                for (outcome, &n) in [FaultKey::MINOR, FaultKey::MAJOR].iter().zip(&area.pending) {
+                    if n > 0 {
+                        let key = FaultKey {
+                            outcome: *outcome,
+                            ..area.key
+                        };
+                        *out.entry(key).or_default() += n;
+                    }
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 
     /// The io_uring maps: submissions and completions summed over CPUs.
