@@ -967,6 +967,17 @@ impl FaultKey {
     pub const UNKNOWN: u32 = 0x101;
 }
 
+/// Per CPU, the io_uring (opcode, object) completed last and what it gathered since it
+/// came: a loop of one operation on one object updates it in place, and the shared
+/// map is touched only when the key changes. Readers add it to the map's numbers
+/// (read after it, as [`FaultArea`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoUringLast {
+    pub key: ObjectKey,
+    pub counts: Counts,
+}
+
 /// Distinct fault keys the fault map holds; more are counted as lost.
 pub const FAULT_ENTRIES: u32 = 1024;
 
@@ -1057,6 +1068,7 @@ pub mod names {
     pub const IO_URING_SUBMITTED_MAP: &str = "IO_URING_SUBMITTED";
     pub const IO_URING_STATS_MAP: &str = "IO_URING_STATS";
     pub const IO_URING_OTHERS_MAP: &str = "IO_URING_OTHERS";
+    pub const IO_URING_LAST_MAP: &str = "IO_URING_LAST";
     pub const IO_URING_LATENCY_MAP: &str = "IO_URING_LATENCY";
     pub const IO_URING_ERRNO_MAP: &str = "IO_URING_ERRNOS";
 
@@ -1101,6 +1113,7 @@ mod pod {
     unsafe impl aya::Pod for super::BlockCounts {}
     unsafe impl aya::Pod for super::FaultKey {}
     unsafe impl aya::Pod for super::FaultArea {}
+    unsafe impl aya::Pod for super::IoUringLast {}
 }
 
 #[cfg(test)]

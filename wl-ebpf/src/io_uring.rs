@@ -25,12 +25,12 @@ use wl_common::{
 
 use crate::{
     account::add_to_row,
-    btf::read_u32,
+    btf::{read_ptr, read_u32},
     counters::{atomic_add, count_one, lost},
     events::enabled,
     maps::{
-        IO_URING_ERRNOS, IO_URING_LATENCY, IO_URING_OTHERS, IO_URING_PENDING, IO_URING_RINGS,
-        IO_URING_STATS, IO_URING_SUBMITTED, RING_SEEN, RINGS_CHANGED,
+        IO_URING_ERRNOS, IO_URING_LAST, IO_URING_LATENCY, IO_URING_OTHERS, IO_URING_PENDING,
+        IO_URING_RINGS, IO_URING_STATS, IO_URING_SUBMITTED, RING_SEEN, RINGS_CHANGED,
     },
     objects::{probe, resolve_file_object},
     owners::{self, Whose},
@@ -108,11 +108,15 @@ pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
     let Ok(req) = (unsafe { bpf_probe_read_kernel(ctx.as_ptr().cast::<u64>()) }) else {
         return 0;
     };
-    let (Some(opcode), Some(ring)) = (
-        probe::<u8>(req, offset!(req_opcode)),
-        probe::<u64>(req, offset!(req_ctx)),
-    ) else {
-        return 0;
+    // Its fields through the typed pointer: plain loads, where a probe is a helper call.
+    let typed: *const u8 = ctx.arg(0);
+    // SAFETY: `typed` is the tracepoint's BTF pointer to the request; the offsets come
+    // from BTF and the verifier checks each load against the type.
+    let (opcode, ring) = unsafe {
+        (
+            core::ptr::read_volatile(typed.add(offset!(req_opcode) as usize)),
+            read_ptr(typed, offset!(req_ctx)) as u64,
+        )
     };
     // Per cgroup, operations are counted by completion only.
     if !per_cgroup::enabled() {
@@ -145,6 +149,34 @@ pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
         }
     }
     0
+}
+
+/// Adds a completion to this CPU's last (opcode, object) while it repeats, and the
+/// last one's counts to the shared map when it changes.
+#[inline(always)]
+fn count_completion(key: &ObjectKey, add: &Counts) {
+    let Some(last) = IO_URING_LAST.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's entry; the program runs to completion on one CPU.
+    let last = unsafe { &mut *last };
+    if last.counts.calls != 0 && last.key == *key {
+        last.counts += *add;
+        return;
+    }
+    let (was, counts) = (last.key, last.counts);
+    last.key = *key;
+    last.counts = *add;
+    if counts.calls != 0 {
+        add_to_row(
+            &IO_URING_STATS,
+            &was,
+            &IO_URING_OTHERS,
+            was.slot,
+            Lost::IoUringMapFull,
+            &counts,
+        );
+    }
 }
 
 /// The time since request `req` was submitted, if its slot still holds it; the slot
@@ -233,14 +265,7 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
     if !owners::count_io_uring(owner, &key, &counts, errno) {
         return 0;
     }
-    add_to_row(
-        &IO_URING_STATS,
-        &key,
-        &IO_URING_OTHERS,
-        opcode,
-        Lost::IoUringMapFull,
-        &counts,
-    );
+    count_completion(&key, &counts);
     if let Some(ns) = took {
         let bucket = latency_bucket(ns);
         if let Some(hist) = IO_URING_LATENCY.get_ptr_mut(opcode)

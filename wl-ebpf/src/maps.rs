@@ -8,9 +8,9 @@ use aya_ebpf::{
 };
 use wl_common::{
     BLOCK_ENTRIES, BlockCounts, BlockKey, Counts, ERRNO_ENTRIES, ErrnoKey, FAULT_ENTRIES, FaultKey,
-    IO_URING_OPS, IO_URING_PENDING_ENTRIES, InFlight, IoUringPending, LatencyHistogram, Lost,
-    OBJECT_ENTRIES, ObjectKey, ObjectSpec, OwnerEventKey, OwnerIoUringKey, STATS_ENTRIES,
-    SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
+    IO_URING_OPS, IO_URING_PENDING_ENTRIES, InFlight, IoUringLast, IoUringPending,
+    LatencyHistogram, Lost, OBJECT_ENTRIES, ObjectKey, ObjectSpec, OwnerEventKey, OwnerIoUringKey,
+    STATS_ENTRIES, SyscallStats, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskCache, TaskExit, TaskKey,
 };
 
 use crate::task_storage::TaskStorage;
@@ -142,6 +142,11 @@ pub(crate) static IO_URING_SUBMITTED: PerCpuArray<u64, { IO_URING_OPS as usize }
 #[btf_map]
 pub(crate) static IO_URING_STATS: HashMap<ObjectKey, Counts, { OBJECT_ENTRIES as usize }> =
     HashMap::new();
+
+/// With events: this CPU's last (opcode, object) and its counts since (see
+/// `IoUringLast`).
+#[btf_map]
+pub(crate) static IO_URING_LAST: PerCpuArray<IoUringLast, 1> = PerCpuArray::new();
 
 /// With events: per opcode, the completions whose key did not fit in `IO_URING_STATS`.
 #[btf_map]

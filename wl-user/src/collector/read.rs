@@ -8,8 +8,8 @@ use anyhow::{Context as _, Result};
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use wl_common::{
     Abi, BlockCounts, BlockKey, CgroupEntry, CgroupSyscallCounts, CgroupSyscallKey, Counts,
-    ErrnoKey, FAULT_AREA_ENTRIES, FaultArea, FaultKey, IO_URING_OPS, LatencyHistogram, Lost,
-    ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache, TaskExit, TaskKey, names, object,
+    ErrnoKey, FAULT_AREA_ENTRIES, FaultArea, FaultKey, IO_URING_OPS, IoUringLast, LatencyHistogram,
+    Lost, ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache, TaskExit, TaskKey, names, object,
     slot_syscall,
 };
 
@@ -252,6 +252,20 @@ impl Collector {
             names::IO_URING_OTHERS_MAP,
             IO_URING_OPS,
         )?;
+        // What each CPU's last (opcode, object) gathered since it last wrote to the
+        // map, read after the map (see `IoUringLast`).
+        let last: PerCpuArray<&MapData, IoUringLast> = map(&self.ebpf, names::IO_URING_LAST_MAP)?;
+        for l in last
+            .get(&0, 0)
+            .context("cannot read the io_uring completion cache")?
+            .iter()
+            .filter(|l| l.counts.calls != 0)
+        {
+            match snap.completed.iter_mut().find(|(k, _)| *k == l.key) {
+                Some((_, c)) => *c += l.counts,
+                None => snap.completed.push((l.key, l.counts)),
+            }
+        }
         let latency: Array<&MapData, LatencyHistogram> =
             map(&self.ebpf, names::IO_URING_LATENCY_MAP)?;
         for op in 0..IO_URING_OPS {
