@@ -382,7 +382,7 @@ pub struct InFlight {
     pub start_ns: u64,
     /// The syscall's [`stats_slot`], or [`InFlight::IDLE`] outside a traced call.
     pub slot: u32,
-    /// With sampled latency: calls left until the next timed one, on this CPU.
+    /// With sampled latency: calls of this task left until the next timed one.
     pub countdown: u32,
     /// 1 when `object` holds what the call's fd and command resolved to at entry
     /// (kept until the exit: the call itself may close the fd).
@@ -392,18 +392,6 @@ pub struct InFlight {
     /// With events: when the task last left the CPU to wait (blocked), 0 when it is not
     /// waiting; the switch back in adds the wait to [`event::SWITCH_VOLUNTARY`]'s time.
     pub blocked_since_ns: u64,
-}
-
-/// Per CPU: the call the task on this CPU is in, while it stays there (see the kernel
-/// side's `in_flight`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct CpuInFlight {
-    /// The thread id of the task whose call `record` holds; 0 when none.
-    pub owner: u32,
-    pub _pad: u32,
-    /// Its `countdown` is this CPU's, not a task's.
-    pub record: InFlight,
 }
 
 impl InFlight {

@@ -67,6 +67,9 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+/// `TASK_DEAD` in `task_struct.__state` (include/linux/sched.h).
+const TASK_DEAD: u32 = 0x80;
+
 /// Notes when the current task `task` left the CPU to wait, in its task storage. A
 /// record made here holds no syscall: its slot says so, or the task's next `sys_exit`
 /// would take it for the entry of syscall 0.
@@ -85,17 +88,18 @@ fn stamp_blocked(task: *mut task_struct) {
     }
 }
 
-/// At `sched_switch` (main.rs), in `prev`: its switch, and the end of `next`'s wait.
-#[inline(always)]
-pub(crate) fn switched(
-    preempt: u64,
-    prev: *mut task_struct,
-    next: *mut task_struct,
-    prev_state: u64,
-) {
+// sched_switch: `bool preempt, struct task_struct *prev, struct task_struct *next,
+// unsigned int prev_state` (include/trace/events/sched.h), run by `prev`.
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
     if !enabled() {
-        return;
+        return 0;
     }
+    let preempt: u64 = ctx.arg(0);
+    let prev: *mut task_struct = ctx.arg(1);
+    let next: *mut task_struct = ctx.arg(2);
+    let prev_state: u64 = ctx.arg(3);
     // `prev` is the current task, which the filter's pid test reads. A task's last
     // switch, as it dies, is no wait.
     if per_cgroup::enabled() {
@@ -103,7 +107,7 @@ pub(crate) fn switched(
         // (pid 0) switching out is no task's switch.
         // SAFETY: `prev` is the tracepoint's BTF task pointer; the offset comes from BTF.
         let idle = unsafe { read_u32(prev.cast(), offset!(task_pid)) } == 0;
-        if !idle && prev_state as u32 & crate::in_flight::TASK_DEAD == 0 && is_traced(prev.cast()) {
+        if !idle && prev_state as u32 & TASK_DEAD == 0 && is_traced(prev.cast()) {
             let detail = if preempt == 0 && prev_state as u32 != 0 {
                 owner_event::VOLUNTARY
             } else {
@@ -111,9 +115,9 @@ pub(crate) fn switched(
             };
             owners::count_event(Whose::Current, owner_event::SWITCH, detail, 1, 0);
         }
-        return;
+        return 0;
     }
-    if prev_state as u32 & crate::in_flight::TASK_DEAD == 0 && is_traced(prev.cast()) {
+    if prev_state as u32 & TASK_DEAD == 0 && is_traced(prev.cast()) {
         // TASK_RUNNING is 0: a task switched out in any other state went to wait (or was
         // stopped); the kernel counts these as voluntary switches too (nvcsw).
         let (slot, detail) = if preempt == 0 && prev_state as u32 != 0 {
@@ -129,7 +133,7 @@ pub(crate) fn switched(
     // tasks have no storage at all, which one load tells.
     // SAFETY: `next` is the tracepoint's BTF task pointer; the offset comes from BTF.
     if unsafe { read_ptr(next.cast(), offset!(task_bpf_storage)) }.is_null() {
-        return;
+        return 0;
     }
     if let Some(f) = IN_FLIGHT.lookup(next)
         && f.blocked_since_ns != 0
@@ -148,4 +152,5 @@ pub(crate) fn switched(
         count(event::SWITCH_VOLUNTARY, 0, blocked);
         f.blocked_since_ns = 0;
     }
+    0
 }

@@ -9,17 +9,13 @@
 //!   call that a seccomp profile killed the process for.
 //! - `cgroup_rmdir` (`wl-user serve` only, in `per_cgroup`): keeps the path of a counted
 //!   cgroup when it is removed. In that mode the syscall programs count per cgroup.
-//! - `sched_switch`: when calls are timed, moves the call a task leaves the CPU in from
-//!   the CPU's slot to the task's storage ([`in_flight`]); with events, counts the
-//!   switch ([`events`]).
-//! - `signal_generate` ([`events`]) and the other event programs: signals sent to traced
-//!   tasks, page faults, block I/O, io_uring operations.
+//! - `signal_generate` / `sched_switch` ([`events`]): signals sent to traced tasks, and
+//!   their context switches with the time they spent blocked.
 //!
 //! Both syscall programs run on every syscall of the machine while attached, so an
 //! untraced task must leave after as little work as possible: at entry, a few loads
 //! through BTF pointers to its cgroup (or one hash lookup when tracing a process tree);
-//! at exit, a comparison with the CPU's in-flight slot and one load that finds it has no
-//! task storage.
+//! at exit, one load that finds it has no task storage.
 //!
 //! The programs are here; the rest has a room each: [`settings`] (what the loader sets
 //! before loading), [`btf`] (kernel fields at the offsets the loader found), [`maps`],
@@ -43,7 +39,6 @@ mod block;
 mod counters;
 mod events;
 mod faults;
-mod in_flight;
 mod io_uring;
 mod maps;
 mod objects;
@@ -68,7 +63,7 @@ use wl_common::{
 use account::{Outcome, account};
 use btf::{read_ptr, read_u32};
 use counters::lost;
-use maps::{SYSCALL_STATS, TASK_EXITS, TRACED_TGIDS};
+use maps::{IN_FLIGHT, SYSCALL_STATS, TASK_EXITS, TRACED_TGIDS};
 use seccomp::{denied_exit, killed_by_seccomp, loading_filter};
 use traced::{current_tgid, is_traced};
 
@@ -160,7 +155,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         account(slot, Outcome::Entered, object.then_some(&key));
         return 0;
     }
-    match in_flight::begin(task) {
+    match IN_FLIGHT.lookup_or_create(task) {
         Some(in_flight) => {
             in_flight.slot = slot;
             in_flight.has_object = u32::from(
@@ -186,28 +181,8 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-// sched_switch: `bool preempt, struct task_struct *prev, struct task_struct *next,
-// unsigned int prev_state` (include/trace/events/sched.h), run by `prev`: attached when
-// calls are timed or events counted.
-
-#[btf_tracepoint(function = "sched_switch")]
-pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
-    if setting!(noop) != 0 {
-        return 0;
-    }
-    let preempt: u64 = ctx.arg(0);
-    let prev: *mut task_struct = ctx.arg(1);
-    let next: *mut task_struct = ctx.arg(2);
-    let prev_state: u64 = ctx.arg(3);
-    if setting!(timed) != 0 {
-        in_flight::leave(prev, prev_state as u32);
-    }
-    events::switched(preempt, prev, next, prev_state);
-    0
-}
-
 /// Whether to time this call: every call without sampling; else one in
-/// `LATENCY_SAMPLE` on this CPU, and every call of a syscall still rare on this CPU.
+/// `LATENCY_SAMPLE` of each task, and every call of a syscall still rare on this CPU.
 #[inline(always)]
 fn sampled(in_flight: &mut InFlight, slot: u32) -> bool {
     let every = setting!(latency_sample);
@@ -239,7 +214,15 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     // entry (a call already in progress when tracing began) is skipped.
     // SAFETY: a helper without arguments.
     let task = unsafe { bpf_get_current_task_btf() };
-    let Some(in_flight) = in_flight::take(task).filter(|f| f.slot != InFlight::IDLE) else {
+    // Most tasks have no local storage at all: one load tells, where the storage
+    // helper would cost a call and a lock.
+    // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
+    let in_flight = if unsafe { read_ptr(task.cast(), offset!(task_bpf_storage)) }.is_null() {
+        None
+    } else {
+        IN_FLIGHT.lookup(task)
+    };
+    let Some(in_flight) = in_flight.filter(|f| f.slot != InFlight::IDLE) else {
         // No traced entry: with a seccomp profile applied, a call it denied.
         if setting!(count_denied) != 0 {
             denied_exit(&ctx, task, ret);

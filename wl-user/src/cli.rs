@@ -317,7 +317,7 @@ pub struct TraceArgs {
     /// per-task state, the cheapest way to trace. Time columns are then empty.
     #[arg(long, conflicts_with = "latency_sample")]
     pub no_latency: bool,
-    /// Time one call in N of each CPU instead of every call, for less overhead on
+    /// Time one call in N of each thread instead of every call, for less overhead on
     /// syscall-heavy workloads. Every call is still counted, with its errors; a syscall
     /// called fewer than 64 times on a CPU is timed on every call. Times and shares are
     /// then estimated from the timed calls (the report says so).

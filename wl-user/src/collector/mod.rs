@@ -340,14 +340,9 @@ fn load_events(
     ebpf: &mut Ebpf,
     vmlinux: &Btf,
     offsets: &KernelOffsets,
-    timed: bool,
 ) -> Vec<(&'static str, &'static str)> {
     let mut loaded = Vec::new();
     for &(prog, tracepoints, what) in &EVENT_TRACEPOINTS {
-        // Loaded with the syscall programs when calls are timed.
-        if timed && prog == names::PROG_SCHED_SWITCH {
-            continue;
-        }
         // The first of its names the kernel has (an unknown one fails before the
         // verifier runs); the error is the newest name's.
         let load = |p: &mut BtfTracePoint| -> Result<&'static str> {
@@ -570,12 +565,6 @@ impl Collector {
         let mut loader = EbpfLoader::new();
         loader.btf(None);
         let mut programs = TRACEPOINTS.to_vec();
-        // A timed call in progress leaves the CPU's slot for its task's storage when the
-        // task leaves the CPU.
-        let timed = latency != Latency::Off;
-        if timed {
-            programs.push((names::PROG_SCHED_SWITCH, "sched_switch"));
-        }
         if let Some(limits) = per_cgroup {
             let event_entries = if events { OWNER_EVENT_ENTRIES } else { 1 };
             // The per-syscall maps are not used in this mode: one entry each.
@@ -630,7 +619,7 @@ impl Collector {
         // what it does not count.
         let mut io_uring = false;
         if events {
-            let loaded = load_events(&mut ebpf, &vmlinux, &offsets, timed);
+            let loaded = load_events(&mut ebpf, &vmlinux, &offsets);
             io_uring = [names::PROG_IO_URING_SUBMIT, names::PROG_IO_URING_COMPLETE]
                 .iter()
                 .all(|p| loaded.iter().any(|(l, _)| l == p));
