@@ -750,6 +750,31 @@ pub struct CgroupSyscallCounts {
     pub latency_log2: [u64; LATENCY_BUCKETS],
 }
 
+/// `wl-user serve`, per CPU: the (cgroup, syscall) pair counted last and what it gathered
+/// since it came, not yet in the shared map; a loop of one syscall in one cgroup updates
+/// it in place. Its series exists in the map (or is "others") from the moment it came,
+/// so readers add `pending` to an entry they read: the map first, then this.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupLast {
+    /// The cgroup the calls were made in.
+    pub cgroup_id: u64,
+    /// Where they count: the pair's own series, or cgroup id 0 ("others").
+    pub counted_as: CgroupSyscallKey,
+    /// 1 while it holds a pair.
+    pub valid: u32,
+    /// Buckets of `pending.latency_log2` that are not zero, one bit each.
+    pub touched: u32,
+    /// With "others": the [`Lost`] reason its calls are counted under, else 0.
+    pub lost: u32,
+    pub _pad: u32,
+    pub pending: CgroupSyscallCounts,
+}
+
+/// Entries of the per-CPU [`CgroupLast`] cache, a pair's by its syscall slot modulo
+/// this.
+pub const CGROUP_LAST_ENTRIES: u32 = 8;
+
 impl Default for CgroupSyscallCounts {
     fn default() -> Self {
         CgroupSyscallCounts {
@@ -1059,6 +1084,7 @@ pub mod names {
     pub const CGROUP_OTHERS_MAP: &str = "CGROUP_OTHERS";
     pub const CGROUP_EVENTS_MAP: &str = "CGROUP_EVENTS";
     pub const CGROUP_IO_URING_MAP: &str = "CGROUP_IO_URING";
+    pub const CGROUP_LAST_MAP: &str = "CGROUP_LAST";
     pub const TASK_EVENTS_MAP: &str = "TASK_EVENTS";
     pub const TASK_IO_URING_MAP: &str = "TASK_IO_URING";
     pub const EVENT_MAP: &str = "EVENTS";
@@ -1105,6 +1131,7 @@ mod pod {
     unsafe impl aya::Pod for super::ObjectSpec {}
     unsafe impl aya::Pod for super::CgroupSyscallKey {}
     unsafe impl aya::Pod for super::CgroupSyscallCounts {}
+    unsafe impl aya::Pod for super::CgroupLast {}
     unsafe impl aya::Pod for super::CgroupErrnoKey {}
     unsafe impl aya::Pod for super::OwnerEventKey {}
     unsafe impl aya::Pod for super::OwnerIoUringKey {}

@@ -10,7 +10,7 @@
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    btf_maps::{Array, HashMap},
+    btf_maps::{Array, HashMap, PerCpuArray},
     helpers::generated::{
         bpf_get_current_cgroup_id, bpf_get_current_task_btf, bpf_probe_read_kernel_str,
     },
@@ -18,8 +18,9 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use wl_common::{
-    CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey, Counts, LATENCY_BUCKETS,
-    Lost, ObjectKey, OwnerEventKey, OwnerIoUringKey, latency_bucket,
+    CGROUP_LAST_ENTRIES, CgroupEntry, CgroupErrnoKey, CgroupLast, CgroupSyscallCounts,
+    CgroupSyscallKey, Counts, LATENCY_BUCKETS, Lost, ObjectKey, OwnerEventKey, OwnerIoUringKey,
+    latency_bucket,
 };
 
 use crate::{
@@ -67,51 +68,111 @@ pub fn enabled() -> bool {
     setting!(per_cgroup) != 0
 }
 
+/// Per CPU, the pairs counted last and what they gathered since (see `CgroupLast`), one
+/// per syscall slot modulo the entries: a workload alternating a few syscalls (a read
+/// and a write) keeps each in its own.
+#[btf_map]
+static CGROUP_LAST: PerCpuArray<CgroupLast, { CGROUP_LAST_ENTRIES as usize }> = PerCpuArray::new();
+
 /// Adds one call's outcome to the current task's cgroup: its `counts` (no call when
 /// only a failure is left to count), its time's bucket if it was timed, its errno if
-/// it failed.
+/// it failed. Calls gather in this CPU's last pair while the pair repeats; the shared
+/// map is touched when it changes.
 #[inline(always)]
 pub fn count(slot: u32, add: &Counts, took: Option<u64>, errno: Option<u32>) {
     let cgroup_id = current_cgroup_id();
-    let key = CgroupSyscallKey {
-        cgroup_id,
-        slot,
-        _pad: 0,
+    let Some(last) = CGROUP_LAST.get_ptr_mut(slot % CGROUP_LAST_ENTRIES) else {
+        return;
     };
-    // What did not fit is counted under cgroup id 0, "others", errnos included.
-    let (counts, counted_as) = match CGROUP_STATS.get_ptr_mut(key) {
-        Some(c) => (c, cgroup_id),
-        // Lost counts calls: a failure whose call was counted at entry adds none.
-        None => match new_series(&key, add.calls) {
-            Some(found) => found,
-            None => return,
-        },
-    };
-    // SAFETY: `counts` points at a live map value; every update of it is atomic (in
-    // `add_counts` too), as other CPUs add to the same pair.
-    add_counts(unsafe { &raw mut (*counts).counts }, add);
+    // SAFETY: this CPU's value; the program runs to completion on one CPU.
+    let last = unsafe { &mut *last };
+    if last.valid == 0 || last.cgroup_id != cgroup_id || last.counted_as.slot != slot {
+        flush(last);
+        let key = CgroupSyscallKey {
+            cgroup_id,
+            slot,
+            _pad: 0,
+        };
+        // What does not fit is counted under cgroup id 0, "others", errnos included.
+        let (counted_as, lost) = if CGROUP_STATS.get_ptr(key).is_some() {
+            (cgroup_id, 0)
+        } else {
+            new_series(&key)
+        };
+        last.cgroup_id = cgroup_id;
+        last.counted_as = CgroupSyscallKey {
+            cgroup_id: counted_as,
+            ..key
+        };
+        last.lost = lost;
+        last.valid = 1;
+    }
+    last.pending.counts += *add;
     if let Some(took) = took {
         let bucket = latency_bucket(took);
         if bucket < LATENCY_BUCKETS {
-            // SAFETY: as above; `bucket` is in bounds.
-            unsafe {
-                atomic_add(
-                    (&raw mut (*counts).latency_log2).cast::<u64>().add(bucket),
-                    1,
-                );
-            }
+            last.pending.latency_log2[bucket] += 1;
+            last.touched |= 1 << bucket;
         }
     }
     if let Some(errno) = errno {
         count_one(
             &CGROUP_ERRNOS,
             &CgroupErrnoKey {
-                cgroup_id: counted_as,
+                cgroup_id: last.counted_as.cgroup_id,
                 slot,
                 errno,
             },
             Lost::CgroupErrnoMapFull,
         );
+    }
+}
+
+/// Moves what `last` gathered to its series (or "others"), every add atomic, as other
+/// CPUs add to the same pair, and empties it. A series user space has forgotten since
+/// (its cgroup was removed, and the reading that retired it had these counts) takes
+/// nothing.
+#[inline(always)]
+fn flush(last: &mut CgroupLast) {
+    if last.valid == 0 {
+        return;
+    }
+    last.valid = 0;
+    let row = if last.counted_as.cgroup_id == 0 {
+        CGROUP_OTHERS.get_ptr_mut(last.counted_as.slot)
+    } else {
+        CGROUP_STATS.get_ptr_mut(last.counted_as)
+    };
+    let pending = &mut last.pending;
+    if let Some(row) = row {
+        if last.lost == Lost::CgroupMapFull as u32 {
+            lost_n(Lost::CgroupMapFull, pending.counts.calls);
+        } else if last.lost == Lost::CgroupSeriesFull as u32 {
+            lost_n(Lost::CgroupSeriesFull, pending.counts.calls);
+        }
+        // SAFETY: `row` points at a live map value; every update of it is atomic.
+        add_counts(unsafe { &raw mut (*row).counts }, &pending.counts);
+    }
+    pending.counts = Counts::default();
+    let mut touched = last.touched;
+    last.touched = 0;
+    for bucket in 0..LATENCY_BUCKETS {
+        if touched == 0 {
+            break;
+        }
+        if touched & 1 != 0 {
+            if let Some(row) = row {
+                // SAFETY: as above; `bucket` is in bounds.
+                unsafe {
+                    atomic_add(
+                        (&raw mut (*row).latency_log2).cast::<u64>().add(bucket),
+                        pending.latency_log2[bucket],
+                    );
+                }
+            }
+            pending.latency_log2[bucket] = 0;
+        }
+        touched >>= 1;
     }
 }
 
@@ -132,26 +193,26 @@ fn admit(cgroup_id: u64) -> bool {
         || CGROUPS.get_ptr(cgroup_id).is_some()
 }
 
-/// The entry of a pair seen for the first time, admitting its cgroup first; or, when
-/// either map is full, the syscall's "others" entry, with the `calls` counted as lost.
-/// With the cgroup id the entry counts for (0 for "others").
+/// Makes the series of a pair seen for the first time, admitting its cgroup first: its
+/// cgroup id then, or 0 ("others") with the reason (a `Lost` index) when either map
+/// is full.
 #[inline(always)]
-fn new_series(key: &CgroupSyscallKey, calls: u64) -> Option<(*mut CgroupSyscallCounts, u64)> {
-    let zero = ZEROES.get_ptr(0)?;
+fn new_series(key: &CgroupSyscallKey) -> (u64, u32) {
+    let Some(zero) = ZEROES.get_ptr(0) else {
+        return (0, Lost::CgroupSeriesFull as u32);
+    };
     if !admit(key.cgroup_id) {
-        lost_n(Lost::CgroupMapFull, calls);
-        return CGROUP_OTHERS.get_ptr_mut(key.slot).map(|c| (c, 0));
+        return (0, Lost::CgroupMapFull as u32);
     }
     // SAFETY: `zero` points at 512 zero bytes, never written; `CgroupSyscallCounts` is
     // smaller (asserted above) and valid as all zeroes.
     let counts = unsafe { &*zero.cast::<CgroupSyscallCounts>() };
+    // Another CPU may make the same series first: then it is there.
     let _ = CGROUP_STATS.insert(key, counts, BPF_NOEXIST.into());
-    match CGROUP_STATS.get_ptr_mut(key) {
-        Some(c) => Some((c, key.cgroup_id)),
-        None => {
-            lost_n(Lost::CgroupSeriesFull, calls);
-            CGROUP_OTHERS.get_ptr_mut(key.slot).map(|c| (c, 0))
-        }
+    if CGROUP_STATS.get_ptr(key).is_some() {
+        (key.cgroup_id, 0)
+    } else {
+        (0, Lost::CgroupSeriesFull as u32)
     }
 }
 

@@ -24,10 +24,11 @@ use aya::{
     util::online_cpus,
 };
 use wl_common::{
-    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupErrnoKey, CgroupSyscallCounts, CgroupSyscallKey,
-    Counts, FaultKey, KernelOffsets, LATENCY_BUCKETS, OBJECT_ENTRIES, OWNER_EVENT_ENTRIES,
-    ObjectKey, ObjectSpec, OwnerEventKey, OwnerIoUringKey, STATS_ENTRIES, Settings, TASK_ENTRIES,
-    TRACED_TGIDS_ENTRIES, TaskExit, filter, names, stats_slot,
+    Abi, BlockCounts, BlockKey, CGROUP_LAST_ENTRIES, CgroupEntry, CgroupErrnoKey, CgroupLast,
+    CgroupSyscallCounts, CgroupSyscallKey, Counts, FaultKey, KernelOffsets, LATENCY_BUCKETS,
+    OBJECT_ENTRIES, OWNER_EVENT_ENTRIES, ObjectKey, ObjectSpec, OwnerEventKey, OwnerIoUringKey,
+    STATS_ENTRIES, Settings, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskExit, filter, names,
+    stats_slot,
 };
 
 use crate::{
@@ -159,6 +160,8 @@ impl CgroupLimits {
             )
             + hash_bytes(self.errno_series, size_of::<CgroupErrnoKey>(), 8, cpus)
             + u64::from(STATS_ENTRIES) * size_of::<CgroupSyscallCounts>() as u64
+            // The per-CPU cache of the last pairs.
+            + u64::from(CGROUP_LAST_ENTRIES) * size_of::<CgroupLast>() as u64 * cpus
     }
 
     /// What the per-cgroup event and io_uring maps add with events, in bytes.

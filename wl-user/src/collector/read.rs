@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result};
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use wl_common::{
-    Abi, BlockCounts, BlockKey, CgroupEntry, CgroupSyscallCounts, CgroupSyscallKey, Counts,
-    ErrnoKey, FAULT_AREA_ENTRIES, FaultArea, FaultKey, IO_URING_OPS, IoUringLast, LatencyHistogram,
-    Lost, ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache, TaskExit, TaskKey, names, object,
-    slot_syscall,
+    Abi, BlockCounts, BlockKey, CGROUP_LAST_ENTRIES, CgroupEntry, CgroupLast, CgroupSyscallCounts,
+    CgroupSyscallKey, Counts, ErrnoKey, FAULT_AREA_ENTRIES, FaultArea, FaultKey, IO_URING_OPS,
+    IoUringLast, LatencyHistogram, Lost, ObjectKey, STATS_ENTRIES, SyscallStats, TaskCache,
+    TaskExit, TaskKey, names, object, slot_syscall,
 };
 
 use super::{
@@ -149,7 +149,33 @@ impl Collector {
                 snap.counts.push((key, c));
             }
         }
+        // What each CPU's last pair gathered since it last wrote to the map, added to
+        // the series it counts in (see `CgroupLast`); one user space has forgotten
+        // (a removed cgroup, retired with these counts) is left out.
         snap.lost = self.lost()?;
+        let last: PerCpuArray<&MapData, CgroupLast> = map(&self.ebpf, names::CGROUP_LAST_MAP)?;
+        let mut cached = Vec::new();
+        for i in 0..CGROUP_LAST_ENTRIES {
+            let per_cpu = last
+                .get(&i, 0)
+                .context("cannot read the per-cgroup cache")?;
+            cached.extend(per_cpu.iter().filter(|l| l.valid != 0).copied());
+        }
+        for l in &cached {
+            let series = snap.counts.iter_mut().find(|(k, _)| *k == l.counted_as);
+            match (series, l.counted_as.cgroup_id) {
+                (Some((_, c)), _) => *c += &l.pending,
+                (None, 0) => snap.counts.push((l.counted_as, l.pending)),
+                (None, _) => {}
+            }
+            // Calls under "others" are lost ones, counted as such when they leave.
+            if let Some(why) = Lost::ALL
+                .iter()
+                .find(|w| **w as u32 == l.lost && l.lost != 0)
+            {
+                *snap.lost.entry(why.name()).or_default() += l.pending.counts.calls;
+            }
+        }
         Ok(snap)
     }
 
