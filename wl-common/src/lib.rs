@@ -375,6 +375,10 @@ pub const OBJECT_ENTRIES: u32 = 16384;
 /// Capacity of [`TRACED_TGIDS`]: processes a pid-tree trace can follow at once.
 pub const TRACED_TGIDS_ENTRIES: u32 = 65536;
 
+/// The most pids the traced-pid bitmap covers (PID_MAX_LIMIT on 64-bit kernels): the
+/// loader sizes it to the machine's `pid_max`, 64 pids a word.
+pub const TRACED_BITS_MAX_PIDS: u32 = 4 * 1024 * 1024;
+
 /// The syscall a task is in, kept per task between `sys_enter` and `sys_exit`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -1065,6 +1069,7 @@ pub mod names {
     pub const ERRNO_MAP: &str = "SYSCALL_ERRNOS";
     pub const LOST_MAP: &str = "LOST";
     pub const TRACED_TGIDS: &str = "TRACED_TGIDS";
+    pub const TRACED_BITS: &str = "TRACED_BITS";
 
     /// The load-time [`super::Settings`].
     pub const SETTINGS: &str = "SETTINGS";

@@ -65,7 +65,7 @@ use btf::{read_ptr, read_u32};
 use counters::lost;
 use maps::{IN_FLIGHT, SYSCALL_STATS, TASK_EXITS, TRACED_TGIDS};
 use seccomp::{denied_exit, killed_by_seccomp, loading_filter};
-use traced::{current_tgid, is_traced};
+use traced::{current_tgid, is_tgid_traced, is_traced, mark_tgid};
 
 #[inline(always)]
 fn syscall_abi(task: *mut task_struct) -> Abi {
@@ -292,15 +292,19 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let parent_tgid = current_tgid();
-    if TRACED_TGIDS.get_ptr(parent_tgid).is_none() {
+    if !is_tgid_traced(parent_tgid) {
         return 0;
     }
     let child: *const u8 = ctx.arg(1);
     // SAFETY: `child` is the tracepoint's BTF task pointer; the offset comes from BTF.
     let child_tgid = unsafe { read_u32(child, offset!(task_tgid)) };
     // A new thread shares its parent's tgid and is traced already.
-    if child_tgid != parent_tgid && TRACED_TGIDS.insert(&child_tgid, &0, 0).is_err() {
-        lost(Lost::PidMapFull);
+    if child_tgid != parent_tgid {
+        if TRACED_TGIDS.insert(&child_tgid, &0, 0).is_err() {
+            lost(Lost::PidMapFull);
+        } else {
+            mark_tgid(child_tgid, true);
+        }
     }
     0
 }
@@ -317,7 +321,9 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let tgid = current_tgid();
-    if TRACED_TGIDS.get_ptr(tgid).is_none() {
+    if !is_tgid_traced(tgid) {
+        // A bit left set for a tgid no longer traced goes with its process.
+        mark_tgid(tgid, false);
         return 0;
     }
     // do_exit() decrements signal->live before this tracepoint: zero means this was the
@@ -332,6 +338,7 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
     };
     if live == 0 {
         let _ = TRACED_TGIDS.remove(&tgid);
+        mark_tgid(tgid, false);
     }
     0
 }

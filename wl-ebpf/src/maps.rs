@@ -3,6 +3,7 @@
 //! `wl_common::names`.
 
 use aya_ebpf::{
+    bindings::BPF_F_MMAPABLE,
     btf_maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
     macros::btf_map,
 };
@@ -91,6 +92,14 @@ pub(crate) static OBJECT_OTHERS: Array<Counts, { STATS_ENTRIES as usize }> = Arr
 #[btf_map]
 pub(crate) static TRACED_TGIDS: HashMap<u32, u32, { TRACED_TGIDS_ENTRIES as usize }> =
     HashMap::new();
+
+/// In `filter::PIDS` mode, a bit per tgid (word `tgid / 64`), set for every tgid in
+/// `TRACED_TGIDS` (and left set for some that were): a clear bit says "not traced" with
+/// one array load, where the hash would cost a lookup for every process of the machine.
+/// Sized by the loader to `pid_max`; mmapped by wl-user, which sets bits with atomic
+/// ORs as the kernel side sets and clears them with atomic adds.
+#[btf_map]
+pub(crate) static TRACED_BITS: Array<u64, 1, { BPF_F_MMAPABLE as usize }> = Array::new();
 
 /// With events: per slot of [`wl_common::event`], how many (and for waits, how long).
 #[btf_map]

@@ -6,7 +6,8 @@ use wl_common::{CGROUP_WALK_MAX, filter};
 
 use crate::{
     btf::{read_ptr, read_u32},
-    maps::TRACED_TGIDS,
+    counters::atomic_add,
+    maps::{TRACED_BITS, TRACED_TGIDS},
 };
 
 #[inline(always)]
@@ -20,8 +21,39 @@ pub(crate) fn is_traced(task: *const u8) -> bool {
     match setting!(filter_mode) {
         // The tgid is compared only for tasks inside the cgroup: untraced ones pay nothing.
         filter::CGROUP => in_traced_cgroup(task) && !is_excluded(task),
-        filter::PIDS => TRACED_TGIDS.get_ptr(current_tgid()).is_some(),
+        filter::PIDS => is_tgid_traced(current_tgid()),
         _ => false,
+    }
+}
+
+/// Whether process `tgid` is in the traced set: its bit first, the hash only for the
+/// few whose bit is set (a tgid past the bitmap, where `pid_max` grew, asks the hash).
+#[inline(always)]
+pub(crate) fn is_tgid_traced(tgid: u32) -> bool {
+    if let Some(word) = TRACED_BITS.get_ptr(tgid / 64) {
+        // SAFETY: a live array value; a stale read only sends a tgid to the hash.
+        if unsafe { core::ptr::read_volatile(word) } & (1 << (tgid % 64)) == 0 {
+            return false;
+        }
+    }
+    TRACED_TGIDS.get_ptr(tgid).is_some()
+}
+
+/// Sets (`on`) or clears tgid's bit. Only one fork or exit of a tgid runs at a time, so
+/// testing the bit before adding it cannot race with another change of the same bit,
+/// and atomic adds of different bits of a word do not disturb each other.
+#[inline(always)]
+pub(crate) fn mark_tgid(tgid: u32, on: bool) {
+    let Some(word) = TRACED_BITS.get_ptr_mut(tgid / 64) else {
+        return;
+    };
+    let bit = 1u64 << (tgid % 64);
+    // SAFETY: a live array value, changed only by atomic adds and ORs.
+    let set = unsafe { core::ptr::read_volatile(word) } & bit != 0;
+    match (on, set) {
+        (true, false) => atomic_add(word, bit),
+        (false, true) => atomic_add(word, bit.wrapping_neg()),
+        _ => {}
     }
 }
 
@@ -33,9 +65,7 @@ pub(crate) fn is_task_traced(task: *const u8) -> bool {
     match setting!(filter_mode) {
         filter::CGROUP => in_traced_cgroup_of(task, false) && !is_excluded(task),
         // SAFETY: `task` is a BTF task pointer; the offset comes from BTF.
-        filter::PIDS => TRACED_TGIDS
-            .get_ptr(unsafe { read_u32(task, offset!(task_tgid)) })
-            .is_some(),
+        filter::PIDS => is_tgid_traced(unsafe { read_u32(task, offset!(task_tgid)) }),
         _ => false,
     }
 }

@@ -7,6 +7,7 @@ mod delta;
 mod offsets;
 mod read;
 mod specs;
+mod traced_bits;
 
 pub use offsets::kernel_offsets;
 use specs::object_specs;
@@ -266,6 +267,8 @@ pub struct Collector {
     faults: bool,
     /// Whether the io_uring programs are attached.
     io_uring: bool,
+    /// The pid-tree filter's bitmap, mapped.
+    traced_bits: Option<traced_bits::TracedBits>,
 }
 
 /// `wl-user serve`'s extra program, attached only in that mode.
@@ -557,9 +560,9 @@ impl Collector {
         let object_entries = if objects.is_some() { OBJECT_ENTRIES } else { 1 };
         // The traced-pid map is only used to follow a process tree: a cgroup trace does
         // not pay for its 65536 preallocated entries.
-        let tgid_entries = match filter {
-            Filter::Cgroup { .. } => 1,
-            Filter::Pids { .. } => TRACED_TGIDS_ENTRIES,
+        let (tgid_entries, bit_words) = match filter {
+            Filter::Cgroup { .. } => (1, 1),
+            Filter::Pids { .. } => (TRACED_TGIDS_ENTRIES, traced_bits::words()),
         };
         // EbpfLoader::new() parses the kernel's BTF for CO-RE relocations, which wl's
         // programs do not use (they get field offsets as settings); it is dropped here,
@@ -596,6 +599,7 @@ impl Collector {
         let vmlinux = Btf::from_sys_fs().context("cannot read the kernel's BTF")?;
         let mut ebpf = loader
             .map_max_entries(names::TRACED_TGIDS, tgid_entries)
+            .map_max_entries(names::TRACED_BITS, bit_words)
             .map_max_entries(names::TASK_MAP, task_entries)
             .map_max_entries(names::TASK_EXIT_MAP, task_entries)
             .map_max_entries(names::TASK_EVENTS_MAP, task_event_entries)
@@ -645,6 +649,10 @@ impl Collector {
                 .with_context(|| format!("cannot attach to the {tracepoint} tracepoint"))?;
         }
         let faults = events && attach_faults(&mut ebpf);
+        let traced_bits = match filter {
+            Filter::Cgroup { .. } => None,
+            Filter::Pids { .. } => Some(traced_bits::TracedBits::map(&ebpf, bit_words)?),
+        };
         Ok(Collector {
             ebpf,
             latency,
@@ -655,6 +663,7 @@ impl Collector {
             events,
             faults,
             io_uring,
+            traced_bits,
         })
     }
 
@@ -666,11 +675,15 @@ impl Collector {
         Ok(HashMap::try_from(m)?)
     }
 
-    /// Adds a process to the traced set (pid-tree filter).
+    /// Adds a process to the traced set (pid-tree filter): to the hash, then its bit.
     pub fn trace_tgid(&mut self, tgid: u32) -> Result<()> {
         self.traced_tgids()?
             .insert(tgid, 0, 0)
-            .with_context(|| format!("cannot add pid {tgid} to the traced set"))
+            .with_context(|| format!("cannot add pid {tgid} to the traced set"))?;
+        if let Some(bits) = &self.traced_bits {
+            bits.set(tgid);
+        }
+        Ok(())
     }
 
     /// The processes in the traced set (pid-tree filter); the kernel side removes each
