@@ -649,6 +649,11 @@ impl Collector {
                 .with_context(|| format!("cannot attach to the {tracepoint} tracepoint"))?;
         }
         let faults = events && attach_faults(&mut ebpf);
+        // The kernel's BTF, parsed twice above (once by aya's loader, unasked), is about
+        // 25 MB of heap that the allocator would otherwise keep for the whole trace.
+        drop(vmlinux);
+        // SAFETY: malloc_trim only returns free heap memory to the kernel.
+        unsafe { libc::malloc_trim(0) };
         let traced_bits = match filter {
             Filter::Cgroup { .. } => None,
             Filter::Pids { .. } => Some(traced_bits::TracedBits::map(&ebpf, bit_words)?),
