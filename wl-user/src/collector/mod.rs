@@ -4,6 +4,7 @@
 //! [`specs`] says what to read per syscall for objects, [`read`] reads the maps and [`delta`] takes the difference of two readings.
 
 mod delta;
+mod load;
 mod offsets;
 mod read;
 mod specs;
@@ -340,49 +341,45 @@ pub const EVENT_TRACEPOINTS: [(&str, &[&str], &str); 6] = [
     ),
 ];
 
-/// Loads the event programs the kernel accepts, and says once of each other what is not
-/// counted and why; the loaded ones, as (program, tracepoint).
-fn load_events(
-    ebpf: &mut Ebpf,
-    vmlinux: &Btf,
-    offsets: &KernelOffsets,
-) -> Vec<(&'static str, &'static str)> {
-    let mut loaded = Vec::new();
+/// The event programs to load on this kernel, and a line for each one it cannot have.
+fn event_jobs(offsets: &KernelOffsets) -> Vec<load::Job<'static>> {
+    let mut jobs = Vec::new();
     for &(prog, tracepoints, what) in &EVENT_TRACEPOINTS {
-        // The first of its names the kernel has (an unknown one fails before the
-        // verifier runs); the error is the newest name's.
-        let load = |p: &mut BtfTracePoint| -> Result<&'static str> {
-            let mut first = None;
-            for &tp in tracepoints {
-                match p.load(tp, vmlinux) {
-                    Ok(()) => return Ok(tp),
-                    Err(e) => {
-                        first.get_or_insert(e);
-                    }
-                }
-            }
-            Err(rejected(prog, &first.expect("every program has a name")))
-        };
-        let result = if prog == names::PROG_BLOCK_BIO_QUEUE && offsets.bio_bdev == 0 {
-            Err(anyhow::anyhow!("this kernel's struct bio has no bi_bdev"))
+        let refused = if prog == names::PROG_BLOCK_BIO_QUEUE && offsets.bio_bdev == 0 {
+            Some("this kernel's struct bio has no bi_bdev")
         } else if prog == names::PROG_IO_URING_SUBMIT && offsets.req_opcode == 0 {
-            Err(anyhow::anyhow!("this kernel has no io_uring"))
+            Some("this kernel has no io_uring")
         } else if (prog == names::PROG_IO_URING_COMPLETE || prog == names::PROG_IO_URING_CREATE)
             && offsets.req_opcode == 0
         {
             // Said once, for the submission program.
             continue;
         } else {
-            ebpf.program_mut(prog)
-                .with_context(|| format!("the eBPF object has no program {prog}"))
-                .and_then(|p| load(p.try_into()?))
+            None
         };
-        match result {
-            Ok(tracepoint) => loaded.push((prog, tracepoint)),
-            Err(e) => eprintln!("wl: {what}: {e:#}"),
+        match refused {
+            Some(why) => eprintln!("wl: {what}: {why}"),
+            None => jobs.push(load::Job {
+                prog,
+                kind: load::Kind::Tracepoint(tracepoints),
+            }),
         }
     }
-    loaded
+    jobs
+}
+
+/// The event programs that loaded, as (program, tracepoint); says once of each other
+/// what is not counted and why.
+fn loaded_events(loaded: &mut load::Loaded) -> Vec<(&'static str, &'static str)> {
+    let mut events = Vec::new();
+    for &(prog, _, what) in &EVENT_TRACEPOINTS {
+        match loaded.remove(prog) {
+            Some(Ok(Some(tracepoint))) => events.push((prog, tracepoint)),
+            Some(Err(e)) => eprintln!("wl: {what}: {e:#}"),
+            Some(Ok(None)) | None => {}
+        }
+    }
+    events
 }
 
 /// The page-fault programs, each on a software event of the kernel's fault counters.
@@ -392,11 +389,11 @@ pub const FAULT_PROGRAMS: [(&str, SoftwareEvent); 3] = [
     (names::PROG_PAGE_FAULT_MAJOR, SoftwareEvent::PageFaultsMaj),
 ];
 
-/// Loads the page-fault programs and attaches each to its event on every online CPU,
-/// sampling every fault (a period of 1 is never throttled); false, after saying why,
-/// when the kernel refuses one (then none counts: a total without its parts, or parts
-/// without their total, would mislead).
-fn attach_faults(ebpf: &mut Ebpf) -> bool {
+/// Attaches the page-fault programs, loaded with the others, each to its event on every
+/// online CPU, sampling every fault (a period of 1 is never throttled); false, after
+/// saying why, when the kernel refused one (then none counts: a total without its
+/// parts, or parts without their total, would mislead).
+fn attach_faults(ebpf: &mut Ebpf, loaded: &mut load::Loaded) -> bool {
     let cpus = match online_cpus() {
         Ok(cpus) => cpus,
         Err((path, e)) => {
@@ -409,8 +406,8 @@ fn attach_faults(ebpf: &mut Ebpf) -> bool {
             .program_mut(prog)
             .with_context(|| format!("the eBPF object has no program {prog}"))
             .and_then(|p| {
+                loaded.remove(prog).unwrap_or(Ok(None))?;
                 let p: &mut PerfEvent = p.try_into()?;
-                p.load().map_err(|e| rejected(prog, &e))?;
                 for &cpu in &cpus {
                     p.attach(
                         PerfEventConfig::Software(software),
@@ -612,21 +609,33 @@ impl Collector {
             .load(EBPF_OBJECT)
             .context("cannot load wl's eBPF object into the kernel")?;
         // Load every program before attaching any, so a verifier failure leaves nothing
-        // half attached.
-        for &(prog, tracepoint) in &programs {
-            let p: &mut BtfTracePoint = ebpf
-                .program_mut(prog)
-                .with_context(|| format!("the eBPF object has no program {prog}"))?
-                .try_into()?;
-            p.load(tracepoint, &vmlinux)
-                .map_err(|e| rejected(prog, &e))?;
+        // half attached; the heaviest first (see `load`).
+        let mut jobs: Vec<load::Job> = programs
+            .iter()
+            .map(|(prog, tracepoint)| load::Job {
+                prog,
+                kind: load::Kind::Tracepoint(std::slice::from_ref(tracepoint)),
+            })
+            .collect();
+        if events {
+            jobs.extend(FAULT_PROGRAMS.iter().map(|&(prog, _)| load::Job {
+                prog,
+                kind: load::Kind::PerfEvent,
+            }));
+            jobs.extend(event_jobs(&offsets));
+        }
+        let mut loaded = load::all(&mut ebpf, &vmlinux, &jobs);
+        for &(prog, _) in &programs {
+            if let Some(Err(e)) = loaded.remove(prog) {
+                return Err(e);
+            }
         }
         // The events are extra: a kernel whose tracepoints differ (sched_switch has its
         // prev_state argument since Linux 5.18) traces syscalls all the same, and says
         // what it does not count.
         let mut io_uring = false;
         if events {
-            let loaded = load_events(&mut ebpf, &vmlinux, &offsets);
+            let loaded = loaded_events(&mut loaded);
             io_uring = [names::PROG_IO_URING_SUBMIT, names::PROG_IO_URING_COMPLETE]
                 .iter()
                 .all(|p| loaded.iter().any(|(l, _)| l == p));
@@ -648,7 +657,7 @@ impl Collector {
             p.attach()
                 .with_context(|| format!("cannot attach to the {tracepoint} tracepoint"))?;
         }
-        let faults = events && attach_faults(&mut ebpf);
+        let faults = events && attach_faults(&mut ebpf, &mut loaded);
         // The kernel's BTF, parsed twice above (once by aya's loader, unasked), is about
         // 25 MB of heap that the allocator would otherwise keep for the whole trace.
         drop(vmlinux);
