@@ -58,6 +58,7 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut collector = Collector::start(args.trace.options(filter, knowledge, only))?;
+    super::read_kallsyms_meanwhile();
     let started = Instant::now();
     if cgroup.is_none() {
         // Programs are attached, so from here on the kernel adds every new child of a

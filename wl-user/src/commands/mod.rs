@@ -53,6 +53,15 @@ fn kallsyms() -> &'static Kallsyms {
     })
 }
 
+/// Reads the kernel's symbols on a thread of their own while the workload runs: reports
+/// need them, and /proc/kallsyms takes the kernel some 30 ms to write out, which would
+/// otherwise come between the workload's end and its report.
+fn read_kallsyms_meanwhile() {
+    std::thread::spawn(|| {
+        kallsyms();
+    });
+}
+
 /// Runs one subcommand; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
     provenance();

@@ -100,6 +100,7 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     options.count_denied = enforced.is_some();
     let count_denied = options.count_denied;
     let mut collector = Collector::start(options)?;
+    super::read_kallsyms_meanwhile();
     // Catch SIGINT, SIGTERM and SIGHUP before the workload exists: one that arrives while it is
     // being set up is passed on to it once it runs, instead of killing wl-user and
     // leaving it stopped.
