@@ -56,8 +56,7 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use wl_common::{
-    ALWAYS_TIMED_CALLS, Abi, InFlight, Lost, NR_PER_ABI, ObjectKey, TaskExit, by, errno_of, filter,
-    stats_slot,
+    ALWAYS_TIMED_CALLS, Abi, InFlight, Lost, NR_PER_ABI, TaskExit, by, errno_of, filter, stats_slot,
 };
 
 use account::{Outcome, account};
@@ -142,33 +141,26 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         if wanted::at_exit_only() {
             return 0;
         }
-        let mut key = ObjectKey::default();
-        let object = setting!(objects) != 0
-            && objects::resolve(
-                task.cast(),
-                regs,
-                abi,
-                slot,
-                objects::Point::Entry,
-                &mut key,
-            );
-        account(slot, Outcome::Entered, object.then_some(&key));
+        let object = if setting!(objects) != 0 {
+            objects::resolve(task.cast(), regs, abi, slot, objects::Point::Entry)
+        } else {
+            None
+        };
+        account(slot, Outcome::Entered, object.as_ref());
         return 0;
     }
     match IN_FLIGHT.lookup_or_create(task) {
         Some(in_flight) => {
             in_flight.slot = slot;
-            in_flight.has_object = u32::from(
-                setting!(objects) != 0
-                    && objects::resolve(
-                        task.cast(),
-                        regs,
-                        abi,
-                        slot,
-                        objects::Point::Entry,
-                        &mut in_flight.object,
-                    ),
-            );
+            let object = if setting!(objects) != 0 {
+                objects::resolve(task.cast(), regs, abi, slot, objects::Point::Entry)
+            } else {
+                None
+            };
+            in_flight.has_object = u32::from(object.is_some());
+            if let Some(key) = object {
+                in_flight.object = key;
+            }
             in_flight.start_ns = if sampled(in_flight, slot) {
                 // SAFETY: a helper without arguments.
                 unsafe { bpf_ktime_get_ns() }
@@ -270,15 +262,17 @@ fn untimed_exit(ctx: &BtfTracePointContext, ret: i64) -> i32 {
         // The entry counted the call under its object; the failure is counted under the
         // object the arguments name now (the registers still hold them). A call that
         // closed its own fd finds none, as does one that failed for a bad fd.
-        let mut key = ObjectKey::default();
-        let object = setting!(objects) != 0
-            && objects::resolve(task.cast(), regs, abi, slot, objects::Point::Exit, &mut key);
+        let object = if setting!(objects) != 0 {
+            objects::resolve(task.cast(), regs, abi, slot, objects::Point::Exit)
+        } else {
+            None
+        };
         let outcome = if wanted::at_exit_only() {
             Outcome::Counted { ret }
         } else {
             Outcome::Failed { ret }
         };
-        account(slot, outcome, object.then_some(&key));
+        account(slot, outcome, object.as_ref());
     }
     0
 }

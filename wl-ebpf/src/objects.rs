@@ -47,8 +47,9 @@ const S_IFSOCK: u16 = 0o140000;
 const S_IFCHR: u16 = 0o020000;
 const S_IFBLK: u16 = 0o060000;
 
-/// Fills `key` for a traced call of `slot`; false when the syscall's spec resolves
-/// nothing (most syscalls: `getppid` pays one array lookup).
+/// The object and command of a traced call of `slot`; None when the syscall's spec
+/// resolves nothing (most syscalls: `getppid` pays one array lookup, and no key is
+/// made, whose zeroing is a call to memset).
 #[inline(always)]
 pub fn resolve(
     task: *const u8,
@@ -56,18 +57,16 @@ pub fn resolve(
     abi: Abi,
     slot: u32,
     at: Point,
-    key: &mut ObjectKey,
-) -> bool {
-    let Some(spec) = OBJECT_SPECS.get(slot) else {
-        return false;
-    };
+) -> Option<ObjectKey> {
+    let spec = OBJECT_SPECS.get(slot)?;
     if !spec.resolves_anything() {
-        return false;
+        return None;
     }
-    *key = ObjectKey {
+    let mut key = ObjectKey {
         slot,
         ..ObjectKey::default()
     };
+    let key = &mut key;
     let args = syscall_args(regs, abi, at);
     // Specs number arguments from 1 (see `ObjectSpec::arg`).
     let arg = |i: u8| args.get((i as usize).wrapping_sub(1)).copied().unwrap_or(0);
@@ -82,7 +81,7 @@ pub fn resolve(
         // SAFETY: `task` is the current task's BTF pointer.
         unsafe { resolve_fd(task, arg(spec.fd_arg), spec, key) };
     }
-    true
+    Some(*key)
 }
 
 /// Where a call is resolved: its entry, or its exit (untimed mode, for a failure),
