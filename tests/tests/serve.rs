@@ -550,7 +550,10 @@ fn cgroup_churn_keeps_totals_exact_and_memory_bounded() {
     };
     let entries_before = entries(&first);
     let memlock = map_memlock(pid);
-    let rss_before = rss_kib(pid);
+    // Measured once the first batch has come and gone: the daemon's heap has then grown
+    // to what serving a full batch takes (it starts small, having given the kernel's
+    // parsed BTF back), and must not grow further.
+    let mut rss_before = None;
     let prefix = format!("{}/c", &parent.label[1..]);
 
     // The largest value each test cgroup's counters showed: counters only grow, and
@@ -595,7 +598,9 @@ fn cgroup_churn_keeps_totals_exact_and_memory_bounded() {
             m.sum("wl_cgroups", &[("state", "gone")]) == 0.0
                 && m.sum("wl_cgroups", &[("state", "live")]) == 0.0
         });
+        rss_before.get_or_insert_with(|| rss_kib(pid));
     }
+    let rss_before = rss_before.expect("a batch ran");
     // One more scrape: the removed cgroups are gone from the exposition and the maps,
     // which hold what they held before the first cgroup was made.
     let last = serve.metrics();
