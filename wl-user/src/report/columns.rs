@@ -1075,6 +1075,36 @@ pub fn shown<'c, R>(
         .collect()
 }
 
+/// A format that writes tables of any rows (Markdown, reStructuredText), and what such
+/// formats write alike with them.
+pub trait Tables {
+    fn table<R>(
+        report: &Report,
+        columns: &[Column<R>],
+        rows: &[R],
+        out: &mut dyn std::io::Write,
+    ) -> anyhow::Result<()>;
+
+    /// The tables of the kernel work besides syscalls (the workload's or one task's),
+    /// those with rows.
+    fn work(
+        report: &Report,
+        events: &[EventRow],
+        ops: &[IoUringRow],
+        out: &mut dyn std::io::Write,
+    ) -> anyhow::Result<()> {
+        if !events.is_empty() {
+            writeln!(out)?;
+            Self::table(report, &layout::events(), events, out)?;
+        }
+        if !ops.is_empty() {
+            writeln!(out)?;
+            Self::table(report, &layout::io_uring(), ops, out)?;
+        }
+        Ok(())
+    }
+}
+
 /// The header and cells of `rows` as `style` writes them, in `columns` ([`shown`]).
 pub fn cells<R>(
     report: &Report,

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::columns::{self, Column, Style, layout};
+use super::columns::{self, Column, Style, Tables as _, layout};
 use super::{Render, Report};
 
 /// A reStructuredText grid table.
@@ -70,27 +70,22 @@ pub fn tasks(report: &Report, top: Option<usize>, out: &mut dyn Write) -> Result
             writeln!(out)?;
             table(report, &layout::task_rst(), &columns::task_lines(b), out)?;
         }
-        work(report, b.events, b.io_uring, out)
+        Rst::work(report, b.events, b.io_uring, out)
     })
 }
 
-/// The tables of the kernel work besides syscalls (of the workload or of one task), those
-/// with rows.
-fn work(
-    report: &Report,
-    events: &[super::events::EventRow],
-    ops: &[super::io_uring::IoUringRow],
-    out: &mut dyn Write,
-) -> Result<()> {
-    if !events.is_empty() {
-        writeln!(out)?;
-        table(report, &layout::events(), events, out)?;
+/// reStructuredText's tables, for what every format of tables writes alike.
+struct Rst;
+
+impl columns::Tables for Rst {
+    fn table<R>(
+        report: &Report,
+        columns: &[Column<R>],
+        rows: &[R],
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        table(report, columns, rows, out)
     }
-    if !ops.is_empty() {
-        writeln!(out)?;
-        table(report, &layout::io_uring(), ops, out)?;
-    }
-    Ok(())
 }
 
 pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()> {
@@ -102,7 +97,7 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
     }
     writeln!(out)?;
     table(report, &layout::subsystems(), report.summary(), out)?;
-    work(
+    Rst::work(
         report,
         report.events.as_deref().unwrap_or_default(),
         report.io_uring.as_deref().unwrap_or_default(),
