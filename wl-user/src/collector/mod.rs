@@ -197,6 +197,9 @@ pub struct CgroupSnapshot {
     /// With events: io_uring completions per (cgroup, opcode, object).
     pub io_uring: Vec<(OwnerIoUringKey, u64)>,
     pub lost: BTreeMap<&'static str, u64>,
+    /// Cgroups one of whose pairs left a CPU's cache while the map was read: their
+    /// counts in this reading may miss it, so they are not final.
+    pub unsettled: std::collections::BTreeSet<u64>,
 }
 
 /// Everything gathered for one syscall of one ABI, summed over CPUs.

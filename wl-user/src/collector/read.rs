@@ -130,6 +130,9 @@ impl Collector {
             cgroups: self.cgroups()?,
             ..CgroupSnapshot::default()
         };
+        // The CPUs' caches before the map is read, to tell which pairs left a cache
+        // while it was read (see `unsettled` below).
+        let cached_before = self.cgroup_cache()?;
         snap.counts = self.entries(names::CGROUP_STATS_MAP)?;
         snap.errnos = self.entries(names::CGROUP_ERRNO_MAP)?;
         snap.events = self.entries(names::CGROUP_EVENTS_MAP)?;
@@ -153,15 +156,22 @@ impl Collector {
         // the series it counts in (see `CgroupLast`); one user space has forgotten
         // (a removed cgroup, retired with these counts) is left out.
         snap.lost = self.lost()?;
-        let last: PerCpuArray<&MapData, CgroupLast> = map(&self.ebpf, names::CGROUP_LAST_MAP)?;
-        let mut cached = Vec::new();
-        for i in 0..CGROUP_LAST_ENTRIES {
-            let per_cpu = last
-                .get(&i, 0)
-                .context("cannot read the per-cgroup cache")?;
-            cached.extend(per_cpu.iter().filter(|l| l.valid != 0).copied());
-        }
-        for l in &cached {
+        let cached = self.cgroup_cache()?;
+        // A pair whose cache entry changed while the map was read may have been passed
+        // to the map before or after its entry was read: its cgroup's counts in this
+        // reading may miss it, so they are not final.
+        snap.unsettled = cached_before
+            .iter()
+            .zip(&cached)
+            .filter(|(b, a)| {
+                b.valid != 0
+                    && (a.valid != b.valid
+                        || a.cgroup_id != b.cgroup_id
+                        || a.pending.counts != b.pending.counts)
+            })
+            .map(|(b, _)| b.cgroup_id)
+            .collect();
+        for l in cached.iter().filter(|l| l.valid != 0) {
             let series = snap.counts.iter_mut().find(|(k, _)| *k == l.counted_as);
             match (series, l.counted_as.cgroup_id) {
                 (Some((_, c)), _) => *c += &l.pending,
@@ -177,6 +187,20 @@ impl Collector {
             }
         }
         Ok(snap)
+    }
+
+    /// Every entry of every CPU's cache of pairs (`wl-user serve`, see `CgroupLast`),
+    /// in the same order at each reading; those holding a pair are `valid`.
+    fn cgroup_cache(&self) -> Result<Vec<CgroupLast>> {
+        let last: PerCpuArray<&MapData, CgroupLast> = map(&self.ebpf, names::CGROUP_LAST_MAP)?;
+        let mut cached = Vec::new();
+        for i in 0..CGROUP_LAST_ENTRIES {
+            let per_cpu = last
+                .get(&i, 0)
+                .context("cannot read the per-cgroup cache")?;
+            cached.extend(per_cpu.iter().copied());
+        }
+        Ok(cached)
     }
 
     /// The counted cgroups (`wl-user serve`): `Some(path)` for those removed.

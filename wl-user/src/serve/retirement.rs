@@ -130,13 +130,21 @@ impl State {
     }
 
     /// Drops removed cgroups from the maps, keeping what they counted under their
-    /// paths: a later cgroup with the same path continues their series.
+    /// paths: a later cgroup with the same path continues their series. One whose pair left
+    /// a CPU's cache while `snap` was read waits for a later reading (a removed cgroup
+    /// makes no more calls: its pairs only leave the caches, so one comes).
     pub(super) fn retire(
         &mut self,
         ids: &BTreeMap<u64, String>,
         snap: &CgroupSnapshot,
         now: Instant,
     ) -> Result<()> {
+        let ids: BTreeMap<u64, String> = ids
+            .iter()
+            .filter(|(id, _)| !snap.unsettled.contains(id))
+            .map(|(id, path)| (*id, path.clone()))
+            .collect();
+        let ids = &ids;
         if ids.is_empty() {
             return Ok(());
         }
