@@ -684,6 +684,21 @@ impl Collector {
         })
     }
 
+    /// Stops counting, then takes the last reading: with no program running, nothing
+    /// a CPU's cache holds can move to a map while the maps are read (a reading taken
+    /// while they run may miss such a count for one reading), so the last is exact.
+    pub fn finish(mut self) -> Result<Snapshot> {
+        for (_, program) in self.ebpf.programs_mut() {
+            // Unloading detaches the program's links first; one never loaded has none.
+            let _ = match program {
+                aya::programs::Program::BtfTracePoint(p) => p.unload(),
+                aya::programs::Program::PerfEvent(p) => p.unload(),
+                _ => Ok(()),
+            };
+        }
+        self.snapshot()
+    }
+
     fn traced_tgids(&mut self) -> Result<HashMap<&mut MapData, u32, u32>> {
         let m = self
             .ebpf

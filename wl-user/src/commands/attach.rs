@@ -121,8 +121,7 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
         }
     }
     let duration_ns = started.elapsed().as_nanos() as u64;
-    let snapshot = collector.snapshot()?;
-    drop(collector);
+    let snapshot = collector.finish()?;
     live::finish(live, &snapshot, duration_ns);
     let report = Report::new(
         target,

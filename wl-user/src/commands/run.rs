@@ -170,8 +170,7 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
     };
     let duration_ns = started.elapsed().as_nanos() as u64;
 
-    let mut snapshot = collector.snapshot()?;
-    drop(collector);
+    let mut snapshot = collector.finish()?;
     live::finish(live, &snapshot, duration_ns);
     drop(cgroup);
     let denied = std::mem::take(&mut snapshot.denied);
