@@ -50,7 +50,7 @@ mod traced;
 mod wanted;
 
 use aya_ebpf::{
-    bindings::task_struct,
+    bindings::{BPF_NOEXIST, task_struct},
     helpers::generated::{bpf_get_current_task_btf, bpf_ktime_get_ns},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
@@ -280,6 +280,9 @@ fn untimed_exit(ctx: &BtfTracePointContext, ret: i64) -> i32 {
 // sched_process_fork: `struct task_struct *parent, struct task_struct *child`;
 // sched_process_exit: `struct task_struct *p, ...` (include/trace/events/sched.h).
 
+/// The error of an insert that found its key there (include/uapi/asm-generic/errno-base.h).
+const EEXIST: i32 = 17;
+
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     if setting!(filter_mode) != filter::PIDS || setting!(follow_children) == 0 {
@@ -292,12 +295,14 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     let child: *const u8 = ctx.arg(1);
     // SAFETY: `child` is the tracepoint's BTF task pointer; the offset comes from BTF.
     let child_tgid = unsafe { read_u32(child, offset!(task_tgid)) };
-    // A new thread shares its parent's tgid and is traced already.
+    // A new thread shares its parent's tgid and is traced already. Whoever adds a tgid
+    // to the hash sets its bit: wl-user may add the same child at the same time (as it
+    // follows an attached process's descendants), and then it sets the bit itself.
     if child_tgid != parent_tgid {
-        if TRACED_TGIDS.insert(&child_tgid, &0, 0).is_err() {
-            lost(Lost::PidMapFull);
-        } else {
-            mark_tgid(child_tgid, true);
+        match TRACED_TGIDS.insert(&child_tgid, &0, BPF_NOEXIST.into()) {
+            Ok(()) => mark_tgid(child_tgid, true),
+            Err(e) if e == -EEXIST => {}
+            Err(_) => lost(Lost::PidMapFull),
         }
     }
     0
@@ -315,9 +320,10 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let tgid = current_tgid();
+    // A bit left set for a tgid no longer in the hash (wl-user added a process that
+    // was exiting) only sends that tgid to the hash; clearing it here, where every
+    // thread of the process may exit at once, could clear it twice.
     if !is_tgid_traced(tgid) {
-        // A bit left set for a tgid no longer traced goes with its process.
-        mark_tgid(tgid, false);
         return 0;
     }
     // do_exit() decrements signal->live before this tracepoint: zero means this was the
@@ -331,6 +337,7 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
         read_u32(signal, offset!(signal_live))
     };
     if live == 0 {
+        // The last thread: one clear, by the one program that removes the tgid.
         let _ = TRACED_TGIDS.remove(&tgid);
         mark_tgid(tgid, false);
     }

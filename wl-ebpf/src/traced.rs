@@ -39,9 +39,10 @@ pub(crate) fn is_tgid_traced(tgid: u32) -> bool {
     TRACED_TGIDS.get_ptr(tgid).is_some()
 }
 
-/// Sets (`on`) or clears tgid's bit. Only one fork or exit of a tgid runs at a time, so
-/// testing the bit before adding it cannot race with another change of the same bit,
-/// and atomic adds of different bits of a word do not disturb each other.
+/// Sets (`on`) or clears tgid's bit, by whoever added the tgid to the hash (set) or
+/// removed it at its last thread's exit (clear): no one else changes the same bit
+/// meanwhile, so testing it before adding cannot race, and atomic adds and ORs of
+/// different bits of a word do not disturb each other.
 #[inline(always)]
 pub(crate) fn mark_tgid(tgid: u32, on: bool) {
     let Some(word) = TRACED_BITS.get_ptr_mut(tgid / 64) else {

@@ -708,14 +708,26 @@ impl Collector {
     }
 
     /// Adds a process to the traced set (pid-tree filter): to the hash, then its bit.
+    /// One the kernel side added first (a child of a traced process) has its bit set by
+    /// the kernel side: a bit has one setter, which its atomic add needs.
     pub fn trace_tgid(&mut self, tgid: u32) -> Result<()> {
-        self.traced_tgids()?
-            .insert(tgid, 0, 0)
-            .with_context(|| format!("cannot add pid {tgid} to the traced set"))?;
-        if let Some(bits) = &self.traced_bits {
-            bits.set(tgid);
+        // BPF_NOEXIST (include/uapi/linux/bpf.h): only a key not there yet.
+        const NOEXIST: u64 = 1;
+        let added = self.traced_tgids()?.insert(tgid, 0, NOEXIST);
+        match added {
+            Ok(()) => {
+                if let Some(bits) = &self.traced_bits {
+                    bits.set(tgid);
+                }
+                Ok(())
+            }
+            Err(aya::maps::MapError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot add pid {tgid} to the traced set")),
         }
-        Ok(())
     }
 
     /// The processes in the traced set (pid-tree filter); the kernel side removes each
