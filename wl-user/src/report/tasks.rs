@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, io::Write};
 
 use anyhow::Result;
 use serde::Serialize;
-use wl_common::{Counts, ObjectKey, owner_event};
+use wl_common::{Counts, owner_event};
 
 use super::{
     Report,
@@ -245,12 +245,11 @@ pub fn build(
     for (key, c) in &snap.io_uring {
         let id = row_of(key.owner as u32);
         per_task.entry(id).or_default();
-        let object: ObjectKey = key.object;
         work.entry(id)
             .or_default()
             .io_uring
             .completed
-            .push((object, *c));
+            .push((key.object, *c));
     }
     let none = Work::default();
     let mut rows: Vec<TaskRow> = per_task
