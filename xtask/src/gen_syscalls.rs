@@ -1,13 +1,51 @@
 //! `cargo xtask gen-syscalls`: writes wl-user's embedded syscall knowledge from a Linux
 //! source tree, with wl-user's own scanner (`wl-user/syscalls/src/scan.rs`), so the
 //! embedded table and `--kernel-src` at run time agree by construction. The object and
-//! command tables (`generated_objects.rs`) come from the same scan.
+//! command tables (`generated_objects.rs`) come from the same scan; the table of every
+//! function definition (`functions.bin`) from `wl_syscalls::functions`.
 
 use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path};
 
 use anyhow::{Context as _, Result};
 
-use wl_syscalls::{object_scan::ObjectScan, scan};
+use wl_syscalls::{functions, object_scan::ObjectScan, scan};
+
+/// The tables `--only` regenerates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tables {
+    /// generated.rs and generated_objects.rs.
+    Syscalls,
+    /// functions.bin.
+    Functions,
+}
+
+/// Writes the table of function definitions (`wl_syscalls::functions`, whose module
+/// documentation gives its format) to `path`.
+pub fn run_functions(kernel_src: &Path, path: &Path) -> Result<()> {
+    let start = std::time::Instant::now();
+    let defs = functions::definitions(kernel_src)?;
+    let scanned = start.elapsed();
+    let blob = functions::encode(&defs)?;
+    fs::write(path, &blob).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in defs.files.values().flatten() {
+        *names.entry(n).or_default() += 1;
+    }
+    println!(
+        "wrote {}: {} definitions of {} names ({} in several files) in {} files, from Linux {}; \
+         {} KiB of text as {} KiB; scanned in {:.1} s",
+        path.display(),
+        defs.count(),
+        names.len(),
+        names.values().filter(|&&n| n > 1).count(),
+        defs.files.len(),
+        defs.release,
+        defs.to_text().len() / 1024,
+        blob.len() / 1024,
+        scanned.as_secs_f64()
+    );
+    Ok(())
+}
 
 /// `#define ENAME number` lines of the errno headers.
 pub fn parse_errnos(text: &str) -> BTreeMap<u32, String> {
@@ -216,8 +254,8 @@ fn write_objects(
     for p in &o.protocols {
         writeln!(
             w,
-            "        ({}, {}, {}, {:?}, {:?}),",
-            p.family, p.sock_type, p.protocol, p.name, p.source
+            "        ({}, {}, {}, {:?}, {:?}, {:?}),",
+            p.family, p.sock_type, p.protocol, p.name, p.source, p.ops
         )?;
     }
     writeln!(

@@ -60,12 +60,15 @@ enum Task {
     /// Build the package, install it into a minimal Debian 12 chroot (made once by
     /// debootstrap, kept in target/dist) and trace, read the manual and complete there (as root).
     DistTest,
-    /// Regenerate wl-user/syscalls/src/generated.rs and generated_objects.rs from a Linux
-    /// source tree.
+    /// Regenerate wl-user/syscalls/src/generated.rs and generated_objects.rs, and the
+    /// table of function definitions functions.bin, from a Linux source tree.
     GenSyscalls {
         /// The top of an unpacked Linux source tree.
         #[arg(long, value_name = "DIR")]
         kernel_src: PathBuf,
+        /// Regenerate only these tables.
+        #[arg(long, value_enum)]
+        only: Option<gen_syscalls::Tables>,
     },
     /// Boot Debian's kernels in qemu (virtme-ng) and run the integration tests with
     /// exact counts inside each (as root). Kernels are cached in target/vm-test.
@@ -226,13 +229,19 @@ fn run(cli: Cli) -> Result<()> {
         }
         Task::Dist => dist::build().map(drop),
         Task::DistTest => dist::test(),
-        Task::GenSyscalls { kernel_src } => {
+        Task::GenSyscalls { kernel_src, only } => {
             let dir = workspace_root().join("wl-user/syscalls/src");
-            gen_syscalls::run(
-                &kernel_src,
-                &dir.join("generated.rs"),
-                &dir.join("generated_objects.rs"),
-            )
+            if only != Some(gen_syscalls::Tables::Functions) {
+                gen_syscalls::run(
+                    &kernel_src,
+                    &dir.join("generated.rs"),
+                    &dir.join("generated_objects.rs"),
+                )?;
+            }
+            if only != Some(gen_syscalls::Tables::Syscalls) {
+                gen_syscalls::run_functions(&kernel_src, &dir.join("functions.bin"))?;
+            }
+            Ok(())
         }
         Task::VmTest { kernels, kvm } => vm_test::run(vm_test::Options { kernels, kvm }),
     }

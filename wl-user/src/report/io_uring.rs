@@ -77,6 +77,7 @@ pub fn build(snap: &IoUringSnapshot, k: &Knowledge, ksyms: &objects::Kallsyms) -
                 name: info.name,
                 command: None,
                 handler: None,
+                via: None,
                 source: info.source,
                 maintainers: info.section.map(|s| s.name),
                 subsystem: info.subsystem,

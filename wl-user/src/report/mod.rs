@@ -856,6 +856,7 @@ pub(crate) mod tests {
             name: Some("ext4".into()),
             command: None,
             handler: None,
+            via: None,
             source: None,
             maintainers: None,
             subsystem,

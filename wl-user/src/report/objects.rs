@@ -22,8 +22,12 @@ pub struct ObjectRow {
     pub name: Option<String>,
     /// The command the call carried: `SIOCGIFCONF`, `F_GETFL`, `FUTEX_WAKE`, ...
     pub command: Option<String>,
-    /// The kernel function the operation dispatched to (`pipe_write`).
+    /// The kernel function that did the call's work (`pipe_write`, `tcp_sendmsg`).
     pub handler: Option<String>,
+    /// The generic operation the call entered when `handler` is the protocol's own
+    /// function it handed the work to (`inet_sendmsg` for `tcp_sendmsg`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     /// The source file of the handler, or of the object's code.
     pub source: Option<String>,
     /// The MAINTAINERS section of `source`.
@@ -46,6 +50,7 @@ impl ObjectRow {
             name: None,
             command: None,
             handler: None,
+            via: None,
             source: None,
             maintainers: None,
             subsystem: None,
@@ -127,6 +132,7 @@ pub fn build(
                 name: info.name,
                 command: info.command,
                 handler: info.handler,
+                via: info.via,
                 source: info.source,
                 maintainers: info.section.map(|s| s.name),
                 subsystem: info.subsystem.filter(|_| served),
@@ -142,6 +148,7 @@ pub fn build(
                 // That is ioctl's own source file, with its section.
                 let ioctl = k.describe(abi, nr);
                 row.handler = Some("do_vfs_ioctl".into());
+                row.via = None;
                 row.source = ioctl.source.map(str::to_owned);
                 row.maintainers = ioctl.maintainers;
                 row.subsystem = Some(ioctl.subsystem);
@@ -255,6 +262,7 @@ pub(crate) mod tests {
             name: Some(name.into()),
             command: None,
             handler: Some(format!("{name}_file_open")),
+            via: None,
             source: subsystem.map(|_| "net/socket.c".into()),
             maintainers: None,
             subsystem,

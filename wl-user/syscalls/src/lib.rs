@@ -6,12 +6,14 @@
 //! with [`scan`] (the recipe is at the top of `generated.rs`); `--kernel-src DIR` makes
 //! the same scan of the user's own tree at run time instead. [`rules`] maps source paths
 //! to subsystems; [`objects`] names what a call reached through its fd and command
-//! arguments, with tables from [`object_scan`].
+//! arguments, with tables from [`object_scan`]; [`functions`] names the file defining
+//! each kernel function, for sampled kernel stacks.
 
 #[rustfmt::skip]
 mod generated;
 #[rustfmt::skip]
 mod generated_objects;
+pub mod functions;
 pub mod io_uring;
 pub mod object_scan;
 pub mod objects;
@@ -21,9 +23,12 @@ pub mod scan;
 pub mod select;
 pub mod source;
 
-use std::path::Path;
+use std::{
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, anyhow};
 use serde::Serialize;
 use wl_common::Abi;
 
@@ -103,6 +108,10 @@ pub struct Knowledge {
     pub sections: &'static [Section],
     /// What fd and command arguments reach ([`objects::describe`]).
     pub objects: &'static objects::ObjectTables,
+    /// The scanned tree, whose function table is made on first use.
+    tree: Option<PathBuf>,
+    /// That table, or why it could not be made.
+    functions: OnceLock<Result<&'static functions::Functions, String>>,
 }
 
 fn leak_strs(v: Vec<String>) -> &'static [&'static str] {
@@ -118,6 +127,8 @@ impl Knowledge {
             tables: [generated::X86_64, generated::I386, generated::AARCH64],
             sections: generated::SECTIONS,
             objects: &generated_objects::OBJECTS,
+            tree: None,
+            functions: OnceLock::new(),
         }
     }
 
@@ -174,7 +185,26 @@ impl Knowledge {
             tables,
             sections,
             objects,
+            tree: Some(tree.to_owned()),
+            functions: OnceLock::new(),
         })
+    }
+
+    /// The file defining each kernel function: the embedded table, or for a scanned
+    /// tree a scan of its functions, made on first call (it reads every C, header and
+    /// assembly file of the tree: seconds, which only the kernel stacks need).
+    pub fn functions(&self) -> Result<&'static functions::Functions> {
+        let Some(tree) = &self.tree else {
+            return Ok(functions::Functions::embedded());
+        };
+        self.functions
+            .get_or_init(|| {
+                functions::Functions::scan(tree)
+                    .map(|f| &*Box::leak(Box::new(f)))
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .clone()
+            .map_err(|e| anyhow!("--kernel-src {}: {e}", tree.display()))
     }
 
     pub fn table(&self, abi: AbiName) -> &'static [Syscall] {
@@ -429,6 +459,51 @@ mod tests {
                 AbiName::Aarch64 => (244..260).chain(295..424).collect(),
             };
             assert_eq!(holes, expected, "{abi:?}");
+        }
+    }
+
+    /// `--kernel-src`'s function table is scanned on first use; a tree that cannot be
+    /// read by then is an error naming the flag.
+    #[test]
+    fn functions_of_a_scanned_tree_are_scanned_on_first_use() {
+        assert_eq!(
+            knowledge().functions().unwrap().release(),
+            generated::SOURCE_RELEASE
+        );
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/linux-mini");
+        let f = Knowledge::from_tree(&fixture).unwrap().functions().unwrap();
+        assert_eq!(f.release(), "6.99.0");
+        let paths = |name: &str| f.paths(name).collect::<Vec<_>>();
+        assert_eq!(paths("__x64_sys_getppid"), ["kernel/sys.c"]);
+        assert_eq!(paths("__se_sys_pread64"), ["fs/read_write.c"]);
+        assert!(
+            f.paths("__x64_sys_mmap")
+                .all(|p| !p.starts_with("arch/sparc/") && !p.starts_with("arch/x86/um/")),
+            "{:?}",
+            paths("__x64_sys_mmap")
+        );
+
+        let copy = std::env::temp_dir().join(format!("wl-functions-{}", std::process::id()));
+        copy_tree(&fixture, &copy);
+        let k = Knowledge::from_tree(&copy).unwrap();
+        std::fs::remove_dir_all(&copy).unwrap();
+        let e = format!("{:#}", k.functions().unwrap_err());
+        assert!(
+            e.starts_with(&format!("--kernel-src {}: ", copy.display())),
+            "{e}"
+        );
+    }
+
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_tree(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
         }
     }
 

@@ -63,8 +63,8 @@ pub const PROTO_OPS_MEMBERS: &[&str] = &[
     "splice_read",
 ];
 
-/// `struct proto` members: what a family's generic code (`inet_sendmsg`) hands on to
-/// the protocol (`tcp_sendmsg`).
+/// `struct proto` members (include/net/sock.h): what a family's generic code
+/// (`inet_sendmsg`) hands on to the protocol (`tcp_sendmsg`) through `sk->sk_prot`.
 pub const PROTO_MEMBERS: &[&str] = &[
     "close",
     "connect",
@@ -76,6 +76,7 @@ pub const PROTO_MEMBERS: &[&str] = &[
     "getsockopt",
     "sendmsg",
     "recvmsg",
+    "splice_eof",
     "bind",
 ];
 
@@ -216,6 +217,9 @@ pub struct Protocol {
     pub name: String,
     /// Where its `sendmsg` is defined (net/ipv4/tcp.c), else where the proto is.
     pub source: String,
+    /// Its [`PROTO_MEMBERS`] that name a function, in that order, as
+    /// `member=function` separated by spaces: `connect=tcp_v4_connect sendmsg=tcp_sendmsg`.
+    pub ops: String,
 }
 
 #[derive(Debug, Default)]
@@ -1435,6 +1439,11 @@ fn scan_sockets(tree: &Path, w: &Walked, scan: &mut ObjectScan) -> Result<()> {
                 .or_else(|| pget("recvmsg"))
                 .and_then(function_value)
                 .map_or_else(|| pfile.to_string(), |f| definition_file(w, pfile, f));
+            let ops = PROTO_MEMBERS
+                .iter()
+                .filter_map(|m| Some(format!("{m}={}", function_value(pget(m)?)?)))
+                .collect::<Vec<_>>()
+                .join(" ");
             let family = if w.inet6_protosw.contains(&i.var) || file.contains("ipv6") {
                 af_inet6
             } else {
@@ -1446,6 +1455,7 @@ fn scan_sockets(tree: &Path, w: &Walked, scan: &mut ObjectScan) -> Result<()> {
                 protocol: proto as u32,
                 name,
                 source,
+                ops,
             });
         }
     }

@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 use wl_common::{ObjectKey, object};
 
-use super::{AbiName, Knowledge, Section, object_scan, rules};
+use super::{AbiName, Knowledge, Section, functions::Functions, object_scan, rules};
 
 /// A set of named command values: (set, header, (value, name) sorted).
 pub type CommandSet = (&'static str, u16, &'static [(u32, &'static str)]);
@@ -35,8 +35,9 @@ pub struct ObjectTables {
     pub sock_types: &'static [(u32, &'static str)],
     pub ip_protocols: &'static [(u32, &'static str)],
     pub netlink_protocols: &'static [(u32, &'static str)],
-    /// (family, type, protocol (0: any), `struct proto` name, source), sorted.
-    pub protocols: &'static [(u32, u32, u32, &'static str, &'static str)],
+    /// (family, type, protocol (0: any), `struct proto` name, source, the proto's
+    /// operations as `member=function` separated by spaces), sorted.
+    pub protocols: &'static [(u32, u32, u32, &'static str, &'static str, &'static str)],
     pub headers: &'static [&'static str],
     /// Plain-number ioctl requests: (number, header, name), sorted by number.
     pub ioctl_plain: &'static [(u32, u16, &'static str)],
@@ -142,6 +143,7 @@ impl ObjectTables {
                             p.protocol,
                             leak(p.name),
                             leak(p.source),
+                            leak(p.ops),
                         )
                     })
                     .collect(),
@@ -179,9 +181,42 @@ impl ObjectTables {
             .map(|i| &self.files[i])
     }
 
-    /// The file defining `function`; `module` (from kallsyms) picks among statics of
-    /// the same name in several files.
-    pub fn handler_file(&self, function: &str, module: Option<&str>) -> Option<&'static str> {
+    /// The file defining `function` (a kallsyms name) of `module`. With the table of
+    /// every function definition ([`Functions`]), several definitions are told apart by
+    /// the module, the symbol's neighbours in kallsyms (`at`: the symbols and its index
+    /// there), then the files whose operation tables name it ([`Functions::choose`]), so
+    /// that a handler's file is the same as its frames' in a profile. Without it, or for
+    /// a name it does not know, only functions named in operation tables are known.
+    pub fn handler_file(
+        &self,
+        functions: Option<&'static Functions>,
+        function: &str,
+        module: Option<&str>,
+        at: Option<(&Kallsyms, usize)>,
+    ) -> Option<&'static str> {
+        if let Some(f) = functions
+            && f.files(function).next().is_some()
+        {
+            // Of the files whose operation tables name it, the first, if they are of one
+            // top-level directory.
+            let named_in_ops = |cands: &[u32]| {
+                let base = function.split('.').next().unwrap_or(function);
+                let ops = self.index().get(base)?;
+                let named: Vec<u32> = cands
+                    .iter()
+                    .copied()
+                    .filter(|&c| ops.iter().any(|&o| self.files[o as usize].0 == f.path(c)))
+                    .collect();
+                let top = |c: u32| f.path(c).split('/').next();
+                let first = *named.first()?;
+                named.iter().all(|&c| top(c) == top(first)).then_some(first)
+            };
+            let file = f.choose(function, module, |cands| {
+                at.and_then(|(ksyms, i)| f.by_neighbours(ksyms, i, cands))
+                    .or_else(|| named_in_ops(cands))
+            })?;
+            return Some(f.path(file));
+        }
         // Compiler clones keep the original's name before a dot: `foo.isra.0`, `foo.llvm.12`.
         let base = function.split('.').next().unwrap_or(function);
         let cands = self.index().get(base)?;
@@ -205,6 +240,46 @@ impl ObjectTables {
         };
         let fallback = if module.is_none() { built_in() } else { None };
         by_module.or(fallback).or(cands.first()).map(path)
+    }
+
+    /// The file defining `function`, an operation a protocol's `struct proto` names
+    /// (not a symbol of kallsyms): of several definitions, the one in `near` (the
+    /// protocol's source), else one in its directory (`raw_bind` of net/ipv4/raw.c, not
+    /// of net/can/raw.c).
+    fn proto_function_file(
+        &self,
+        functions: Option<&'static Functions>,
+        function: &str,
+        near: &str,
+    ) -> Option<&'static str> {
+        let dir = near.rsplit_once('/').map(|(d, _)| d);
+        let rank = |p: &str| match p.rsplit_once('/') {
+            _ if p == near => 0,
+            Some((d, _)) if Some(d) == dir => 1,
+            _ => 2,
+        };
+        if let Some(f) = functions
+            && f.files(function).next().is_some()
+        {
+            let file = f.choose(function, None, |cands| {
+                cands
+                    .iter()
+                    .copied()
+                    .filter(|&c| rank(f.path(c)) < 2)
+                    .min_by_key(|&c| rank(f.path(c)))
+            })?;
+            return Some(f.path(file));
+        }
+        self.index()
+            .get(function)
+            .and_then(|cands| {
+                cands
+                    .iter()
+                    .map(|&i| self.files[i as usize].0)
+                    .filter(|p| rank(p) < 2)
+                    .min_by_key(|p| rank(p))
+            })
+            .or_else(|| self.handler_file(None, function, None, None))
     }
 
     fn command_set(&self, set: &str) -> Option<(u16, &'static [(u32, &'static str)])> {
@@ -302,6 +377,32 @@ impl Kallsyms {
 
     pub fn name(&self, addr: u64) -> Option<&str> {
         self.symbol(addr).map(|s| s.name.as_str())
+    }
+
+    /// Every text symbol, by address.
+    pub fn symbols(&self) -> &[Symbol] {
+        &self.symbols
+    }
+
+    /// The symbol holding `addr` in a kernel stack, with its index in
+    /// [`Kallsyms::symbols`]: the last starting at or below it (of several names for
+    /// that address, the first listed). kallsyms gives no sizes, so an address past a
+    /// function's end (in a gap between the kernel image and the modules) goes to the
+    /// symbol before; one below the first symbol to none.
+    pub fn containing(&self, addr: u64) -> Option<(usize, &Symbol)> {
+        let last = self
+            .symbols
+            .partition_point(|s| s.addr <= addr)
+            .checked_sub(1)?;
+        let start = self.symbols[last].addr;
+        let first = self.symbols[..last].partition_point(|s| s.addr < start);
+        Some((first, &self.symbols[first]))
+    }
+
+    /// [`Kallsyms::symbol`] with its index.
+    fn at(&self, addr: u64) -> Option<(usize, &Symbol)> {
+        self.containing(addr)
+            .filter(|(_, s)| s.addr == addr && addr != 0)
     }
 }
 
@@ -546,6 +647,96 @@ pub fn command_name(
 }
 
 // ---------------------------------------------------------------------------------
+// Generic socket operations
+
+/// The generic socket operations of a family that hand the call on to the protocol
+/// through `sk->sk_prot` (`struct proto`, include/net/sock.h): (function, the `struct
+/// proto` member it calls). `inet_sendmsg` is INET's `proto_ops.sendmsg` for every
+/// protocol; the work is TCP's `tcp_sendmsg` or UDP's `udp_sendmsg`. Knowledge of the
+/// kernel's code (Linux 6.12), like the device majors; the members each protocol sets
+/// come from the source ([`ObjectTables::protocols`]).
+pub const PROTO_DISPATCHERS: &[(&str, &str)] = &[
+    // net/ipv4/af_inet.c
+    ("inet_release", "close"),
+    // Through inet_bind_sk: the protocol's own bind where it has one (RAW), else the
+    // family's __inet_bind.
+    ("inet_bind", "bind"),
+    // Through __inet_stream_connect, after the protocol's pre_connect.
+    ("inet_stream_connect", "connect"),
+    ("inet_dgram_connect", "connect"),
+    ("inet_accept", "accept"),
+    // Where the connection is up; else the protocol's disconnect, or nothing.
+    ("inet_shutdown", "shutdown"),
+    ("inet_sendmsg", "sendmsg"),
+    ("inet_recvmsg", "recvmsg"),
+    ("inet_splice_eof", "splice_eof"),
+    // The requests without a `case` of its own (SIOCGIFADDR is), through sk_ioctl.
+    ("inet_ioctl", "ioctl"),
+    // net/ipv6/af_inet6.c
+    ("inet6_release", "close"),
+    ("inet6_bind", "bind"),
+    ("inet6_ioctl", "ioctl"),
+    ("inet6_sendmsg", "sendmsg"),
+    ("inet6_recvmsg", "recvmsg"),
+    // net/core/sock.c
+    ("sock_common_getsockopt", "getsockopt"),
+    ("sock_common_recvmsg", "recvmsg"),
+    ("sock_common_setsockopt", "setsockopt"),
+];
+
+/// The `struct proto` row of a socket: its (family, type, protocol), else the type's
+/// wildcard (protocol 0, RAW).
+fn protocol_row(
+    t: &ObjectTables,
+    key: &ObjectKey,
+) -> Option<&'static (u32, u32, u32, &'static str, &'static str, &'static str)> {
+    let (fam, ty, proto) = (
+        u32::from(key.family),
+        u32::from(key.sock_type),
+        u32::from(key.protocol),
+    );
+    let rows = t.protocols;
+    rows.iter()
+        .find(|p| (p.0, p.1, p.2) == (fam, ty, proto))
+        .or_else(|| rows.iter().find(|p| (p.0, p.1, p.2) == (fam, ty, 0)))
+}
+
+/// The protocol's function that `dispatcher` (a [`PROTO_DISPATCHERS`] function, the
+/// socket's handler) hands the call to, and its file: `tcp_sendmsg` in net/ipv4/tcp.c
+/// for `inet_sendmsg` on a TCP socket. `None` where the handler is no dispatcher, the
+/// protocol is unknown or does not set the member (UDP's shutdown), or the dispatcher
+/// serves the ioctl request itself (`command`).
+fn protocol_operation(
+    t: &ObjectTables,
+    functions: Option<&'static Functions>,
+    key: &ObjectKey,
+    dispatcher: &str,
+    command: Option<&str>,
+) -> Option<(&'static str, &'static str)> {
+    let base = dispatcher.split('.').next().unwrap_or(dispatcher);
+    let member = PROTO_DISPATCHERS.iter().find(|d| d.0 == base)?.1;
+    if member == "ioctl"
+        && let Some(c) = command
+    {
+        let start = t.ioctl_cases.partition_point(|r| r.0 < c);
+        if t.ioctl_cases[start..]
+            .iter()
+            .take_while(|r| r.0 == c)
+            .any(|r| r.1 == base)
+        {
+            return None;
+        }
+    }
+    let row = protocol_row(t, key)?;
+    let function = row.5.split_ascii_whitespace().find_map(|op| {
+        let (m, f) = op.split_once('=')?;
+        (m == member).then_some(f)
+    })?;
+    let file = t.proto_function_file(functions, function, row.4)?;
+    Some((function, file))
+}
+
+// ---------------------------------------------------------------------------------
 // describe
 
 /// What served one [`ObjectKey`], named.
@@ -567,8 +758,13 @@ pub struct ObjectInfo {
     /// reach no object (prctl, futex) the command's owner is what there is to report.
     pub command_header: Option<&'static str>,
     pub command_section: Option<&'static Section>,
-    /// The function that served the call (`pipe_read`).
+    /// The function that served the call (`pipe_read`); on a socket whose family's
+    /// generic operation hands the call to the protocol, the protocol's (`tcp_sendmsg`
+    /// behind `inet_sendmsg`).
     pub handler: Option<String>,
+    /// The generic operation the call entered when `handler` is the protocol's
+    /// function it handed the call to (`inet_sendmsg`, [`PROTO_DISPATCHERS`]).
+    pub via: Option<String>,
     /// The code that served it: the handler's file, else the socket protocol's or
     /// family's, the filesystem's, or the device driver's; `None` when nothing is known
     /// (the syscall's own source then stands).
@@ -623,16 +819,7 @@ fn socket_name(
     let fam_name = fam.map_or_else(|| format!("AF_{}", key.family), |f| f.1.to_string());
     let fam_src = fam.map(|f| f.2).filter(|s| !s.is_empty());
     let (ty, proto) = (u32::from(key.sock_type), u32::from(key.protocol));
-    let exact = t
-        .protocols
-        .iter()
-        .find(|p| p.0 == u32::from(key.family) && p.1 == ty && p.2 == proto);
-    let wildcard = || {
-        t.protocols
-            .iter()
-            .find(|p| p.0 == u32::from(key.family) && p.1 == ty && p.2 == 0)
-    };
-    if let Some(p) = exact.or_else(wildcard) {
+    if let Some(p) = protocol_row(t, key) {
         // tcpv6_prot is "TCPv6": the family already says IPv6.
         let n = p.3.strip_suffix("v6").unwrap_or(p.3);
         return (format!("{fam_name} {n}"), Some(p.4), fam_src);
@@ -663,19 +850,18 @@ pub fn describe(
     key: &ObjectKey,
 ) -> ObjectInfo {
     let t = knowledge.objects;
-    let section_of = |path: &str| {
-        t.file(path)
-            .and_then(|f| f.1)
-            .and_then(|i| knowledge.sections.get(usize::from(i)))
+    // A tree whose functions cannot be scanned leaves the operation tables to tell.
+    let functions = knowledge.functions().ok();
+    let file_of = |addr: u64| {
+        let (i, s) = ksyms.at(addr)?;
+        t.handler_file(functions, &s.name, s.module.as_deref(), Some((ksyms, i)))
     };
-    let sym = ksyms.symbol(key.handler);
-    let handler = sym.map(|s| s.name.clone());
-    let handler_src = sym.and_then(|s| t.handler_file(&s.name, s.module.as_deref()));
+    let mut handler = ksyms.symbol(key.handler).map(|s| s.name.clone());
+    let mut handler_src = file_of(key.handler);
+    let mut via = None;
     // The file's release function tells a file system's code where no handler does
     // (an mmap, an fcntl): ext4_release_file is fs/ext4/, not ext2 or ext3.
-    let type_src = ksyms
-        .symbol(key.type_fn)
-        .and_then(|s| t.handler_file(&s.name, s.module.as_deref()));
+    let type_src = file_of(key.type_fn);
 
     let mut kind = match key.kind {
         object::NONE => "none",
@@ -747,20 +933,24 @@ pub fn describe(
         name = Some(n);
         object_src = proto_src.or(fam_src).map(str::to_string);
         // A family's generic operation (inet_sendmsg in af_inet.c) hands the call to
-        // the protocol (tcp_sendmsg): the protocol's code is where the work is.
-        if let (Some(p), Some(f), Some(h)) = (proto_src, fam_src, handler_src)
-            && h == f
-        {
-            let cmd = command_name(t, syscall, key, "");
-            let mut info = finish(knowledge, kind, name, cmd, handler, Some(p.to_string()));
-            info.section = section_of(p);
-            return info;
+        // the protocol (tcp_sendmsg in tcp.c), which does the work: it is the handler.
+        if let Some(h) = handler.as_deref() {
+            let request = (syscall == "ioctl")
+                .then(|| ioctl_name(t, key.cmd, handler_src.unwrap_or("")))
+                .flatten()
+                .map(|c| c.name);
+            if let Some((f, file)) = protocol_operation(t, functions, key, h, request.as_deref()) {
+                via = handler.replace(f.to_string());
+                handler_src = Some(file);
+            }
         }
     }
     let source = handler_src.map(str::to_string).or(object_src);
     let context = source.clone().unwrap_or_default();
     let cmd = command_name(t, syscall, key, &context);
-    finish(knowledge, kind, name, cmd, handler, source)
+    let mut info = finish(knowledge, kind, name, cmd, handler, source);
+    info.via = via;
+    info
 }
 
 fn finish(
@@ -785,6 +975,7 @@ fn finish(
         command_header,
         command_section: command_header.and_then(section_of),
         handler,
+        via: None,
         section: source.as_deref().and_then(section_of),
         subsystem: source.as_deref().and_then(rules::subsystem_of_path),
         source,
@@ -897,14 +1088,25 @@ ffffffffzz t bad_address
             ("read_null.isra.0", "drivers/char/mem.c"),
             ("perf_read", "kernel/events/core.c"),
         ];
-        for (f, file) in cases {
-            assert_eq!(t.handler_file(f, None), Some(file), "{f}");
+        // From the full table of definitions, and from the operation tables alone.
+        for functions in [Some(Functions::embedded()), None] {
+            for (f, file) in cases {
+                assert_eq!(
+                    t.handler_file(functions, f, None, None),
+                    Some(file),
+                    "{f} {}",
+                    functions.is_some()
+                );
+            }
+            assert_eq!(
+                t.handler_file(functions, "ext4_file_read_iter", Some("ext4"), None),
+                Some("fs/ext4/file.c")
+            );
+            assert_eq!(
+                t.handler_file(functions, "no_such_function_anywhere", None, None),
+                None
+            );
         }
-        assert_eq!(
-            t.handler_file("ext4_file_read_iter", Some("ext4")),
-            Some("fs/ext4/file.c")
-        );
-        assert_eq!(t.handler_file("no_such_function_anywhere", None), None);
     }
 
     #[test]
@@ -1174,8 +1376,16 @@ ffffffffzz t bad_address
         let ks2 = Kallsyms::parse("ffffffff81000000 T inet_sendmsg\n");
         let tcp = describe(&kn, &ks2, "sendmsg", &sock(2, 1, 6, 0xffffffff81000000));
         assert_eq!(
-            (tcp.handler.as_deref(), tcp.source.as_deref()),
-            (Some("inet_sendmsg"), Some("net/ipv4/tcp.c"))
+            (
+                tcp.handler.as_deref(),
+                tcp.via.as_deref(),
+                tcp.source.as_deref()
+            ),
+            (
+                Some("tcp_sendmsg"),
+                Some("inet_sendmsg"),
+                Some("net/ipv4/tcp.c")
+            )
         );
         // SIOCGIFCONF on a UDP socket through sock_ioctl.
         let io = describe(
@@ -1196,6 +1406,172 @@ ffffffffzz t bad_address
         for kind in [object::NO_FILE, object::UNREADABLE, 99] {
             let i = describe(&kn, &ks, "read", &key(kind));
             assert_eq!((i.name, i.source), (None, None));
+        }
+    }
+
+    #[test]
+    fn generic_socket_operations_name_the_protocol_s_function() {
+        let kn = k();
+        let ks = Kallsyms::parse(
+            "ffffffff81000000 T inet_sendmsg\n\
+             ffffffff81000100 T inet_stream_connect\n\
+             ffffffff81000200 T inet_dgram_connect\n\
+             ffffffff81000300 T inet6_recvmsg\n\
+             ffffffff81000400 T inet_bind\n\
+             ffffffff81000500 T inet_shutdown\n\
+             ffffffff81000600 T sock_common_setsockopt\n\
+             ffffffff81000700 T inet_listen\n\
+             ffffffff81000800 T inet_ioctl\n\
+             ffffffff81000900 t unix_stream_sendmsg\n",
+        );
+        let at = |name: &str| {
+            ks.symbols()
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.addr)
+                .unwrap()
+        };
+        let d = |sys: &str, (family, sock_type, protocol): (u16, u16, u16), h: &str, cmd: u32| {
+            let i = describe(
+                &kn,
+                &ks,
+                sys,
+                &ObjectKey {
+                    kind: object::SOCKET,
+                    mode: 0o140000,
+                    family,
+                    sock_type,
+                    protocol,
+                    handler: at(h),
+                    cmd,
+                    ..ObjectKey::default()
+                },
+            );
+            (
+                i.handler,
+                i.via,
+                i.source,
+                i.section.map(|s| s.name),
+                i.subsystem,
+            )
+        };
+        let row = |h: &str, via: Option<&str>, src: &str| {
+            (
+                Some(h.to_string()),
+                via.map(str::to_string),
+                Some(src.to_string()),
+            )
+        };
+        let hvs = |r: (Option<String>, Option<String>, Option<String>, _, _)| (r.0, r.1, r.2);
+        let (tcp, udp, tcp6, udp6, raw) =
+            ((2, 1, 6), (2, 2, 17), (10, 1, 6), (10, 2, 17), (2, 3, 1));
+
+        // TCP: the protocol's sendmsg and connect, with their files and sections.
+        let send = d("sendto", tcp, "inet_sendmsg", 0);
+        assert_eq!(
+            send,
+            (
+                Some("tcp_sendmsg".into()),
+                Some("inet_sendmsg".into()),
+                Some("net/ipv4/tcp.c".into()),
+                Some("NETWORKING [TCP]"),
+                Some("Network")
+            )
+        );
+        assert_eq!(
+            hvs(d("connect", tcp, "inet_stream_connect", 0)),
+            row(
+                "tcp_v4_connect",
+                Some("inet_stream_connect"),
+                "net/ipv4/tcp_ipv4.c"
+            )
+        );
+        // UDP: its own sendmsg; connect is IPv4's datagram connect.
+        assert_eq!(
+            hvs(d("sendmsg", udp, "inet_sendmsg", 0)),
+            row("udp_sendmsg", Some("inet_sendmsg"), "net/ipv4/udp.c")
+        );
+        assert_eq!(
+            hvs(d("connect", udp, "inet_dgram_connect", 0)),
+            row(
+                "ip4_datagram_connect",
+                Some("inet_dgram_connect"),
+                "net/ipv4/datagram.c"
+            )
+        );
+        // TCP over IPv6 receives with TCP's code and connects with its own.
+        assert_eq!(
+            hvs(d("recvfrom", tcp6, "inet6_recvmsg", 0)),
+            row("tcp_recvmsg", Some("inet6_recvmsg"), "net/ipv4/tcp.c")
+        );
+        assert_eq!(
+            hvs(d("connect", tcp6, "inet_stream_connect", 0)),
+            row(
+                "tcp_v6_connect",
+                Some("inet_stream_connect"),
+                "net/ipv6/tcp_ipv6.c"
+            )
+        );
+        assert_eq!(
+            hvs(d("setsockopt", udp6, "sock_common_setsockopt", 0)),
+            row(
+                "udpv6_setsockopt",
+                Some("sock_common_setsockopt"),
+                "net/ipv6/udp.c"
+            )
+        );
+        // RAW (any protocol) binds with its own raw_bind, IPv4's, not CAN's.
+        assert_eq!(
+            hvs(d("bind", raw, "inet_bind", 0)),
+            row("raw_bind", Some("inet_bind"), "net/ipv4/raw.c")
+        );
+        assert_eq!(
+            hvs(d("sendto", raw, "inet_sendmsg", 0)),
+            row("raw_sendmsg", Some("inet_sendmsg"), "net/ipv4/raw.c")
+        );
+        // Where the protocol has no such operation the family's code does the work:
+        // TCP binds with __inet_bind, UDP has no shutdown.
+        for (sys, key, h) in [
+            ("bind", tcp, "inet_bind"),
+            ("shutdown", udp, "inet_shutdown"),
+            ("listen", tcp, "inet_listen"),
+        ] {
+            let r = d(sys, key, h, 0);
+            assert_eq!(hvs(r.clone()), row(h, None, "net/ipv4/af_inet.c"), "{h}");
+            assert_eq!(r.3, Some("NETWORKING [IPv4/IPv6]"));
+        }
+        // inet_ioctl serves SIOCGIFADDR itself and hands other requests on.
+        assert_eq!(
+            hvs(d("ioctl", tcp, "inet_ioctl", 0x8915)),
+            row("inet_ioctl", None, "net/ipv4/af_inet.c")
+        );
+        assert_eq!(
+            hvs(d("ioctl", tcp, "inet_ioctl", 0x541B)),
+            row("tcp_ioctl", Some("inet_ioctl"), "net/ipv4/tcp.c")
+        );
+        // AF_UNIX's operations are its own: nothing changes.
+        assert_eq!(
+            hvs(d("sendto", (1, 1, 0), "unix_stream_sendmsg", 0)),
+            row("unix_stream_sendmsg", None, "net/unix/af_unix.c")
+        );
+        // Every protocol's operations resolve to a file, from the full table of
+        // definitions and from the operation tables alone.
+        let t = kn.objects;
+        for functions in [kn.functions().ok(), None] {
+            for p in t.protocols {
+                for op in p.5.split_ascii_whitespace() {
+                    let f = op.split_once('=').unwrap().1;
+                    assert!(
+                        t.proto_function_file(functions, f, p.4).is_some(),
+                        "{} {f}",
+                        p.3
+                    );
+                }
+            }
+            assert_eq!(
+                t.proto_function_file(functions, "raw_bind", "net/ipv4/raw.c"),
+                Some("net/ipv4/raw.c")
+            );
         }
     }
 

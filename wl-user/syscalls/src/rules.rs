@@ -56,6 +56,8 @@ pub const ARCH_RULES: &[(&str, &str)] = &[
     ("kernel/sys.c", "Memory Mgmt."),
     ("kernel/cpu/", "Process Mgmt."),
     ("kernel/uprobes.c", "Perf events"),
+    ("mm/", "Memory Mgmt."),
+    ("events/", "Perf events"),
 ];
 
 /// Architecture wrappers with no generic syscall of the same name: (name part, subsystem).
@@ -78,6 +80,43 @@ pub fn subsystem_of_path(path: &str) -> Option<&'static str> {
             .find(|(p, _)| path.starts_with(p))
             .map_or(OTHER, |&(_, s)| s),
     )
+}
+
+/// Code every subsystem calls into to do its work rather than work of its own: the
+/// library (copy, clear, checksum, crypto routines), locking, the kernel's entry and
+/// interrupt paths, and the kernel-wide headers' inline functions where the compiler
+/// kept a copy out of line. A kernel-time sample taken there counts for the nearest
+/// caller outside them (`clear_page_erms` for the page fault that zeroes the page,
+/// `_copy_to_iter` for `pipe_read`).
+pub const SHARED_HELPERS: &[&str] = &[
+    "lib/",
+    "arch/*/lib/",
+    "kernel/locking/",
+    "kernel/entry/",
+    "arch/*/entry/",
+    "include/",
+    "arch/*/include/",
+];
+
+/// Whether `path` is in [`SHARED_HELPERS`] (`*` stands for one directory).
+pub fn is_shared_helper(path: &str) -> bool {
+    SHARED_HELPERS.iter().any(|pattern| {
+        let mut rest = path;
+        for part in pattern.split_inclusive('/') {
+            rest = if part == "*/" {
+                match rest.split_once('/') {
+                    Some((_, r)) => r,
+                    None => return false,
+                }
+            } else {
+                match rest.strip_prefix(part) {
+                    Some(r) => r,
+                    None => return false,
+                }
+            };
+        }
+        true
+    })
 }
 
 /// The subsystem of a syscall implemented in `path`. Architecture wrappers such as
@@ -238,5 +277,35 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), WAITING.len(), "each name once");
+    }
+
+    #[test]
+    fn shared_helpers_by_path() {
+        for helper in [
+            "lib/iov_iter.c",
+            "arch/x86/lib/clear_page_64.S",
+            "arch/arm64/lib/copy_to_user.S",
+            "kernel/locking/spinlock.c",
+            "arch/x86/entry/entry_64.S",
+            "kernel/entry/common.c",
+            "include/linux/mm.h",
+            "arch/x86/include/asm/uaccess.h",
+        ] {
+            assert!(is_shared_helper(helper), "{helper}");
+        }
+        for worker in [
+            "fs/pipe.c",
+            "mm/memory.c",
+            "arch/x86/mm/fault.c",
+            "drivers/char/random.c",
+            "library/x.c",
+            "arch/lib",
+        ] {
+            assert!(!is_shared_helper(worker), "{worker}");
+        }
+        assert_eq!(
+            subsystem_of_path("arch/x86/mm/fault.c"),
+            Some("Memory Mgmt.")
+        );
     }
 }

@@ -465,7 +465,8 @@ pub fn section_for(
     best.map(|(_, i)| i)
 }
 
-fn kernel_release(makefile: &str) -> String {
+/// The release a tree's top Makefile names (`6.12.117`).
+pub fn kernel_release(makefile: &str) -> String {
     let field = |key: &str| {
         makefile
             .lines()
