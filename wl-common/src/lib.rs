@@ -256,6 +256,12 @@ lost_reasons! {
     /// (thread, kind, detail) the per-task event maps had no room for: counted in the
     /// report's totals, not in any task's.
     TaskEventsFull = 16, "task_events_full";
+    /// `--profile`: kernel-mode samples whose stack hashed to a stack-map bucket that
+    /// holds another stack: not in the profile, counted here.
+    ProfileStackCollision = 17, "profile_stack_collision";
+    /// `--profile`: kernel-mode samples whose stack could not be stored (the stack map
+    /// had no free element) or read.
+    ProfileStackFull = 18, "profile_stack_map_full";
 }
 
 /// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
@@ -1063,6 +1069,27 @@ pub const fn io_uring_pending_slot(req: u64) -> u32 {
 /// submission.
 pub const IO_URING_RINGS: u32 = 4096;
 
+/// `--profile`: distinct kernel stacks the stack map keeps. A power of two, as the
+/// kernel rounds the map's buckets up to one: a stack's id is its bucket, below this,
+/// and indexes the per-stack sample counts. A new stack whose bucket holds another is
+/// lost (`profile_stack_collision`); about 17 MiB of kernel memory, only with
+/// `--profile`.
+pub const PROFILE_STACK_ENTRIES: u32 = 16384;
+
+/// Frames kept of one kernel stack: the kernel's own limit (`kernel.perf_event_max_stack`
+/// defaults to it), so the outermost frames (the syscall's entry) are kept too.
+pub const PROFILE_STACK_DEPTH: usize = 127;
+
+/// `--profile`: where the samples of traced tasks were taken, the slots of the per-CPU
+/// mode counters (kernel-mode samples are also counted per stack).
+pub mod profile_mode {
+    /// In the kernel: a kernel stack was recorded for it.
+    pub const KERNEL: u32 = 0;
+    /// In user space: no kernel stack.
+    pub const USER: u32 = 1;
+    pub const COUNT: u32 = 2;
+}
+
 pub mod names {
     pub const STATS_MAP: &str = "SYSCALL_STATS";
     pub const LATENCY_MAP: &str = "SYSCALL_LATENCY";
@@ -1102,6 +1129,9 @@ pub mod names {
     pub const IO_URING_LAST_MAP: &str = "IO_URING_LAST";
     pub const IO_URING_LATENCY_MAP: &str = "IO_URING_LATENCY";
     pub const IO_URING_ERRNO_MAP: &str = "IO_URING_ERRNOS";
+    pub const PROFILE_STACK_MAP: &str = "PROFILE_STACKS";
+    pub const PROFILE_SAMPLE_MAP: &str = "PROFILE_SAMPLES";
+    pub const PROFILE_MODE_MAP: &str = "PROFILE_MODES";
 
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     pub const PROG_SYS_EXIT: &str = "sys_exit";
@@ -1117,6 +1147,7 @@ pub mod names {
     pub const PROG_IO_URING_SUBMIT: &str = "io_uring_submit_req";
     pub const PROG_IO_URING_COMPLETE: &str = "io_uring_complete";
     pub const PROG_IO_URING_CREATE: &str = "io_uring_create";
+    pub const PROG_PROFILE: &str = "profile";
 }
 
 #[cfg(feature = "user")]

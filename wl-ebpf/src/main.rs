@@ -11,6 +11,8 @@
 //!   cgroup when it is removed. In that mode the syscall programs count per cgroup.
 //! - `signal_generate` / `sched_switch` ([`events`]): signals sent to traced tasks, and
 //!   their context switches with the time they spent blocked.
+//! - `profile` ([`profile`], `--profile`): the kernel stacks of traced tasks, sampled on
+//!   a clock of every CPU.
 //!
 //! Both syscall programs run on every syscall of the machine while attached, so an
 //! untraced task must leave after as little work as possible: at entry, a few loads
@@ -44,6 +46,7 @@ mod maps;
 mod objects;
 mod owners;
 mod per_cgroup;
+mod profile;
 mod seccomp;
 mod task_storage;
 mod traced;

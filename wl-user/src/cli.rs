@@ -364,6 +364,22 @@ pub struct TraceArgs {
     /// The same as --events none.
     #[arg(long, hide = true)]
     pub no_events: bool,
+    /// Where the kernel's time goes: sample the traced tasks' kernel stacks HZ times a
+    /// second on each CPU (default 99; the PMU's cycle counter, or cpu-clock where there
+    /// is none) and credit each sample to the subsystem doing the work, through the
+    /// source file of each function (shared helpers such as copy routines, locking and
+    /// entry code count for their caller). The table gains "kernel time by subsystem"
+    /// with its top files and functions; JSON `profile`; `--format folded` writes the
+    /// stacks for flame-graph tools; the SVG a flame graph. Costs about 17 MiB of
+    /// kernel memory while tracing.
+    #[arg(
+        long,
+        value_name = "HZ",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "99"
+    )]
+    pub profile: Option<u64>,
     /// Count only calls that failed (returned an error number), with their errnos,
     /// time and objects; like strace -Z.
     #[arg(long)]
@@ -377,6 +393,16 @@ pub struct TraceArgs {
 }
 
 impl TraceArgs {
+    /// Refuses a format that needs what these options do not gather.
+    pub fn check(&self, render: &Render) -> anyhow::Result<()> {
+        if render.format == Format::Folded && self.profile.is_none() {
+            anyhow::bail!(
+                "--format folded writes the kernel stacks that --profile samples: add --profile"
+            );
+        }
+        Ok(())
+    }
+
     /// Which calls count, with every name resolved; an unknown one is refused with the
     /// nearest names.
     pub fn only(&self, knowledge: &Knowledge) -> anyhow::Result<Only> {
@@ -423,6 +449,7 @@ impl TraceArgs {
             per_cgroup: None,
             only,
             events: self.events == Events::All && !self.no_events,
+            profile: self.profile,
         }
     }
 }
@@ -553,4 +580,31 @@ pub struct DiffArgs {
     /// histogram bucket, within which percentiles are estimated.
     #[arg(long, value_name = "PCT", default_value_t = 100.0)]
     pub latency_threshold: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    /// `--profile` alone samples at the documented default; `--profile=HZ` at HZ; the
+    /// command after `--` is never taken for a rate.
+    #[test]
+    fn profile_takes_an_optional_rate() {
+        let rate = |args: &[&str]| match Cli::try_parse_from(args).expect("parses").command {
+            Command::Run(r) => (r.trace.profile, r.command),
+            _ => panic!("not run"),
+        };
+        let true_ = vec![OsString::from("true")];
+        assert_eq!(
+            rate(&["wl-user", "run", "--profile", "--", "true"]),
+            (Some(crate::collector::profile::DEFAULT_HZ), true_.clone())
+        );
+        assert_eq!(
+            rate(&["wl-user", "run", "--profile=499", "--", "true"]),
+            (Some(499), true_.clone())
+        );
+        assert_eq!(rate(&["wl-user", "run", "--", "true"]), (None, true_));
+    }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use wl_common::{Abi, BlockCounts, BlockKey, Counts, FaultKey, LATENCY_BUCKETS};
 
-use super::{IoUringSnapshot, Snapshot, SyscallCounts, TaskSnapshot};
+use super::{IoUringSnapshot, Snapshot, SyscallCounts, TaskSnapshot, profile::ProfileSnapshot};
 
 impl Snapshot {
     /// What was gathered since `before` (None: since tracing started).
@@ -109,6 +109,24 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
             .objects
             .as_ref()
             .map(|o| rows_since(before.and_then(|b| b.objects.as_deref()), o)),
+        profile: now.profile.as_ref().map(|p| {
+            let before = before.and_then(|b| b.profile.as_ref());
+            let was = |id: &u32| before.and_then(|b| b.stacks.get(id)).map_or(0, |s| s.1);
+            ProfileSnapshot {
+                hz: p.hz,
+                clock: p.clock,
+                user: p.user.saturating_sub(before.map_or(0, |b| b.user)),
+                kernel: p.kernel.saturating_sub(before.map_or(0, |b| b.kernel)),
+                // A stack's id keeps its stack for the whole run (buckets are never
+                // taken over), so counts subtract by id.
+                stacks: p
+                    .stacks
+                    .iter()
+                    .map(|(id, (frames, n))| (*id, (frames.clone(), n.saturating_sub(was(id)))))
+                    .filter(|(_, (_, n))| *n > 0)
+                    .collect(),
+            }
+        }),
     }
 }
 
@@ -252,6 +270,7 @@ mod tests {
             block: None,
             faults: None,
             io_uring: None,
+            profile: None,
         }
     }
 

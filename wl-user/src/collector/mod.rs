@@ -6,6 +6,7 @@
 mod delta;
 mod load;
 mod offsets;
+pub mod profile;
 mod read;
 mod specs;
 mod traced_bits;
@@ -29,8 +30,8 @@ use wl_common::{
     Abi, BlockCounts, BlockKey, CGROUP_LAST_ENTRIES, CgroupEntry, CgroupErrnoKey, CgroupLast,
     CgroupSyscallCounts, CgroupSyscallKey, Counts, FaultKey, KernelOffsets, LATENCY_BUCKETS,
     OBJECT_ENTRIES, OWNER_EVENT_ENTRIES, ObjectKey, ObjectSpec, OwnerEventKey, OwnerIoUringKey,
-    STATS_ENTRIES, Settings, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskExit, filter, names,
-    stats_slot,
+    PROFILE_STACK_ENTRIES, STATS_ENTRIES, Settings, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskExit,
+    filter, names, stats_slot,
 };
 
 use crate::{
@@ -134,6 +135,8 @@ pub struct TraceOptions<'k> {
     pub only: Only,
     /// Also count the traced tasks' signals and context switches.
     pub events: bool,
+    /// `--profile`: sample the traced tasks' kernel stacks this many times a second.
+    pub profile: Option<u64>,
 }
 
 /// The bounds of the per-cgroup maps (`wl-user serve`): they decide its kernel memory.
@@ -243,6 +246,8 @@ pub struct Snapshot {
     pub faults: Option<Vec<(FaultKey, u64)>>,
     /// With events, where the kernel has io_uring: its operations.
     pub io_uring: Option<IoUringSnapshot>,
+    /// With `--profile`: the kernel stacks sampled.
+    pub profile: Option<profile::ProfileSnapshot>,
 }
 
 /// io_uring operations of traced tasks, by opcode.
@@ -273,6 +278,8 @@ pub struct Collector {
     io_uring: bool,
     /// The pid-tree filter's bitmap, mapped.
     traced_bits: Option<traced_bits::TracedBits>,
+    /// With `--profile`: the rate and the clock it samples on.
+    profile: Option<(u64, profile::Clock)>,
 }
 
 /// `wl-user serve`'s extra program, attached only in that mode.
@@ -500,8 +507,12 @@ impl Collector {
             per_cgroup,
             only,
             events,
+            profile,
         } = options;
         check_privileges()?;
+        if let Some(hz) = profile {
+            profile::check_rate(hz)?;
+        }
         let kernel_types = btf::Btf::from_sys_fs()?;
         let offsets = kernel_offsets(&kernel_types)?;
         let specs = objects.map(|k| object_specs(&kernel_types, k));
@@ -558,6 +569,12 @@ impl Collector {
             1
         };
         let object_entries = if objects.is_some() { OBJECT_ENTRIES } else { 1 };
+        // The stack map takes ~17 MiB; only `--profile` pays for it.
+        let profile_entries = if profile.is_some() {
+            PROFILE_STACK_ENTRIES
+        } else {
+            1
+        };
         // The traced-pid map is only used to follow a process tree: a cgroup trace does
         // not pay for its 65536 preallocated entries.
         let (tgid_entries, bit_words) = match filter {
@@ -605,6 +622,8 @@ impl Collector {
             .map_max_entries(names::TASK_EVENTS_MAP, task_event_entries)
             .map_max_entries(names::TASK_IO_URING_MAP, task_event_entries)
             .map_max_entries(names::OBJECT_MAP, object_entries)
+            .map_max_entries(names::PROFILE_STACK_MAP, profile_entries)
+            .map_max_entries(names::PROFILE_SAMPLE_MAP, profile_entries)
             // aya has no user-space type for task storage; only the kernel side uses it.
             .allow_unsupported_maps()
             .override_global(names::SETTINGS, &settings, true)
@@ -627,8 +646,18 @@ impl Collector {
             }));
             jobs.extend(event_jobs(&offsets));
         }
+        if profile.is_some() {
+            jobs.push(load::Job {
+                prog: names::PROG_PROFILE,
+                kind: load::Kind::PerfEvent,
+            });
+        }
         let mut loaded = load::all(&mut ebpf, &vmlinux, &jobs);
-        for &(prog, _) in &programs {
+        for prog in programs
+            .iter()
+            .map(|&(prog, _)| prog)
+            .chain(profile.map(|_| names::PROG_PROFILE))
+        {
             if let Some(Err(e)) = loaded.remove(prog) {
                 return Err(e);
             }
@@ -661,6 +690,11 @@ impl Collector {
                 .with_context(|| format!("cannot attach to the {tracepoint} tracepoint"))?;
         }
         let faults = events && attach_faults(&mut ebpf, &mut loaded);
+        // Asked for by name: a profile the kernel cannot take fails the command.
+        let profile = match profile {
+            Some(hz) => Some((hz, profile::attach(&mut ebpf, hz)?)),
+            None => None,
+        };
         // The kernel's BTF, parsed twice above (once by aya's loader, unasked), is about
         // 25 MB of heap that the allocator would otherwise keep for the whole trace.
         drop(vmlinux);
@@ -681,7 +715,13 @@ impl Collector {
             faults,
             io_uring,
             traced_bits,
+            profile,
         })
+    }
+
+    /// The clock `--profile` samples on.
+    pub fn profile_clock(&self) -> Option<profile::Clock> {
+        self.profile.map(|(_, clock)| clock)
     }
 
     /// Stops counting, then takes the last reading: with no program running, nothing

@@ -359,6 +359,7 @@ impl Collector {
             block: None,
             faults: None,
             io_uring: None,
+            profile: None,
         };
         for slot in 0..STATS_ENTRIES {
             let per_cpu = stats
@@ -413,6 +414,9 @@ impl Collector {
         }
         if self.faults {
             snapshot.faults = Some(self.faults()?);
+        }
+        if let Some((hz, clock)) = self.profile {
+            snapshot.profile = Some(self.profile(hz, clock)?);
         }
         snapshot.lost = self.lost()?;
         Ok(snapshot)

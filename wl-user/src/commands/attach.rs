@@ -28,6 +28,7 @@ pub async fn attach(args: AttachArgs, knowledge: &Knowledge) -> Result<()> {
             ..args.out.render()?
         },
     )?;
+    args.trace.check(&render)?;
     let only = args.trace.only(knowledge)?;
     let output = Output::open(args.out.output.as_ref(), Output::Stdout)?;
     // Validate every target before loading anything.

@@ -153,6 +153,7 @@ fn checks() -> Vec<Line> {
             per_cgroup: None,
             only: Default::default(),
             events: true,
+            profile: None,
         });
         add(
             &mut lines,
@@ -182,6 +183,7 @@ fn checks() -> Vec<Line> {
             }),
             only: Default::default(),
             events: false,
+            profile: None,
         });
         add(
             &mut lines,
@@ -189,6 +191,34 @@ fn checks() -> Vec<Line> {
             "serve",
             match serve {
                 Ok(_) => "per-cgroup counting and the cgroup_rmdir program load and attach".into(),
+                Err(e) => format!("{e:#}"),
+            },
+            true,
+        );
+        // `--profile` samples kernel stacks on a clock of every CPU.
+        let profile = Collector::start(TraceOptions {
+            filter: Filter::Pids {
+                follow_children: false,
+            },
+            latency: Latency::Off,
+            count_denied: false,
+            by: None,
+            noop: false,
+            objects: None,
+            per_cgroup: None,
+            only: Default::default(),
+            events: false,
+            profile: Some(collector::profile::DEFAULT_HZ),
+        });
+        add(
+            &mut lines,
+            profile.is_ok(),
+            "profile",
+            match profile {
+                Ok(c) => format!(
+                    "kernel stacks can be sampled on {} (--profile)",
+                    c.profile_clock().map_or("?", |c| c.name())
+                ),
                 Err(e) => format!("{e:#}"),
             },
             true,

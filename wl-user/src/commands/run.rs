@@ -40,6 +40,7 @@ pub async fn run(args: RunArgs, knowledge: &Knowledge) -> Result<u8> {
             ..args.out.render()?
         },
     )?;
+    args.trace.check(&render)?;
     let only = args.trace.only(knowledge)?;
     let output = Output::open(args.out.output.as_ref(), Output::Stderr)?;
     // Opened now for the same reason as --output: a path that cannot be written fails

@@ -10,7 +10,7 @@ use wl_common::Counts;
 
 use super::{
     Report, SubsystemRow, SyscallRow, events::EventRow, io_uring::IoUringRow, objects::ObjectRow,
-    render, tasks::Block, tasks::TaskSyscall,
+    profile::Line as ProfileLine, render, tasks::Block, tasks::TaskSyscall,
 };
 
 /// A value as its column holds it; each format decides how it reads.
@@ -311,6 +311,70 @@ const fn micros<R>(
         optional: false,
         value,
     }
+}
+
+// Columns of --profile's lines.
+
+fn profile_samples<'a>() -> Column<ProfileLine<'a>> {
+    Column {
+        key: "samples",
+        title: "samples",
+        heading: "Samples",
+        align: Align::Right,
+        width: 8,
+        timed: false,
+        optional: false,
+        value: |_, l| Cell::Int(l.samples()),
+    }
+}
+
+fn profile_share<'a>() -> Column<ProfileLine<'a>> {
+    Column {
+        key: "share",
+        title: "% kernel",
+        heading: "% of kernel time",
+        align: Align::Right,
+        width: 8,
+        timed: false,
+        optional: false,
+        value: |r, l| {
+            let all = r.profile.as_ref().map_or(0, |p| p.samples);
+            Cell::Share(100.0 * l.samples() as f64 / all.max(1) as f64)
+        },
+    }
+}
+
+/// The CPU time the samples stand for, at the profile's rate.
+fn profile_seconds<'a>() -> Column<ProfileLine<'a>> {
+    Column {
+        key: "seconds",
+        title: "est. s",
+        heading: "Estimated CPU (s)",
+        align: Align::Right,
+        width: 9,
+        timed: false,
+        optional: false,
+        value: |r, l| {
+            let hz = r.profile.as_ref().map_or(1, |p| p.hz.max(1));
+            Cell::Seconds(l.samples() * 1_000_000_000 / hz)
+        },
+    }
+}
+
+fn profile_where<'a>() -> Column<ProfileLine<'a>> {
+    named(
+        "where",
+        "subsystem / file / function",
+        "Subsystem / file / function",
+        27,
+        |_, l| match l {
+            ProfileLine::Subsystem(s) => text(s.name),
+            ProfileLine::File(f) => {
+                Cell::Under(f.file.as_deref().unwrap_or("(no source file known)").into())
+            }
+            ProfileLine::Function(f) => Cell::Under(format!("  {}", f.name)),
+        },
+    )
 }
 
 /// A column of names: left-aligned, untimed.
@@ -918,6 +982,16 @@ pub mod layout {
         vec![calls_per_s(), errors_per_s(), share(), task()]
     }
 
+    /// `--profile`'s kernel time by subsystem, with the top files and functions.
+    pub fn profile<'a>() -> Vec<Column<ProfileLine<'a>>> {
+        vec![
+            profile_samples(),
+            profile_share(),
+            profile_seconds(),
+            profile_where(),
+        ]
+    }
+
     /// The events under the table.
     pub fn events_table() -> Vec<Column<EventRow>> {
         vec![
@@ -1100,6 +1174,15 @@ pub trait Tables {
         if !ops.is_empty() {
             writeln!(out)?;
             Self::table(report, &layout::io_uring(), ops, out)?;
+        }
+        Ok(())
+    }
+
+    /// `--profile`'s kernel time by subsystem, under a line saying what it is.
+    fn profile(report: &Report, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+        if let Some(p) = &report.profile {
+            writeln!(out, "\n{}\n", super::profile::heading(p))?;
+            Self::table(report, &layout::profile(), &super::profile::lines(p), out)?;
         }
         Ok(())
     }

@@ -78,7 +78,7 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
         report.io_uring.as_deref().unwrap_or_default(),
         out,
     )?;
-    Ok(())
+    Markdown::profile(report, out)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod json;
 mod markdown;
 pub mod objects;
 pub mod percentile;
+pub mod profile;
 pub mod provenance;
 pub mod read;
 pub mod render;
@@ -51,8 +52,12 @@ pub enum Format {
     /// Markdown tables: syscalls, then subsystems.
     Md,
     /// A picture (SVG icicle chart): subsystems, each divided into its syscalls, widths
-    /// by time spent (or calls, see --weight); hover a box for its numbers.
+    /// by time spent (or calls, see --weight); hover a box for its numbers. With
+    /// --profile, a flame graph of the kernel stacks under it, coloured by subsystem.
     Svg,
+    /// The kernel stacks --profile sampled, one line each (`outer;...;inner samples`),
+    /// as flamegraph.pl, inferno-flamegraph and speedscope read them.
+    Folded,
 }
 
 /// Which objects the report shows (`--objects`): none (and the kernel side does not
@@ -359,6 +364,9 @@ pub struct Report {
     /// `failed`, `errnos`, as given); the rest were not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub only: Option<crate::options::Only>,
+    /// With `--profile`: where the kernel's time went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<profile::Profile>,
 }
 
 /// A run under a seccomp profile: the calls it stopped and those it logged.
@@ -545,6 +553,10 @@ impl Report {
                 .map(|u| io_uring::build(u, sources.knowledge, sources.kallsyms)),
             by,
             tasks,
+            profile: snap
+                .profile
+                .as_ref()
+                .map(|p| profile::build(p, &profile::namer(sources.knowledge, sources.kallsyms))),
         };
         let events = report.events.as_deref().unwrap_or_default();
         let io_uring = report.io_uring.as_deref().unwrap_or_default();
@@ -653,6 +665,10 @@ impl Report {
                 markdown::tasks(self, render.top, out)
             }
             Format::Svg => svg::write(self, render.weight, out),
+            Format::Folded => match &self.profile {
+                Some(p) => Ok(out.write_all(profile::folded(p).as_bytes())?),
+                None => anyhow::bail!("--format folded writes the kernel stacks of --profile"),
+            },
         }
     }
 }
@@ -703,6 +719,7 @@ pub(crate) mod tests {
             block: None,
             faults: None,
             io_uring: None,
+            profile: None,
         };
         Report::new(
             Target::Command(vec!["true".into()]),

@@ -38,6 +38,37 @@ pub struct ReadReport {
     /// of an older wl-user.
     #[serde(default)]
     pub events: Option<Vec<ReadEvent>>,
+    /// Where the kernel's time went (`--profile`); absent without it.
+    #[serde(default)]
+    pub profile: Option<ReadProfile>,
+}
+
+/// `profile`: the kernel samples credited to subsystems, files and functions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a profile: an object with hz, samples and subsystems")]
+pub struct ReadProfile {
+    pub hz: u64,
+    pub samples: u64,
+    pub subsystems: Vec<ReadProfileSubsystem>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReadProfileSubsystem {
+    pub name: String,
+    pub samples: u64,
+    pub files: Vec<ReadProfileFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReadProfileFile {
+    pub file: Option<String>,
+    pub functions: Vec<ReadProfileFunction>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReadProfileFunction {
+    pub name: String,
+    pub samples: u64,
 }
 
 /// One row of `events`.

@@ -103,7 +103,7 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
         report.io_uring.as_deref().unwrap_or_default(),
         out,
     )?;
-    Ok(())
+    Rst::profile(report, out)
 }
 
 #[cfg(test)]

@@ -97,6 +97,15 @@ fn svg(report: &Report, asked: Weight) -> String {
     if !placed_events.is_empty() {
         height = events_top + 2 * ROW_HEIGHT + MARGIN;
     }
+    let flame = report.profile.as_ref().map(flame_tree).unwrap_or_default();
+    let mut placed_flame = Vec::new();
+    lay_out(&flame, 0, CHART_WIDTH * CENTI, 0, &mut placed_flame);
+    let flame_caption = height + 6;
+    let flame_top = flame_caption + CAPTION_LINE;
+    if !placed_flame.is_empty() {
+        let rows = placed_flame.iter().map(|p| p.depth + 1).max().unwrap_or(1) as u64;
+        height = flame_top + rows * ROW_HEIGHT + MARGIN;
+    }
 
     let mut s = String::new();
     // Writing to a String cannot fail: the results of write! are ignored below.
@@ -138,6 +147,18 @@ fn svg(report: &Report, asked: Weight) -> String {
             ))
         );
         draw(&mut s, &placed_events, events_top, &EVENT_LEVELS);
+    }
+    if let (Some(p), false) = (&report.profile, placed_flame.is_empty()) {
+        let _ = writeln!(
+            s,
+            r##"<text x="{MARGIN}" y="{}" font-size="12" fill="#1a1a1a">{}</text>"##,
+            flame_caption + FONT_SIZE,
+            escape(&format!(
+                "Kernel stacks (--profile): {} samples at {} Hz · outermost frame on top · widths: samples · colours: each function's subsystem",
+                p.samples, p.hz
+            ))
+        );
+        draw(&mut s, &placed_flame, flame_top, &["frame"]);
     }
     let _ = writeln!(s, "</svg>");
     s
@@ -262,6 +283,53 @@ fn event_tree(report: &Report) -> Vec<Node> {
         );
     }
     kinds
+}
+
+/// The kernel stacks as a flame graph drawn top down: a box per function, divided by
+/// the functions it called, widths by samples, each in its own subsystem's colour.
+fn flame_tree(p: &super::profile::Profile) -> Vec<Node> {
+    let mut roots: Vec<Node> = Vec::new();
+    for stack in &p.stacks {
+        let mut level = &mut roots;
+        for f in &stack.frames {
+            let label = f.label();
+            let i = match level.iter().position(|n| n.label == label) {
+                Some(i) => i,
+                None => {
+                    let title = format!(
+                        "{label}\nsubsystem: {}\nsource: {}",
+                        f.subsystem(),
+                        f.file.as_deref().unwrap_or("not known")
+                    );
+                    level.push(Node {
+                        label,
+                        detail: String::new(),
+                        weight: 0,
+                        fill: Rgb::from_hsl(hue_of(f.subsystem()), 0.55, 0.70),
+                        title,
+                        children: Vec::new(),
+                    });
+                    level.len() - 1
+                }
+            };
+            level[i].weight += stack.samples;
+            level = &mut level[i].children;
+        }
+    }
+    fn finish(nodes: &mut [Node], all: u64) {
+        nodes.sort_by(|a, b| b.weight.cmp(&a.weight).then(a.label.cmp(&b.label)));
+        for n in nodes {
+            let _ = write!(
+                n.title,
+                "\nsamples: {} ({:.1}% of the kernel's)",
+                n.weight,
+                100.0 * n.weight as f64 / all.max(1) as f64
+            );
+            finish(&mut n.children, all);
+        }
+    }
+    finish(&mut roots, p.samples);
+    roots
 }
 
 /// Subsystems, busiest first, each with its syscalls, busiest first.

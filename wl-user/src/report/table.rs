@@ -250,6 +250,21 @@ pub fn write(report: &Report, render: Render, out: &mut dyn Write) -> Result<()>
         (true, render.width),
         out,
     )?;
+    if let Some(p) = &report.profile {
+        writeln!(out, "\n{}", super::profile::heading(p))?;
+        let frame = Frame {
+            ruled: true,
+            width: render.width,
+            ..Frame::PLAIN
+        };
+        columns(
+            report,
+            &layout::profile(),
+            &super::profile::lines(p),
+            frame,
+            out,
+        )?;
+    }
     if let Some(s) = &report.seccomp {
         let part = |what: &str, rows: &[super::DeniedRow]| {
             let total: u64 = rows.iter().map(|d| d.calls).sum();

@@ -100,6 +100,7 @@ pub async fn serve(args: ServeArgs, knowledge: Knowledge) -> Result<u8> {
         per_cgroup: Some(limits),
         only: Default::default(),
         events: args.events == crate::options::Events::All,
+        profile: None,
     })?;
     let kept = privileges::drop_privileges(run_as, || collector.cgroups().is_ok())?;
     // The walk that names cgroups reads the hierarchy as that user.

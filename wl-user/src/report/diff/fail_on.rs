@@ -5,7 +5,8 @@ use super::{Compared, Diff, Hit, Thresholds};
 
 /// The grammar, for `--help`, README and error messages alike.
 pub const GRAMMAR: &str = "new-syscall, gone-syscall, new-subsystem, gone-subsystem, new-errno, \
-new-event, or METRIC:+N% / METRIC:-N% with METRIC one of calls, errors, p50, p99";
+new-event, new-function, or METRIC:+N% / METRIC:-N% with METRIC one of calls, errors, p50, p99, \
+subsystem-share";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
@@ -28,6 +29,15 @@ pub enum Condition {
     /// NEW has an event BASE does not: a signal, major faults of a file system, block
     /// I/O on a device or of an operation.
     NewEvent,
+    /// NEW's profile has a kernel function with at least
+    /// [`super::profile::NEW_FUNCTION_SHARE`] of its samples that BASE never sampled.
+    NewFunction,
+    /// A subsystem's share of the kernel samples rose (`rise`) or fell by more than
+    /// `points` percentage points.
+    ShareMoved {
+        rise: bool,
+        points: f64,
+    },
     /// A syscall both made grew (`rise`) or shrank by more than `pct` percent.
     Moved {
         metric: Metric,
@@ -56,15 +66,17 @@ impl FailOn {
                 "gone-subsystem" => Condition::GoneSubsystem,
                 "new-errno" => Condition::NewErrno,
                 "new-event" => Condition::NewEvent,
+                "new-function" => Condition::NewFunction,
                 _ => {
                     let Some((metric, amount)) = word.split_once(':') else {
                         return Err(bad("is not a condition"));
                     };
                     let metric = match metric {
-                        "calls" => Metric::Calls,
-                        "errors" => Metric::Errors,
-                        "p50" => Metric::P50,
-                        "p99" => Metric::P99,
+                        "calls" => Some(Metric::Calls),
+                        "errors" => Some(Metric::Errors),
+                        "p50" => Some(Metric::P50),
+                        "p99" => Some(Metric::P99),
+                        "subsystem-share" => None,
                         _ => return Err(bad(&format!("names no metric ('{metric}')"))),
                     };
                     let (rise, rest) = match amount.as_bytes().first() {
@@ -77,7 +89,11 @@ impl FailOn {
                         .and_then(|n| n.parse().ok())
                         .filter(|n: &f64| n.is_finite() && *n >= 0.0)
                         .ok_or_else(|| bad("needs a percentage such as +20%"))?;
-                    Condition::Moved { metric, rise, pct }
+                    match metric {
+                        Some(metric) => Condition::Moved { metric, rise, pct },
+                        // Shares are percentages already: N is in points.
+                        None => Condition::ShareMoved { rise, points: pct },
+                    }
                 }
             };
             conditions.push((word.to_owned(), condition));
@@ -119,6 +135,22 @@ fn reasons(c: Condition, d: &Diff) -> Vec<String> {
         Condition::NewSubsystem => d.subsystems.appeared.clone(),
         Condition::GoneSubsystem => d.subsystems.vanished.clone(),
         Condition::NewEvent => d.events.appeared.iter().map(|e| e.event.clone()).collect(),
+        Condition::NewFunction => d
+            .profile
+            .new_functions
+            .iter()
+            .map(|f| format!("{} ({:.1}% of the kernel samples)", f.name, f.new))
+            .collect(),
+        Condition::ShareMoved { rise, points } => d
+            .profile
+            .subsystems
+            .iter()
+            .filter(|s| {
+                let moved = if rise { s.points() } else { -s.points() };
+                moved > points
+            })
+            .map(|s| format!("{} {:.1}% -> {:.1}%", s.name, s.base, s.new))
+            .collect(),
         Condition::NewErrno => {
             let fresh = s.appeared.iter().flat_map(|r| {
                 r.errno

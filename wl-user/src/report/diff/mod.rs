@@ -4,6 +4,7 @@
 //! faults, block I/O). Rendering is in `render.rs`, the CI conditions in `fail_on.rs`.
 
 pub mod fail_on;
+pub mod profile;
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -172,6 +173,8 @@ pub struct Diff {
     pub syscalls: SyscallDiff,
     pub subsystems: SubsystemDiff,
     pub events: EventDiff,
+    /// Both reports' profiles (`--profile`), by share of the kernel samples.
+    pub profile: profile::ProfileDiff,
     /// The `--fail-on` conditions that held.
     pub fail_on: Vec<Hit>,
 }
@@ -235,6 +238,19 @@ fn notes(base: &ReadReport, new: &ReadReport) -> Vec<String> {
     if base.events.is_some() != new.events.is_some() {
         notes.push(
             "only one report counted events (the other ran with --events none or an older wl-user): events are not compared".to_owned(),
+        );
+    }
+    if let (Some(b), Some(n)) = (&base.profile, &new.profile)
+        && b.hz != n.hz
+    {
+        notes.push(format!(
+            "the profiles were sampled at different rates (BASE {} Hz, NEW {} Hz): kernel time is compared by shares of the samples",
+            b.hz, n.hz
+        ));
+    }
+    if base.profile.is_some() != new.profile.is_some() {
+        notes.push(
+            "only one report has a profile (the other ran without --profile): kernel time is not compared".to_owned(),
         );
     }
     if base.subsystems_by_object.is_some() != new.subsystems_by_object.is_some() {
@@ -400,6 +416,7 @@ pub fn compare(
         syscalls,
         subsystems,
         events: compare_events(base.events.as_deref(), new.events.as_deref(), &t),
+        profile: profile::compare(base.profile.as_ref(), new.profile.as_ref()),
         fail_on: Vec::new(),
     }
 }

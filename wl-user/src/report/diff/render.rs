@@ -160,6 +160,13 @@ fn one_sided_event(e: &OneSidedEvent) -> Vec<String> {
     ]
 }
 
+/// The sections after the syscalls: the events', then the profile's.
+fn sections(d: &Diff) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
+    let mut all = event_sections(d);
+    all.extend(super::profile::sections(&d.profile));
+    all
+}
+
 /// The events sections, as (title, header, rows) each, when both reports counted them:
 /// appeared, vanished, and those both had (changed, or all with `--all`).
 fn event_sections(d: &Diff) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
@@ -275,7 +282,7 @@ fn table(d: &Diff, out: &mut dyn Write) -> Result<()> {
         }
         columns(&rows, out, "  ")?;
     }
-    for (title, header, rows) in event_sections(d) {
+    for (title, header, rows) in sections(d) {
         if rows.is_empty() {
             let count = title.split(" (").next().unwrap_or(&title);
             writeln!(out, "{count}: none")?;
@@ -368,7 +375,7 @@ fn markdown(d: &Diff, out: &mut dyn Write) -> Result<()> {
 }
 
 fn markdown_events(d: &Diff, out: &mut dyn Write) -> Result<()> {
-    for (title, header, rows) in event_sections(d) {
+    for (title, header, rows) in sections(d) {
         let title = format!("{}{}", title[..1].to_uppercase(), &title[1..]);
         writeln!(out)?;
         if rows.is_empty() {
@@ -378,7 +385,17 @@ fn markdown_events(d: &Diff, out: &mut dyn Write) -> Result<()> {
         }
         writeln!(out, "{title}:\n")?;
         writeln!(out, "| {} |", header.join(" | "))?;
-        writeln!(out, "|---|---:|---:|---|")?;
+        // Names left, numbers right, the subsystem left.
+        let align: Vec<&str> = (0..header.len())
+            .map(|i| {
+                if i == 0 || i + 1 == header.len() {
+                    "---"
+                } else {
+                    "---:"
+                }
+            })
+            .collect();
+        writeln!(out, "|{}|", align.join("|"))?;
         for r in rows {
             writeln!(out, "| {} |", r.join(" | "))?;
         }
