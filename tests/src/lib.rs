@@ -119,6 +119,30 @@ pub mod uring {
     pub const LATE_NOPS: u64 = 11;
 }
 
+/// `wl-testload --phases SECS`: three phases of kernel work, each dominated by one
+/// subsystem, each run until the process has used so many more seconds of CPU; then
+/// the process prints its own CPU time (getrusage) to standard error as
+/// `utime_us U stime_us S`. `wl-testload --getrandom SECS`: the getrandom phase alone
+/// for SECS seconds of wall time (a busy process beside a trace).
+pub mod phases {
+    /// Faults: an anonymous mapping of this many bytes, each page written once (a
+    /// fault that zeroes the page: Memory Mgmt.), then unmapped, again and again.
+    pub const FAULT_BYTES: usize = 8 << 20;
+    /// getrandom(2) of this many bytes at a time (drivers/char/random.c: Random).
+    pub const RANDOM_BYTES: usize = 64 << 10;
+    /// A pipe written and read back in this many bytes at a time (fs/pipe.c:
+    /// Filesystem): two pages, which the pipe keeps for its next write instead of
+    /// freeing them (more would be page allocator work, Memory Mgmt.).
+    pub const PIPE_BYTES: usize = 8 << 10;
+    /// The subsystems of the three phases, in the order they run, and each phase's
+    /// CPU time in SECS. A phase's own subsystem does a different part of its work:
+    /// nearly all of getrandom's, most of a fault's (the rest is the fault's entry and
+    /// the user-space write), about half of a pipe round's (the rest is the two
+    /// syscalls around the copies); the longer phases make up for it.
+    pub const SUBSYSTEMS: [(&str, f64); 3] =
+        [("Memory Mgmt.", 1.25), ("Random", 1.0), ("Filesystem", 2.0)];
+}
+
 pub mod events {
     /// SIGUSR1, with a handler installed: each is queued and delivered.
     pub const SIGUSR1_HANDLED: u64 = 23;

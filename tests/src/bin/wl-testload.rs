@@ -27,6 +27,9 @@
 //!                 NOPs, or N 4 KiB io_uring reads of FILE (created, 128 KiB, cached), in
 //!                 batches of `BENCH_BATCH`; then print the time per operation as perf
 //!                 bench does (`usecs/op`).
+//!   --phases SECS instead of all the above, three phases of kernel work of about
+//!                 SECS seconds of CPU each (`wl_tests::phases`), then print its CPU time.
+//!   --getrandom SECS  instead of all the above, getrandom for SECS seconds.
 //!   --fork-storm N  instead of all the above, fork N short-lived children one at a time,
 //!                 each making `STORM_CHILD_GETPPID` getppid and `STORM_CHILD_GETUID`
 //!                 getuid calls: more processes than a tracer may keep apart.
@@ -394,8 +397,98 @@ fn fork_storm(n: u64) -> ! {
     std::process::exit(EXIT_STATUS);
 }
 
+/// This process's CPU time so far, user and system, in µs (getrusage).
+fn cpu_us() -> (u64, u64) {
+    // SAFETY: getrusage fills a zeroed struct.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    (us(usage.ru_utime), us(usage.ru_stime))
+}
+
+/// Runs `step` until this process has used `secs` more seconds of CPU, looking at the
+/// clock after every `batch` steps (getrusage is a syscall of its own: a short step
+/// would be mostly the looking).
+fn for_cpu(secs: f64, batch: u32, mut step: impl FnMut()) {
+    let used = || {
+        let (u, s) = cpu_us();
+        u + s
+    };
+    let end = used() + (secs * 1e6) as u64;
+    while used() < end {
+        for _ in 0..batch {
+            step();
+        }
+    }
+}
+
+fn getrandom(buf: &mut [u8]) {
+    // SAFETY: a buffer of its own length; the raw call, whatever the C library offers.
+    let n = unsafe { libc::syscall(libc::SYS_getrandom, buf.as_mut_ptr(), buf.len(), 0) };
+    assert_eq!(n, buf.len() as libc::c_long, "getrandom");
+}
+
+/// `--phases`: see `wl_tests::phases`.
+fn phases(secs: f64) -> ! {
+    use wl_tests::phases::*;
+    let weight = |i: usize| SUBSYSTEMS[i].1 * secs;
+    for_cpu(weight(0), 1, || {
+        // SAFETY: a fresh private mapping, written within its bounds, then unmapped.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                FAULT_BYTES,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED, "mmap");
+            // Small pages, so that each is a fault of its own.
+            libc::madvise(p, FAULT_BYTES, libc::MADV_NOHUGEPAGE);
+            for off in (0..FAULT_BYTES).step_by(4096) {
+                p.cast::<u8>().add(off).write_volatile(1);
+            }
+            libc::munmap(p, FAULT_BYTES);
+        }
+    });
+    let mut buf = vec![0u8; RANDOM_BYTES];
+    for_cpu(weight(1), 1, || getrandom(&mut buf));
+    let mut fds = [0; 2];
+    // SAFETY: a two-int array for the pipe's ends.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    let mut chunk = vec![7u8; PIPE_BYTES];
+    for_cpu(weight(2), 256, || {
+        // SAFETY: buffers of their own length on the pipe's ends; a chunk fits in the
+        // pipe's buffer, so the write never waits for the read.
+        unsafe {
+            let w = libc::write(fds[1], chunk.as_ptr().cast(), PIPE_BYTES);
+            assert_eq!(w, PIPE_BYTES as isize, "pipe write");
+            let r = libc::read(fds[0], chunk.as_mut_ptr().cast(), PIPE_BYTES);
+            assert_eq!(r, PIPE_BYTES as isize, "pipe read");
+        }
+    });
+    let (u, s) = cpu_us();
+    eprintln!("utime_us {u} stime_us {s}");
+    std::process::exit(0);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(secs) = seconds(&args, "--phases") {
+        phases(secs.as_secs_f64());
+    }
+    if let Some(secs) = seconds(&args, "--getrandom") {
+        let mut buf = vec![0u8; wl_tests::phases::RANDOM_BYTES];
+        let end = std::time::Instant::now() + secs;
+        while std::time::Instant::now() < end {
+            getrandom(&mut buf);
+        }
+        std::process::exit(0);
+    }
     let scale: u64 = args
         .iter()
         .position(|a| a == "--scale")

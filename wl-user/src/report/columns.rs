@@ -771,7 +771,7 @@ fn event() -> Column<EventRow> {
 
 fn event_detail() -> Column<EventRow> {
     named("detail", "detail", "Detail", 20, |_, e| match &e.object {
-        Some(object) => text(&format!("{} {object}", e.detail)),
+        Some(object) => text(format!("{} {object}", e.detail)),
         None => text(e.detail.as_str()),
     })
 }

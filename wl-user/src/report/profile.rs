@@ -199,7 +199,7 @@ pub fn build(snap: &ProfileSnapshot, name: &dyn Fn(u64) -> Frame) -> Profile {
         })
         .collect();
     subsystems.sort_by(|a, b| b.samples.cmp(&a.samples).then(a.name.cmp(b.name)));
-    stacks.sort_by(|a, b| b.samples.cmp(&a.samples));
+    stacks.sort_by_key(|s| std::cmp::Reverse(s.samples));
     Profile {
         hz: snap.hz,
         clock: snap.clock.map_or("", |c| c.name()),
