@@ -192,6 +192,7 @@ enum Variant {
     WlByProcess,
     WlNoObjects,
     WlNoEvents,
+    WlProfile,
     Serve,
     ServeCounts,
     OutsideCgroup,
@@ -212,7 +213,7 @@ impl Variant {
         Variant::OutsideCgroup,
     ];
 
-    const ALL: [Variant; 17] = [
+    const ALL: [Variant; 18] = [
         Variant::Untraced,
         Variant::Wl,
         Variant::WlSampled,
@@ -222,6 +223,7 @@ impl Variant {
         Variant::WlByProcess,
         Variant::WlNoObjects,
         Variant::WlNoEvents,
+        Variant::WlProfile,
         Variant::Serve,
         Variant::ServeCounts,
         Variant::OutsideCgroup,
@@ -243,6 +245,7 @@ impl Variant {
             Variant::WlByProcess => "wl-user run --by process (counts per process too)",
             Variant::WlNoObjects => "wl-user run --objects none (no fd/command resolution)",
             Variant::WlNoEvents => "wl-user run --events none (syscalls only)",
+            Variant::WlProfile => "wl-user run --profile (kernel stacks sampled at 99 Hz too)",
             Variant::Serve => "wl-user serve (every task of the machine, per cgroup)",
             Variant::ServeCounts => "wl-user serve --no-latency (every task, per cgroup)",
             Variant::OutsideCgroup => "not traced, while wl-user run traces another cgroup",
@@ -532,7 +535,8 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
         | Variant::WlInterval
         | Variant::WlByProcess
         | Variant::WlNoObjects
-        | Variant::WlNoEvents => {
+        | Variant::WlNoEvents
+        | Variant::WlProfile => {
             let mut c = Command::new(setup.wl_user);
             c.args(["run", "--format", "json", "-o"]).arg(&report);
             match v {
@@ -543,6 +547,7 @@ fn measure(v: Variant, setup: &Setup) -> Result<Sample> {
                 Variant::WlByProcess => c.args(["--by", "process"]),
                 Variant::WlNoObjects => c.args(["--objects", "none"]),
                 Variant::WlNoEvents => c.args(["--events", "none"]),
+                Variant::WlProfile => c.arg("--profile"),
                 _ => &mut c,
             };
             let (out, _) = run_capture(c.arg("--").args(&w))?;
@@ -1014,6 +1019,7 @@ fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
          - processes wl does not trace: {:.2}× the floor with a cgroup filter, {:.2}× with a pid filter ({:+.2} / {:+.2} over it, in units of the untraced cost)\n\
          - object and command resolution (the default) costs {:+.1}% over --objects none\n\
          - counting the events (signals, context switches, page faults, block I/O, io_uring; the default) costs {:+.1}% over --events none\n\
+         - sampling the kernel stacks (--profile, 99 Hz) costs {:+.1}% over the same run without\n\
          - every process of the machine while `wl-user serve` runs: {:.2}× untraced ({:.2}× `wl-user run`); with --no-latency {:.2}× ({:.2}× `wl-user run --no-latency`)\n",
         ratio(Variant::Wl),
         ratio(Variant::Wl) / floor,
@@ -1027,6 +1033,7 @@ fn run_bench(opts: &Options, setup: &Setup) -> Result<String> {
         ratio(Variant::OutsidePids) - floor,
         100.0 * (ratio(Variant::Wl) / ratio(Variant::WlNoObjects) - 1.0),
         100.0 * (ratio(Variant::Wl) / ratio(Variant::WlNoEvents) - 1.0),
+        100.0 * (ratio(Variant::WlProfile) / ratio(Variant::Wl) - 1.0),
         ratio(Variant::Serve),
         ratio(Variant::Serve) / ratio(Variant::Wl),
         ratio(Variant::ServeCounts),
