@@ -949,29 +949,13 @@ const NOT_IN_THE_KERNEL: &[&str] = &[
 /// The C sources, headers and assembly files of the tree, relative to it.
 fn source_files(tree: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    let mut todo = vec![String::new()];
-    while let Some(rel) = todo.pop() {
-        let dir = tree.join(&rel);
-        for entry in fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                if !scan::skip_dir(&child) && !NOT_IN_THE_KERNEL.contains(&child.as_str()) {
-                    todo.push(child);
-                }
-            } else if ft.is_file()
-                && (name.ends_with(".c") || name.ends_with(".h") || name.ends_with(".S"))
-            {
-                out.push(child);
-            }
+    let skip = |rel: &str| scan::skip_dir(rel) || NOT_IN_THE_KERNEL.contains(&rel);
+    scan::walk(tree, &skip, &mut |rel, _| {
+        if rel.ends_with(".c") || rel.ends_with(".h") || rel.ends_with(".S") {
+            out.push(rel.to_owned());
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -296,6 +296,25 @@ type DefinitionIndex = HashMap<(Kind, String), Vec<String>>;
 /// Calls `visit` with the path (relative to `tree`) and text of every C file of the
 /// tree wl reads: one walk serves the syscall and the object scans.
 pub fn each_c_file(tree: &Path, mut visit: impl FnMut(&str, &str)) -> Result<()> {
+    walk(tree, &skip_dir, &mut |rel, path| {
+        if !rel.ends_with(".c") {
+            return Ok(());
+        }
+        // A few sources carry Latin-1 bytes in comments.
+        if let Some(bytes) = source::read(path)? {
+            visit(rel, &String::from_utf8_lossy(&bytes));
+        }
+        Ok(())
+    })
+}
+
+/// Calls `file` with the path of every regular file of `tree`, relative to it and
+/// whole, in directories that `skip` (given their relative path) does not refuse.
+pub fn walk(
+    tree: &Path,
+    skip: &dyn Fn(&str) -> bool,
+    file: &mut dyn FnMut(&str, &Path) -> Result<()>,
+) -> Result<()> {
     let mut todo = vec![String::new()];
     while let Some(rel) = todo.pop() {
         let dir = tree.join(&rel);
@@ -303,23 +322,17 @@ pub fn each_c_file(tree: &Path, mut visit: impl FnMut(&str, &str)) -> Result<()>
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let child = if rel.is_empty() {
-                name.clone()
+                name
             } else {
                 format!("{rel}/{name}")
             };
             let ft = entry.file_type()?;
             if ft.is_dir() {
-                // Drivers live under every architecture's tree too, but the kernels wl
-                // runs on are x86 and arm64 ones.
-                if !skip_dir(&child) {
+                if !skip(&child) {
                     todo.push(child);
                 }
-            } else if ft.is_file() && name.ends_with(".c") {
-                // A few sources carry Latin-1 bytes in comments.
-                let Some(bytes) = source::read(&entry.path())? else {
-                    continue;
-                };
-                visit(&child, &String::from_utf8_lossy(&bytes));
+            } else if ft.is_file() {
+                file(&child, &entry.path())?;
             }
         }
     }
