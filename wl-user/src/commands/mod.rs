@@ -18,7 +18,7 @@ use crate::{
     cli::{Cli, Command},
     procs,
     report::{Sources, provenance::Provenance},
-    syscalls::{Knowledge, objects::Kallsyms},
+    syscalls::{Knowledge, kallsyms::Kallsyms},
 };
 
 /// What reports of this machine are made from besides the kernel side: `knowledge`,

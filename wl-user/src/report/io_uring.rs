@@ -10,7 +10,7 @@ use wl_common::{Counts, object};
 use super::{objects::ObjectRow, percentile::percentile};
 use crate::{
     collector::IoUringSnapshot,
-    syscalls::{Knowledge, io_uring, objects},
+    syscalls::{Knowledge, io_uring, kallsyms, objects},
 };
 
 /// One operation (opcode) of io_uring.
@@ -46,7 +46,7 @@ pub struct IoUringRow {
 }
 
 /// The rows of `snap`, busiest first.
-pub fn build(snap: &IoUringSnapshot, k: &Knowledge, ksyms: &objects::Kallsyms) -> Vec<IoUringRow> {
+pub fn build(snap: &IoUringSnapshot, k: &Knowledge, ksyms: &kallsyms::Kallsyms) -> Vec<IoUringRow> {
     let mut rows: BTreeMap<u32, IoUringRow> = BTreeMap::new();
     let row = |opcode: u32| IoUringRow {
         op: io_uring::op_name(opcode),

@@ -178,7 +178,7 @@ pub struct Sources<'a> {
     /// What made the report (wl-user's version, start, command line, host).
     pub provenance: &'a provenance::Provenance,
     pub knowledge: &'a Knowledge,
-    pub kallsyms: &'a crate::syscalls::objects::Kallsyms,
+    pub kallsyms: &'a crate::syscalls::kallsyms::Kallsyms,
     pub running: &'a dyn Fn(u32) -> Option<crate::procs::Running>,
     /// A block device's name from its major and minor numbers.
     pub block_device: &'a dyn Fn(u32, u32) -> Option<String>,

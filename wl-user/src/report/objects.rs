@@ -8,7 +8,7 @@ use serde::Serialize;
 use wl_common::{Abi, Counts, ObjectKey, object, slot_syscall};
 
 use super::{ObjectsShown, SubsystemRow, SyscallRow};
-use crate::syscalls::{AbiName, Knowledge, objects, operations};
+use crate::syscalls::{AbiName, Knowledge, kallsyms, objects, operations};
 
 /// One object (or command) of one syscall: `calls` of all of a syscall's rows add up
 /// to the syscall's.
@@ -93,7 +93,7 @@ impl ObjectRow {
 pub fn build(
     keys: Vec<(ObjectKey, Counts)>,
     k: &Knowledge,
-    ksyms: &objects::Kallsyms,
+    ksyms: &kallsyms::Kallsyms,
 ) -> BTreeMap<(AbiName, u32), Vec<ObjectRow>> {
     let mut out: BTreeMap<(AbiName, u32), Vec<ObjectRow>> = BTreeMap::new();
     // Where each distinct object of a syscall is in `out`: a run can have thousands.

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::{
     collector::profile::ProfileSnapshot,
-    syscalls::{self, Knowledge, objects::Kallsyms, rules},
+    syscalls::{self, Knowledge, kallsyms::Kallsyms, rules},
 };
 
 /// One kernel address, named.

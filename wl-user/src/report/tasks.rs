@@ -17,7 +17,7 @@ use crate::{
     collector::{IoUringSnapshot, TaskSnapshot},
     options::By,
     procs::Running,
-    syscalls::{AbiName, Knowledge, objects::Kallsyms},
+    syscalls::{AbiName, Knowledge, kallsyms::Kallsyms},
 };
 
 /// One syscall of one task.

@@ -222,7 +222,7 @@ impl Exporter {
             })
             .filter(|r| r.count > 0)
             .collect();
-        let ksyms = objects::Kallsyms::default();
+        let ksyms = crate::syscalls::kallsyms::Kallsyms::default();
         let mut ops: BTreeMap<(usize, u32, &'static str), u64> = BTreeMap::new();
         for (key, n) in &snap.io_uring {
             if let Some(&Some(i)) = index.get(&key.owner) {

@@ -66,7 +66,6 @@
 use std::{
     borrow::Cow,
     collections::BTreeMap,
-    fs,
     ops::Range,
     path::Path,
     sync::{
@@ -77,7 +76,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{objects::Kallsyms, scan, source};
+use super::{kallsyms::Kallsyms, scan, source};
 
 /// `T` at an address that is a multiple of 8, as the binary form's sections expect.
 #[repr(C, align(8))]

@@ -7,7 +7,8 @@
 //! the same scan of the user's own tree at run time instead. [`rules`] maps source paths
 //! to subsystems; [`objects`] names what a call reached through its fd and command
 //! arguments, with tables from [`object_scan`]; [`functions`] names the file defining
-//! each kernel function, for sampled kernel stacks.
+//! each kernel function, for sampled kernel stacks and object handlers, whose names come
+//! from the running kernel's symbols ([`kallsyms`]).
 
 #[rustfmt::skip]
 mod generated;
@@ -15,6 +16,7 @@ mod generated;
 mod generated_objects;
 pub mod functions;
 pub mod io_uring;
+pub mod kallsyms;
 pub mod object_scan;
 pub mod objects;
 pub mod operations;
