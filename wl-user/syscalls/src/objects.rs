@@ -577,6 +577,10 @@ pub const PROTO_DISPATCHERS: &[(&str, &str)] = &[
     ("sock_common_setsockopt", "setsockopt"),
 ];
 
+/// `SOL_SOCKET` (include/uapi/asm-generic/socket.h): setsockopt's level for the socket
+/// layer's own options.
+const SOL_SOCKET: u32 = 1;
+
 /// The `struct proto` row of a socket: its (family, type, protocol), else the type's
 /// wildcard (protocol 0, RAW).
 fn protocol_row(
@@ -608,6 +612,11 @@ fn protocol_operation(
 ) -> Option<(&'static str, &'static str)> {
     let base = dispatcher.split('.').next().unwrap_or(dispatcher);
     let member = PROTO_DISPATCHERS.iter().find(|d| d.0 == base)?.1;
+    // Options of level SOL_SOCKET are the socket layer's own (sock_setsockopt,
+    // sk_getsockopt in net/core/sock.c), never the protocol's.
+    if matches!(member, "setsockopt" | "getsockopt") && key.cmd == SOL_SOCKET {
+        return None;
+    }
     if member == "ioctl"
         && let Some(c) = command
     {
@@ -1412,6 +1421,11 @@ ffffffffzz t bad_address
                 Some("sock_common_setsockopt"),
                 "net/ipv6/udp.c"
             )
+        );
+        // SOL_SOCKET's options are the socket layer's, whatever the protocol.
+        assert_eq!(
+            hvs(d("setsockopt", udp6, "sock_common_setsockopt", 1)),
+            row("sock_common_setsockopt", None, "net/core/sock.c")
         );
         // RAW (any protocol) binds with its own raw_bind, IPv4's, not CAN's.
         assert_eq!(
