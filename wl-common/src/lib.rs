@@ -259,9 +259,10 @@ lost_reasons! {
     /// `--profile`: kernel-mode samples whose stack hashed to a stack-map bucket that
     /// holds another stack: not in the profile, counted here.
     ProfileStackCollision = 17, "profile_stack_collision";
-    /// `--profile`: kernel-mode samples whose stack could not be stored (the stack map
-    /// had no free element) or read.
-    ProfileStackFull = 18, "profile_stack_map_full";
+    /// `--profile`: kernel-mode samples whose stack the stack map could not take for
+    /// another reason than a collision (none expected: it has an element for every
+    /// bucket).
+    ProfileStackMapFull = 18, "profile_stack_map_full";
 }
 
 /// What the kernel side resolves for one syscall, indexed by [`stats_slot`] in the
@@ -1072,7 +1073,7 @@ pub const IO_URING_RINGS: u32 = 4096;
 /// `--profile`: distinct kernel stacks the stack map keeps. A power of two, as the
 /// kernel rounds the map's buckets up to one: a stack's id is its bucket, below this,
 /// and indexes the per-stack sample counts. A new stack whose bucket holds another is
-/// lost (`profile_stack_collision`); about 17 MiB of kernel memory, only with
+/// lost (`profile_stack_collision`); about 16 MiB of kernel memory, only with
 /// `--profile`.
 pub const PROFILE_STACK_ENTRIES: u32 = 16384;
 

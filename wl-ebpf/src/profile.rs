@@ -55,7 +55,7 @@ pub fn profile(ctx: PerfEventContext) -> u32 {
             lost(if e == -EEXIST {
                 Lost::ProfileStackCollision
             } else {
-                Lost::ProfileStackFull
+                Lost::ProfileStackMapFull
             });
             profile_mode::KERNEL
         }

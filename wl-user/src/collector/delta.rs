@@ -118,7 +118,7 @@ fn delta(before: Option<&Snapshot>, now: &Snapshot) -> Snapshot {
                 user: p.user.saturating_sub(before.map_or(0, |b| b.user)),
                 kernel: p.kernel.saturating_sub(before.map_or(0, |b| b.kernel)),
                 // A stack's id keeps its stack for the whole run (buckets are never
-                // taken over), so counts subtract by id.
+                // taken over; see `profile::Sampling`), so counts subtract by id.
                 stacks: p
                     .stacks
                     .iter()

@@ -278,8 +278,8 @@ pub struct Collector {
     io_uring: bool,
     /// The pid-tree filter's bitmap, mapped.
     traced_bits: Option<traced_bits::TracedBits>,
-    /// With `--profile`: the rate and the clock it samples on.
-    profile: Option<(u64, profile::Clock)>,
+    /// With `--profile`: the sampling and the stacks read so far.
+    profile: Option<profile::Sampling>,
 }
 
 /// `wl-user serve`'s extra program, attached only in that mode.
@@ -513,6 +513,8 @@ impl Collector {
         if let Some(hz) = profile {
             profile::check_rate(hz)?;
         }
+        // The stack map is made (one entry) whether or not stacks are sampled.
+        profile::check_stack_depth()?;
         let kernel_types = btf::Btf::from_sys_fs()?;
         let offsets = kernel_offsets(&kernel_types)?;
         let specs = objects.map(|k| object_specs(&kernel_types, k));
@@ -569,7 +571,7 @@ impl Collector {
             1
         };
         let object_entries = if objects.is_some() { OBJECT_ENTRIES } else { 1 };
-        // The stack map takes ~17 MiB; only `--profile` pays for it.
+        // The stack map takes ~16 MiB; only `--profile` pays for it.
         let profile_entries = if profile.is_some() {
             PROFILE_STACK_ENTRIES
         } else {
@@ -692,7 +694,7 @@ impl Collector {
         let faults = events && attach_faults(&mut ebpf, &mut loaded);
         // Asked for by name: a profile the kernel cannot take fails the command.
         let profile = match profile {
-            Some(hz) => Some((hz, profile::attach(&mut ebpf, hz)?)),
+            Some(hz) => Some(profile::Sampling::new(hz, profile::attach(&mut ebpf, hz)?)),
             None => None,
         };
         // The kernel's BTF, parsed twice above (once by aya's loader, unasked), is about
@@ -721,7 +723,7 @@ impl Collector {
 
     /// The clock `--profile` samples on.
     pub fn profile_clock(&self) -> Option<profile::Clock> {
-        self.profile.map(|(_, clock)| clock)
+        self.profile.as_ref().map(|p| p.clock)
     }
 
     /// Stops counting, then takes the last reading: with no program running, nothing

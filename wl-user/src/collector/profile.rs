@@ -13,7 +13,7 @@ use aya::{
     },
     util::online_cpus,
 };
-use wl_common::{names, profile_mode};
+use wl_common::{PROFILE_STACK_DEPTH, names, profile_mode};
 
 use super::{Collector, map};
 
@@ -79,6 +79,45 @@ pub fn check_rate(hz: u64) -> Result<()> {
     Ok(())
 }
 
+/// Checks that the kernel lets a stack map hold the frames wl keeps of a stack
+/// ([`PROFILE_STACK_DEPTH`]): it refuses to make one deeper than
+/// `kernel.perf_event_max_stack`, and wl's eBPF object has one whether or not stacks
+/// are sampled.
+pub fn check_stack_depth() -> Result<()> {
+    let max: Option<usize> = std::fs::read_to_string("/proc/sys/kernel/perf_event_max_stack")
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    match max {
+        Some(max) if max < PROFILE_STACK_DEPTH => bail!(
+            "kernel.perf_event_max_stack is {max}, below the {PROFILE_STACK_DEPTH} frames wl's \
+             stack map holds: raise it (sysctl kernel.perf_event_max_stack={PROFILE_STACK_DEPTH}, \
+             the kernel's default)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// `--profile` while it runs: the rate, the clock, and the stacks read so far by id.
+pub struct Sampling {
+    pub hz: u64,
+    pub clock: Clock,
+    /// A stack id keeps its stack for the whole run, so each is read once. Reading one
+    /// takes it out of its bucket for the copy, and a new stack hashing there meanwhile
+    /// would be given the same id and then dropped: reading each once keeps that
+    /// window to the first reading of each stack.
+    frames: std::sync::Mutex<BTreeMap<u32, Vec<u64>>>,
+}
+
+impl Sampling {
+    pub fn new(hz: u64, clock: Clock) -> Sampling {
+        Sampling {
+            hz,
+            clock,
+            frames: Default::default(),
+        }
+    }
+}
+
 /// Attaches the loaded `profile` program to a sampling clock of every online CPU: the
 /// cycle counter where the PMU has one, else cpu-clock.
 pub fn attach(ebpf: &mut Ebpf, hz: u64) -> Result<Clock> {
@@ -116,25 +155,14 @@ pub fn attach(ebpf: &mut Ebpf, hz: u64) -> Result<Clock> {
 }
 
 impl Collector {
-    /// The samples and their kernel stacks so far.
-    pub(super) fn profile(&self, hz: u64, clock: Clock) -> Result<ProfileSnapshot> {
-        let modes: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::PROFILE_MODE_MAP)?;
-        let mode = |m: u32| -> Result<u64> {
-            Ok(modes
-                .get(&m, 0)
-                .context("cannot read the profile's counters")?
-                .iter()
-                .sum())
-        };
+    /// The samples and their kernel stacks so far. The counts per stack are read before
+    /// the counts per mode, which the program adds to after: the kernel samples are
+    /// then never fewer than those in stacks, and none shows as lost that was not.
+    pub(super) fn profile(&self, sampling: &Sampling) -> Result<ProfileSnapshot> {
         let samples: Array<&MapData, u64> = map(&self.ebpf, names::PROFILE_SAMPLE_MAP)?;
         let stack_map: StackTraceMap<&MapData> = map(&self.ebpf, names::PROFILE_STACK_MAP)?;
-        let mut snap = ProfileSnapshot {
-            hz,
-            clock: Some(clock),
-            user: mode(profile_mode::USER)?,
-            kernel: mode(profile_mode::KERNEL)?,
-            stacks: BTreeMap::new(),
-        };
+        let mut known = sampling.frames.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stacks = BTreeMap::new();
         // The stack map's keys are the ids in use: a few thousand at most, where the
         // sample counts are an array of every possible id.
         for id in stack_map.stack_ids() {
@@ -145,12 +173,33 @@ impl Collector {
             if n == 0 {
                 continue;
             }
-            let stack = stack_map
-                .get(&id, 0)
-                .context("cannot read a kernel stack of the profile")?;
-            let frames = stack.frames().iter().map(|f| f.ip).collect();
-            snap.stacks.insert(id, (frames, n));
+            let frames = match known.get(&id) {
+                Some(frames) => frames.clone(),
+                None => {
+                    let stack = stack_map
+                        .get(&id, 0)
+                        .context("cannot read a kernel stack of the profile")?;
+                    let frames: Vec<u64> = stack.frames().iter().map(|f| f.ip).collect();
+                    known.insert(id, frames.clone());
+                    frames
+                }
+            };
+            stacks.insert(id, (frames, n));
         }
-        Ok(snap)
+        let modes: PerCpuArray<&MapData, u64> = map(&self.ebpf, names::PROFILE_MODE_MAP)?;
+        let mode = |m: u32| -> Result<u64> {
+            Ok(modes
+                .get(&m, 0)
+                .context("cannot read the profile's counters")?
+                .iter()
+                .sum())
+        };
+        Ok(ProfileSnapshot {
+            hz: sampling.hz,
+            clock: Some(sampling.clock),
+            user: mode(profile_mode::USER)?,
+            kernel: mode(profile_mode::KERNEL)?,
+            stacks,
+        })
     }
 }

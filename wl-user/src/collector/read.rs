@@ -415,8 +415,8 @@ impl Collector {
         if self.faults {
             snapshot.faults = Some(self.faults()?);
         }
-        if let Some((hz, clock)) = self.profile {
-            snapshot.profile = Some(self.profile(hz, clock)?);
+        if let Some(sampling) = &self.profile {
+            snapshot.profile = Some(self.profile(sampling)?);
         }
         snapshot.lost = self.lost()?;
         Ok(snapshot)
