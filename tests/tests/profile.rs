@@ -231,9 +231,10 @@ fn diff_finds_a_new_kernel_path() {
         );
         path
     };
-    // Page faults only; then the same and getrandom, and pipes.
-    let base = report("base.json", &["--bench", "pages", "300000"]);
-    let new = report("new.json", &["--phases", "0.3"]);
+    // Page faults only; then the same and getrandom, and pipes: each long enough for
+    // the 100 kernel samples a profile needs to be judged.
+    let base = report("base.json", &["--bench", "pages", "2000000"]);
+    let new = report("new.json", &["--phases", "0.4"]);
     let diff = |fail_on: &str| {
         let out = wl(&[
             "diff",

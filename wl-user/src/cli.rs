@@ -370,7 +370,7 @@ pub struct TraceArgs {
     /// source file of each function (shared helpers such as copy routines, locking and
     /// entry code count for their caller). The table gains "kernel time by subsystem"
     /// with its top files and functions; JSON `profile`; `--format folded` writes the
-    /// stacks for flame-graph tools; the SVG a flame graph. Costs about 17 MiB of
+    /// stacks for flame-graph tools; the SVG a flame graph. Costs about 16 MiB of
     /// kernel memory while tracing.
     #[arg(
         long,
@@ -559,8 +559,13 @@ pub struct DiffArgs {
     ///   new-subsystem   NEW uses a subsystem that BASE does not (gone-subsystem: the reverse)
     ///   new-errno       a syscall fails with an errno it did not fail with in BASE
     ///   new-event       NEW has an event BASE does not (a signal, a fault's kind, block I/O)
+    ///   new-function    --profile: a kernel function credited 1% or more of NEW's samples
+    ///                   and none of BASE's (a new kernel path)
     ///   METRIC:+N%      a syscall both made rose by more than N percent (METRIC:-N%: fell),
     ///                   with METRIC one of calls, errors, p50, p99
+    ///   subsystem-share:+N%  --profile: a subsystem's share of the kernel samples rose by
+    ///                   more than N points (-N%: fell); profile conditions need 100
+    ///                   kernel samples in each report
     /// Count conditions also need a move of more than --count-min; latency ones need both
     /// reports timed and enough timed calls (see --count-min). Percentiles are estimated
     /// within a factor of 2, so a latency condition under +100% trips on noise too.

@@ -217,7 +217,13 @@ pub fn build(snap: &ProfileSnapshot, name: &dyn Fn(u64) -> Frame) -> Profile {
 pub fn namer<'a>(knowledge: &'a Knowledge, kallsyms: &'a Kallsyms) -> impl Fn(u64) -> Frame + 'a {
     let functions = knowledge
         .functions()
-        .map_err(|e| eprintln!("wl: profile frames are named without their source files: {e:#}"))
+        .map_err(|e| {
+            // Said once, not at every interval's report.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!("wl: profile frames are named without their source files: {e:#}")
+            });
+        })
         .ok();
     move |ip| match functions.and_then(|f| syscalls::functions::frame(kallsyms, f, ip)) {
         Some(f) => Frame {

@@ -135,6 +135,10 @@ fn reasons(c: Condition, d: &Diff) -> Vec<String> {
         Condition::NewSubsystem => d.subsystems.appeared.clone(),
         Condition::GoneSubsystem => d.subsystems.vanished.clone(),
         Condition::NewEvent => d.events.appeared.iter().map(|e| e.event.clone()).collect(),
+        // A profile too short to judge holds no condition (a note says so).
+        Condition::NewFunction | Condition::ShareMoved { .. } if !d.profile.enough_samples => {
+            Vec::new()
+        }
         Condition::NewFunction => d
             .profile
             .new_functions

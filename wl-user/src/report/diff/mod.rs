@@ -248,6 +248,14 @@ fn notes(base: &ReadReport, new: &ReadReport) -> Vec<String> {
             b.hz, n.hz
         ));
     }
+    if let (Some(b), Some(n)) = (&base.profile, &new.profile)
+        && b.samples.min(n.samples) < profile::MIN_SAMPLES
+    {
+        notes.push(format!(
+            "a profile has fewer than {} kernel samples (BASE {}, NEW {}): shares move by chance, and --fail-on new-function and subsystem-share are not judged (trace longer, or raise the --profile rate)",
+            profile::MIN_SAMPLES, b.samples, n.samples
+        ));
+    }
     if base.profile.is_some() != new.profile.is_some() {
         notes.push(
             "only one report has a profile (the other ran without --profile): kernel time is not compared".to_owned(),

@@ -17,6 +17,10 @@ pub const NEW_FUNCTION_SHARE: f64 = 1.0;
 /// percentage points.
 pub const MOVED_POINTS: f64 = 1.0;
 
+/// The kernel samples each profile needs for `--fail-on` to judge its shares: with
+/// fewer, one sample is a percent or more and shares move by chance.
+pub const MIN_SAMPLES: u64 = 100;
+
 /// A share of the kernel samples in each report, in percent.
 #[derive(Debug, Clone, Serialize)]
 pub struct Share {
@@ -40,6 +44,9 @@ impl Share {
 pub struct ProfileDiff {
     /// Whether both reports had a profile; nothing below is filled otherwise.
     pub compared: bool,
+    /// Whether both have [`MIN_SAMPLES`]: the `--fail-on` conditions on profiles are
+    /// judged only then.
+    pub enough_samples: bool,
     /// Every subsystem either sampled, by NEW's share.
     pub subsystems: Vec<Share>,
     /// Functions NEW sampled at [`NEW_FUNCTION_SHARE`] or more and BASE never did.
@@ -50,7 +57,22 @@ pub struct ProfileDiff {
     pub moved_functions: Vec<Share>,
 }
 
-/// (function, file) → (subsystem, share) of one profile.
+/// A function as two builds of a kernel both name it: without the compiler's suffix
+/// (`filemap_read.isra.0` is `filemap_read`), with its module.
+fn same_function(name: &str) -> String {
+    let (function, module) = match name.split_once(" [") {
+        Some((f, m)) => (f, Some(m)),
+        None => (name, None),
+    };
+    let base = function.split('.').next().unwrap_or(function);
+    match module {
+        Some(m) => format!("{base} [{m}"),
+        None => base.to_owned(),
+    }
+}
+
+/// (function, file) → (subsystem, share) of one profile: the samples credited to each
+/// function (a function only passed through is not counted).
 fn functions(p: &ReadProfile) -> BTreeMap<(String, Option<String>), (String, f64)> {
     let all = p.samples.max(1) as f64;
     let mut out = BTreeMap::new();
@@ -58,7 +80,7 @@ fn functions(p: &ReadProfile) -> BTreeMap<(String, Option<String>), (String, f64
         for f in &s.files {
             for func in &f.functions {
                 let e = out
-                    .entry((func.name.clone(), f.file.clone()))
+                    .entry((same_function(&func.name), f.file.clone()))
                     .or_insert_with(|| (s.name.clone(), 0.0));
                 e.1 += 100.0 * func.samples as f64 / all;
             }
@@ -106,6 +128,7 @@ pub fn compare(base: Option<&ReadProfile>, new: Option<&ReadProfile>) -> Profile
     };
     let mut diff = ProfileDiff {
         compared: true,
+        enough_samples: base.samples.min(new.samples) >= MIN_SAMPLES,
         subsystems,
         ..ProfileDiff::default()
     };
@@ -196,7 +219,7 @@ pub fn sections(d: &ProfileDiff) -> Vec<(String, Vec<String>, Vec<Vec<String>>)>
         ),
         (
             format!(
-                "kernel functions new ({}; at least {NEW_FUNCTION_SHARE}% of NEW's samples, never sampled in BASE)",
+                "kernel functions new ({}; at least {NEW_FUNCTION_SHARE}% of NEW's samples, none of BASE's)",
                 d.new_functions.len()
             ),
             header("function"),
@@ -293,7 +316,16 @@ mod tests {
         assert!(d.gone_functions.is_empty());
         assert_eq!(names(&d.moved_functions), ["handle_mm_fault"]);
         assert_eq!(points(&d.moved_functions[0]), "-29.7 pts");
+        assert!(d.enough_samples);
         // Without a profile on one side nothing is compared.
         assert!(!compare(None, Some(&new)).compared);
+        // Another build's clone of a function is the same function; a short profile
+        // is compared but not judged.
+        let clone = profile(&[("Filesystem", "fs/pipe.c", "pipe_read.isra.0", 50)]);
+        let plain = profile(&[("Filesystem", "fs/pipe.c", "pipe_read", 50)]);
+        let d = compare(Some(&plain), Some(&clone));
+        assert!(d.new_functions.is_empty() && d.gone_functions.is_empty());
+        assert!(d.compared && !d.enough_samples);
+        assert_eq!(same_function("show_info.cold [ext4]"), "show_info [ext4]");
     }
 }
