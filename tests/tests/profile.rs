@@ -11,6 +11,14 @@ use wl_tests::phases::SUBSYSTEMS;
 /// The default rate.
 const HZ: f64 = 99.0;
 
+/// The tests of this file run one at a time: another test's `wl-user run` would put its
+/// programs on the syscall tracepoints too, and every traced call would pass through
+/// both, which changes the share of the kernel's time the phases spend in syscalls.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// `wl-user run --profile ARGS -- wl-testload --phases SECS`: the report and the
 /// workload's own (utime, stime) in seconds.
 fn phases(options: &[&str], secs: &str) -> (String, (f64, f64)) {
@@ -60,6 +68,7 @@ fn profiled_phases() -> (Value, (f64, f64)) {
 #[test]
 fn each_phase_is_credited_to_its_subsystem() {
     require_root();
+    let _one = one_at_a_time();
     let (report, _) = profiled_phases();
     let p = &report["profile"];
     let samples = p["samples"].as_u64().unwrap();
@@ -86,6 +95,7 @@ fn each_phase_is_credited_to_its_subsystem() {
 #[test]
 fn samples_are_the_rate_times_the_cpu_time() {
     require_root();
+    let _one = one_at_a_time();
     let (report, (utime, stime)) = profiled_phases();
     let p = &report["profile"];
     let samples = p["samples"].as_u64().unwrap();
@@ -116,6 +126,7 @@ fn samples_are_the_rate_times_the_cpu_time() {
 #[test]
 fn only_the_workload_is_sampled_and_the_stacks_render() {
     require_root();
+    let _one = one_at_a_time();
     if !has_tool("inferno-flamegraph") {
         return;
     }
@@ -179,6 +190,7 @@ fn only_the_workload_is_sampled_and_the_stacks_render() {
 #[test]
 fn bad_profile_requests_are_refused() {
     require_root();
+    let _one = one_at_a_time();
     for (args, says) in [
         (&["run", "--profile=0", "--", "true"][..], "--profile=0"),
         (
@@ -207,6 +219,7 @@ fn bad_profile_requests_are_refused() {
 #[test]
 fn diff_finds_a_new_kernel_path() {
     require_root();
+    let _one = one_at_a_time();
     let load = testload();
     let dir = std::env::temp_dir().join(format!("wl-profile-diff-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
