@@ -70,9 +70,19 @@ impl RunAs {
 /// it, `CAP_BPF`. Must run while the process has a single thread: capabilities and
 /// ids belong to threads, and threads started later inherit the caller's.
 pub fn drop_privileges(run_as: RunAs, reads_maps: impl Fn() -> bool) -> Result<Kept> {
-    let threads = std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(1);
+    let count = || {
+        std::fs::read_dir("/proc/self/task")
+            .map(|d| d.count())
+            .unwrap_or(1)
+    };
+    // The threads that verified the programs have been joined, but a joined thread
+    // leaves /proc/self/task a moment after: wait for that, briefly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    let mut threads = count();
+    while threads != 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        threads = count();
+    }
     if threads != 1 {
         bail!("cannot drop privileges: {threads} threads run already");
     }
