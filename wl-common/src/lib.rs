@@ -16,7 +16,7 @@ pub const NR_PER_ABI: u32 = 512;
 pub enum Abi {
     /// The machine's own ABI (x86_64's `syscall` instruction, aarch64's `svc`).
     Native = 0,
-    /// The 32-bit compat ABI of a 64-bit kernel (i386 on x86_64).
+    /// The 32-bit compat ABI of a 64-bit kernel (i386 on x86_64, 32-bit arm on arm64).
     Compat = 1,
 }
 
@@ -422,8 +422,9 @@ pub struct KernelOffsets {
     pub task_signal: u32,
     /// `signal_struct.live` (an `atomic_t`)
     pub signal_live: u32,
-    /// `task_struct.thread_info.status` (x86 only; 0 elsewhere)
-    pub task_thread_status: u32,
+    /// The `task_struct.thread_info` word that says a task's syscall is a compat one:
+    /// `.status` on x86 ([`X86_TS_COMPAT`]), `.flags` on arm64 ([`ARM64_TIF_32BIT`]).
+    pub task_compat_word: u32,
     /// `task_struct.bpf_storage`: null while a task has no local storage at all.
     pub task_bpf_storage: u32,
     /// `task_struct.cgroups` (a `css_set *`)
@@ -520,7 +521,7 @@ impl KernelOffsets {
         task_tgid: 0,
         task_signal: 0,
         signal_live: 0,
-        task_thread_status: 0,
+        task_compat_word: 0,
         task_bpf_storage: 0,
         task_cgroups: 0,
         css_set_dfl_cgrp: 0,
@@ -588,6 +589,10 @@ pub const SECCOMP_MODE_DEAD: u32 = 3;
 
 /// x86's `TS_COMPAT` in `thread_info.status`: the task is in a 32-bit syscall.
 pub const X86_TS_COMPAT: u32 = 0x0002;
+
+/// arm64's `TIF_32BIT` in `thread_info.flags`: the task runs 32-bit arm code, whose
+/// syscalls all go through the compat table (arch/arm64/include/asm/thread_info.h).
+pub const ARM64_TIF_32BIT: u32 = 1 << 22;
 
 /// Whom each call is also counted for (`--by`), set at load time in [`names::BY`].
 pub mod by {

@@ -77,8 +77,19 @@ fn syscall_abi(task: *mut task_struct) -> Abi {
         // process's ELF class, decides which table the number belongs to
         // (arch/x86/include/asm/thread_info.h, in_ia32_syscall()).
         // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
-        let status = unsafe { read_u32(task.cast(), offset!(task_thread_status)) };
+        let status = unsafe { read_u32(task.cast(), offset!(task_compat_word)) };
         if status & wl_common::X86_TS_COMPAT != 0 {
+            return Abi::Compat;
+        }
+    }
+    #[cfg(bpf_target_arch = "aarch64")]
+    {
+        // A 32-bit arm task has TIF_32BIT in thread_info.flags; every syscall it makes
+        // takes the compat table (arch/arm64/kernel/syscall.c, is_compat_task()). The
+        // flag is bit 22: the low word of the little-endian `unsigned long` holds it.
+        // SAFETY: `task` is the current task's BTF pointer; the offset comes from BTF.
+        let flags = unsafe { read_u32(task.cast(), offset!(task_compat_word)) };
+        if flags & wl_common::ARM64_TIF_32BIT != 0 {
             return Abi::Compat;
         }
     }
@@ -100,9 +111,12 @@ fn never_returns(abi: Abi, nr: u32) -> bool {
     }
     #[cfg(bpf_target_arch = "aarch64")]
     {
-        // include/uapi/asm-generic/unistd.h: 93 exit, 94 exit_group.
-        let _ = abi;
-        nr == 93 || nr == 94
+        // include/uapi/asm-generic/unistd.h: 93 exit, 94 exit_group;
+        // arch/arm64/tools/syscall_32.tbl: 1 exit, 248 exit_group.
+        match abi {
+            Abi::Native => nr == 93 || nr == 94,
+            Abi::Compat => nr == 1 || nr == 248,
+        }
     }
     #[cfg(not(any(bpf_target_arch = "x86_64", bpf_target_arch = "aarch64")))]
     {

@@ -49,10 +49,14 @@ pub(crate) fn is_execve(abi: Abi, nr: u32) -> bool {
             Abi::Compat => nr == 11 || nr == 358,
         }
     }
+    // include/uapi/asm-generic/unistd.h: 221, 281; arch/arm64/tools/syscall_32.tbl:
+    // 11, 387.
     #[cfg(not(bpf_target_arch = "x86_64"))]
     {
-        let _ = abi;
-        nr == 221 || nr == 281
+        match abi {
+            Abi::Native => nr == 221 || nr == 281,
+            Abi::Compat => nr == 11 || nr == 387,
+        }
     }
 }
 

@@ -186,6 +186,7 @@ fn oci_arch(abi: AbiName) -> &'static str {
         AbiName::X86_64 => "SCMP_ARCH_X86_64",
         AbiName::I386 => "SCMP_ARCH_X86",
         AbiName::Aarch64 => "SCMP_ARCH_AARCH64",
+        AbiName::Arm => "SCMP_ARCH_ARM",
     }
 }
 
@@ -194,7 +195,8 @@ fn scmp_arch(oci: &str) -> Result<(ScmpArch, AbiName)> {
         "SCMP_ARCH_X86_64" => (ScmpArch::X8664, AbiName::X86_64),
         "SCMP_ARCH_X86" => (ScmpArch::X86, AbiName::I386),
         "SCMP_ARCH_AARCH64" => (ScmpArch::Aarch64, AbiName::Aarch64),
-        other => bail!("architecture {other} is not one wl traces (x86_64, x86, aarch64)"),
+        "SCMP_ARCH_ARM" => (ScmpArch::Arm, AbiName::Arm),
+        other => bail!("architecture {other} is not one wl traces (x86_64, x86, aarch64, arm)"),
     })
 }
 
@@ -250,6 +252,7 @@ pub fn systemd(profile: &Profile) -> String {
             .map(|a| match a.as_str() {
                 "SCMP_ARCH_X86" => "x86",
                 "SCMP_ARCH_X86_64" => "x86-64",
+                "SCMP_ARCH_ARM" => "arm",
                 _ => "arm64",
             }),
     );

@@ -10,18 +10,19 @@ use crate::btf;
 /// Where the fields the kernel side reads sit in the running kernel; an error names the
 /// first one missing.
 pub fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
-    let arch_status = if cfg!(target_arch = "x86_64") {
-        // thread_info is embedded in task_struct on x86 (CONFIG_THREAD_INFO_IN_TASK).
+    // thread_info is embedded in task_struct (CONFIG_THREAD_INFO_IN_TASK) on both.
+    let compat_word = if cfg!(target_arch = "aarch64") {
+        btf.field_offset("task_struct", "thread_info")?
+            + btf.field_offset("thread_info", "flags")?
+    } else {
         btf.field_offset("task_struct", "thread_info")?
             + btf.field_offset("thread_info", "status")?
-    } else {
-        0
     };
     Ok(KernelOffsets {
         task_tgid: btf.field_offset("task_struct", "tgid")?,
         task_signal: btf.field_offset("task_struct", "signal")?,
         signal_live: btf.field_offset("signal_struct", "live")?,
-        task_thread_status: arch_status,
+        task_compat_word: compat_word,
         task_bpf_storage: btf.field_offset("task_struct", "bpf_storage")?,
         task_cgroups: btf.field_offset("task_struct", "cgroups")?,
         css_set_dfl_cgrp: btf.field_offset("css_set", "dfl_cgrp")?,

@@ -72,17 +72,25 @@ pub enum AbiName {
     X86_64,
     I386,
     Aarch64,
+    /// 32-bit arm (EABI) programs on an arm64 kernel: its compat ABI.
+    Arm,
 }
 
 impl AbiName {
-    pub const ALL: [AbiName; 3] = [AbiName::X86_64, AbiName::I386, AbiName::Aarch64];
+    pub const ALL: [AbiName; 4] = [
+        AbiName::X86_64,
+        AbiName::I386,
+        AbiName::Aarch64,
+        AbiName::Arm,
+    ];
 
     /// The ABI of the kernel side's native and compat slots on this machine.
     pub fn of(abi: Abi) -> AbiName {
         match (abi, cfg!(target_arch = "aarch64")) {
             (Abi::Native, true) => AbiName::Aarch64,
             (Abi::Native, false) => AbiName::X86_64,
-            (Abi::Compat, _) => AbiName::I386,
+            (Abi::Compat, true) => AbiName::Arm,
+            (Abi::Compat, false) => AbiName::I386,
         }
     }
 
@@ -91,6 +99,7 @@ impl AbiName {
             AbiName::X86_64 => "x86_64",
             AbiName::I386 => "i386",
             AbiName::Aarch64 => "aarch64",
+            AbiName::Arm => "arm",
         }
     }
 
@@ -106,7 +115,7 @@ pub struct Knowledge {
     pub release: &'static str,
     /// Where the tables come from: "embedded" or the scanned tree's path.
     pub origin: String,
-    tables: [&'static [Syscall]; 3],
+    tables: [&'static [Syscall]; 4],
     pub sections: &'static [Section],
     /// What fd and command arguments reach ([`objects::describe`]).
     pub objects: &'static objects::ObjectTables,
@@ -126,7 +135,12 @@ impl Knowledge {
         Knowledge {
             release: generated::SOURCE_RELEASE,
             origin: "embedded".into(),
-            tables: [generated::X86_64, generated::I386, generated::AARCH64],
+            tables: [
+                generated::X86_64,
+                generated::I386,
+                generated::AARCH64,
+                generated::ARM,
+            ],
             sections: generated::SECTIONS,
             objects: &generated_objects::OBJECTS,
             tree: None,
@@ -157,7 +171,7 @@ impl Knowledge {
                 })
                 .collect(),
         );
-        let mut tables: [&'static [Syscall]; 3] = [&[], &[], &[]];
+        let mut tables: [&'static [Syscall]; 4] = [&[]; 4];
         for (abi, rows) in scan.abis {
             let Some(i) = AbiName::ALL.iter().position(|a| a.as_str() == abi) else {
                 continue;
@@ -322,6 +336,18 @@ mod tests {
         assert_eq!(name_of(AbiName::I386, 64), "getppid");
         assert_eq!(name_of(AbiName::I386, 252), "exit_group");
         assert_eq!(name_of(AbiName::Aarch64, 173), "getppid");
+        // 32-bit arm on arm64: EABI numbers, arm64's compat entry points and wrappers,
+        // each wrapper with the subsystem of the call it wraps.
+        assert_eq!(name_of(AbiName::Arm, 64), "getppid");
+        assert_eq!(name_of(AbiName::Arm, 248), "exit_group");
+        assert_eq!(name_of(AbiName::Arm, 11), "execve");
+        assert_eq!(name_of(AbiName::Arm, 387), "execveat");
+        let pread = get(AbiName::Arm, "pread64");
+        assert_eq!(
+            (pread.nr, pread.entry, pread.subsystem),
+            (180, "compat_sys_aarch32_pread64", "Filesystem")
+        );
+        assert_eq!(pread.sources, ["arch/arm64/kernel/sys32.c"]);
         assert_eq!(
             knowledge().lookup(AbiName::I386, 5).unwrap().entry,
             "compat_sys_open"
@@ -448,7 +474,7 @@ mod tests {
             assert!(top >= 469, "{abi:?} ends at {top}");
             // The only holes are numbers the kernel's tables leave unused for this ABI:
             // x86_64 stops its own range at 335 and resumes at 424 with the numbers
-            // shared by all; syscall_32.tbl skips a few numbers; aarch64 leaves 244-259
+            // shared by all; syscall_32.tbl skips a few numbers (arm's many); aarch64 leaves 244-259
             // to arch-specific calls it has none of and 295-423 to 32-bit-only ones.
             let holes: Vec<u32> = (0..=top).filter(|&n| k.lookup(abi, n).is_none()).collect();
             let expected: Vec<u32> = match abi {
@@ -459,6 +485,13 @@ mod tests {
                     .chain([415])
                     .collect(),
                 AbiName::Aarch64 => (244..260).chain(295..424).collect(),
+                // Numbers of calls arm's EABI dropped (the old ABI's, commented out as
+                // "was sys_..." in syscall_32.tbl).
+                AbiName::Arm => vec![
+                    7, 13, 17, 18, 22, 25, 27, 28, 30, 31, 32, 35, 44, 48, 53, 56, 58, 59, 68, 69,
+                    76, 82, 84, 89, 90, 98, 101, 102, 109, 110, 112, 113, 117, 123, 127, 130, 137,
+                    166, 167, 188, 189, 222, 223, 254, 255, 402, 415, 447,
+                ],
             };
             assert_eq!(holes, expected, "{abi:?}");
         }

@@ -120,7 +120,7 @@ pub fn is_shared_helper(path: &str) -> bool {
 }
 
 /// The subsystem of a syscall implemented in `path`. Architecture wrappers such as
-/// x86's `ia32_pread64` take the subsystem of the generic syscall they wrap, which
+/// x86's `ia32_pread64` (arm64's `aarch32_pread64`) take the subsystem of the generic syscall they wrap, which
 /// `generic` finds by name (`pread64`); other architecture files follow [`ARCH_RULES`].
 pub fn subsystem_of(
     path: &str,
@@ -128,7 +128,7 @@ pub fn subsystem_of(
     generic: impl Fn(&str) -> Option<&'static str>,
 ) -> &'static str {
     if path.starts_with("arch/") {
-        let base = ["ia32_", "x86_", "arm64_", "compat_"]
+        let base = ["ia32_", "x86_", "aarch32_", "arm64_", "compat_"]
             .iter()
             .fold(define_name, |n, p| n.strip_prefix(p).unwrap_or(n));
         if let Some(s) = generic(base).or_else(|| generic(base.trim_end_matches("64"))) {
@@ -241,6 +241,10 @@ mod tests {
         };
         assert_eq!(
             subsystem_of("arch/x86/kernel/sys_ia32.c", "ia32_pread64", generic),
+            "Filesystem"
+        );
+        assert_eq!(
+            subsystem_of("arch/arm64/kernel/sys32.c", "aarch32_pread64", generic),
             "Filesystem"
         );
         assert_eq!(

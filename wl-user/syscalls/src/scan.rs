@@ -61,6 +61,15 @@ pub const ABIS: &[AbiSpec] = &[
         compat: false,
         arch_dir: "arch/arm64/",
     },
+    AbiSpec {
+        name: "arm",
+        // 32-bit arm's EABI numbers with the compat entry points arm64 gives them
+        // (Linux 6.11 and later; before, arch/arm64/include/asm/unistd32.h).
+        tbl: "arch/arm64/tools/syscall_32.tbl",
+        abis: &["common"],
+        compat: true,
+        arch_dir: "arch/arm64/",
+    },
 ];
 
 /// Syscalls newer than Debian's linux-source-6.12, up to Linux 6.18, with the file that
