@@ -9,6 +9,7 @@
 
 use std::{
     env, fs,
+    io::Read as _,
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -17,7 +18,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-use crate::{cargo, ensure_root, status, workspace_root};
+use crate::{arch::Arch, cargo, ensure_root, status, workspace_root};
 
 /// The package's name; the binary keeps its own name, `wl-user`.
 const PACKAGE: &str = "wl";
@@ -31,21 +32,39 @@ fn dist_dir() -> PathBuf {
     workspace_root().join("target/dist")
 }
 
-/// Builds wl-user in release mode and packages it; returns the path of the `.deb`.
-pub fn build() -> Result<PathBuf> {
+/// Builds wl-user in release mode for `arch` (cross-building it for a foreign one) and
+/// packages it; returns the path of the `.deb`.
+pub fn build(arch: Arch) -> Result<PathBuf> {
     let started = Instant::now();
-    let mut b = cargo();
-    b.args(["build", "--release", "--package", "wl-user"]);
-    status(b)?;
-    for tool in ["dpkg", "dpkg-deb", "dpkg-shlibdeps", "strip", "gzip"] {
+    // Checked first, so that a missing tool fails before a build of minutes.
+    let strip = arch.tool("strip");
+    let objdump = arch.tool("objdump");
+    let mut tools = vec!["dpkg-deb", "dpkg-shlibdeps", "gzip", strip.as_str()];
+    if !arch.is_host() {
+        // dpkg-shlibdeps reads a foreign binary with the cross objdump.
+        tools.push(objdump.as_str());
+    }
+    for tool in tools {
         ensure!(
-            which(tool),
-            "'{tool}' is not installed: install dpkg-dev and binutils (./setup does)"
+            crate::on_path(tool).is_some(),
+            "'{tool}' is not installed: install dpkg-dev and binutils{} (./setup does)",
+            if arch.is_host() {
+                String::new()
+            } else {
+                format!("-{}", arch.gnu())
+            }
         );
     }
+    // The manual pages and completions come from the built binary, and another
+    // architecture's binary runs here only under an emulator.
+    let emulator = emulator(arch)?;
+
+    let mut b = cargo();
+    b.args(["build", "--release", "--package", "wl-user"]);
+    arch.configure(&mut b)?;
+    status(b)?;
 
     let version = env!("CARGO_PKG_VERSION");
-    let arch = output(Command::new("dpkg").arg("--print-architecture"))?;
     let dist = dist_dir();
     // Laid out as dpkg-shlibdeps expects: the package's tree in debian/<package>, beside
     // a debian/control naming it.
@@ -54,29 +73,43 @@ pub fn build() -> Result<PathBuf> {
     remove_dir_if_exists(&work)?;
     fs::create_dir_all(&dist).with_context(|| format!("cannot create {}", dist.display()))?;
     // An older version's package would make the README's `apt install ./target/dist/wl_*.deb`
-    // match two files.
+    // match two files. Another architecture's package stays.
     for entry in fs::read_dir(&dist).with_context(|| format!("cannot read {}", dist.display()))? {
         let path = entry?.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if name.starts_with("wl_") && name.ends_with(".deb") {
+        if is_package_of(&name, arch) {
             fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
 
     let bin = stage.join("usr/bin/wl-user");
     mkdir(bin.parent().unwrap())?;
-    let built = workspace_root().join("target/release/wl-user");
+    let built = arch.release_dir().join("wl-user");
+    ensure_elf_for(&built, arch)?;
     fs::copy(&built, &bin).with_context(|| format!("cannot copy {}", built.display()))?;
     // Debian ships binaries without symbols; the embedded eBPF object is data and stays.
-    let mut s = Command::new("strip");
+    let mut s = Command::new(&strip);
     s.args(["--strip-unneeded", "--remove-section=.comment"])
         .arg(&bin);
     status(s)?;
     set_mode(&bin, 0o755)?;
+    // The built binary, run on this machine (through the emulator for a foreign one).
+    let run_bin = || {
+        let mut c = match &emulator {
+            Some(qemu) => {
+                let mut c = Command::new(qemu);
+                c.arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        c.stdin(Stdio::null());
+        c
+    };
 
     let man_dir = stage.join("usr/share/man/man1");
     mkdir(&man_dir)?;
-    let mut m = Command::new(&bin);
+    let mut m = run_bin();
     m.args(["man", "--dir"]).arg(&man_dir);
     status(m)?;
     let mut pages = Vec::new();
@@ -94,7 +127,7 @@ pub fn build() -> Result<PathBuf> {
         ("zsh", "usr/share/zsh/vendor-completions/_wl-user"),
         ("fish", "usr/share/fish/vendor_completions.d/wl-user.fish"),
     ] {
-        let script = output_bytes(Command::new(&bin).args(["completions", shell]))?;
+        let script = output_bytes(run_bin().args(["completions", shell]))?;
         write(&stage.join(path), &script)?;
     }
 
@@ -129,11 +162,11 @@ pub fn build() -> Result<PathBuf> {
     let installed_kib = installed_size_kib(&stage)?;
     // Also how dpkg-shlibdeps finds the package's root.
     mkdir(&stage.join("DEBIAN"))?;
-    let depends = shlib_depends(&work)?;
-    let control = control(version, &arch, &depends, installed_kib);
+    let depends = shlib_depends(&work, arch)?;
+    let control = control(version, arch, &depends, installed_kib);
     write(&stage.join("DEBIAN/control"), control.as_bytes())?;
 
-    let deb = dist.join(format!("{PACKAGE}_{version}_{arch}.deb"));
+    let deb = dist.join(package_file(version, arch));
     let mut d = Command::new("dpkg-deb");
     d.args(["--build", "--root-owner-group"])
         .arg(&stage)
@@ -151,8 +184,13 @@ pub fn build() -> Result<PathBuf> {
 }
 
 /// The package's `Depends`, as dpkg-shlibdeps derives it from the libraries the binary
-/// links (glibc's and libgcc_s) and the symbol versions it uses.
-fn shlib_depends(work: &Path) -> Result<String> {
+/// links (glibc's, libgcc_s and libseccomp) and the symbol versions it uses.
+///
+/// For a foreign architecture, DEB_HOST_ARCH makes dpkg-shlibdeps cross-aware: it reads
+/// the binary with that architecture's objdump, looks for its libraries in the
+/// multiarch directories (/lib/aarch64-linux-gnu) and so finds the packages of that
+/// architecture (libc6:arm64) and their symbols files.
+fn shlib_depends(work: &Path, arch: Arch) -> Result<String> {
     write(
         &work.join("debian/control"),
         format!("Source: {PACKAGE}\n\nPackage: {PACKAGE}\nArchitecture: any\n").as_bytes(),
@@ -160,17 +198,100 @@ fn shlib_depends(work: &Path) -> Result<String> {
     let out = output(
         Command::new("dpkg-shlibdeps")
             .current_dir(work)
+            .env("DEB_HOST_ARCH", arch.debian())
+            .env_remove("DEB_BUILD_ARCH")
             .arg("-O")
             .arg(format!("debian/{PACKAGE}/usr/bin/wl-user")),
     )?;
     let depends = out
         .lines()
         .find_map(|l| l.strip_prefix("shlibs:Depends="))
-        .with_context(|| format!("dpkg-shlibdeps printed no shlibs:Depends: {out}"))?;
-    Ok(depends.trim().to_owned())
+        .with_context(|| format!("dpkg-shlibdeps printed no shlibs:Depends: {out}"))?
+        .trim()
+        .to_owned();
+    check_depends(&depends)?;
+    Ok(depends)
 }
 
-fn control(version: &str, arch: &str, depends: &str, installed_kib: u64) -> String {
+/// What dpkg-shlibdeps must have found: glibc's own package, not the cross toolchain's
+/// copy of it (libc6-arm64-cross), which no target system has.
+fn check_depends(depends: &str) -> Result<()> {
+    let names: Vec<&str> = depends
+        .split([',', '|'])
+        .filter_map(|d| d.split_whitespace().next())
+        .collect();
+    ensure!(
+        names.contains(&"libc6"),
+        "the package's Depends lacks libc6: {depends}"
+    );
+    ensure!(
+        !names.iter().any(|n| n.ends_with("-cross")),
+        "the package's Depends names a cross toolchain's library: {depends}"
+    );
+    Ok(())
+}
+
+/// `wl_<version>_<arch>.deb`, Debian's name for the package file.
+fn package_file(version: &str, arch: Arch) -> String {
+    format!("{PACKAGE}_{version}_{}.deb", arch.debian())
+}
+
+/// Whether `name` is a package file of wl for `arch`, of any version.
+fn is_package_of(name: &str, arch: Arch) -> bool {
+    name.strip_prefix(&format!("{PACKAGE}_"))
+        .and_then(|rest| rest.strip_suffix(&format!("_{}.deb", arch.debian())))
+        .is_some_and(|version| !version.is_empty() && !version.contains('_'))
+}
+
+/// The user-mode emulator that runs `arch`'s binaries here: none for this machine's.
+fn emulator(arch: Arch) -> Result<Option<PathBuf>> {
+    if arch.is_host() {
+        return Ok(None);
+    }
+    let qemu = format!("qemu-{}-static", qemu_name(arch));
+    match crate::on_path(&qemu) {
+        Some(path) => Ok(Some(path)),
+        None => bail!(
+            "packaging for {} runs the built wl-user (for its manual pages and completions) \
+             under {qemu}, which is not installed: run ./setup",
+            arch.debian()
+        ),
+    }
+}
+
+/// QEMU's name for an architecture.
+fn qemu_name(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Amd64 => "x86_64",
+        Arch::Arm64 => "aarch64",
+    }
+}
+
+/// Refuses to package a binary of another architecture than the package's, such as a
+/// stale file left where the build should have put one.
+fn ensure_elf_for(path: &Path, arch: Arch) -> Result<()> {
+    const EM_X86_64: u16 = 62;
+    const EM_AARCH64: u16 = 183;
+    let want = match arch {
+        Arch::Amd64 => EM_X86_64,
+        Arch::Arm64 => EM_AARCH64,
+    };
+    let mut header = [0u8; 20];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    // A little-endian ELF file; e_machine at offset 18.
+    let machine = u16::from_le_bytes([header[18], header[19]]);
+    ensure!(
+        header.starts_with(b"\x7fELF") && header[5] == 1 && machine == want,
+        "{} is not an ELF binary for {}",
+        path.display(),
+        arch.debian()
+    );
+    Ok(())
+}
+
+fn control(version: &str, arch: Arch, depends: &str, installed_kib: u64) -> String {
     format!(
         "Package: {PACKAGE}
 Version: {version}
@@ -190,6 +311,7 @@ Description: which kernel subsystems a workload uses
  The eBPF programs are built into the binary. Tracing needs Linux 5.11 or newer
  with BTF (/sys/kernel/btf/vmlinux) and root, or CAP_BPF with CAP_PERFMON.
 ",
+        arch = arch.debian(),
         maintainer = maintainer()
     )
 }
@@ -267,7 +389,7 @@ fn installed_size_kib(stage: &Path) -> Result<u64> {
 /// traces, that its manual page renders and that bash completes its subcommands.
 pub fn test() -> Result<()> {
     ensure_root("the package test (debootstrap, chroot, mounts)")?;
-    if !which("debootstrap") {
+    if crate::on_path("debootstrap").is_none() {
         if env::var_os("CI").is_some() {
             bail!("debootstrap is not installed: the package test needs it (./setup installs it)");
         }
@@ -276,7 +398,8 @@ pub fn test() -> Result<()> {
         );
         return Ok(());
     }
-    let deb = build()?;
+    // The chroot is this machine's architecture, and runs the package's binary natively.
+    let deb = build(Arch::host())?;
     let started = Instant::now();
     let chroot = ensure_chroot()?;
     let prepared = Instant::now();
@@ -583,7 +706,7 @@ fn is_mount_point(path: &Path) -> Result<bool> {
 /// Unmounts everything at or below `dir`, deepest first, and refuses to go on if
 /// something stays: removing a directory with the host's /sys bound inside it would
 /// reach the host.
-fn unmount_below(dir: &Path) -> Result<()> {
+pub(crate) fn unmount_below(dir: &Path) -> Result<()> {
     let mut stale: Vec<PathBuf> = mounts()?
         .into_iter()
         .map(|(p, _)| p)
@@ -604,14 +727,6 @@ fn unmount_below(dir: &Path) -> Result<()> {
         left.join(", ")
     );
     Ok(())
-}
-
-fn which(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn output(cmd: &mut Command) -> Result<String> {
@@ -655,6 +770,48 @@ fn remove_dir_if_exists(dir: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The control file of a cross-built package names the target's architecture, and
+    /// keeps Debian's format.
+    #[test]
+    fn an_arm64_package_says_arm64() {
+        let depends = "libc6 (>= 2.34), libgcc-s1 (>= 4.2), libseccomp2 (>= 2.5.0)";
+        let text = control("1.2.3", Arch::Arm64, depends, 4096);
+        assert!(text.starts_with("Package: wl\nVersion: 1.2.3\nArchitecture: arm64\n"));
+        assert!(text.contains(&format!("\nDepends: {depends}\n")));
+        assert!(text.contains("\nInstalled-Size: 4096\n"));
+        assert!(text.ends_with('\n') && !text.ends_with("\n\n"));
+        for line in text.lines() {
+            assert!(
+                line.starts_with(' ') || line.split_once(": ").is_some(),
+                "not a field or a continuation: {line:?}"
+            );
+        }
+        assert_eq!(package_file("1.2.3", Arch::Arm64), "wl_1.2.3_arm64.deb");
+        assert_eq!(qemu_name(Arch::Arm64), "aarch64");
+    }
+
+    /// Building one architecture's package replaces its older versions, not the other
+    /// architecture's package.
+    #[test]
+    fn only_the_same_architectures_packages_are_replaced() {
+        assert!(is_package_of("wl_0.1.0_arm64.deb", Arch::Arm64));
+        assert!(is_package_of("wl_0.0.9~rc1_arm64.deb", Arch::Arm64));
+        assert!(!is_package_of("wl_0.1.0_amd64.deb", Arch::Arm64));
+        assert!(is_package_of("wl_0.1.0_amd64.deb", Arch::Amd64));
+        assert!(!is_package_of("wl_0.1.0_arm64.deb.partial", Arch::Arm64));
+        assert!(!is_package_of("wl-other_0.1.0_arm64.deb", Arch::Arm64));
+        assert!(!is_package_of("wl__arm64.deb", Arch::Arm64));
+    }
+
+    #[test]
+    fn depends_must_name_the_targets_own_libc() {
+        check_depends("libc6 (>= 2.34), libgcc-s1 (>= 4.2), libseccomp2 (>= 2.5.0)").unwrap();
+        assert!(check_depends("libc6-arm64-cross (>= 2.34), libgcc-s1 (>= 4.2)").is_err());
+        assert!(check_depends("libgcc-s1 (>= 4.2)").is_err());
+    }
+
     /// Debian's format: paragraphs of `Field: value` lines, continuation lines start
     /// with a space, and a blank line inside a text is a lone " .".
     #[test]

@@ -1,5 +1,6 @@
 //! Developer tasks for wl. `cargo xtask --help` lists them.
 
+mod arch;
 mod bench;
 mod dist;
 mod gen_syscalls;
@@ -14,6 +15,8 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
+use arch::Arch;
+
 #[derive(Parser)]
 #[command(about = "Build, run and test wl; regenerate its tables")]
 struct Cli {
@@ -24,7 +27,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Build wl-user (and the eBPF programs it embeds) in release mode.
-    Build,
+    Build {
+        /// Cross-build for this architecture (default: this machine's); arm64 lands in
+        /// target/aarch64-unknown-linux-gnu/release.
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
+    },
     /// Build, then trace a command: `wl-user run ARGS`, as root (through sudo if needed).
     ///
     /// Example: cargo xtask run -- perf bench syscall basic
@@ -34,7 +42,8 @@ enum Task {
     },
     /// Run every test: the benchmark's smoke test, unit tests, integration tests that
     /// load the eBPF programs into the running kernel, the Debian package in a chroot,
-    /// and the integration tests again on Debian's 6.1 and 6.12 kernels (as root).
+    /// and the integration tests again on Debian's 6.1 and 6.12 kernels, for this
+    /// machine's architecture and (cross-built, emulated) arm64 (as root).
     Test {
         /// Extra arguments for the test binaries (a test name filter, --nocapture, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -56,7 +65,11 @@ enum Task {
     },
     /// Build the Debian package target/dist/wl_<version>_<arch>.deb: wl-user, its manual
     /// pages and shell completions.
-    Dist,
+    Dist {
+        /// Package for this architecture (default: this machine's), cross-building it.
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
+    },
     /// Build the package, install it into a minimal Debian 12 chroot (made once by
     /// debootstrap, kept in target/dist) and trace, read the manual and complete there (as root).
     DistTest,
@@ -80,6 +93,11 @@ enum Task {
         /// Use KVM instead of emulating the CPU (nested KVM hangs on some machines).
         #[arg(long)]
         kvm: bool,
+        /// The guests' architecture (default: this machine's). arm64 cross-builds the
+        /// tests and boots Debian's arm64 kernels on an emulated CPU, with an arm64
+        /// userspace made once by debootstrap.
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
     },
 }
 
@@ -129,7 +147,7 @@ fn cargo_run_wl_user(args: &[String]) -> Vec<String> {
 
 /// One release build of wl-user and the test workload, which the tests, the package and
 /// the kernel matrix all use.
-fn build_for_tests() -> Result<()> {
+fn build_for_tests(arch: Arch) -> Result<()> {
     let mut b = cargo();
     b.args([
         "build",
@@ -140,7 +158,17 @@ fn build_for_tests() -> Result<()> {
         "wl-tests",
         "--bins",
     ]);
+    arch.configure(&mut b)?;
     status(b)
+}
+
+/// Where `program` is on PATH, if it is.
+fn on_path(program: &str) -> Option<PathBuf> {
+    env::var_os("PATH").and_then(|paths| {
+        env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
 }
 
 fn ensure_root(what: &str) -> Result<()> {
@@ -183,9 +211,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.task {
-        Task::Build => {
+        Task::Build { arch } => {
             let mut c = cargo();
             c.args(["build", "--release", "--package", "wl-user"]);
+            Arch::or_host(arch).configure(&mut c)?;
             status(c)
         }
         Task::Run { args } => {
@@ -196,7 +225,7 @@ fn run(cli: Cli) -> Result<()> {
             std::process::exit(st.code().unwrap_or(1));
         }
         Task::Test { args } => {
-            build_for_tests()?;
+            build_for_tests(Arch::host())?;
             if args.is_empty() {
                 // The benchmark's quick form: every tool runs, wl's counts are exact.
                 ensure_root("the benchmark smoke test")?;
@@ -209,11 +238,18 @@ fn run(cli: Cli) -> Result<()> {
             if args.is_empty() {
                 // The package, installed where none of the build tools are.
                 dist::test()?;
-                // The kernels users run, besides this one.
-                vm_test::run(vm_test::Options {
-                    kernels: Vec::new(),
-                    kvm: false,
-                })?;
+                // The kernels users run, besides this one, on both architectures.
+                let mut archs = vec![Arch::host()];
+                if Arch::host() != Arch::Arm64 {
+                    archs.push(Arch::Arm64);
+                }
+                for arch in archs {
+                    vm_test::run(vm_test::Options {
+                        kernels: Vec::new(),
+                        kvm: false,
+                        arch,
+                    })?;
+                }
             }
             Ok(())
         }
@@ -223,11 +259,11 @@ fn run(cli: Cli) -> Result<()> {
             smoke,
         } => {
             // wl-user, and wl-testload for the loops of the event benchmarks.
-            build_for_tests()?;
+            build_for_tests(Arch::host())?;
             ensure_root("the benchmark")?;
             bench::run(bench_options(smoke, loops, rounds))
         }
-        Task::Dist => dist::build().map(drop),
+        Task::Dist { arch } => dist::build(Arch::or_host(arch)).map(drop),
         Task::DistTest => dist::test(),
         Task::GenSyscalls { kernel_src, only } => {
             let dir = workspace_root().join("wl-user/syscalls/src");
@@ -243,7 +279,11 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Task::VmTest { kernels, kvm } => vm_test::run(vm_test::Options { kernels, kvm }),
+        Task::VmTest { kernels, kvm, arch } => vm_test::run(vm_test::Options {
+            kernels,
+            kvm,
+            arch: Arch::or_host(arch),
+        }),
     }
 }
 
