@@ -28,12 +28,33 @@ pub const CHILD_GETSID: u64 = 300;
 pub const ORPHAN_UMASK: u64 = 400;
 /// How long the orphan sleeps before its calls, so that its parent is gone by then.
 pub const ORPHAN_DELAY_MS: u64 = 100;
-/// getpgrp calls by a child after it execs the workload again, per unit of scale.
+/// The workload's own ABI, as reports name it.
+pub const NATIVE_ABI: &str = if cfg!(target_arch = "aarch64") {
+    "aarch64"
+} else {
+    "x86_64"
+};
+
+/// getpgrp calls by a child after it execs the workload again, per unit of scale
+/// ([`EXEC_CALL`]).
 pub const EXEC_GETPGRP: u64 = 250;
+/// The call the exec'd child repeats: getpgrp, where the ABI has one; arm64's generic
+/// table has none (its libc calls getpgid(0)), so `times(NULL)` there.
+pub const EXEC_CALL: &str = if cfg!(target_arch = "aarch64") {
+    "times"
+} else {
+    "getpgrp"
+};
 /// dup(-1): fails with EBADF.
 pub const DUP_EBADF: u64 = 17;
-/// rmdir of a path that does not exist: fails with ENOENT.
+/// rmdir of a path that does not exist: fails with ENOENT ([`RMDIR_CALL`]).
 pub const RMDIR_ENOENT: u64 = 9;
+/// The syscall that rmdir is: arm64 has no rmdir, only `unlinkat(AT_REMOVEDIR)`.
+pub const RMDIR_CALL: &str = if cfg!(target_arch = "aarch64") {
+    "unlinkat"
+} else {
+    "rmdir"
+};
 /// chdir("/") succeeds this many times ...
 pub const CHDIR_OK: u64 = 2;
 /// ... and chdir of a missing directory fails with ENOENT this many times.

@@ -41,7 +41,7 @@ fn made_abi(entry: &Value, abi: &str, name: &str) -> (u64, u64) {
 
 /// Calls of x86_64 syscall `name` in one entry.
 fn made(entry: &Value, name: &str) -> u64 {
-    made_abi(entry, "x86_64", name).0
+    made_abi(entry, NATIVE_ABI, name).0
 }
 
 /// Runs `wl-user run --format json --by BY [EXTRA] -- COMMAND` within `limit`.
@@ -158,7 +158,7 @@ fn workload_processes(report: &Value) -> Workload<'_> {
     });
     let orphan = only(procs, "the orphan (setsid)", |p| made(p, "setsid") > 0);
     let exec = only(procs, "the exec'd child (getpgrp)", |p| {
-        made(p, "getpgrp") > 0
+        made(p, EXEC_CALL) > 0
     });
     let known = [main, child, orphan, exec].map(|p| n(p, "pid"));
     let middle = only(procs, "the middle child", |p| !known.contains(&n(p, "pid")));
@@ -181,14 +181,18 @@ fn assert_workload_processes(report: &Value, run: bool) {
     let m = w.main;
     assert_eq!(made(m, "getppid"), MAIN_GETPPID, "{m}");
     assert_eq!(made(m, "getpgid"), THREADS * THREAD_GETPGID, "{m}");
-    assert_eq!(made_abi(m, "x86_64", "dup"), (DUP_EBADF, DUP_EBADF), "{m}");
     assert_eq!(
-        made_abi(m, "x86_64", "rmdir"),
+        made_abi(m, NATIVE_ABI, "dup"),
+        (DUP_EBADF, DUP_EBADF),
+        "{m}"
+    );
+    assert_eq!(
+        made_abi(m, NATIVE_ABI, RMDIR_CALL),
         (RMDIR_ENOENT, RMDIR_ENOENT),
         "{m}"
     );
     assert_eq!(
-        made_abi(m, "x86_64", "chdir"),
+        made_abi(m, NATIVE_ABI, "chdir"),
         (CHDIR_OK + CHDIR_ENOENT, CHDIR_ENOENT),
         "{m}"
     );
@@ -197,7 +201,7 @@ fn assert_workload_processes(report: &Value, run: bool) {
     }
     // Its own execve is counted only when wl-user started it.
     assert_eq!(made(m, "execve"), u64::from(run), "{m}");
-    for other in ["getsid", "umask", "setsid", "getpgrp"] {
+    for other in ["getsid", "umask", "setsid", EXEC_CALL] {
         assert_eq!(made(m, other), 0, "{other} is its children's: {m}");
     }
     assert_eq!(m["exit_status"], EXIT_STATUS, "{m}");
@@ -233,7 +237,7 @@ fn assert_workload_processes(report: &Value, run: bool) {
     );
 
     let e = w.exec;
-    assert_eq!(made(e, "getpgrp"), EXEC_GETPGRP, "{e}");
+    assert_eq!(made(e, EXEC_CALL), EXEC_GETPGRP, "{e}");
     assert_eq!(made(e, "execve"), 1, "{e}");
     assert_eq!(n(e, "ppid"), main_pid, "{e}");
 
@@ -366,7 +370,7 @@ fn by_thread_keeps_the_workload_threads_apart() {
     );
     assert_eq!(made(main, "getppid"), MAIN_GETPPID, "{main}");
     assert_eq!(made(main, "getpgid"), 0, "{main}");
-    assert_eq!(made_abi(main, "x86_64", "dup"), (DUP_EBADF, DUP_EBADF));
+    assert_eq!(made_abi(main, NATIVE_ABI, "dup"), (DUP_EBADF, DUP_EBADF));
 
     let workers: Vec<&Value> = threads.iter().filter(|t| made(t, "getpgid") > 0).collect();
     assert_eq!(workers.len() as u64, THREADS, "{workers:#?}");
@@ -442,7 +446,7 @@ fn by_process_in_csv_md_and_rst() {
     );
     let getppid: u64 = rows
         .iter()
-        .filter(|r| r[3] == "x86_64" && r[5] == "getppid")
+        .filter(|r| r[3] == NATIVE_ABI && r[5] == "getppid")
         .map(|r| r[6].parse::<u64>().unwrap())
         .sum();
     assert_eq!(getppid, MAIN_GETPPID);
@@ -502,18 +506,18 @@ fn by_comm_groups_processes_by_name() {
     assert_eq!(made(load, "getsid"), CHILD_GETSID, "{load}");
     assert_eq!(made(load, "umask"), ORPHAN_UMASK, "{load}");
     assert_eq!(made(load, "setsid"), 1, "{load}");
-    assert_eq!(made(load, "getpgrp"), 0, "{load}");
-    assert_eq!(made_abi(load, "x86_64", "dup"), (DUP_EBADF, DUP_EBADF));
+    assert_eq!(made(load, EXEC_CALL), 0, "{load}");
+    assert_eq!(made_abi(load, NATIVE_ABI, "dup"), (DUP_EBADF, DUP_EBADF));
     if cfg!(target_arch = "x86_64") {
         assert_eq!(made_abi(load, "i386", "getppid").0, I386_GETPPID, "{load}");
     }
-    assert_eq!(made(exe, "getpgrp"), EXEC_GETPGRP, "{exe}");
+    assert_eq!(made(exe, EXEC_CALL), EXEC_GETPGRP, "{exe}");
     assert_eq!(made(exe, "execve"), 1, "{exe}");
     // The shell's execve, by wl-user, and its child's of the workload.
     assert_eq!(made(sh, "execve"), 1, "{sh}");
     assert_eq!(made(load, "execve"), 1, "{load}");
     // (The shell may call getppid itself, for $PPID.)
-    for name in ["getpgid", "getsid", "umask", "getpgrp"] {
+    for name in ["getpgid", "getsid", "umask", EXEC_CALL] {
         assert_eq!(made(sh, name), 0, "{name} in {sh}");
     }
     assert_split_adds_up(&report, "commands");

@@ -70,7 +70,7 @@ fn reports_carry_a_schema_and_percentiles() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["name"] == "getppid" && s["abi"] == "x86_64")
+        .find(|s| s["name"] == "getppid" && s["abi"] == NATIVE_ABI)
         .unwrap();
     let n = |f: &str| getppid[f].as_u64().unwrap();
     assert_eq!(n("timed_calls"), wl_tests::MAIN_GETPPID);
@@ -87,7 +87,7 @@ fn reports_carry_a_schema_and_percentiles() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["name"] == "exit_group" && s["abi"] == "x86_64")
+        .find(|s| s["name"] == "exit_group" && s["abi"] == NATIVE_ABI)
         .unwrap();
     assert_eq!(
         (exit["p50_ns"].as_u64(), exit["p99_ns"].as_u64()),

@@ -86,7 +86,7 @@ fn waits_in_calls_not_counted_make_no_rows() {
         let names: Vec<&(String, String)> = rows.keys().collect();
         assert_eq!(
             names,
-            [&("x86_64".to_owned(), "kill".to_owned())],
+            [&(NATIVE_ABI.to_owned(), "kill".to_owned())],
             "{mode:?}: {rows:?}"
         );
         assert_eq!(

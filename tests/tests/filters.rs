@@ -43,8 +43,8 @@ fn only_the_syscalls_named_are_counted() {
         let mut names: Vec<(String, String)> = r.keys().cloned().collect();
         names.sort();
         let mut expected = vec![
-            ("x86_64".to_owned(), "chdir".to_owned()),
-            ("x86_64".to_owned(), "getppid".to_owned()),
+            (NATIVE_ABI.to_owned(), "chdir".to_owned()),
+            (NATIVE_ABI.to_owned(), "getppid".to_owned()),
         ];
         if cfg!(target_arch = "x86_64") {
             // A name counts in every ABI that has it.
@@ -54,7 +54,7 @@ fn only_the_syscalls_named_are_counted() {
         expected.sort();
         assert_eq!(names, expected, "{mode:?}: nothing else is counted");
         assert_eq!(calls(&r, "getppid"), MAIN_GETPPID, "{mode:?}");
-        let chdir = row(&r, "x86_64", "chdir").unwrap();
+        let chdir = row(&r, NATIVE_ABI, "chdir").unwrap();
         assert_eq!(
             (chdir.calls, chdir.errors, chdir.errno),
             (
@@ -92,14 +92,14 @@ fn only_failed_calls_are_counted() {
             assert_eq!(row.calls, row.errors, "{mode:?} {key:?}: {row:?}");
             assert!(row.calls > 0);
         }
-        let failed = |name| row(&r, "x86_64", name).map(|r| (r.calls, r.errno));
+        let failed = |name| row(&r, NATIVE_ABI, name).map(|r| (r.calls, r.errno));
         assert_eq!(
             failed("dup"),
             Some((DUP_EBADF, errno(&[("EBADF", DUP_EBADF)]))),
             "{mode:?}"
         );
         assert_eq!(
-            failed("rmdir"),
+            failed(RMDIR_CALL),
             Some((RMDIR_ENOENT, errno(&[("ENOENT", RMDIR_ENOENT)]))),
             "{mode:?}"
         );
@@ -117,11 +117,12 @@ fn only_failed_calls_are_counted() {
 #[test]
 fn only_the_errnos_named_are_counted() {
     require_root();
-    let (report, stderr) = traced(&["--errno", "ENOENT", "--syscall", "rmdir,chdir,dup"]);
+    let names = format!("{RMDIR_CALL},chdir,dup");
+    let (report, stderr) = traced(&["--errno", "ENOENT", "--syscall", &names]);
     let r = rows(&report);
-    assert_eq!(row(&r, "x86_64", "rmdir").unwrap().calls, RMDIR_ENOENT);
-    assert_eq!(row(&r, "x86_64", "chdir").unwrap().calls, CHDIR_ENOENT);
-    assert_eq!(row(&r, "x86_64", "dup"), None, "dup fails with EBADF");
+    assert_eq!(row(&r, NATIVE_ABI, RMDIR_CALL).unwrap().calls, RMDIR_ENOENT);
+    assert_eq!(row(&r, NATIVE_ABI, "chdir").unwrap().calls, CHDIR_ENOENT);
+    assert_eq!(row(&r, NATIVE_ABI, "dup"), None, "dup fails with EBADF");
     assert_eq!(r.len(), 2, "{r:?}");
     assert_eq!(report["only"]["errnos"], serde_json::json!(["ENOENT"]));
     assert_eq!(report["only"]["failed"], true);
@@ -134,13 +135,15 @@ fn only_the_errnos_named_are_counted() {
         "-e",
         "ENOENT",
         "-s",
-        "rmdir",
+        RMDIR_CALL,
         "--",
         load.to_str().unwrap(),
     ]);
     let table = String::from_utf8_lossy(&out.stderr);
     assert!(
-        table.contains("wl: counted only syscalls rmdir; calls that failed with ENOENT"),
+        table.contains(&format!(
+            "wl: counted only syscalls {RMDIR_CALL}; calls that failed with ENOENT"
+        )),
         "{table}"
     );
 }

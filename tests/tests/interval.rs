@@ -124,7 +124,7 @@ fn json_lines_intervals_add_up_to_the_final_report() {
     );
     let sums = sum_calls(intervals);
     assert_eq!(
-        sums[&("x86_64".to_owned(), "getppid".to_owned())].0,
+        sums[&(NATIVE_ABI.to_owned(), "getppid".to_owned())].0,
         wl_tests::MAIN_GETPPID,
         "{per_interval:?}"
     );
@@ -145,7 +145,7 @@ fn the_last_partial_interval_is_written() {
     let tail_rows = rows(intervals.last().unwrap());
     assert!(tail_rows.values().any(|r| r.calls > 0), "{tail}");
     assert_eq!(
-        sum_calls(intervals)[&("x86_64".to_owned(), "getppid".to_owned())].0,
+        sum_calls(intervals)[&(NATIVE_ABI.to_owned(), "getppid".to_owned())].0,
         wl_tests::MAIN_GETPPID
     );
     assert_intervals_add_up(intervals, last);
@@ -197,7 +197,7 @@ fn intervals_carry_the_split_by_process() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|s| s["name"] == "getppid" && s["abi"] == "x86_64")
+                .filter(|s| s["name"] == "getppid" && s["abi"] == NATIVE_ABI)
                 .map(|s| s["calls"].as_u64().unwrap())
                 .sum::<u64>();
         }

@@ -36,7 +36,7 @@ fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["name"] == name && s["abi"] == "x86_64")
+        .find(|s| s["name"] == name && s["abi"] == NATIVE_ABI)
         .unwrap_or_else(|| panic!("no {name} in {}", report["syscalls"]))
 }
 

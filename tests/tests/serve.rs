@@ -175,15 +175,15 @@ fn setup() -> bool {
 /// The exact counts of `wl-testload --scale 1`, by (syscall, abi).
 fn workload_counts() -> Vec<(&'static str, &'static str, u64)> {
     let mut v = vec![
-        ("getppid", "x86_64", MAIN_GETPPID),
-        ("getpgid", "x86_64", THREADS * THREAD_GETPGID),
-        ("getsid", "x86_64", CHILD_GETSID),
-        ("umask", "x86_64", ORPHAN_UMASK),
-        ("setsid", "x86_64", 1),
-        ("getpgrp", "x86_64", EXEC_GETPGRP),
-        ("dup", "x86_64", DUP_EBADF),
-        ("rmdir", "x86_64", RMDIR_ENOENT),
-        ("chdir", "x86_64", CHDIR_OK + CHDIR_ENOENT),
+        ("getppid", NATIVE_ABI, MAIN_GETPPID),
+        ("getpgid", NATIVE_ABI, THREADS * THREAD_GETPGID),
+        ("getsid", NATIVE_ABI, CHILD_GETSID),
+        ("umask", NATIVE_ABI, ORPHAN_UMASK),
+        ("setsid", NATIVE_ABI, 1),
+        (EXEC_CALL, NATIVE_ABI, EXEC_GETPGRP),
+        ("dup", NATIVE_ABI, DUP_EBADF),
+        (RMDIR_CALL, NATIVE_ABI, RMDIR_ENOENT),
+        ("chdir", NATIVE_ABI, CHDIR_OK + CHDIR_ENOENT),
     ];
     if cfg!(target_arch = "x86_64") {
         v.push(("getppid", "i386", I386_GETPPID));
@@ -396,7 +396,7 @@ fn prometheus_scrapes_the_exact_counts_of_a_cgroup() {
     }
     for (syscall, errno, n) in [
         ("dup", "EBADF", DUP_EBADF),
-        ("rmdir", "ENOENT", RMDIR_ENOENT),
+        (RMDIR_CALL, "ENOENT", RMDIR_ENOENT),
         ("chdir", "ENOENT", CHDIR_ENOENT),
     ] {
         let q = format!(
@@ -668,7 +668,11 @@ fn a_reused_cgroup_path_is_one_series_that_only_grows() {
     let getppid = |m: &Metrics, label: &str| {
         m.sum(
             "wl_syscalls_total",
-            &[("cgroup", label), ("syscall", "getppid"), ("abi", "x86_64")],
+            &[
+                ("cgroup", label),
+                ("syscall", "getppid"),
+                ("abi", NATIVE_ABI),
+            ],
         )
     };
     let once = (2 * STORM_CHILD_GETPPID) as f64;
@@ -730,7 +734,7 @@ fn a_removed_cgroup_outlives_a_head_and_its_first_showing() {
             &[
                 ("cgroup", &cg.label),
                 ("syscall", "getppid"),
-                ("abi", "x86_64"),
+                ("abi", NATIVE_ABI),
             ],
         )
     };
@@ -1270,7 +1274,11 @@ fn past_the_limit(extra: &[&str]) {
     let calls = |cgroup: &str, syscall: &str| {
         m.sum(
             "wl_syscalls_total",
-            &[("cgroup", cgroup), ("syscall", syscall), ("abi", "x86_64")],
+            &[
+                ("cgroup", cgroup),
+                ("syscall", syscall),
+                ("abi", NATIVE_ABI),
+            ],
         )
     };
     let storm = |per_child: u64| (2 * per_child) as f64;

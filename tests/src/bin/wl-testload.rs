@@ -477,6 +477,11 @@ fn phases(secs: f64) -> ! {
 }
 
 fn main() {
+    // One malloc arena, whoever starts the workload: a thread's own arena is a heap
+    // that glibc maps and trims with one or two munmap calls depending on where the
+    // kernel placed it, which varies from run to run (often on arm64).
+    // SAFETY: mallopt before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     let args: Vec<String> = std::env::args().collect();
     if let Some(secs) = seconds(&args, "--phases") {
         phases(secs.as_secs_f64());
@@ -495,7 +500,11 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map_or(1, |s| s.parse().expect("--scale takes a number"));
     if args.iter().any(|a| a == "--exec-child") {
+        #[cfg(not(target_arch = "aarch64"))]
         repeat(EXEC_GETPGRP * scale, libc::SYS_getpgrp, 0);
+        // times(NULL): arm64 has no getpgrp (see EXEC_CALL).
+        #[cfg(target_arch = "aarch64")]
+        repeat(EXEC_GETPGRP * scale, libc::SYS_times, 0);
         std::process::exit(0);
     }
     if args.iter().any(|a| a == "--events") {
@@ -631,11 +640,23 @@ fn main() {
 
         // Failures with known error numbers.
         repeat(DUP_EBADF, libc::SYS_dup, -1);
+        #[cfg(not(target_arch = "aarch64"))]
         repeat(
             RMDIR_ENOENT,
             libc::SYS_rmdir,
             missing.as_ptr() as libc::c_long,
         );
+        #[cfg(target_arch = "aarch64")]
+        for _ in 0..RMDIR_ENOENT {
+            // unlinkat of a NUL-terminated path that does not exist (in the block's
+            // unsafe context).
+            libc::syscall(
+                libc::SYS_unlinkat,
+                libc::AT_FDCWD,
+                missing.as_ptr(),
+                libc::AT_REMOVEDIR,
+            );
+        }
         repeat(CHDIR_OK, libc::SYS_chdir, root.as_ptr() as libc::c_long);
         repeat(
             CHDIR_ENOENT,

@@ -12,6 +12,8 @@ use std::{
 };
 
 use serde_json::Value;
+#[allow(unused_imports)] // each test file uses some
+pub use wl_tests::{EXEC_CALL, NATIVE_ABI, RMDIR_CALL};
 
 /// target/<profile>/, where cargo put the test binary's neighbours.
 fn bin_dir() -> PathBuf {
@@ -265,7 +267,7 @@ pub fn rows(report: &Value) -> BTreeMap<(String, String), Row> {
 }
 
 pub fn calls(rows: &BTreeMap<(String, String), Row>, name: &str) -> u64 {
-    rows.get(&("x86_64".to_owned(), name.to_owned()))
+    rows.get(&(NATIVE_ABI.to_owned(), name.to_owned()))
         .map_or(0, |r| r.calls)
 }
 
@@ -306,17 +308,17 @@ pub fn assert_workload_counts(report: &Value, scale: u64, children: bool) {
     );
     assert_eq!(calls(&r, "setsid"), kids, "setsid (orphan)");
     assert_eq!(
-        calls(&r, "getpgrp"),
+        calls(&r, EXEC_CALL),
         kids * EXEC_GETPGRP * scale,
         "getpgrp (exec'd child)"
     );
-    let dup = &r[&("x86_64".into(), "dup".into())];
+    let dup = &r[&(NATIVE_ABI.into(), "dup".into())];
     assert_eq!((dup.calls, dup.errors), (DUP_EBADF, DUP_EBADF));
     assert_eq!(dup.errno, [("EBADF".to_owned(), DUP_EBADF)].into());
-    let rmdir = &r[&("x86_64".into(), "rmdir".into())];
+    let rmdir = &r[&(NATIVE_ABI.into(), RMDIR_CALL.into())];
     assert_eq!((rmdir.calls, rmdir.errors), (RMDIR_ENOENT, RMDIR_ENOENT));
     assert_eq!(rmdir.errno, [("ENOENT".to_owned(), RMDIR_ENOENT)].into());
-    let chdir = &r[&("x86_64".into(), "chdir".into())];
+    let chdir = &r[&(NATIVE_ABI.into(), "chdir".into())];
     assert_eq!(
         (chdir.calls, chdir.errors),
         (CHDIR_OK + CHDIR_ENOENT, CHDIR_ENOENT)
