@@ -8,6 +8,12 @@
 //! emulated (TCG) unless `--kvm` is given: slower, but it always boots. That is why only
 //! the test files with exact counts for the known workload run in the guest, not the
 //! seed workloads.
+//!
+//! `--arch arm64` does the same for Debian's arm64 kernels on an emulated arm64 CPU
+//! (qemu-system-aarch64): the tests are cross-built, and since this machine's root
+//! filesystem cannot run arm64 programs, the guest's root is an arm64 Debian made once
+//! by debootstrap (its second stage run through qemu-user-static) and kept in
+//! target/vm-test/arm64-root, with the workspace shared into it read-only.
 
 use std::{
     fs,
@@ -19,7 +25,7 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use regex_lite::Regex;
 
-use crate::{cargo, status, workspace_root};
+use crate::{Arch, cargo, status, workspace_root};
 
 /// Kernels tested when none is named.
 const DEFAULT_KERNELS: &[&str] = &["6.1", "6.12"];
@@ -51,13 +57,43 @@ const GUEST_TESTS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Boot, tests and shutdown of one kernel; an emulated guest takes about a minute.
+/// Tests left out on an arm64 guest only, with why.
+const ARM64_SKIPS: &[(&str, &str)] = &[
+    // It renders the stacks with inferno-flamegraph, a host tool not in the arm64 root;
+    // the stacks themselves are checked by the other profile tests.
+    (
+        "profile",
+        "only_the_workload_is_sampled_and_the_stacks_render",
+    ),
+    // The emulated CPU's PMU is there, so the profile samples on `cycles`, which TCG
+    // does not count in step with the guest's CPU time (half the samples 99 Hz would
+    // give): the rate is checked on real CPUs and the x86_64 guests' cpu-clock.
+    ("profile", "samples_are_the_rate_times_the_cpu_time"),
+    // Two profiled runs sized for a real CPU take minutes here; what it checks is
+    // wl-user diff's reading of two reports, the same on every architecture.
+    ("profile", "diff_finds_a_new_kernel_path"),
+];
+
+/// Boot, tests and shutdown of one kernel; an emulated x86_64 guest takes about a
+/// minute to boot and five to test, an arm64 one (every instruction translated) longer.
 const GUEST_TIMEOUT_SECS: u64 = 600;
+const ARM64_GUEST_TIMEOUT_SECS: u64 = 1800;
+
+/// What the arm64 guest's root holds beyond debootstrap's minbase: busybox-static for
+/// virtme-ng's init, and what the guest tests run (strace, perf, losetup, modprobe) or
+/// wl-user links (libseccomp2).
+const ARM64_ROOT_PACKAGES: &str = "busybox-static,strace,linux-perf,mount,kmod,libseccomp2";
+const SUITE: &str = "bookworm";
+/// Where a guest with a root of its own writes its results.
+const FOREIGN_OUT: &str = "/wl-out";
+const MIRROR: &str = "http://deb.debian.org/debian";
 
 pub struct Options {
     /// `6.1`, `6.12` or a package name such as `linux-image-6.1.0-28-amd64`.
     pub kernels: Vec<String>,
     pub kvm: bool,
+    /// The guests' architecture: this machine's, or arm64 on an emulated CPU.
+    pub arch: Arch,
 }
 
 /// What one guest brought back.
@@ -72,8 +108,18 @@ pub fn run(opts: Options) -> Result<()> {
     crate::ensure_root("vm-test")?;
     let vm_dir = workspace_root().join("target/vm-test");
     let vng = find_vng(&vm_dir)?;
-    if which("qemu-system-x86_64").is_none() {
-        bail!("qemu-system-x86_64 is not installed: run ./setup");
+    let qemu = match opts.arch {
+        Arch::Amd64 => "qemu-system-x86_64",
+        Arch::Arm64 => "qemu-system-aarch64",
+    };
+    if which(qemu).is_none() {
+        bail!("{qemu} is not installed: run ./setup");
+    }
+    if opts.kvm && !opts.arch.is_host() {
+        bail!(
+            "--kvm runs guests of this machine's architecture only; leave it out for --arch {}",
+            opts.arch.debian()
+        );
     }
     if opts.kvm && !Path::new("/dev/kvm").exists() {
         bail!("--kvm: this machine has no /dev/kvm; leave out --kvm to emulate");
@@ -85,14 +131,25 @@ pub fn run(opts: Options) -> Result<()> {
     };
     // A mistyped --kernel is a usage error, found before anything is built or booted.
     for spec in &kernels {
-        package_pattern(spec)?;
+        package_pattern(spec, opts.arch)?;
     }
-    let tests = build_tests()?;
+    let tests = build_tests(opts.arch)?;
+    let root = match opts.arch.is_host() {
+        true => None,
+        false => Some(foreign_root(&vm_dir, opts.arch)?),
+    };
+    let guest = Guest {
+        vng: &vng,
+        tests: &tests,
+        kvm: opts.kvm,
+        arch: opts.arch,
+        root: root.as_deref(),
+    };
 
     let mut outcomes = Vec::new();
     for spec in &kernels {
         let started = Instant::now();
-        let outcome = match test_kernel(spec, &vm_dir, &vng, &tests, opts.kvm) {
+        let outcome = match test_kernel(spec, &vm_dir, &guest) {
             Ok(o) => o,
             // A kernel that cannot be fetched or booted fails the matrix: never a skip.
             Err(e) => Outcome {
@@ -124,11 +181,17 @@ pub fn run(opts: Options) -> Result<()> {
 }
 
 fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
+    crate::on_path(program)
+}
+
+/// How each guest is booted and what it runs.
+struct Guest<'a> {
+    vng: &'a Path,
+    tests: &'a [(String, PathBuf)],
+    kvm: bool,
+    arch: Arch,
+    /// The guest's root filesystem; `None`: this machine's own.
+    root: Option<&'a Path>,
 }
 
 /// `./setup` installs virtme-ng in a virtualenv under target/; one on PATH also does.
@@ -140,10 +203,10 @@ fn find_vng(vm_dir: &Path) -> Result<PathBuf> {
     which("vng").context("virtme-ng (vng) is not installed: run ./setup")
 }
 
-/// Builds wl-user, wl-testload and the guest's test binaries; returns each test file's
-/// name with the path of its binary.
-fn build_tests() -> Result<Vec<(String, PathBuf)>> {
-    crate::build_for_tests()?;
+/// Builds wl-user, wl-testload and the guest's test binaries for `arch`; returns each
+/// test file's name with the path of its binary.
+fn build_tests(arch: Arch) -> Result<Vec<(String, PathBuf)>> {
+    crate::build_for_tests(arch)?;
     let mut t = cargo();
     t.args([
         "test",
@@ -153,6 +216,7 @@ fn build_tests() -> Result<Vec<(String, PathBuf)>> {
         "--package",
         "wl-tests",
     ]);
+    arch.configure(&mut t)?;
     for (name, _) in GUEST_TESTS {
         t.args(["--test", name]);
     }
@@ -189,31 +253,113 @@ fn build_tests() -> Result<Vec<(String, PathBuf)>> {
         .collect()
 }
 
+/// The root filesystem of `arch`'s guests: a minimal Debian of that architecture with
+/// [`ARM64_ROOT_PACKAGES`], made by debootstrap on first use and kept (about 400 MB).
+/// A root made for another package list is made again.
+fn foreign_root(vm_dir: &Path, arch: Arch) -> Result<PathBuf> {
+    let root = vm_dir.join(format!("{}-root", arch.debian()));
+    let stamp = root.join(".wl-root");
+    let wanted = format!("{SUITE} {ARM64_ROOT_PACKAGES}\n");
+    if fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(root);
+    }
+    if which("debootstrap").is_none() {
+        bail!("debootstrap is not installed: run ./setup");
+    }
+    enable_binfmt(arch)?;
+    if root.exists() {
+        // A failed debootstrap can leave its /proc and /sys mounted in the tree.
+        crate::dist::unmount_below(&root)?;
+        fs::remove_dir_all(&root).with_context(|| format!("cannot remove {}", root.display()))?;
+    }
+    eprintln!(
+        "vm-test: making an {} Debian root in {} (debootstrap, a few minutes, once)",
+        arch.debian(),
+        root.display()
+    );
+    let started = Instant::now();
+    let out = Command::new("debootstrap")
+        .args([
+            "--variant=minbase",
+            &format!("--arch={}", arch.debian()),
+            &format!("--include={ARM64_ROOT_PACKAGES}"),
+            SUITE,
+        ])
+        .arg(&root)
+        .arg(MIRROR)
+        .output()
+        .context("cannot start debootstrap")?;
+    if !out.status.success() {
+        let log = root.join("debootstrap/debootstrap.log");
+        bail!(
+            "debootstrap --arch={} failed: {}; see {}",
+            arch.debian(),
+            last_line(&out.stderr),
+            log.display()
+        );
+    }
+    fs::write(&stamp, wanted)?;
+    eprintln!("vm-test: root made in {:.0?}", started.elapsed());
+    Ok(root)
+}
+
+/// Lets this kernel run `arch`'s programs through qemu-user-static (binfmt_misc), which
+/// debootstrap's second stage needs: mounts binfmt_misc and registers the emulator as
+/// Debian's qemu-user-static describes it, unless that is done already.
+fn enable_binfmt(arch: Arch) -> Result<()> {
+    let name = match arch {
+        Arch::Arm64 => "qemu-aarch64",
+        Arch::Amd64 => "qemu-x86_64",
+    };
+    let misc = Path::new("/proc/sys/fs/binfmt_misc");
+    if misc.join(name).exists() {
+        return Ok(());
+    }
+    if !misc.join("register").exists() {
+        let mut m = Command::new("mount");
+        m.args(["-t", "binfmt_misc", "binfmt_misc"]).arg(misc);
+        status(m).context("cannot mount binfmt_misc")?;
+    }
+    let conf = Path::new("/usr/lib/binfmt.d").join(format!("{name}.conf"));
+    let rule = fs::read_to_string(&conf).with_context(|| {
+        format!(
+            "{} is missing: install qemu-user-static (./setup does)",
+            conf.display()
+        )
+    })?;
+    fs::write(misc.join("register"), rule.trim())
+        .with_context(|| format!("cannot register {name} with binfmt_misc"))?;
+    Ok(())
+}
+
 /// The Debian package names a kernel spec stands for, as a pattern and as a name to
 /// show; the newest match is taken, since Debian's archive keeps only the last few
 /// builds of each.
-fn package_pattern(spec: &str) -> Result<(Regex, String)> {
+fn package_pattern(spec: &str, arch: Arch) -> Result<(Regex, String)> {
+    let a = arch.debian();
     let (pattern, shown) = match spec {
         "6.1" => (
-            r"^linux-image-6\.1\.0-([0-9]+)-amd64$".to_owned(),
-            "linux-image-6.1.0-*-amd64",
+            format!(r"^linux-image-6\.1\.0-([0-9]+)-{a}$"),
+            format!("linux-image-6.1.0-*-{a}"),
         ),
         "6.12" => (
-            r"^linux-image-6\.12\.([0-9]+)\+deb12-amd64$".to_owned(),
-            "linux-image-6.12.*+deb12-amd64",
+            format!(r"^linux-image-6\.12\.([0-9]+)\+deb12-{a}$"),
+            format!("linux-image-6.12.*+deb12-{a}"),
         ),
-        s if s.starts_with("linux-image-") => (format!("^({})$", regex_lite::escape(s)), s),
+        s if s.starts_with("linux-image-") => {
+            (format!("^({})$", regex_lite::escape(s)), s.to_owned())
+        }
         s => bail!(
             "unknown kernel '{s}': give --kernel 6.1, 6.12 or a Debian package name \
-             such as linux-image-6.1.0-28-amd64"
+             such as linux-image-6.1.0-28-{a}"
         ),
     };
-    Ok((Regex::new(&pattern)?, shown.to_owned()))
+    Ok((Regex::new(&pattern)?, shown))
 }
 
 /// The newest package matching `spec` in apt's lists, and the pattern it matched.
-fn newest_package(spec: &str) -> Result<(String, Regex)> {
-    let (pattern, shown) = package_pattern(spec)?;
+fn newest_package(spec: &str, arch: Arch) -> Result<(String, Regex)> {
+    let (pattern, shown) = package_pattern(spec, arch)?;
     let out = Command::new("apt-cache")
         .args(["search", "--names-only", pattern.as_str()])
         .output()
@@ -230,14 +376,20 @@ fn newest_package(spec: &str) -> Result<(String, Regex)> {
         .max();
     match newest {
         Some((_, name)) => Ok((name, pattern)),
-        None => {
+        None if arch.is_host() => {
             bail!("apt knows no package {shown}: run `apt-get update` (on Debian 12) and try again")
         }
+        None => bail!(
+            "apt knows no package {shown}: apt needs the {a} architecture \
+             (`dpkg --add-architecture {a} && apt-get update`; ./setup does it)",
+            a = arch.debian()
+        ),
     }
 }
 
-/// Downloads and unpacks `package` once into the cache; returns the unpacked tree.
-fn fetch_kernel(package: &str, cache: &Path) -> Result<PathBuf> {
+/// Downloads and unpacks `package` (of `arch`) once into the cache; returns the unpacked
+/// tree.
+fn fetch_kernel(package: &str, arch: Arch, cache: &Path) -> Result<PathBuf> {
     let tree = cache.join(package);
     if tree.join(".unpacked").exists() {
         return Ok(tree);
@@ -249,7 +401,7 @@ fn fetch_kernel(package: &str, cache: &Path) -> Result<PathBuf> {
         .with_context(|| format!("cannot create {}", download.display()))?;
     eprintln!("vm-test: downloading {package}");
     let out = Command::new("apt-get")
-        .args(["download", "-q", package])
+        .args(["download", "-q", &format!("{package}:{}", arch.debian())])
         .current_dir(&download)
         .output()
         .context("cannot start apt-get")?;
@@ -312,7 +464,7 @@ fn vmlinuz(tree: &Path) -> Result<(PathBuf, String)> {
 
 /// The script the guest runs as its only command. The guest sees the host's paths, so
 /// the binaries run where cargo built them; results go to `out`, the writable directory.
-fn guest_script(out: &Path, tests: &[(String, PathBuf)]) -> String {
+fn guest_script(out: &Path, tests: &[(String, PathBuf)], arch: Arch) -> String {
     let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
     let mut s = String::from(
         "#!/bin/sh\n\
@@ -323,23 +475,38 @@ fn guest_script(out: &Path, tests: &[(String, PathBuf)]) -> String {
     // The tests fail where they would otherwise skip for want of something; the tools
     // they run are where the host has them (inferno-flamegraph in ~/.cargo/bin).
     s += "export CI=true\n";
-    if let Some(path) = std::env::var_os("PATH") {
+    if !arch.is_host() {
+        // The guest's own root: the host's PATH names programs it cannot run.
+        s += "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n";
+    } else if let Some(path) = std::env::var_os("PATH") {
         s += &format!("export PATH={}\n", q(Path::new(&path)));
     }
     // Tests that need what only the host has (an ext4 directory) check what the guest
     // has instead: the writable directory shared with the host.
     s += "export WL_VM_GUEST=\"$out\"\n";
+    if !arch.is_host() {
+        // virtme's shell init leaves the loopback down; serve's tests need it.
+        s += "busybox ip link set lo up || busybox ifconfig lo up\n";
+    }
     s += "cd /tmp\n";
     s += "start=$(date +%s)\n";
     for (name, exe) in tests {
+        let arch_skips = ARM64_SKIPS
+            .iter()
+            .filter(|(n, _)| arch == Arch::Arm64 && !arch.is_host() && n == name)
+            .map(|(_, t)| *t);
         let skips: String = GUEST_TESTS
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, skip)| skip.iter().map(|t| format!(" --skip {t}")).collect())
-            .unwrap_or_default();
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, skip)| skip.iter().copied())
+            .chain(arch_skips)
+            .map(|t| format!(" --skip {t}"))
+            .collect();
         // One test at a time: emulated CPUs are slow enough without sharing them.
+        // Standard input empty, as in CI: virtme's shell init (a foreign root's) would
+        // leave the console there, where a workload waiting for input never ends.
         s += &format!(
-            "{} --test-threads=1 --exact{skips} > \"$out/{name}.log\" 2>&1\n\
+            "{} --test-threads=1 --exact{skips} < /dev/null > \"$out/{name}.log\" 2>&1\n\
              echo $? > \"$out/{name}.status\"\n",
             q(exe)
         );
@@ -349,8 +516,8 @@ fn guest_script(out: &Path, tests: &[(String, PathBuf)]) -> String {
 }
 
 /// The unpacked tree of the newest package for `spec`, fetched if it is not cached.
-fn newest_kernel(spec: &str, cache: &Path) -> Result<PathBuf> {
-    let (package, pattern) = newest_package(spec)?;
+fn newest_kernel(spec: &str, arch: Arch, cache: &Path) -> Result<PathBuf> {
+    let (package, pattern) = newest_package(spec, arch)?;
     // A newer build replaces the older ones in the cache: each tree is 400 MB.
     for entry in fs::read_dir(cache).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -358,18 +525,19 @@ fn newest_kernel(spec: &str, cache: &Path) -> Result<PathBuf> {
             fs::remove_dir_all(entry.path())?;
         }
     }
-    fetch_kernel(&package, cache)
+    fetch_kernel(&package, arch, cache)
 }
 
-fn test_kernel(
-    spec: &str,
-    vm_dir: &Path,
-    vng: &Path,
-    tests: &[(String, PathBuf)],
-    kvm: bool,
-) -> Result<Outcome> {
+fn test_kernel(spec: &str, vm_dir: &Path, guest: &Guest) -> Result<Outcome> {
+    let Guest {
+        vng,
+        tests,
+        kvm,
+        arch,
+        root,
+    } = *guest;
     let cache = vm_dir.join("kernels");
-    let tree = match newest_kernel(spec, &cache) {
+    let tree = match newest_kernel(spec, arch, &cache) {
         Ok(tree) => tree,
         // The archive drops old builds: lists older than that name files that are gone.
         Err(e) => {
@@ -379,7 +547,7 @@ fn test_kernel(
                 c.args(["update", "-qq"]);
                 c
             })?;
-            newest_kernel(spec, &cache)?
+            newest_kernel(spec, arch, &cache)?
         }
     };
     let (image, release) = vmlinuz(&tree)?;
@@ -387,7 +555,13 @@ fn test_kernel(
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let script = out.join("guest.sh");
-    fs::write(&script, guest_script(&out, tests))?;
+    // Where the guest sees the results directory: with a root of its own, outside the
+    // workspace it mounts read-only.
+    let guest_out = match root {
+        Some(_) => PathBuf::from(FOREIGN_OUT),
+        None => out.clone(),
+    };
+    fs::write(&script, guest_script(&guest_out, tests, arch))?;
     fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let console = out.join("console.log");
 
@@ -403,9 +577,41 @@ fn test_kernel(
     }
     // 9p at once: vng would otherwise try virtiofsd first, which is slow to give up.
     // --verbose puts the kernel's log in console.log: what a failed boot leaves.
-    cmd.args(["--force-9p", "--memory", "2G", "--cpus", "2", "--verbose"])
-        .arg("--rwdir")
-        .arg(&out)
+    cmd.args(["--force-9p", "--memory", "2G", "--cpus", "2", "--verbose"]);
+    let mut rwdir = out.as_os_str().to_owned();
+    if let Some(root) = root {
+        // A root of its own: the workspace (the binaries, the script) and the results
+        // directory are mounted into it at the same paths, made in the root first.
+        let ws = workspace_root();
+        for dir in [&ws, &guest_out] {
+            let point = root.join(dir.strip_prefix("/").unwrap_or(dir));
+            fs::create_dir_all(&point)
+                .with_context(|| format!("cannot create {}", point.display()))?;
+        }
+        // virtme takes the modules from the root's /lib/modules then: the kernel's own,
+        // in the workspace the guest sees at the same path.
+        let modules = tree.join("lib/modules").join(&release);
+        let link = root.join("lib/modules").join(&release);
+        fs::create_dir_all(root.join("lib/modules"))?;
+        if fs::read_link(&link).ok().as_deref() != Some(modules.as_path()) {
+            let _ = fs::remove_file(&link);
+            std::os::unix::fs::symlink(&modules, &link)
+                .with_context(|| format!("cannot link {}", link.display()))?;
+        }
+        let mut rodir = ws.as_os_str().to_owned();
+        rodir.push("=");
+        rodir.push(&ws);
+        rwdir = guest_out.as_os_str().to_owned();
+        rwdir.push("=");
+        rwdir.push(&out);
+        cmd.args(["--arch", arch.debian()])
+            .arg("--root")
+            .arg(root)
+            .arg("--rodir")
+            .arg(rodir);
+    }
+    cmd.arg("--rwdir")
+        .arg(rwdir)
         .arg("--exec")
         .arg(&script)
         .current_dir(workspace_root())
@@ -421,9 +627,13 @@ fn test_kernel(
     let mut vng_run = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", vng.display()))?;
-    let ended = match wait_or_kill(&mut vng_run, Duration::from_secs(GUEST_TIMEOUT_SECS))? {
+    let limit = match arch {
+        Arch::Arm64 if !arch.is_host() => ARM64_GUEST_TIMEOUT_SECS,
+        _ => GUEST_TIMEOUT_SECS,
+    };
+    let ended = match wait_or_kill(&mut vng_run, Duration::from_secs(limit))? {
         Some(st) => format!("vng exited with {st}"),
-        None => format!("stopped after {GUEST_TIMEOUT_SECS} s"),
+        None => format!("stopped after {limit} s"),
     };
     let secs = started.elapsed().as_secs();
 
@@ -572,18 +782,27 @@ mod tests {
 
     #[test]
     fn kernel_specs_match_debian_package_names() {
-        let p = package_pattern("6.1").unwrap().0;
+        let p = package_pattern("6.1", Arch::Amd64).unwrap().0;
         assert_eq!(&p.captures("linux-image-6.1.0-28-amd64").unwrap()[1], "28");
         assert!(!p.is_match("linux-image-6.1.0-28-cloud-amd64"));
         assert!(!p.is_match("linux-image-6.1.0-28-amd64-dbg"));
-        let p = package_pattern("6.12").unwrap().0;
+        let p = package_pattern("6.12", Arch::Amd64).unwrap().0;
         assert_eq!(
             &p.captures("linux-image-6.12.117+deb12-amd64").unwrap()[1],
             "117"
         );
         assert!(!p.is_match("linux-image-6.12.117+deb12-rt-amd64"));
-        assert!(package_pattern("linux-image-6.1.0-28-rt-amd64").is_ok());
-        assert!(package_pattern("5.10").is_err());
+        assert!(package_pattern("linux-image-6.1.0-28-rt-amd64", Arch::Amd64).is_ok());
+        let p = package_pattern("6.12", Arch::Arm64).unwrap().0;
+        assert_eq!(
+            &p.captures("linux-image-6.12.118+deb12-arm64").unwrap()[1],
+            "118"
+        );
+        assert!(!p.is_match("linux-image-6.12.118+deb12-amd64"));
+        let p = package_pattern("6.1", Arch::Arm64).unwrap().0;
+        assert!(p.is_match("linux-image-6.1.0-57-arm64"));
+        assert!(!p.is_match("linux-image-6.1.0-57-rt-arm64"));
+        assert!(package_pattern("5.10", Arch::Amd64).is_err());
     }
 
     #[test]
@@ -605,13 +824,34 @@ mod tests {
             ("run".to_owned(), PathBuf::from("/t/run-1")),
             ("attach".to_owned(), PathBuf::from("/t/attach-1")),
         ];
-        let s = guest_script(Path::new("/o/6.1"), &tests);
+        let s = guest_script(Path::new("/o/6.1"), &tests, Arch::host());
         assert!(
-            s.contains("'/t/run-1' --test-threads=1 --exact > \"$out/run.log\""),
+            s.contains("'/t/run-1' --test-threads=1 --exact < /dev/null > \"$out/run.log\""),
             "{s}"
         );
-        assert!(s.contains("'/t/attach-1' --test-threads=1 --exact > \"$out/attach.log\""));
+        assert!(
+            s.contains("'/t/attach-1' --test-threads=1 --exact < /dev/null > \"$out/attach.log\"")
+        );
         assert!(!s.contains("--skip"), "{s}");
         assert!(s.contains("export CI=true"));
+    }
+
+    /// An arm64 guest runs its own root's programs, and leaves out what needs a host tool.
+    #[test]
+    fn an_arm64_guest_script_uses_its_own_path_and_skips() {
+        let tests = vec![("profile".to_owned(), PathBuf::from("/t/profile-1"))];
+        let s = guest_script(Path::new(FOREIGN_OUT), &tests, Arch::Arm64);
+        if !Arch::Arm64.is_host() {
+            assert!(s.contains("export PATH=/usr/local/sbin:"), "{s}");
+            assert!(
+                s.contains("--skip only_the_workload_is_sampled_and_the_stacks_render"),
+                "{s}"
+            );
+        }
+        assert!(
+            s.contains("--skip each_phase_is_credited_to_its_subsystem"),
+            "{s}"
+        );
+        assert!(s.contains("out='/wl-out'"), "{s}");
     }
 }
