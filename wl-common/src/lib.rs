@@ -5,9 +5,10 @@
 //! see the same bytes.
 #![no_std]
 
-/// Syscall numbers per ABI that get their own statistics slot. x86_64 and i386 both end
-/// below 470 on Linux 6.18; a number at or above this is counted in
-/// [`Lost::NrOutOfRange`] instead of being dropped silently.
+/// Syscall numbers per ABI that get their own statistics slot. x86_64, i386, aarch64
+/// and arm all end below 470 on Linux 6.18; a number at or above this is counted in
+/// [`Lost::NrOutOfRange`] instead of being dropped silently (but for arm's private
+/// calls, see [`slot_nr`]).
 pub const NR_PER_ABI: u32 = 512;
 
 /// The system-call ABIs a task can enter the kernel through.
@@ -41,9 +42,58 @@ pub const fn stats_slot(abi: Abi, nr: u32) -> u32 {
     abi as u32 * NR_PER_ABI + nr
 }
 
-/// The inverse of [`stats_slot`].
+/// arm's private calls (`__ARM_NR_BASE` + n in arch/arm/include/uapi/asm/unistd.h;
+/// arm64 serves `cacheflush`, +2, and `set_tls`, +5, for 32-bit tasks), which every
+/// 32-bit arm C library makes at start (`set_tls`).
+pub const ARM_PRIVATE_BASE: u32 = 0x000f_0000;
+/// How many of them have a slot: on arm64 they take the compat ABI's last numbers,
+/// which arm's table (ending below 470) leaves free.
+pub const ARM_PRIVATE_COUNT: u32 = 8;
+const ARM_PRIVATE_FIRST: u32 = NR_PER_ABI - ARM_PRIVATE_COUNT;
+
+/// The number call `id` is kept under in its ABI's slots; `None` past them (counted in
+/// [`Lost::NrOutOfRange`]). `arm64_compat`: the call is a 32-bit arm task's on arm64,
+/// whose private calls take the last numbers (and only they).
+#[inline(always)]
+pub const fn slot_nr(arm64_compat: bool, id: u64) -> Option<u32> {
+    if !arm64_compat {
+        return if id < NR_PER_ABI as u64 {
+            Some(id as u32)
+        } else {
+            None
+        };
+    }
+    if id < ARM_PRIVATE_FIRST as u64 {
+        Some(id as u32)
+    } else if id >= ARM_PRIVATE_BASE as u64 && id < (ARM_PRIVATE_BASE + ARM_PRIVATE_COUNT) as u64 {
+        Some(ARM_PRIVATE_FIRST + (id - ARM_PRIVATE_BASE as u64) as u32)
+    } else {
+        None
+    }
+}
+
+/// Whether a reader (wl-user, built for the machine it runs on) sees `abi`'s slots
+/// as a 32-bit arm task's on arm64.
+const fn reader_arm64_compat(abi: u32) -> bool {
+    cfg!(target_arch = "aarch64") && abi == Abi::Compat as u32
+}
+
+/// The slot of call `nr` of `abi` on the machine reading the maps, if it has one.
+pub const fn syscall_slot(abi: Abi, nr: u32) -> Option<u32> {
+    match slot_nr(reader_arm64_compat(abi as u32), nr as u64) {
+        Some(n) => Some(stats_slot(abi, n)),
+        None => None,
+    }
+}
+
+/// The inverse of [`syscall_slot`]: a slot's ABI index and call number.
 pub const fn slot_syscall(slot: u32) -> (u32, u32) {
-    (slot / NR_PER_ABI, slot % NR_PER_ABI)
+    let (abi, nr) = (slot / NR_PER_ABI, slot % NR_PER_ABI);
+    if reader_arm64_compat(abi) && nr >= ARM_PRIVATE_FIRST {
+        (abi, ARM_PRIVATE_BASE + nr - ARM_PRIVATE_FIRST)
+    } else {
+        (abi, nr)
+    }
 }
 
 /// Buckets of the per-syscall latency histogram. Bucket `b` counts calls that took

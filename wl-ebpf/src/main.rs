@@ -59,7 +59,7 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use wl_common::{
-    ALWAYS_TIMED_CALLS, Abi, InFlight, Lost, NR_PER_ABI, TaskExit, by, errno_of, filter, stats_slot,
+    ALWAYS_TIMED_CALLS, Abi, InFlight, Lost, TaskExit, by, errno_of, filter, stats_slot,
 };
 
 use account::{Outcome, account};
@@ -95,6 +95,13 @@ fn syscall_abi(task: *mut task_struct) -> Abi {
     }
     let _ = task;
     Abi::Native
+}
+
+/// The number call `id` of `abi` is kept under ([`wl_common::slot_nr`]): on arm64, a
+/// 32-bit arm task's private calls (`set_tls`) take the compat ABI's last numbers.
+#[inline(always)]
+pub(crate) fn slot_nr(abi: Abi, id: u64) -> Option<u32> {
+    wl_common::slot_nr(cfg!(bpf_target_arch = "aarch64") && abi == Abi::Compat, id)
 }
 
 /// Syscalls that never return: counted at entry, since no `sys_exit` follows.
@@ -140,11 +147,11 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     }
     let id: i64 = ctx.arg(1);
     let abi = syscall_abi(task);
-    if !(0..NR_PER_ABI as i64).contains(&id) {
+    // A negative id becomes a number past every table.
+    let Some(nr) = slot_nr(abi, id as u64) else {
         lost(Lost::NrOutOfRange);
         return 0;
-    }
-    let nr = id as u32;
+    };
     let slot = stats_slot(abi, nr);
     if setting!(count_denied) != 0 && loading_filter(task.cast(), abi, nr) {
         return 0;
@@ -269,9 +276,9 @@ fn untimed_exit(ctx: &BtfTracePointContext, ret: i64) -> i32 {
     }
     let regs: *const u8 = ctx.arg(0);
     // SAFETY: `regs` is the tracepoint's BTF pt_regs pointer; the offset comes from BTF.
-    let nr = unsafe { read_u32(regs, offset!(regs_syscall_nr)) };
-    if nr < NR_PER_ABI {
-        let abi = syscall_abi(task);
+    let id = unsafe { read_u32(regs, offset!(regs_syscall_nr)) };
+    let abi = syscall_abi(task);
+    if let Some(nr) = slot_nr(abi, id.into()) {
         let slot = stats_slot(abi, nr);
         if !wanted::syscall(slot) {
             return 0;

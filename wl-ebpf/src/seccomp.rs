@@ -7,13 +7,13 @@
 use aya_ebpf::{
     bindings::task_struct, helpers::generated::bpf_task_pt_regs, programs::BtfTracePointContext,
 };
-use wl_common::{Abi, NR_PER_ABI, SECCOMP_MODE_DEAD, errno_of, stats_slot};
+use wl_common::{Abi, SECCOMP_MODE_DEAD, errno_of, stats_slot};
 
 use crate::{
     btf::read_u32,
     counters::atomic_add,
     maps::{PENDING_EXEC, SYSCALL_DENIED},
-    syscall_abi,
+    slot_nr, syscall_abi,
     traced::is_traced,
 };
 
@@ -69,9 +69,11 @@ pub(crate) fn denied_exit(ctx: &BtfTracePointContext, task: *mut task_struct, re
     }
     let regs: *const u8 = ctx.arg(0);
     // SAFETY: `regs` is the tracepoint's BTF pt_regs pointer; the offset comes from BTF.
-    let nr = unsafe { read_u32(regs, offset!(regs_syscall_nr)) };
+    let id = unsafe { read_u32(regs, offset!(regs_syscall_nr)) };
     let abi = syscall_abi(task);
-    if nr < NR_PER_ABI && !loading_filter(task.cast(), abi, nr) {
+    if let Some(nr) = slot_nr(abi, id.into())
+        && !loading_filter(task.cast(), abi, nr)
+    {
         count_denied(stats_slot(abi, nr));
     }
 }
@@ -100,7 +102,8 @@ pub(crate) fn killed_by_seccomp(ctx: &BtfTracePointContext) {
         let regs = bpf_task_pt_regs(task) as *const u8;
         read_u32(regs, offset!(regs_syscall_nr))
     };
-    if nr < NR_PER_ABI {
-        count_denied(stats_slot(syscall_abi(task), nr));
+    let abi = syscall_abi(task);
+    if let Some(nr) = slot_nr(abi, nr.into()) {
+        count_denied(stats_slot(abi, nr));
     }
 }

@@ -31,7 +31,7 @@ use wl_common::{
     CgroupSyscallCounts, CgroupSyscallKey, Counts, FaultKey, KernelOffsets, LATENCY_BUCKETS,
     OBJECT_ENTRIES, OWNER_EVENT_ENTRIES, ObjectKey, ObjectSpec, OwnerEventKey, OwnerIoUringKey,
     PROFILE_STACK_ENTRIES, STATS_ENTRIES, Settings, TASK_ENTRIES, TRACED_TGIDS_ENTRIES, TaskExit,
-    filter, names, stats_slot,
+    filter, names, syscall_slot,
 };
 
 use crate::{
@@ -560,7 +560,11 @@ impl Collector {
             only_failed: u32::from(only.failed),
             only_errnos: u32::from(!only.errno_numbers.is_empty()),
             events: u32::from(events),
-            syscalls: bits(only.slots.iter().map(|&(abi, nr)| stats_slot(abi, nr))),
+            syscalls: bits(
+                only.slots
+                    .iter()
+                    .filter_map(|&(abi, nr)| syscall_slot(abi, nr)),
+            ),
             errnos: bits(only.errno_numbers.iter().copied()),
         };
         // The per-task maps take ~10 MiB; only `--by` pays for them.

@@ -2,7 +2,7 @@
 //! argument is the fd or the command, and which `file_operations` or `proto_ops`
 //! member serves the call.
 
-use wl_common::{Abi, ObjectSpec, stats_slot};
+use wl_common::{Abi, ObjectSpec, syscall_slot};
 
 use crate::{
     btf,
@@ -22,7 +22,10 @@ pub(super) fn object_specs(btf: &btf::Btf, knowledge: &Knowledge) -> Vec<(u32, O
     let mut out = Vec::new();
     for abi in [Abi::Native, Abi::Compat] {
         for sc in knowledge.table(AbiName::of(abi)) {
-            let Some(op) = operations::operation(abi, sc.name) else {
+            let (Some(op), Some(slot)) = (
+                operations::operation(abi, sc.name),
+                syscall_slot(abi, sc.nr),
+            ) else {
                 continue;
             };
             let arg = |a: Option<(u8, u32)>| {
@@ -35,7 +38,7 @@ pub(super) fn object_specs(btf: &btf::Btf, knowledge: &Knowledge) -> Vec<(u32, O
                     .map_or(ObjectSpec::NO_MEMBER, |m| member("file_operations", m))
             };
             out.push((
-                stats_slot(abi, sc.nr),
+                slot,
                 ObjectSpec {
                     fd_arg: sc
                         .fd_arg

@@ -2185,6 +2185,8 @@ pub static ARM: &[Syscall] = &[
     Syscall { nr: 467, name: "open_tree_attr", entry: "sys_open_tree_attr", sources: &["fs/namespace.c"], section: Some(0), subsystem: "Filesystem", hand_added: true, fd_arg: None },
     Syscall { nr: 468, name: "file_getattr", entry: "sys_file_getattr", sources: &["fs/file_attr.c"], section: Some(0), subsystem: "Filesystem", hand_added: true, fd_arg: None },
     Syscall { nr: 469, name: "file_setattr", entry: "sys_file_setattr", sources: &["fs/file_attr.c"], section: Some(0), subsystem: "Filesystem", hand_added: true, fd_arg: None },
+    Syscall { nr: 983042, name: "cacheflush", entry: "compat_arm_syscall", sources: &["arch/arm64/kernel/sys_compat.c"], section: Some(37), subsystem: "Memory Mgmt.", hand_added: false, fd_arg: None },
+    Syscall { nr: 983045, name: "set_tls", entry: "compat_arm_syscall", sources: &["arch/arm64/kernel/sys_compat.c"], section: Some(37), subsystem: "Process Mgmt.", hand_added: false, fd_arg: None },
 ];
 
 /// Error numbers and their names (asm-generic errno headers, include/linux/errno.h).

@@ -61,8 +61,14 @@ pub const ARCH_RULES: &[(&str, &str)] = &[
 ];
 
 /// Architecture wrappers with no generic syscall of the same name: (name part, subsystem).
-pub const ARCH_NAME_RULES: &[(&str, &str)] =
-    &[("mmap", "Memory Mgmt."), ("clone", "Process Mgmt.")];
+pub const ARCH_NAME_RULES: &[(&str, &str)] = &[
+    ("mmap", "Memory Mgmt."),
+    ("clone", "Process Mgmt."),
+    // arm's private calls: the thread pointer (as x86's set_thread_area), and cache
+    // maintenance of a range of the caller's memory.
+    ("set_tls", "Process Mgmt."),
+    ("cacheflush", "Memory Mgmt."),
+];
 
 /// The subsystem of a path by the rules alone; `None` for architecture files that the
 /// rules leave to the syscall's name.

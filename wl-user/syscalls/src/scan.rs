@@ -35,6 +35,9 @@ pub struct AbiSpec {
     /// Use the compat entry point (a 32-bit ABI on a 64-bit kernel).
     pub compat: bool,
     pub arch_dir: &'static str,
+    /// Calls outside the table: the header defining their numbers and the file serving
+    /// them (arm's private calls on arm64).
+    pub private: Option<(&'static str, &'static str)>,
 }
 
 pub const ABIS: &[AbiSpec] = &[
@@ -44,6 +47,7 @@ pub const ABIS: &[AbiSpec] = &[
         abis: &["common", "64"],
         compat: false,
         arch_dir: "arch/x86/",
+        private: None,
     },
     AbiSpec {
         name: "i386",
@@ -51,6 +55,7 @@ pub const ABIS: &[AbiSpec] = &[
         abis: &["i386"],
         compat: true,
         arch_dir: "arch/x86/",
+        private: None,
     },
     AbiSpec {
         name: "aarch64",
@@ -60,6 +65,7 @@ pub const ABIS: &[AbiSpec] = &[
         abis: &["common", "64", "renameat", "rlimit", "memfd_secret"],
         compat: false,
         arch_dir: "arch/arm64/",
+        private: None,
     },
     AbiSpec {
         name: "arm",
@@ -69,6 +75,11 @@ pub const ABIS: &[AbiSpec] = &[
         abis: &["common"],
         compat: true,
         arch_dir: "arch/arm64/",
+        // __ARM_NR_compat_cacheflush and _set_tls, which compat_arm_syscall serves.
+        private: Some((
+            "arch/arm64/include/asm/unistd.h",
+            "arch/arm64/kernel/sys_compat.c",
+        )),
     },
 ];
 
@@ -123,6 +134,20 @@ pub struct Scan {
     pub objects: object_scan::ObjectScan,
     /// The section of every path the object tables name.
     pub object_sections: BTreeMap<String, Option<usize>>,
+}
+
+/// arm's private calls a header defines (`#define __ARM_NR_compat_set_tls
+/// (__ARM_NR_COMPAT_BASE + 5)`): their offsets from the base, with their names. Only
+/// those with a slot ([`wl_common::ARM_PRIVATE_COUNT`]) are kept.
+pub fn private_calls(header: &str) -> Vec<(u32, String)> {
+    let re = regex_lite::Regex::new(
+        r"(?m)^#define\s+__ARM_NR_compat_(\w+)\s+\(__ARM_NR_COMPAT_BASE\s*\+\s*(\d+)\)",
+    )
+    .expect("a valid pattern");
+    re.captures_iter(header)
+        .filter_map(|c| Some((c[2].parse().ok()?, c[1].to_owned())))
+        .filter(|&(n, _)| n < wl_common::ARM_PRIVATE_COUNT)
+        .collect()
 }
 
 /// One row of a `syscall_*.tbl`.
@@ -636,6 +661,22 @@ pub fn scan(tree: &Path) -> Result<Scan> {
                 });
             }
         }
+        if let Some((header, source)) = spec.private
+            && let Ok(text) = read(header)
+        {
+            for (n, name) in private_calls(&text) {
+                found.push(Found {
+                    nr: wl_common::ARM_PRIVATE_BASE + n,
+                    entry: "compat_arm_syscall".to_owned(),
+                    sources: vec![source.to_owned()],
+                    section: section_of(source),
+                    subsystem: rules::subsystem_of(source, &name, |_| None),
+                    hand_added: false,
+                    fd_arg: None,
+                    name,
+                });
+            }
+        }
         found.sort_by_key(|f| f.nr);
         abis.push((spec.name, found));
     }
@@ -667,6 +708,21 @@ pub fn scan(tree: &Path) -> Result<Scan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// arm64's header names arm's private calls it serves; the end marker (+0x800) is
+    /// no call, and nothing past the slots is kept.
+    #[test]
+    fn arm_private_calls_come_from_the_header() {
+        let h = "#define __ARM_NR_COMPAT_BASE\t\t0x0f0000\n\
+                 #define __ARM_NR_compat_cacheflush\t(__ARM_NR_COMPAT_BASE + 2)\n\
+                 #define __ARM_NR_compat_set_tls\t\t(__ARM_NR_COMPAT_BASE + 5)\n\
+                 #define __ARM_NR_COMPAT_END\t\t(__ARM_NR_COMPAT_BASE + 0x800)\n\
+                 #define __ARM_NR_compat_far\t(__ARM_NR_COMPAT_BASE + 9)\n";
+        assert_eq!(
+            private_calls(h),
+            [(2, "cacheflush".to_owned()), (5, "set_tls".to_owned())]
+        );
+    }
 
     #[test]
     fn finds_every_definition_macro() {
