@@ -84,7 +84,8 @@ enum Task {
         only: Option<gen_syscalls::Tables>,
     },
     /// Boot Debian's kernels in qemu (virtme-ng) and run the integration tests with
-    /// exact counts inside each (as root). Kernels are cached in target/vm-test.
+    /// exact counts inside each (as root). Kernels (and the arm64 root) are kept in
+    /// ~/.cache/wl/vm-test, or $WL_VM_CACHE.
     VmTest {
         /// A kernel to test: 6.1 or 6.12 (the newest Debian 12 build of each) or a
         /// package name such as linux-image-6.1.0-28-amd64. Repeatable; default 6.1, 6.12.

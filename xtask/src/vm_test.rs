@@ -12,8 +12,8 @@
 //! `--arch arm64` does the same for Debian's arm64 kernels on an emulated arm64 CPU
 //! (qemu-system-aarch64): the tests are cross-built, and since this machine's root
 //! filesystem cannot run arm64 programs, the guest's root is an arm64 Debian made once
-//! by debootstrap (its second stage run through qemu-user-static) and kept in
-//! target/vm-test/arm64-root, with the workspace shared into it read-only.
+//! by debootstrap (its second stage run through qemu-user-static) and kept with the
+//! kernels in the cache (`cache_dir`), with the workspace shared into it read-only.
 
 use std::{
     fs,
@@ -108,6 +108,7 @@ pub fn run(opts: Options) -> Result<()> {
     crate::ensure_root("vm-test")?;
     let vm_dir = workspace_root().join("target/vm-test");
     let vng = find_vng(&vm_dir)?;
+    let cache = cache_dir()?;
     let qemu = match opts.arch {
         Arch::Amd64 => "qemu-system-x86_64",
         Arch::Arm64 => "qemu-system-aarch64",
@@ -136,7 +137,7 @@ pub fn run(opts: Options) -> Result<()> {
     let tests = build_tests(opts.arch)?;
     let root = match opts.arch.is_host() {
         true => None,
-        false => Some(foreign_root(&vm_dir, opts.arch)?),
+        false => Some(foreign_root(&cache, opts.arch)?),
     };
     let guest = Guest {
         vng: &vng,
@@ -144,6 +145,7 @@ pub fn run(opts: Options) -> Result<()> {
         kvm: opts.kvm,
         arch: opts.arch,
         root: root.as_deref(),
+        kernels: cache.join("kernels"),
     };
 
     let mut outcomes = Vec::new();
@@ -192,6 +194,24 @@ struct Guest<'a> {
     arch: Arch,
     /// The guest's root filesystem; `None`: this machine's own.
     root: Option<&'a Path>,
+    /// Where the kernels are kept, unpacked.
+    kernels: PathBuf,
+}
+
+/// What vm-test keeps between runs, for every checkout on this machine: Debian's
+/// kernels (about 120-400 MB each) and the arm64 root (about 400 MB), in
+/// `$WL_VM_CACHE`, else `~/.cache/wl/vm-test`.
+fn cache_dir() -> Result<PathBuf> {
+    let dir = match std::env::var_os("WL_VM_CACHE") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => {
+            let home = std::env::var_os("HOME")
+                .context("HOME is not set: set WL_VM_CACHE to a directory for vm-test's kernels")?;
+            PathBuf::from(home).join(".cache/wl/vm-test")
+        }
+    };
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
 }
 
 /// `./setup` installs virtme-ng in a virtualenv under target/; one on PATH also does.
@@ -254,10 +274,10 @@ fn build_tests(arch: Arch) -> Result<Vec<(String, PathBuf)>> {
 }
 
 /// The root filesystem of `arch`'s guests: a minimal Debian of that architecture with
-/// [`ARM64_ROOT_PACKAGES`], made by debootstrap on first use and kept (about 400 MB).
+/// [`ARM64_ROOT_PACKAGES`], made by debootstrap on first use and kept in the cache.
 /// A root made for another package list is made again.
-fn foreign_root(vm_dir: &Path, arch: Arch) -> Result<PathBuf> {
-    let root = vm_dir.join(format!("{}-root", arch.debian()));
+fn foreign_root(cache: &Path, arch: Arch) -> Result<PathBuf> {
+    let root = cache.join(format!("{}-root", arch.debian()));
     let stamp = root.join(".wl-root");
     let wanted = format!("{SUITE} {ARM64_ROOT_PACKAGES}\n");
     if fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
@@ -535,9 +555,9 @@ fn test_kernel(spec: &str, vm_dir: &Path, guest: &Guest) -> Result<Outcome> {
         kvm,
         arch,
         root,
+        ref kernels,
     } = *guest;
-    let cache = vm_dir.join("kernels");
-    let tree = match newest_kernel(spec, arch, &cache) {
+    let tree = match newest_kernel(spec, arch, kernels) {
         Ok(tree) => tree,
         // The archive drops old builds: lists older than that name files that are gone.
         Err(e) => {
@@ -547,7 +567,7 @@ fn test_kernel(spec: &str, vm_dir: &Path, guest: &Guest) -> Result<Outcome> {
                 c.args(["update", "-qq"]);
                 c
             })?;
-            newest_kernel(spec, arch, &cache)?
+            newest_kernel(spec, arch, kernels)?
         }
     };
     let (image, release) = vmlinuz(&tree)?;
@@ -580,10 +600,10 @@ fn test_kernel(spec: &str, vm_dir: &Path, guest: &Guest) -> Result<Outcome> {
     cmd.args(["--force-9p", "--memory", "2G", "--cpus", "2", "--verbose"]);
     let mut rwdir = out.as_os_str().to_owned();
     if let Some(root) = root {
-        // A root of its own: the workspace (the binaries, the script) and the results
-        // directory are mounted into it at the same paths, made in the root first.
+        // A root of its own: the workspace (the binaries, the script), the kernels (their
+        // modules) and the results directory are mounted into it, made in the root first.
         let ws = workspace_root();
-        for dir in [&ws, &guest_out] {
+        for dir in [&ws, kernels, &guest_out] {
             let point = root.join(dir.strip_prefix("/").unwrap_or(dir));
             fs::create_dir_all(&point)
                 .with_context(|| format!("cannot create {}", point.display()))?;
@@ -604,11 +624,16 @@ fn test_kernel(spec: &str, vm_dir: &Path, guest: &Guest) -> Result<Outcome> {
         rwdir = guest_out.as_os_str().to_owned();
         rwdir.push("=");
         rwdir.push(&out);
+        let mut kernels_dir = kernels.as_os_str().to_owned();
+        kernels_dir.push("=");
+        kernels_dir.push(kernels);
         cmd.args(["--arch", arch.debian()])
             .arg("--root")
             .arg(root)
             .arg("--rodir")
-            .arg(rodir);
+            .arg(rodir)
+            .arg("--rodir")
+            .arg(kernels_dir);
     }
     cmd.arg("--rwdir")
         .arg(rwdir)
