@@ -37,7 +37,7 @@ fn attach_no_children_counts_only_the_given_process() {
 fn attach_includes_descendants_that_already_exist() {
     require_root();
     // A shell whose child is the paused workload: attaching to the shell must count it.
-    let mut sh = workload_env(&mut Command::new("sh"))
+    let mut sh = Command::new("sh")
         .arg("-c")
         .arg(format!("{} --wait-stdin; exit 0", testload().display()))
         .stdin(Stdio::piped())

@@ -209,7 +209,7 @@ fn on_a_terminal(args: &[&str]) -> Option<(Option<i32>, String)> {
     if !has_tool("script") {
         return None;
     }
-    let mut line = format!("MALLOC_ARENA_MAX=1 {}", wl_user().display());
+    let mut line = wl_user().display().to_string();
     for a in args {
         line.push_str(&format!(" '{a}'"));
     }

@@ -226,7 +226,7 @@ fn run_agrees_with_strace_on_every_syscall() {
     // decides whether the dynamic loader trims the mapping to its alignment with one
     // munmap more (arm64's libraries are 64 KiB aligned, so one run in several differs).
     let mut strace = Command::new("setarch");
-    workload_env(&mut strace)
+    strace
         .args(["-R", "strace", "-f", "-c", "-o"])
         .arg(&table)
         .arg(testload());
@@ -236,7 +236,7 @@ fn run_agrees_with_strace_on_every_syscall() {
     std::fs::remove_dir_all(&dir).unwrap();
 
     let mut wl_run = Command::new("setarch");
-    workload_env(&mut wl_run)
+    wl_run
         .arg("-R")
         .arg(wl_user())
         .args(["run", "--format", "json", "--output", "-", "--"])

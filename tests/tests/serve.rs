@@ -121,7 +121,7 @@ impl TestCgroup {
     fn spawn(&self, args: &[&str]) -> Child {
         let procs = CString::new(self.dir.join("cgroup.procs").to_str().unwrap()).unwrap();
         let mut cmd = Command::new(testload());
-        workload_env(&mut cmd).args(args).stdin(Stdio::piped());
+        cmd.args(args).stdin(Stdio::piped());
         // SAFETY: between fork and exec the child only makes raw system calls on a
         // string prepared before the fork (no allocation, no locks).
         unsafe {

@@ -62,6 +62,14 @@ impl Arch {
         }
     }
 
+    /// QEMU's name: `qemu-aarch64-static`, `qemu-system-aarch64`.
+    pub fn qemu(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86_64",
+            Arch::Arm64 => "aarch64",
+        }
+    }
+
     /// Where cargo leaves release binaries built for this architecture.
     pub fn release_dir(self) -> PathBuf {
         let target = workspace_root().join("target");

@@ -248,7 +248,7 @@ fn emulator(arch: Arch) -> Result<Option<PathBuf>> {
     if arch.is_host() {
         return Ok(None);
     }
-    let qemu = format!("qemu-{}-static", qemu_name(arch));
+    let qemu = format!("qemu-{}-static", arch.qemu());
     match crate::on_path(&qemu) {
         Some(path) => Ok(Some(path)),
         None => bail!(
@@ -256,14 +256,6 @@ fn emulator(arch: Arch) -> Result<Option<PathBuf>> {
              under {qemu}, which is not installed: run ./setup",
             arch.debian()
         ),
-    }
-}
-
-/// QEMU's name for an architecture.
-fn qemu_name(arch: Arch) -> &'static str {
-    match arch {
-        Arch::Amd64 => "x86_64",
-        Arch::Arm64 => "aarch64",
     }
 }
 
@@ -789,7 +781,6 @@ mod tests {
             );
         }
         assert_eq!(package_file("1.2.3", Arch::Arm64), "wl_1.2.3_arm64.deb");
-        assert_eq!(qemu_name(Arch::Arm64), "aarch64");
     }
 
     /// Building one architecture's package replaces its older versions, not the other

@@ -109,11 +109,8 @@ pub fn run(opts: Options) -> Result<()> {
     let vm_dir = workspace_root().join("target/vm-test");
     let vng = find_vng(&vm_dir)?;
     let cache = cache_dir()?;
-    let qemu = match opts.arch {
-        Arch::Amd64 => "qemu-system-x86_64",
-        Arch::Arm64 => "qemu-system-aarch64",
-    };
-    if which(qemu).is_none() {
+    let qemu = format!("qemu-system-{}", opts.arch.qemu());
+    if which(&qemu).is_none() {
         bail!("{qemu} is not installed: run ./setup");
     }
     if opts.kvm && !opts.arch.is_host() {
@@ -327,12 +324,9 @@ fn foreign_root(cache: &Path, arch: Arch) -> Result<PathBuf> {
 /// debootstrap's second stage needs: mounts binfmt_misc and registers the emulator as
 /// Debian's qemu-user-static describes it, unless that is done already.
 fn enable_binfmt(arch: Arch) -> Result<()> {
-    let name = match arch {
-        Arch::Arm64 => "qemu-aarch64",
-        Arch::Amd64 => "qemu-x86_64",
-    };
+    let name = format!("qemu-{}", arch.qemu());
     let misc = Path::new("/proc/sys/fs/binfmt_misc");
-    if misc.join(name).exists() {
+    if misc.join(&name).exists() {
         return Ok(());
     }
     if !misc.join("register").exists() {

@@ -477,9 +477,9 @@ fn phases(secs: f64) -> ! {
 }
 
 fn main() {
-    // One malloc arena, whoever starts the workload: a thread's own arena is a heap
-    // that glibc maps and trims with one or two munmap calls depending on where the
-    // kernel placed it, which varies from run to run (often on arm64).
+    // One malloc arena, whoever starts the workload (no environment to pass down): a
+    // thread's own arena is a heap that glibc maps and trims with one or two munmap
+    // calls depending on where the kernel placed it, which varies from run to run.
     // SAFETY: mallopt before any thread exists.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     let args: Vec<String> = std::env::args().collect();

@@ -103,12 +103,6 @@ fn nix_is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A command for the workload with a deterministic allocator: one malloc arena, so
-/// that thread start-up does not map and unmap a varying number of regions.
-pub fn workload_env(cmd: &mut Command) -> &mut Command {
-    cmd.env("MALLOC_ARENA_MAX", "1")
-}
-
 /// Waits for `child` at most `limit`, killing it and failing the test past that.
 pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
     let deadline = Instant::now() + limit;
@@ -132,9 +126,7 @@ pub fn wl(args: &[&str]) -> Output {
 
 /// Runs `wl-user ARGS` to completion, failing the test after `limit`.
 pub fn wl_within(args: &[&str], limit: Duration) -> Output {
-    let mut cmd = Command::new(wl_user());
-    workload_env(&mut cmd);
-    let child = cmd
+    let child = Command::new(wl_user())
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -337,8 +329,7 @@ pub fn assert_workload_counts(report: &Value, scale: u64, children: bool) {
 
 /// Starts the test workload (`wl-testload --scale SCALE`) blocked on its stdin.
 pub fn paused_workload(scale: u64) -> Child {
-    let mut cmd = Command::new(testload());
-    workload_env(&mut cmd)
+    Command::new(testload())
         .args(["--wait-stdin", "--scale", &scale.to_string()])
         .stdin(Stdio::piped())
         .spawn()
